@@ -1,0 +1,117 @@
+//! The archive layout of the spec: `all_data.csv`, `export_details.json` and
+//! `ads/{observation_id}/{data.json, image_1.jpg, ...}`, with entry names that can never escape.
+
+use serde::Serialize;
+use sha2_free_hash::short_hash;
+
+pub const CSV_ENTRY: &str = "all_data.csv";
+pub const DETAILS_ENTRY: &str = "export_details.json";
+
+/// The folder of an ad: `ads/{observation_id}/`. Anything but ASCII letters, digits, `-`, `_` and
+/// inner dots is replaced by `_`; a changed name gets a hash of the original so two ids never
+/// share a folder.
+pub fn ad_folder(observation_id: &str) -> String {
+    let cleaned: String = observation_id
+        .chars()
+        .take(100)
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+        .collect();
+    let cleaned = cleaned.trim_matches('.');
+    if cleaned == observation_id && !cleaned.is_empty() {
+        format!("ads/{cleaned}/")
+    } else {
+        format!("ads/{}~{}/", if cleaned.is_empty() { "_" } else { cleaned }, short_hash(observation_id))
+    }
+}
+
+/// `image_{n}.{ext}` (n from 1), the extension kept from the media key when it is a plain one.
+pub fn image_entry(index: usize, media_key: &str) -> String {
+    let file = media_key.rsplit('/').next().unwrap_or("");
+    let ext = match file.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && (1..=5).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            ext.to_ascii_lowercase()
+        }
+        _ => "jpg".to_string(),
+    };
+    format!("image_{}.{ext}", index + 1)
+}
+
+/// An image the export could not include.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MissingImage {
+    pub observation_id: String,
+    pub key: String,
+    pub error: String,
+}
+
+/// A field as `export_details.json` describes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldDescription {
+    pub path: String,
+    pub name: String,
+    pub description: String,
+}
+
+/// Totals the archive reports about itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ArchiveCounts {
+    pub ad_count: u64,
+    pub image_count: u64,
+    /// Bytes of images and `data.json` files (uncompressed) and of `all_data.csv`.
+    pub content_bytes: u64,
+}
+
+/// Small, dependency-free hash for folder names (FNV-1a, 64 bit): collision-resistant enough to
+/// tell apart ids that sanitise alike, and stable across versions.
+mod sha2_free_hash {
+    pub fn short_hash(s: &str) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in s.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_ids_are_kept() {
+        assert_eq!(ad_folder("e60b8866-daa0-40de-821b-80d8863db2b6"), "ads/e60b8866-daa0-40de-821b-80d8863db2b6/");
+    }
+
+    #[test]
+    fn hostile_ids_cannot_escape() {
+        for id in ["../../etc/passwd", "..", ".", "", "a/b", "a\\b", "/abs", "C:\\x", "ü", "a\0b", "..."] {
+            let f = ad_folder(id);
+            assert!(f.starts_with("ads/") && f.ends_with('/'), "{f}");
+            let inner = &f[4..f.len() - 1];
+            assert!(!inner.is_empty() && !inner.contains('/') && !inner.contains('\\') && inner != "." && inner != "..", "{id:?} -> {f}");
+            assert!(inner.contains('~'), "changed names carry a hash: {f}");
+        }
+        assert_ne!(ad_folder("a/b"), ad_folder("a\\b"));
+    }
+
+    #[test]
+    fn image_names_keep_plain_extensions() {
+        assert_eq!(image_entry(0, "o/temp-v2/u/480.jpg"), "image_1.jpg");
+        assert_eq!(image_entry(1, "o/temp-v2/u/480.PNG"), "image_2.png");
+        assert_eq!(image_entry(2, "o/temp-v2/u/480"), "image_3.jpg");
+        assert_eq!(image_entry(0, "o/x.../../evil"), "image_1.jpg");
+        assert_eq!(image_entry(0, "o/x.j/pg"), "image_1.jpg");
+        assert_eq!(image_entry(0, "o/.jpeg"), "image_1.jpg");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn folders_are_always_safe(id in "\\PC{0,40}") {
+            let f = ad_folder(&id);
+            let inner = &f[4..f.len() - 1];
+            proptest::prop_assert!(inner.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c)));
+            proptest::prop_assert!(!inner.starts_with('.') && !inner.is_empty());
+        }
+    }
+}

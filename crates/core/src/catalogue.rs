@@ -1,0 +1,134 @@
+//! What the observation catalogue stores about an RDO so that queries run in the database: the
+//! identifiers, the observation time, and lower-cased search text for the CONTAINS methods.
+
+use crate::query::VALUE_SEPARATOR;
+use serde_json::{Map, Value};
+
+/// One ad as the catalogue indexes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogueEntry {
+    /// The ad UUID (`observation.uuid` after the timestamp).
+    pub observation_id: String,
+    pub observer_id: String,
+    /// `observation.uuid` as the RDO gives it (`{timestamp_ms}.{ad_uuid}`).
+    pub observation_uuid: String,
+    /// Milliseconds since the epoch (the AAO's `observations.timestamp`).
+    pub timestamp_ms: i64,
+    /// `observation.observed_on_device_at`, epoch seconds.
+    pub observed_at: f64,
+    pub platform: Option<String>,
+    /// Lower-cased candidate page names, joined by [`VALUE_SEPARATOR`].
+    pub page_names: String,
+    /// Lower-cased candidate categories, joined by [`VALUE_SEPARATOR`].
+    pub categories: String,
+    /// Every string value of the RDO, lower-cased, joined by [`VALUE_SEPARATOR`].
+    pub search_text: String,
+    /// `is_user_disabled`: a withdrawn participant's ad, never to be exported.
+    pub withdrawn: bool,
+}
+
+/// Reads the catalogue columns out of a parsed RDO; the error says what is missing.
+pub fn catalogue_entry(rdo: &Map<String, Value>) -> Result<CatalogueEntry, String> {
+    let observation = rdo.get("observation").and_then(Value::as_object).ok_or("no \"observation\" object")?;
+    let observation_uuid = observation.get("uuid").and_then(Value::as_str).ok_or("no \"observation.uuid\" string")?;
+    let observer_id = rdo
+        .get("observer")
+        .and_then(|o| o.get("uuid"))
+        .and_then(Value::as_str)
+        .ok_or("no \"observer.uuid\" string")?;
+    let (prefix_ms, observation_id) = match observation_uuid.split_once('.') {
+        Some((ts, id)) if !ts.is_empty() && ts.bytes().all(|b| b.is_ascii_digit()) => (ts.parse::<i64>().ok(), id),
+        _ => (None, observation_uuid),
+    };
+    if observation_id.is_empty() {
+        return Err("\"observation.uuid\" has no ad UUID".into());
+    }
+    let observed_at = observation
+        .get("observed_on_device_at")
+        .and_then(Value::as_f64)
+        .or(prefix_ms.map(|ms| ms as f64 / 1000.0))
+        .ok_or("no \"observation.observed_on_device_at\" number")?;
+    let timestamp_ms = prefix_ms.unwrap_or((observed_at * 1000.0).round() as i64);
+    let candidates: Vec<&Value> = rdo
+        .get("enrichment")
+        .and_then(|e| e.get("meta_adlibrary_scrape"))
+        .and_then(|m| m.get("candidates"))
+        .and_then(Value::as_array)
+        .map(|c| c.iter().filter_map(|c| c.get("data")).collect())
+        .unwrap_or_default();
+    let page_names = join_lower(candidates.iter().filter_map(|d| d.get("page_name")?.as_str()));
+    let categories = join_lower(
+        candidates
+            .iter()
+            .filter_map(|d| d.get("categories")?.as_array())
+            .flatten()
+            .filter_map(Value::as_str),
+    );
+    let mut texts = Vec::new();
+    rdo.values().for_each(|v| collect_strings(v, &mut texts));
+    Ok(CatalogueEntry {
+        observation_id: observation_id.to_string(),
+        observer_id: observer_id.to_string(),
+        observation_uuid: observation_uuid.to_string(),
+        timestamp_ms,
+        observed_at,
+        platform: observation.get("platform").and_then(Value::as_str).map(str::to_string),
+        page_names,
+        categories,
+        search_text: join_lower(texts.into_iter()),
+        withdrawn: rdo.get("is_user_disabled").and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
+fn join_lower<'a>(values: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for (i, v) in values.enumerate() {
+        if i > 0 {
+            out.push(VALUE_SEPARATOR);
+        }
+        // Control characters become spaces, so no stored value contains the separator.
+        out.extend(v.to_lowercase().chars().map(|c| if c.is_control() { ' ' } else { c }));
+    }
+    out
+}
+
+fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::parse_rdo;
+
+    #[test]
+    fn sample_rdo_becomes_a_catalogue_entry() {
+        let rdo = parse_rdo(include_bytes!("../tests/sample-rdo.json")).unwrap();
+        let e = catalogue_entry(&rdo).unwrap();
+        assert_eq!(e.observation_id, "e60b8866-daa0-40de-821b-80d8863db2b6");
+        assert_eq!(e.observer_id, "48734387-5226-4e96-b97c-2d0747a99898");
+        assert_eq!(e.timestamp_ms, 1_759_583_019_000);
+        assert_eq!(e.observed_at, 1_759_583_019.0);
+        assert_eq!(e.platform.as_deref(), Some("INSTAGRAM"));
+        assert_eq!(e.page_names, "");
+        assert!(e.search_text.contains("paid for by raiz invest australia limited"));
+        assert!(e.search_text.split(VALUE_SEPARATOR).any(|t| t == "instagram"));
+        assert!(!e.withdrawn);
+    }
+
+    #[test]
+    fn old_layout_uuid_and_missing_parts() {
+        let rdo = parse_rdo(br#"{"observer":{"uuid":"o1"},"observation":{"uuid":"abc","observed_on_device_at":12.5}}"#).unwrap();
+        let e = catalogue_entry(&rdo).unwrap();
+        assert_eq!((e.observation_id.as_str(), e.timestamp_ms), ("abc", 12_500));
+        let rdo = parse_rdo(br#"{"observer":{"uuid":"o1"},"observation":{"uuid":"abc"}}"#).unwrap();
+        assert!(catalogue_entry(&rdo).unwrap_err().contains("observed_on_device_at"));
+        let rdo = parse_rdo(br#"{"observation":{"uuid":"1.abc","observed_on_device_at":1}}"#).unwrap();
+        assert!(catalogue_entry(&rdo).unwrap_err().contains("observer.uuid"));
+    }
+}
