@@ -109,25 +109,34 @@ _aao_moto_cmd() {
 _aao_psql() {
     # _aao_psql DB ARGS... : psql against the test server, quiet, stop on error.
     local db="$1"; shift
-    psql -X -q -v ON_ERROR_STOP=1 -h "$AAO_PG_HOST" -p "$AAO_PG_PORT" -U postgres -d "$db" "$@"
+    PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" \
+        psql -X -q -v ON_ERROR_STOP=1 -h "$AAO_PG_HOST" -p "$AAO_PG_PORT" -U postgres -d "$db" "$@"
 }
 
-AAO_PG_STARTED_CLUSTER=""
+AAO_PG_STARTED_CLUSTER=""   # "VERSION NAME" of a cluster this file started
 aao_start_postgres() {
     if ! pg_isready -q -h "$AAO_PG_HOST" -p "$AAO_PG_PORT" >/dev/null 2>&1; then
-        local ver
-        ver="$(find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | sort -V | tail -n1)"
-        if [ -z "$ver" ] || [ ! -d "/etc/postgresql/$ver/main" ]; then
+        command -v pg_lsclusters >/dev/null 2>&1 \
+            || { _aao_err "PostgreSQL is not answering on $AAO_PG_HOST:$AAO_PG_PORT and pg_lsclusters (postgresql-common) is missing"; return 1; }
+        # The Debian cluster configured for our port, if any ("VERSION NAME").
+        local cluster ver name
+        cluster="$(pg_lsclusters -h 2>/dev/null | awk -v p="$AAO_PG_PORT" '$3 == p { print $1, $2; exit }')"
+        if [ -z "$cluster" ]; then
             ver="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | sort -V | tail -n1)"
             [ -n "$ver" ] || { _aao_err "no PostgreSQL server installed"; return 1; }
-            _aao_say "creating PostgreSQL $ver cluster 'main' on port $AAO_PG_PORT"
-            _aao_root pg_createcluster "$ver" main -p "$AAO_PG_PORT" >/dev/null \
+            name=main
+            [ -d "/etc/postgresql/$ver/main" ] && name=aao_test
+            _aao_say "creating PostgreSQL cluster $ver/$name on port $AAO_PG_PORT (trust auth on loopback)"
+            _aao_root pg_createcluster "$ver" "$name" -p "$AAO_PG_PORT" -- \
+                    --auth-local=peer --auth-host=trust >/dev/null \
                 || { _aao_err "pg_createcluster failed"; return 1; }
+            cluster="$ver $name"
         fi
-        _aao_say "starting PostgreSQL $ver/main"
-        _aao_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start \
-            || { _aao_err "pg_ctlcluster start failed"; return 1; }
-        AAO_PG_STARTED_CLUSTER="$ver"
+        read -r ver name <<<"$cluster"
+        _aao_say "starting PostgreSQL cluster $ver/$name on port $AAO_PG_PORT"
+        _aao_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start \
+            || { _aao_err "pg_ctlcluster $ver $name start failed"; return 1; }
+        AAO_PG_STARTED_CLUSTER="$ver $name"
         local i
         for i in $(seq 1 60); do
             pg_isready -q -h "$AAO_PG_HOST" -p "$AAO_PG_PORT" >/dev/null 2>&1 && break
@@ -169,10 +178,11 @@ aao_start_postgres() {
     fi
 
     _aao_say "recreating database $AAO_TEST_DB"
-    _aao_psql postgres -c "DROP DATABASE IF EXISTS \"$AAO_TEST_DB\" WITH (FORCE)" </dev/null \
-        && _aao_psql postgres -c "CREATE DATABASE \"$AAO_TEST_DB\"" </dev/null \
-        && _aao_psql "$AAO_TEST_DB" -c "CREATE EXTENSION IF NOT EXISTS pg_trgm" </dev/null \
-        || { _aao_err "cannot recreate database $AAO_TEST_DB"; return 1; }
+    if ! { _aao_psql postgres -c "DROP DATABASE IF EXISTS \"$AAO_TEST_DB\" WITH (FORCE)" </dev/null \
+            && _aao_psql postgres -c "CREATE DATABASE \"$AAO_TEST_DB\"" </dev/null \
+            && _aao_psql "$AAO_TEST_DB" -c "CREATE EXTENSION IF NOT EXISTS pg_trgm" </dev/null; }; then
+        _aao_err "cannot recreate database $AAO_TEST_DB"; return 1
+    fi
 
     if [ -n "${PGPASSWORD:-}" ]; then
         export TEST_DATABASE_URL="postgres://postgres:${PGPASSWORD}@${AAO_PG_HOST}:${AAO_PG_PORT}/${AAO_TEST_DB}"
@@ -183,8 +193,10 @@ aao_start_postgres() {
 
 aao_stop_postgres() {
     if [ -n "$AAO_PG_STARTED_CLUSTER" ]; then
-        _aao_say "stopping PostgreSQL $AAO_PG_STARTED_CLUSTER/main (started by this script)"
-        _aao_root pg_ctlcluster --skip-systemctl-redirect "$AAO_PG_STARTED_CLUSTER" main stop >/dev/null 2>&1 || true
+        local ver name
+        read -r ver name <<<"$AAO_PG_STARTED_CLUSTER"
+        _aao_say "stopping PostgreSQL cluster $ver/$name (started by this script)"
+        _aao_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" stop >/dev/null 2>&1 || true
         AAO_PG_STARTED_CLUSTER=""
     fi
 }
@@ -209,7 +221,7 @@ _aao_free_port() {
 AAO_MOTO_PID=""
 AAO_MOTO_DIR=""
 aao_start_moto() {
-    local cmd port i
+    local cmd port _
     cmd="$(_aao_moto_cmd)" || { _aao_err "moto_server not found (pip install 'moto[server]')"; return 1; }
     if [ -n "${AAO_MOTO_PORT:-}" ]; then
         port="$AAO_MOTO_PORT"
@@ -231,7 +243,7 @@ aao_start_moto() {
         setsid $cmd -H 127.0.0.1 -p "$port" >"$AAO_MOTO_DIR/moto.log" 2>&1 </dev/null &
     fi
     AAO_MOTO_PID=$!
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         if ! kill -0 "$AAO_MOTO_PID" 2>/dev/null; then
             _aao_err "moto exited early; its log:"; cat "$AAO_MOTO_DIR/moto.log" >&2
             AAO_MOTO_PID=""; return 1
@@ -258,8 +270,8 @@ aao_stop_moto() {
     if [ -n "$AAO_MOTO_PID" ]; then
         _aao_say "stopping moto (pid $AAO_MOTO_PID)"
         kill -TERM -- "-$AAO_MOTO_PID" 2>/dev/null || kill -TERM "$AAO_MOTO_PID" 2>/dev/null || true
-        local i
-        for i in $(seq 1 50); do
+        local _
+        for _ in $(seq 1 50); do
             kill -0 "$AAO_MOTO_PID" 2>/dev/null || break
             sleep 0.1
         done

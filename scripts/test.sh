@@ -37,16 +37,18 @@ done
 
 status=0
 if [ "${AAO_TEST_RUNNER:-}" != cargo ] && cargo nextest --version >/dev/null 2>&1; then
-    _aao_say "cargo nextest run ${scope[*]} --cargo-profile release --locked -j 2 $*"
-    cargo nextest run "${scope[@]}" --cargo-profile release --locked -j 2 "$@" || status=$?
+    cmd=(cargo nextest run "${scope[@]}" --cargo-profile release --locked -j 2 "$@")
+    _aao_say "${cmd[*]}"
+    "${cmd[@]}" || status=$?
     # nextest does not run doctests; run them for a full (argument-free) run.
     if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
         _aao_say "cargo test --workspace --release --locked --doc"
         RUST_TEST_THREADS=2 cargo test --workspace --release --locked --doc || status=$?
     fi
 else
-    _aao_say "cargo test ${scope[*]} --release --locked $* (2 test threads)"
-    RUST_TEST_THREADS=2 cargo test "${scope[@]}" --release --locked "$@" || status=$?
+    cmd=(cargo test "${scope[@]}" --release --locked "$@")
+    _aao_say "${cmd[*]} (RUST_TEST_THREADS=2)"
+    RUST_TEST_THREADS=2 "${cmd[@]}" || status=$?
 fi
 
 if [ "$status" -eq 0 ]; then _aao_say "tests passed"; else _aao_err "tests failed (exit $status)"; fi

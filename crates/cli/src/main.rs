@@ -1,1 +1,230 @@
-fn main() {}
+//! `aao-export`: one binary for every role. This file parses the command line and wires the
+//! configured backends into the engine; the work itself lives in the library crates.
+
+mod config;
+
+use aao_export_core::fields::resolve_fields;
+use aao_export_core::query::Query;
+use aao_export_worker::archive::{build_export, ExportJob, Progress};
+use aao_export_worker::demo::DemoConfig;
+use aao_export_worker::index::index_observations;
+use aao_export_worker::seed::{seed_demo_data, SeedProgress};
+use aao_export_worker::stores::open_store;
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use config::Config;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "aao-export", version, about = "Server-side data exports for the Australian Ad Observatory")]
+struct Cli {
+    /// INI configuration file (default: ./aao-export.ini when present). SECTION_KEY environment
+    /// variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create or upgrade the database schema and seed the exportable fields.
+    Migrate,
+    /// Write a realistic demo observations bucket (RDOs and JPEG images) and index it.
+    DemoData {
+        /// How many ads to generate.
+        #[arg(long, default_value_t = 2000)]
+        ads: usize,
+        /// Each ad gets between 1 and this many images.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
+        images_per_ad: u16,
+        /// Seed of the generator: the same seed writes the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Scan the observations store and bring the catalogue up to date.
+    Index,
+    /// Run one export end to end, without a server, into a local ZIP file.
+    Export {
+        /// The AAO query, as JSON, e.g. '{"method":"OBSERVER_ID_CONTAINS","args":["4873"]}'.
+        #[arg(long)]
+        query: String,
+        /// Comma-separated field paths (default: the catalogue's default fields).
+        #[arg(long, value_delimiter = ',')]
+        fields: Vec<String>,
+        /// Include each ad's images.
+        #[arg(long)]
+        include_images: bool,
+        /// Where to write the ZIP.
+        #[arg(long, value_name = "FILE.zip")]
+        out: PathBuf,
+        /// Creator recorded in export_details.json.
+        #[arg(long, default_value = "cli")]
+        creator: String,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    let config = Config::load(cli.config.as_deref(), &env)?;
+    tracing::debug!(?config, "configuration loaded");
+    let storage = aao_export_db::connect(config.database_url.expose()).await.context("opening the database")?;
+    match cli.command {
+        Command::Migrate => {
+            println!("database is up to date ({})", storage.backend());
+        }
+        Command::DemoData { ads, images_per_ad, seed } => {
+            let observations = open_store(&config.observations, &config.s3())?;
+            let started = Instant::now();
+            let bar = bar(ads as u64, "writing demo ads");
+            let index_bar = ProgressBar::hidden();
+            let written = |n: u64| bar.set_position(n);
+            let indexed = |n: u64| {
+                if index_bar.is_hidden() && !bar.is_hidden() {
+                    bar.finish_and_clear();
+                }
+                index_bar.set_position(n)
+            };
+            let demo = DemoConfig { ads, images_per_ad: usize::from(images_per_ad), seed };
+            let report = seed_demo_data(storage.clone(), observations, &demo, SeedProgress { written: &written, indexed: &indexed }).await?;
+            bar.finish_and_clear();
+            println!(
+                "wrote {} ads and {} images ({}) to {} in {:.1} s",
+                report.ads,
+                report.images,
+                human_bytes(report.bytes),
+                config.observations,
+                started.elapsed().as_secs_f64()
+            );
+            print_index_report(&report.index, storage.catalogue_size().await?);
+        }
+        Command::Index => {
+            let observations = open_store(&config.observations, &config.s3())?;
+            let spinner = ProgressBar::new_spinner().with_message("indexing");
+            let report = index_observations(storage.clone(), observations, |n| spinner.set_message(format!("indexed {n} RDOs"))).await?;
+            spinner.finish_and_clear();
+            print_index_report(&report, storage.catalogue_size().await?);
+        }
+        Command::Export { query, fields, include_images, out, creator } => {
+            let parsed = Query::from_json_str(&query)?;
+            let catalogue = storage.exportable_fields().await?;
+            let requested: Vec<String> = fields.into_iter().map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
+            let fields = resolve_fields(Some(&requested), &catalogue)?;
+            let (store, key) = local_target(&out)?;
+            let now = chrono::Utc::now();
+            let job = ExportJob {
+                export_id: uuid::Uuid::new_v4(),
+                creator_id: creator,
+                export_parameters: serde_json::json!({
+                    "query": serde_json::from_str::<serde_json::Value>(&query)?,
+                    "include_images": include_images,
+                    "fields": fields.iter().map(|f| f.path.clone()).collect::<Vec<_>>(),
+                }),
+                shared_with: Vec::new(),
+                created_at: now,
+                started_at: now,
+                query: parsed,
+                fields,
+                include_images,
+            };
+            let observations = open_store(&config.observations, &config.s3())?;
+            let progress = Arc::new(Progress::default());
+            let started = Instant::now();
+            let bar = bar(0, "exporting ads");
+            let ticker = {
+                let (bar, progress) = (bar.clone(), progress.clone());
+                tokio::spawn(async move {
+                    loop {
+                        bar.set_length(progress.total.load(Ordering::Relaxed));
+                        bar.set_position(progress.processed.load(Ordering::Relaxed));
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                })
+            };
+            let result = build_export(storage, observations, store, &key, &job, progress).await;
+            ticker.abort();
+            bar.finish_and_clear();
+            let summary = result?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "wrote {}: {} ads, {} images{}, {} in {:.2} s ({:.0} ads/s)",
+                out.display(),
+                summary.ad_count,
+                summary.image_count,
+                if summary.missing_image_count > 0 { format!(" ({} could not be read, listed in export_details.json)", summary.missing_image_count) } else { String::new() },
+                human_bytes(summary.size_bytes),
+                secs,
+                summary.ad_count as f64 / secs.max(1e-9),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The folder of `out` as a local object store, and the file's name as the key.
+fn local_target(out: &std::path::Path) -> anyhow::Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
+    let name = out.file_name().and_then(|n| n.to_str()).with_context(|| format!("--out {}: not a file name", out.display()))?;
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    if !parent.is_dir() {
+        bail!("--out {}: the folder {} does not exist", out.display(), parent.display());
+    }
+    let store = object_store::local::LocalFileSystem::new_with_prefix(parent)?;
+    let key = object_store::path::Path::parse(name).with_context(|| format!("--out {}: unusable file name", out.display()))?;
+    Ok((Arc::new(store), key))
+}
+
+fn print_index_report(report: &aao_export_worker::index::IndexReport, catalogue_size: u64) {
+    println!(
+        "indexed {} RDOs: {} new or changed, {} unchanged, {} withdrawn, {} unreadable; the catalogue holds {} ads",
+        report.scanned,
+        report.indexed,
+        report.unchanged,
+        report.withdrawn,
+        report.unparseable.len(),
+        catalogue_size
+    );
+    for (key, reason) in &report.unparseable {
+        println!("  unreadable: {key}: {reason}");
+    }
+}
+
+fn bar(len: u64, message: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(len).with_message(message);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:18} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}

@@ -239,6 +239,9 @@ impl Parser {
                 if s.chars().count() > MAX_ARG_CHARS {
                     return Err(QueryError { path: at, message: format!("arguments may be at most {MAX_ARG_CHARS} characters long") });
                 }
+                if s.is_empty() {
+                    return Err(QueryError { path: at, message: "arguments may not be empty".into() });
+                }
                 if s.chars().any(char::is_control) {
                     return Err(QueryError { path: at, message: "arguments may not contain control characters (tabs, newlines, ...)".into() });
                 }
@@ -324,6 +327,7 @@ mod tests {
             (json!({"method": "ALL", "args": {}}), "query.args: expected a list, found an object"),
             (json!({"method": "ALL", "arg": []}), "query.arg: unknown key"),
             (json!([1, 2]), "query: expected an object"),
+            (json!({"method": "OBSERVER_ID_CONTAINS", "args": [""]}), "query.args[0]: arguments may not be empty"),
             (json!({"method": "ANYTHING_CONTAINS", "args": ["a\nb"]}), "query.args[0]: arguments may not contain control characters"),
         ];
         for (input, expected) in cases {

@@ -1,1 +1,140 @@
+//! Storage for aao-export: one domain-level trait, [`Storage`], with a SQLite and a PostgreSQL
+//! implementation. Each backend owns its migrations (`migrations/sqlite`, `migrations/postgres`);
+//! the SQL they share is written once in [`sql`] and the query compiler lives in [`search`].
 
+pub mod search;
+mod sql;
+mod backends;
+
+pub use backends::{PgStorage, SqliteStorage};
+
+use aao_export_core::catalogue::CatalogueEntry;
+use aao_export_core::document::Curation;
+use aao_export_core::fields::ExportableField;
+use aao_export_core::query::Query;
+use async_trait::async_trait;
+use search::PageCursor;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?}: use sqlite://path or postgres://user@host/db")]
+    UnsupportedUrl(String),
+}
+
+pub type Result<T, E = DbError> = std::result::Result<T, E>;
+
+/// An AAO user (the `users` table).
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: String,
+    pub full_name: String,
+    pub enabled: bool,
+    pub role: String,
+    pub primary_email: Option<String>,
+}
+
+/// An AAO tag (the `tags` table).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tag {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub hex: Option<String>,
+}
+
+/// What researchers recorded about one ad, by tag id (for writing the AAO tables).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CurationRecord {
+    pub observation_id: String,
+    pub tag_ids: Vec<String>,
+    pub attributes: Vec<aao_export_core::document::Attribute>,
+    pub classifications: Vec<aao_export_core::document::Classification>,
+}
+
+/// What the indexer learned from one object of the observations store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectOutcome {
+    pub key: String,
+    /// The object's version (ETag or size and time), to skip it next time if unchanged.
+    pub version: String,
+    pub kind: OutcomeKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutcomeKind {
+    /// An exportable ad: its catalogue entry and the RDO text.
+    Indexed(Box<CatalogueEntry>, String),
+    /// A withdrawn participant's ad: removed from the catalogue.
+    Withdrawn { observation_id: Option<String> },
+    /// Not a usable RDO; the reason is reported.
+    Unparseable(String),
+}
+
+/// An ad found by a search, as the catalogue holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogueRow {
+    pub observation_id: String,
+    pub observer_id: String,
+    pub observed_at: f64,
+    pub rdo_key: String,
+    pub rdo: String,
+}
+
+impl CatalogueRow {
+    pub fn cursor(&self) -> PageCursor {
+        PageCursor { observed_at: self.observed_at, observation_id: self.observation_id.clone() }
+    }
+}
+
+/// Everything aao-export keeps in its database, as operations on the domain.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations and seeds the exportable field catalogue.
+    async fn migrate(&self) -> Result<()>;
+
+    /// The exportable fields, in catalogue order.
+    async fn exportable_fields(&self) -> Result<Vec<ExportableField>>;
+
+    async fn put_users(&self, users: &[User]) -> Result<()>;
+    async fn put_tags(&self, tags: &[Tag]) -> Result<()>;
+    /// Replaces the tags, attributes and classifications of the given ads, in one transaction.
+    async fn put_curation(&self, records: &[CurationRecord]) -> Result<()>;
+    /// Tags, attributes and classifications of these ads (absent ids have none).
+    async fn curation(&self, observation_ids: &[String]) -> Result<HashMap<String, Curation>>;
+
+    /// The versions the indexer last saw of these object keys.
+    async fn object_versions(&self, keys: &[String]) -> Result<HashMap<String, String>>;
+    /// Applies what the indexer learned, in one transaction: upserts ads, removes withdrawn ones.
+    async fn record_objects(&self, outcomes: &[ObjectOutcome]) -> Result<()>;
+    /// Objects that could not be indexed, with the reason, by key.
+    async fn unparseable_objects(&self) -> Result<Vec<(String, String)>>;
+    /// How many ads the catalogue holds.
+    async fn catalogue_size(&self) -> Result<u64>;
+
+    /// How many ads match a query.
+    async fn count_matching(&self, query: &Query) -> Result<u64>;
+    /// The next page of matching ads, newest first, strictly after `after`.
+    async fn search_page(&self, query: &Query, after: Option<&PageCursor>, limit: u32) -> Result<Vec<CatalogueRow>>;
+}
+
+/// Connects to the database a URL names (`sqlite://…` or `postgres://…`) and migrates it.
+pub async fn connect(url: &str) -> Result<Arc<dyn Storage>> {
+    let storage: Arc<dyn Storage> = if url.starts_with("sqlite:") {
+        Arc::new(SqliteStorage::connect(url).await?)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Arc::new(PgStorage::connect(url).await?)
+    } else {
+        return Err(DbError::UnsupportedUrl(url.to_string()));
+    };
+    storage.migrate().await?;
+    Ok(storage)
+}

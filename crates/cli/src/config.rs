@@ -1,0 +1,200 @@
+//! Configuration (DESIGN.md §5): embedded defaults under `./data/`, then the INI file
+//! (`--config FILE`, or `./aao-export.ini` when present), then `SECTION_KEY` environment
+//! variables, which win. Secrets are wrapped so they never print.
+
+use anyhow::{bail, Context};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+/// A value that must not reach logs: `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "[empty]" } else { "[redacted]" })
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server_bind: String,
+    pub public_url: String,
+    /// May hold a password.
+    pub database_url: Secret,
+    pub observations: String,
+    pub export_s3_bucket: Option<String>,
+    pub export_local_dir: String,
+    pub sqs_queue_url: Option<String>,
+    pub max_retries: u32,
+    pub expiration_days: u32,
+    pub worker_concurrency: u32,
+    pub jwt_secret: Secret,
+    pub jwt_expiration_secs: u64,
+    pub aws_region: String,
+    pub aws_endpoint_url: Option<String>,
+}
+
+/// Every key, as (section, key, default).
+const KEYS: &[(&str, &str, &str)] = &[
+    ("SERVER", "BIND", "127.0.0.1:8080"),
+    ("SERVER", "PUBLIC_URL", "http://127.0.0.1:8080"),
+    ("DATABASE", "URL", "sqlite://data/aao-export.db"),
+    ("BUCKETS", "OBSERVATIONS", "data/observations"),
+    ("EXPORT", "S3_BUCKET", ""),
+    ("EXPORT", "LOCAL_DIR", "data/exports"),
+    ("EXPORT", "SQS_QUEUE_URL", ""),
+    ("EXPORT", "MAX_RETRIES", "3"),
+    ("EXPORT", "EXPORT_EXPIRATION_DAYS", "7"),
+    ("EXPORT", "WORKER_CONCURRENCY", "2"),
+    ("JWT", "SECRET", ""),
+    ("JWT", "EXPIRATION", "86400"),
+    ("AWS", "REGION", "ap-southeast-2"),
+    ("AWS", "ENDPOINT_URL", ""),
+];
+
+/// The AAO's own names, accepted as well: (alias, section, key).
+const ALIASES: &[(&str, &str, &str)] = &[("SQS_QUEUE_URL", "EXPORT", "SQS_QUEUE_URL"), ("EXPORTS_BUCKET_NAME", "EXPORT", "S3_BUCKET")];
+
+impl Config {
+    /// Loads the layers; `file` is `--config`, else `./aao-export.ini` if it exists.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> anyhow::Result<Config> {
+        let mut values: HashMap<(String, String), String> =
+            KEYS.iter().map(|(s, k, d)| ((s.to_string(), k.to_string()), d.to_string())).collect();
+        let default_file = Path::new("aao-export.ini");
+        let file = match file {
+            Some(f) => Some(f),
+            None if default_file.exists() => Some(default_file),
+            None => None,
+        };
+        if let Some(file) = file {
+            let ini = ini::Ini::load_from_file(file).with_context(|| format!("reading the configuration file {}", file.display()))?;
+            for (section, properties) in ini.iter() {
+                let section = section.unwrap_or_default().to_ascii_uppercase();
+                for (key, value) in properties.iter() {
+                    let id = (section.clone(), key.to_ascii_uppercase());
+                    if !values.contains_key(&id) {
+                        bail!("{}: unknown key {} in section [{}]", file.display(), key, section);
+                    }
+                    values.insert(id, strip_comment(value));
+                }
+            }
+        }
+        for (alias, section, key) in ALIASES {
+            if let Some(v) = env.get(*alias) {
+                values.insert((section.to_string(), key.to_string()), v.clone());
+            }
+        }
+        for (section, key, _) in KEYS {
+            if let Some(v) = env.get(&format!("{section}_{key}")) {
+                values.insert((section.to_string(), key.to_string()), v.clone());
+            }
+        }
+        let get = |section: &str, key: &str| values[&(section.to_string(), key.to_string())].trim().to_string();
+        let optional = |section: &str, key: &str| Some(get(section, key)).filter(|v| !v.is_empty());
+        let number = |section: &str, key: &str| -> anyhow::Result<u64> {
+            let v = get(section, key);
+            v.parse().with_context(|| format!("{section}_{key} must be a whole number, found {v:?}"))
+        };
+        let config = Config {
+            server_bind: get("SERVER", "BIND"),
+            public_url: get("SERVER", "PUBLIC_URL"),
+            database_url: Secret(get("DATABASE", "URL")),
+            observations: get("BUCKETS", "OBSERVATIONS"),
+            export_s3_bucket: optional("EXPORT", "S3_BUCKET"),
+            export_local_dir: get("EXPORT", "LOCAL_DIR"),
+            sqs_queue_url: optional("EXPORT", "SQS_QUEUE_URL"),
+            max_retries: number("EXPORT", "MAX_RETRIES")?.try_into().context("EXPORT_MAX_RETRIES is too large")?,
+            expiration_days: number("EXPORT", "EXPORT_EXPIRATION_DAYS")?.try_into().context("EXPORT_EXPORT_EXPIRATION_DAYS is too large")?,
+            worker_concurrency: number("EXPORT", "WORKER_CONCURRENCY")?.try_into().context("EXPORT_WORKER_CONCURRENCY is too large")?,
+            jwt_secret: Secret(get("JWT", "SECRET")),
+            jwt_expiration_secs: number("JWT", "EXPIRATION")?,
+            aws_region: get("AWS", "REGION"),
+            aws_endpoint_url: optional("AWS", "ENDPOINT_URL"),
+        };
+        if config.worker_concurrency == 0 {
+            bail!("EXPORT_WORKER_CONCURRENCY must be at least 1");
+        }
+        Ok(config)
+    }
+
+    /// Where exports are written: the S3 bucket when set, else the local folder.
+    pub fn exports_location(&self) -> String {
+        match &self.export_s3_bucket {
+            Some(bucket) if bucket.starts_with("s3://") => bucket.clone(),
+            Some(bucket) => format!("s3://{bucket}"),
+            None => self.export_local_dir.clone(),
+        }
+    }
+
+    pub fn s3(&self) -> aao_export_worker::stores::S3Settings {
+        aao_export_worker::stores::S3Settings { region: self.aws_region.clone(), endpoint_url: self.aws_endpoint_url.clone() }
+    }
+}
+
+/// `KEY = value ; comment` → `value` (the spec's INI style puts comments after values).
+fn strip_comment(value: &str) -> String {
+    let cut = value.find(" ;").or_else(|| value.find("\t;")).unwrap_or(value.len());
+    value[..cut].trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_live_under_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.ini");
+        std::fs::write(&missing, "").unwrap();
+        let c = Config::load(Some(&missing), &env(&[])).unwrap();
+        assert_eq!(c.database_url.expose(), "sqlite://data/aao-export.db");
+        assert_eq!(c.observations, "data/observations");
+        assert_eq!(c.exports_location(), "data/exports");
+        assert_eq!((c.max_retries, c.expiration_days, c.worker_concurrency), (3, 7, 2));
+    }
+
+    #[test]
+    fn environment_wins_over_the_file_and_aliases_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.ini");
+        std::fs::write(&file, "[EXPORT]\nMAX_RETRIES = 5 ; retries\nS3_BUCKET = from-file\n[DATABASE]\nURL = postgres://u:hunter2@h/db\n").unwrap();
+        let c = Config::load(Some(&file), &env(&[("EXPORT_MAX_RETRIES", "9")])).unwrap();
+        assert_eq!(c.max_retries, 9);
+        assert_eq!(c.exports_location(), "s3://from-file");
+        let c = Config::load(Some(&file), &env(&[("EXPORTS_BUCKET_NAME", "aao-exports"), ("SQS_QUEUE_URL", "https://sqs.x/q")])).unwrap();
+        assert_eq!(c.export_s3_bucket.as_deref(), Some("aao-exports"));
+        assert_eq!(c.sqs_queue_url.as_deref(), Some("https://sqs.x/q"));
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2"), "secrets never print: {printed}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.ini");
+        std::fs::write(&file, "[EXPORT]\nMAX_RETRIES = lots\n").unwrap();
+        let e = Config::load(Some(&file), &env(&[])).unwrap_err();
+        assert!(format!("{e:#}").contains("EXPORT_MAX_RETRIES must be a whole number, found \"lots\""), "{e:#}");
+        std::fs::write(&file, "[EXPORT]\nMAX_RETRYS = 1\n").unwrap();
+        let e = Config::load(Some(&file), &env(&[])).unwrap_err();
+        assert!(e.to_string().contains("unknown key MAX_RETRYS in section [EXPORT]"), "{e}");
+    }
+}

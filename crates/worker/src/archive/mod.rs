@@ -1,0 +1,443 @@
+//! Builds one export's ZIP and streams it into the exports store.
+//!
+//! Five stages joined by bounded channels, so memory stays flat whatever the export's size:
+//! 1. pages of matching ads from the catalogue (keyset cursor) with their curation (async);
+//! 2. projection of each RDO onto the fields: `data.json` and a CSV record (blocking thread);
+//! 3. the ad's images from the observations store, several at a time, in order (async);
+//! 4. the ZIP itself (blocking thread; `all_data.csv` is deflated into a spool file as it goes
+//!    and appended at the end with `export_details.json`);
+//! 5. a multipart upload of the ZIP's bytes into the exports store (async).
+//! Any failure aborts the upload, so no partial object is ever left behind.
+
+pub mod zip_stream;
+
+use aao_export_core::archive::{ad_folder, image_entry, FieldDescription, MissingImage, CSV_ENTRY, DETAILS_ENTRY};
+use aao_export_core::csv_cell::csv_cell;
+use aao_export_core::document::{export_document, extract, parse_rdo, project, Curation};
+use aao_export_core::fields::ExportableField;
+use aao_export_core::query::Query;
+use aao_export_db::{CatalogueRow, Storage};
+use bytes::Bytes;
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use zip_stream::{Method, RawEntry, ZipStreamWriter};
+
+/// Ads fetched from the catalogue per query.
+const PAGE_SIZE: u32 = 500;
+/// Ads whose images are fetched at the same time.
+const IMAGE_CONCURRENCY: usize = 8;
+/// Multipart part size (S3's minimum is 5 MiB).
+const PART_SIZE: usize = 8 * 1024 * 1024;
+/// The longest list of unreadable images `export_details.json` spells out; the count is always exact.
+const MAX_LISTED_MISSING: usize = 10_000;
+
+/// What to export, and the status fields `export_details.json` repeats.
+#[derive(Debug, Clone)]
+pub struct ExportJob {
+    pub export_id: uuid::Uuid,
+    pub creator_id: String,
+    /// The request as the user gave it: `{query, include_images, fields}`.
+    pub export_parameters: Value,
+    pub shared_with: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub query: Query,
+    pub fields: Vec<ExportableField>,
+    pub include_images: bool,
+}
+
+/// Live counters, readable while the export runs.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub total: AtomicU64,
+    pub processed: AtomicU64,
+    pub images: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// What a finished export wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportSummary {
+    pub ad_count: u64,
+    pub image_count: u64,
+    pub missing_image_count: u64,
+    /// Size of the ZIP.
+    pub size_bytes: u64,
+    pub csv_sha256: String,
+    pub completed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("reading the catalogue failed: {0}")]
+    Catalogue(#[from] aao_export_db::DbError),
+    #[error("writing the export to the exports store failed: {0}")]
+    Upload(#[from] object_store::Error),
+    #[error("building the archive failed: {0}")]
+    Archive(#[from] io::Error),
+    #[error("the export was stopped: {0}")]
+    Interrupted(String),
+}
+
+/// One ad, projected, with the images still to fetch.
+struct ProjectedAd {
+    folder: String,
+    observation_id: String,
+    data_json: Vec<u8>,
+    csv_record: Vec<u8>,
+    media: Vec<String>,
+}
+
+/// One ad ready for the archive.
+struct ArchivedAd {
+    ad: ProjectedAd,
+    images: Vec<(String, Result<Bytes, String>)>,
+}
+
+/// Builds the export into `exports` at `key`. Either the whole ZIP lands or nothing does.
+pub async fn build_export(
+    storage: Arc<dyn Storage>,
+    observations: Arc<dyn ObjectStore>,
+    exports: Arc<dyn ObjectStore>,
+    key: &Path,
+    job: &ExportJob,
+    progress: Arc<Progress>,
+) -> Result<ExportSummary, ExportError> {
+    let total = storage.count_matching(&job.query).await?;
+    progress.total.store(total, Ordering::Relaxed);
+
+    let (page_tx, page_rx) = mpsc::channel::<(Vec<CatalogueRow>, HashMap<String, Curation>)>(2);
+    let (projected_tx, projected_rx) = mpsc::channel::<ProjectedAd>(256);
+    let (archived_tx, archived_rx) = mpsc::channel::<ArchivedAd>(IMAGE_CONCURRENCY);
+    let (chunk_tx, mut chunk_rx) = mpsc::channel::<Bytes>(2);
+
+    let pages = tokio::spawn(read_pages(storage, job.query.clone(), page_tx));
+    let fields: Vec<String> = job.fields.iter().map(|f| f.path.clone()).collect();
+    let projector = tokio::task::spawn_blocking(move || project_ads(&fields, page_rx, projected_tx));
+    let images = tokio::spawn(fetch_images(observations, job.include_images, projected_rx, archived_tx));
+    let writer_job = job.clone();
+    let writer_progress = progress.clone();
+    let writer = tokio::task::spawn_blocking(move || write_archive(&writer_job, archived_rx, ChunkSink::new(chunk_tx), &writer_progress));
+
+    let upload = exports.put_multipart(key).await?;
+    let mut multipart = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+    let mut upload_error = None;
+    while let Some(chunk) = chunk_rx.recv().await {
+        if let Err(e) = multipart.wait_for_capacity(2).await {
+            upload_error = Some(e);
+            break;
+        }
+        progress.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        multipart.put(chunk);
+    }
+    drop(chunk_rx); // stops the writer if the upload failed
+
+    let stage_results = (
+        join(pages, "reading the catalogue").await,
+        join(projector, "projecting ads").await,
+        join(images, "fetching images").await,
+        join(writer, "writing the archive").await,
+    );
+    let outcome = match (upload_error, stage_results) {
+        (Some(e), _) => Err(ExportError::Upload(e)),
+        (None, (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e))) => Err(e),
+        (None, (Ok(()), Ok(()), Ok(()), Ok(summary))) => Ok(summary),
+    };
+    match outcome {
+        Ok(summary) => {
+            multipart.finish().await?;
+            Ok(summary)
+        }
+        Err(e) => {
+            if let Err(abort) = multipart.abort().await {
+                tracing::warn!(error = %abort, "aborting the upload failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn join<T>(handle: tokio::task::JoinHandle<Result<T, ExportError>>, stage: &str) -> Result<T, ExportError> {
+    handle.await.map_err(|e| ExportError::Interrupted(format!("{stage}: {e}")))?
+}
+
+async fn read_pages(
+    storage: Arc<dyn Storage>,
+    query: Query,
+    tx: mpsc::Sender<(Vec<CatalogueRow>, HashMap<String, Curation>)>,
+) -> Result<(), ExportError> {
+    let mut cursor = None;
+    loop {
+        let rows = storage.search_page(&query, cursor.as_ref(), PAGE_SIZE).await?;
+        let Some(last) = rows.last() else { return Ok(()) };
+        cursor = Some(last.cursor());
+        let ids: Vec<String> = rows.iter().map(|r| r.observation_id.clone()).collect();
+        let curation = storage.curation(&ids).await?;
+        let full_page = rows.len() == PAGE_SIZE as usize;
+        if tx.send((rows, curation)).await.is_err() || !full_page {
+            return Ok(());
+        }
+    }
+}
+
+fn project_ads(
+    fields: &[String],
+    mut pages: mpsc::Receiver<(Vec<CatalogueRow>, HashMap<String, Curation>)>,
+    tx: mpsc::Sender<ProjectedAd>,
+) -> Result<(), ExportError> {
+    let record_buffer = RecordBuffer::default();
+    let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(record_buffer.clone());
+    let empty = Curation::default();
+    while let Some((rows, curation)) = pages.blocking_recv() {
+        for row in rows {
+            let rdo = match parse_rdo(row.rdo.as_bytes()) {
+                Ok(rdo) => rdo,
+                // The indexer only stores RDOs it parsed; a row that no longer parses is skipped.
+                Err(e) => {
+                    tracing::warn!(observation_id = %row.observation_id, error = %e, "skipping an unreadable catalogue row");
+                    continue;
+                }
+            };
+            if rdo.get("is_user_disabled").and_then(Value::as_bool) == Some(true) {
+                continue; // withdrawn participant: never exported
+            }
+            let media: Vec<String> =
+                rdo.get("media").and_then(Value::as_array).into_iter().flatten().filter_map(|m| m.as_str().map(str::to_string)).collect();
+            let document = export_document(rdo, &row.observation_id, curation.get(&row.observation_id).unwrap_or(&empty));
+            let data_json = serde_json::to_vec_pretty(&project(&document, fields)).map_err(io::Error::other)?;
+            let values: Vec<Option<Value>> = fields.iter().map(|f| extract(&document, f)).collect();
+            csv.write_record(values.iter().map(|v| csv_cell(v.as_ref()).into_owned())).map_err(io::Error::other)?;
+            csv.flush()?;
+            let csv_record = record_buffer.take();
+            let ad = ProjectedAd { folder: ad_folder(&row.observation_id), observation_id: row.observation_id, data_json, csv_record, media };
+            if tx.blocking_send(ad).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where the CSV writer puts one record at a time, to be taken away after each.
+#[derive(Clone, Default)]
+struct RecordBuffer(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl RecordBuffer {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut self.0.borrow_mut())
+    }
+}
+
+impl Write for RecordBuffer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn fetch_images(
+    observations: Arc<dyn ObjectStore>,
+    include_images: bool,
+    projected: mpsc::Receiver<ProjectedAd>,
+    tx: mpsc::Sender<ArchivedAd>,
+) -> Result<(), ExportError> {
+    let mut archived = tokio_stream_from(projected)
+        .map(|ad| {
+            let store = observations.clone();
+            async move {
+                let media = if include_images { ad.media.clone() } else { Vec::new() };
+                let mut images = Vec::with_capacity(media.len());
+                for key in media {
+                    let bytes = fetch_image(store.as_ref(), &key).await;
+                    images.push((key, bytes));
+                }
+                ArchivedAd { ad, images }
+            }
+        })
+        .buffered(IMAGE_CONCURRENCY);
+    while let Some(ad) = archived.next().await {
+        if tx.send(ad).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn fetch_image(store: &dyn ObjectStore, key: &str) -> Result<Bytes, String> {
+    let path = Path::parse(key).map_err(|e| format!("not a valid object key: {e}"))?;
+    let result = store.get(&path).await.map_err(describe_store_error)?;
+    result.bytes().await.map_err(describe_store_error)
+}
+
+fn describe_store_error(e: object_store::Error) -> String {
+    match e {
+        object_store::Error::NotFound { .. } => "not found in the observations store".into(),
+        other => other.to_string(),
+    }
+}
+
+fn tokio_stream_from<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Feeds the ZIP's bytes to the upload in part-sized chunks.
+struct ChunkSink {
+    buffer: Vec<u8>,
+    tx: mpsc::Sender<Bytes>,
+}
+
+impl ChunkSink {
+    fn new(tx: mpsc::Sender<Bytes>) -> Self {
+        Self { buffer: Vec::with_capacity(PART_SIZE), tx }
+    }
+    fn send(&mut self) -> io::Result<()> {
+        let chunk = Bytes::from(std::mem::replace(&mut self.buffer, Vec::with_capacity(PART_SIZE)));
+        self.tx.blocking_send(chunk).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped"))
+    }
+}
+
+impl Write for ChunkSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = PART_SIZE - self.buffer.len();
+        let n = room.min(buf.len());
+        self.buffer.extend_from_slice(&buf[..n]);
+        if self.buffer.len() == PART_SIZE {
+            self.send()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() { Ok(()) } else { self.send() }
+    }
+}
+
+/// `all_data.csv`, deflated into a temporary file as rows arrive, with its CRC and SHA-256.
+struct CsvSpool {
+    encoder: flate2::write::DeflateEncoder<BufWriter<std::fs::File>>,
+    crc: crc32fast::Hasher,
+    sha: Sha256,
+    len: u64,
+}
+
+impl CsvSpool {
+    fn new() -> io::Result<Self> {
+        let file = BufWriter::with_capacity(256 * 1024, tempfile::tempfile()?);
+        Ok(Self { encoder: flate2::write::DeflateEncoder::new(file, flate2::Compression::new(6)), crc: crc32fast::Hasher::new(), sha: Sha256::new(), len: 0 })
+    }
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.crc.update(bytes);
+        self.sha.update(bytes);
+        self.len += bytes.len() as u64;
+        self.encoder.write_all(bytes)
+    }
+    fn into_entry(self) -> io::Result<(RawEntry<std::fs::File>, String)> {
+        let mut file = self.encoder.finish()?.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let compressed_size = file.stream_position()?;
+        file.seek(SeekFrom::Start(0))?;
+        let sha = hex(&self.sha.finalize());
+        Ok((RawEntry { method: Method::Deflated, crc32: self.crc.finalize(), uncompressed_size: self.len, compressed_size, data: file }, sha))
+    }
+}
+
+fn write_archive(job: &ExportJob, mut ads: mpsc::Receiver<ArchivedAd>, sink: ChunkSink, progress: &Progress) -> Result<ExportSummary, ExportError> {
+    let t = job.created_at;
+    let stamp = (t.year() as u16, t.month() as u8, t.day() as u8, t.hour() as u8, t.minute() as u8, t.second() as u8);
+    let mut zip = ZipStreamWriter::new(sink, stamp)?;
+    let mut csv = CsvSpool::new()?;
+    let mut header = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    header.write_record(job.fields.iter().map(|f| f.path.as_str())).map_err(io::Error::other)?;
+    csv.append(&header.into_inner().map_err(|e| io::Error::other(e.to_string()))?)?;
+
+    let (mut ad_count, mut image_count, mut missing_count, mut image_bytes) = (0u64, 0u64, 0u64, 0u64);
+    let mut missing: Vec<MissingImage> = Vec::new();
+    while let Some(ArchivedAd { ad, images }) = ads.blocking_recv() {
+        zip.add(&format!("{}data.json", ad.folder), &ad.data_json, Method::Deflated)?;
+        for (index, (key, bytes)) in images.into_iter().enumerate() {
+            match bytes {
+                Ok(bytes) => {
+                    zip.add(&format!("{}{}", ad.folder, image_entry(index, &key)), &bytes, Method::Stored)?;
+                    image_count += 1;
+                    image_bytes += bytes.len() as u64;
+                }
+                Err(error) => {
+                    missing_count += 1;
+                    if missing.len() < MAX_LISTED_MISSING {
+                        missing.push(MissingImage { observation_id: ad.observation_id.clone(), key, error });
+                    }
+                }
+            }
+        }
+        csv.append(&ad.csv_record)?;
+        ad_count += 1;
+        progress.processed.store(ad_count, Ordering::Relaxed);
+        progress.images.store(image_count, Ordering::Relaxed);
+    }
+
+    let csv_bytes = csv.len;
+    let (csv_entry, csv_sha256) = csv.into_entry()?;
+    zip.add_raw(CSV_ENTRY, csv_entry)?;
+    let completed_at = Utc::now();
+    let details = export_details(job, completed_at, ad_count, image_count, image_bytes, csv_bytes, &csv_sha256, missing_count, &missing);
+    zip.add(DETAILS_ENTRY, &serde_json::to_vec_pretty(&details).map_err(io::Error::other)?, Method::Deflated)?;
+    let (mut sink, size_bytes) = zip.finish()?;
+    sink.flush()?;
+    Ok(ExportSummary { ad_count, image_count, missing_image_count: missing_count, size_bytes, csv_sha256, completed_at })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn export_details(
+    job: &ExportJob,
+    completed_at: DateTime<Utc>,
+    ad_count: u64,
+    image_count: u64,
+    image_bytes: u64,
+    csv_bytes: u64,
+    csv_sha256: &str,
+    missing_count: u64,
+    missing: &[MissingImage],
+) -> Value {
+    let fields: Vec<FieldDescription> = job
+        .fields
+        .iter()
+        .map(|f| FieldDescription { path: f.path.clone(), name: f.name.clone(), description: f.description.clone() })
+        .collect();
+    json!({
+        "export_id": job.export_id,
+        "creator_id": job.creator_id,
+        "export_parameters": job.export_parameters,
+        "shared_with": job.shared_with,
+        "created_at": rfc3339(job.created_at),
+        "updated_at": rfc3339(completed_at),
+        "started_at": rfc3339(job.started_at),
+        "completed_at": rfc3339(completed_at),
+        "message": null,
+        "fields": fields,
+        "ad_count": ad_count,
+        "image_count": image_count,
+        "image_bytes": image_bytes,
+        "csv_bytes": csv_bytes,
+        "all_data_csv_sha256": csv_sha256,
+        "missing_image_count": missing_count,
+        "missing_images": missing,
+    })
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,128 @@
+//! The indexer: scans the observations store for RDOs (both AAO key layouts) and brings the
+//! catalogue up to date. Unchanged objects are skipped by version; withdrawn participants' ads
+//! are removed; RDOs that cannot be read are reported by key and the scan goes on.
+
+use aao_export_core::catalogue::catalogue_entry;
+use aao_export_core::document::parse_rdo;
+use aao_export_db::{ObjectOutcome, OutcomeKind, Storage};
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use std::sync::Arc;
+
+const BATCH: usize = 500;
+const FETCH_CONCURRENCY: usize = 16;
+
+/// What one run of the indexer did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IndexReport {
+    /// RDO objects found in the store.
+    pub scanned: u64,
+    /// New or changed RDOs now in the catalogue.
+    pub indexed: u64,
+    pub unchanged: u64,
+    /// Withdrawn participants' ads removed or kept out.
+    pub withdrawn: u64,
+    /// RDOs that could not be read in this run, with the reason.
+    pub unparseable: Vec<(String, String)>,
+}
+
+/// `{observer_uuid}/rdo/{timestamp_ms}.{ad_uuid}/output.json` or the older
+/// `{observer_uuid}/rdo/{ad_uuid}/output.json`.
+pub fn is_rdo_key(key: &str) -> bool {
+    let parts: Vec<&str> = key.split('/').collect();
+    matches!(parts.as_slice(), [observer, "rdo", ad, "output.json"] if !observer.is_empty() && !ad.is_empty())
+}
+
+fn version(meta: &ObjectMeta) -> String {
+    meta.e_tag.clone().unwrap_or_else(|| format!("{}-{}", meta.size, meta.last_modified.timestamp_millis()))
+}
+
+/// Indexes the whole store; `on_progress` hears the number of RDO objects looked at so far.
+pub async fn index_observations(
+    storage: Arc<dyn Storage>,
+    observations: Arc<dyn ObjectStore>,
+    on_progress: impl Fn(u64),
+) -> Result<IndexReport, anyhow::Error> {
+    let mut report = IndexReport::default();
+    let mut listing = observations.list(None).try_filter(|m| futures::future::ready(is_rdo_key(m.location.as_ref()))).chunks(BATCH);
+    while let Some(chunk) = listing.next().await {
+        let metas: Vec<ObjectMeta> = chunk.into_iter().collect::<Result<_, _>>()?;
+        report.scanned += metas.len() as u64;
+        let keys: Vec<String> = metas.iter().map(|m| m.location.to_string()).collect();
+        let known = storage.object_versions(&keys).await?;
+        let changed: Vec<ObjectMeta> = metas.into_iter().filter(|m| known.get(m.location.as_ref()) != Some(&version(m))).collect();
+        report.unchanged += (keys.len() - changed.len()) as u64;
+        let outcomes: Vec<ObjectOutcome> = futures::stream::iter(changed)
+            .map(|meta| {
+                let store = observations.clone();
+                async move { read_rdo(store.as_ref(), &meta).await }
+            })
+            .buffered(FETCH_CONCURRENCY)
+            .collect()
+            .await;
+        for o in &outcomes {
+            match &o.kind {
+                OutcomeKind::Indexed(..) => report.indexed += 1,
+                OutcomeKind::Withdrawn { .. } => report.withdrawn += 1,
+                OutcomeKind::Unparseable(reason) => {
+                    tracing::warn!(key = %o.key, %reason, "RDO could not be indexed");
+                    report.unparseable.push((o.key.clone(), reason.clone()));
+                }
+            }
+        }
+        storage.record_objects(&outcomes).await?;
+        on_progress(report.scanned);
+    }
+    Ok(report)
+}
+
+async fn read_rdo(store: &dyn ObjectStore, meta: &ObjectMeta) -> ObjectOutcome {
+    let key = meta.location.to_string();
+    let version = version(meta);
+    let bytes = match store.get(&meta.location).await {
+        Ok(result) => result.bytes().await,
+        Err(e) => Err(e),
+    };
+    let kind = match bytes {
+        Err(e) => OutcomeKind::Unparseable(format!("could not be read: {e}")),
+        Ok(bytes) => classify(&bytes),
+    };
+    ObjectOutcome { key, version, kind }
+}
+
+fn classify(bytes: &[u8]) -> OutcomeKind {
+    let rdo = match parse_rdo(bytes) {
+        Ok(rdo) => rdo,
+        Err(e) => return OutcomeKind::Unparseable(e),
+    };
+    match catalogue_entry(&rdo) {
+        Err(e) => OutcomeKind::Unparseable(format!("the RDO has {e}")),
+        Ok(entry) if entry.withdrawn => OutcomeKind::Withdrawn { observation_id: Some(entry.observation_id) },
+        Ok(entry) => match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => OutcomeKind::Indexed(Box::new(entry), text),
+            Err(_) => OutcomeKind::Unparseable("the RDO is not UTF-8".into()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_both_key_layouts() {
+        assert!(is_rdo_key("48734387-5226/rdo/1759583019000.e60b8866/output.json"));
+        assert!(is_rdo_key("48734387-5226/rdo/e60b8866/output.json"));
+        assert!(!is_rdo_key("48734387-5226/temp-v2/x/480.jpg"));
+        assert!(!is_rdo_key("rdo/x/output.json"));
+        assert!(!is_rdo_key("a/rdo/b/c/output.json"));
+    }
+
+    #[test]
+    fn classifies_bad_and_withdrawn_rdos() {
+        assert!(matches!(classify(b"not json"), OutcomeKind::Unparseable(r) if r.contains("not valid JSON")));
+        assert!(matches!(classify(b"{}"), OutcomeKind::Unparseable(r) if r.contains("observation")));
+        let withdrawn = br#"{"is_user_disabled":true,"observer":{"uuid":"o"},"observation":{"uuid":"1.a","observed_on_device_at":1}}"#;
+        assert_eq!(classify(withdrawn), OutcomeKind::Withdrawn { observation_id: Some("a".into()) });
+    }
+}

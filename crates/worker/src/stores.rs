@@ -1,0 +1,95 @@
+//! The object stores, by location: a local folder (`data/observations`, `./x`, `/abs`, `file:///abs`)
+//! or S3 (`s3://bucket[/prefix]`, or a bare bucket name). One code path serves both.
+
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::prefix::PrefixStore;
+use object_store::ObjectStore;
+use std::sync::Arc;
+
+/// Where S3 lives and how to reach it (credentials come from the usual AWS variables).
+#[derive(Debug, Clone, Default)]
+pub struct S3Settings {
+    pub region: String,
+    /// An S3-compatible endpoint such as an emulator on loopback; plain http is then allowed.
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("object store location {location:?}: {source}")]
+    Open { location: String, source: object_store::Error },
+    #[error("object store location {location:?}: {message}")]
+    Invalid { location: String, message: String },
+}
+
+/// A location, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    Local(std::path::PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl StoreLocation {
+    pub fn parse(location: &str) -> Result<Self, StoreError> {
+        let invalid = |message: &str| StoreError::Invalid { location: location.into(), message: message.into() };
+        let location = location.trim();
+        if location.is_empty() {
+            return Err(invalid("empty"));
+        }
+        if let Some(rest) = location.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(invalid("no bucket name after s3://"));
+            }
+            return Ok(StoreLocation::S3 { bucket: bucket.into(), prefix: prefix.trim_matches('/').into() });
+        }
+        if let Some(path) = location.strip_prefix("file://") {
+            return Ok(StoreLocation::Local(path.into()));
+        }
+        let looks_like_path = location.contains('/') || location.starts_with('.') || location.starts_with('~');
+        if looks_like_path {
+            Ok(StoreLocation::Local(location.into()))
+        } else {
+            Ok(StoreLocation::S3 { bucket: location.into(), prefix: String::new() })
+        }
+    }
+}
+
+/// Opens (and for a local folder, creates) the store at a location.
+pub fn open_store(location: &str, s3: &S3Settings) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    let open_err = |source| StoreError::Open { location: location.into(), source };
+    match StoreLocation::parse(location)? {
+        StoreLocation::Local(dir) => {
+            std::fs::create_dir_all(&dir).map_err(|e| StoreError::Invalid { location: location.into(), message: e.to_string() })?;
+            Ok(Arc::new(LocalFileSystem::new_with_prefix(&dir).map_err(open_err)?.with_automatic_cleanup(true)))
+        }
+        StoreLocation::S3 { bucket, prefix } => {
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
+            if !s3.region.is_empty() {
+                builder = builder.with_region(&s3.region);
+            }
+            if let Some(endpoint) = s3.endpoint_url.as_deref().filter(|e| !e.is_empty()) {
+                builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+            }
+            let store = builder.build().map_err(open_err)?;
+            Ok(if prefix.is_empty() { Arc::new(store) } else { Arc::new(PrefixStore::new(store, prefix.as_str())) })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse() {
+        assert_eq!(StoreLocation::parse("data/observations").unwrap(), StoreLocation::Local("data/observations".into()));
+        assert_eq!(StoreLocation::parse("/abs").unwrap(), StoreLocation::Local("/abs".into()));
+        assert_eq!(StoreLocation::parse("file:///x/y").unwrap(), StoreLocation::Local("/x/y".into()));
+        assert_eq!(StoreLocation::parse("s3://b/p/q/").unwrap(), StoreLocation::S3 { bucket: "b".into(), prefix: "p/q".into() });
+        assert_eq!(StoreLocation::parse("my-bucket").unwrap(), StoreLocation::S3 { bucket: "my-bucket".into(), prefix: "".into() });
+        assert!(StoreLocation::parse("s3://").unwrap_err().to_string().contains("no bucket name"));
+        assert!(StoreLocation::parse("  ").is_err());
+    }
+}
