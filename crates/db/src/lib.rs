@@ -3,6 +3,7 @@
 //! the SQL they share is written once in [`sql`] and the query compiler lives in [`search`].
 
 pub mod search;
+pub mod testing;
 mod sql;
 mod backends;
 

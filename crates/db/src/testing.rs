@@ -1,0 +1,92 @@
+//! Databases for tests: a fresh SQLite file, or a fresh PostgreSQL database created from
+//! `TEST_DATABASE_URL` and dropped again when the guard goes.
+
+use crate::{connect, Storage};
+use sqlx::Connection;
+use std::sync::Arc;
+
+/// A migrated database that disappears with this value.
+pub struct TestDatabase {
+    pub storage: Arc<dyn Storage>,
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    pub async fn sqlite() -> TestDatabase {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let storage = connect(&url).await.expect("SQLite opens and migrates");
+        TestDatabase { storage, url, cleanup: Cleanup::Sqlite(dir) }
+    }
+
+    /// A fresh PostgreSQL database, or `None` when `TEST_DATABASE_URL` is unset. When
+    /// `AAO_REQUIRE_EXTERNAL=1` (the test command sets it) a missing URL fails the test instead.
+    pub async fn postgres() -> Option<TestDatabase> {
+        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+            assert!(std::env::var("AAO_REQUIRE_EXTERNAL").is_err(), "TEST_DATABASE_URL must be set when AAO_REQUIRE_EXTERNAL=1");
+            eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+            return None;
+        };
+        let name = format!("aao_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("TEST_DATABASE_URL accepts connections");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("CREATE DATABASE");
+        admin.close().await.ok();
+        let url = with_database(&admin_url, &name);
+        let storage = connect(&url).await.expect("PostgreSQL migrates");
+        Some(TestDatabase { storage, url, cleanup: Cleanup::Postgres { admin_url, name } })
+    }
+
+    /// Both backends: SQLite always, PostgreSQL when configured.
+    pub async fn all() -> Vec<TestDatabase> {
+        let mut dbs = vec![TestDatabase::sqlite().await];
+        dbs.extend(TestDatabase::postgres().await);
+        dbs
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs outside async code; a short thread with its own runtime does the DROP.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                rt.block_on(async {
+                    let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut admin).await.ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// The same server URL with another database name.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(super::with_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
+        assert_eq!(super::with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(super::with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}
