@@ -19,6 +19,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// jemalloc: the export pipeline allocates many small JSON values on several threads, where
+/// glibc's allocator doubled the CPU time; mimalloc was as fast but kept images freed on another
+/// thread, growing with the export (both measured, see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "aao-export", version, about = "Server-side data exports for the Australian Ad Observatory")]
 struct Cli {

@@ -86,8 +86,9 @@ fn join_lower<'a>(values: impl Iterator<Item = &'a str>) -> String {
         if i > 0 {
             out.push(VALUE_SEPARATOR);
         }
-        // Control characters become spaces, so no stored value contains the separator.
-        out.extend(v.to_lowercase().chars().map(|c| if c.is_control() { ' ' } else { c }));
+        // Control characters become the separator: no phrase holds one, so none matches across a
+        // line break (a space would let "spare change" match "Spare\nchange").
+        out.extend(v.to_lowercase().chars().map(|c| if c.is_control() { VALUE_SEPARATOR } else { c }));
     }
     out
 }

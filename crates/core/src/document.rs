@@ -116,10 +116,15 @@ fn resolve<'a>(value: &'a Value, rest: &[&str]) -> Found<'a> {
 /// `data.json`: the requested paths as a nested object (`ocr.text` → `{"ocr": {"text": [...]}}`),
 /// null where a path leads nowhere. A path inside another requested path adds nothing new.
 pub fn project(document: &Map<String, Value>, paths: &[impl AsRef<str>]) -> Map<String, Value> {
+    let values: Vec<Option<Value>> = paths.iter().map(|p| extract(document, p.as_ref())).collect();
+    nest(paths, &values)
+}
+
+/// Nests already extracted values (`values[i]` belongs to `paths[i]`) as [`project`] does.
+pub fn nest(paths: &[impl AsRef<str>], values: &[Option<Value>]) -> Map<String, Value> {
     let mut out = Map::new();
-    for path in paths {
-        let path = path.as_ref();
-        insert_path(&mut out, path, extract(document, path).unwrap_or(Value::Null));
+    for (path, value) in paths.iter().zip(values) {
+        insert_path(&mut out, path.as_ref(), value.clone().unwrap_or(Value::Null));
     }
     out
 }

@@ -245,6 +245,8 @@ macro_rules! storage_impl {
                 for o in outcomes {
                     let (outcome, observation_id, detail) = match &o.kind {
                         OutcomeKind::Indexed(e, rdo) => {
+                            // The key's old ad goes first: `rdo_key` is unique, so the upsert would clash with it.
+                            sqlx::query(sql::DELETE_OBSERVATION_BY_KEY).bind(&o.key).bind(&e.observation_id).execute(&mut *tx).await?;
                             sqlx::query(sql::UPSERT_OBSERVATION)
                                 .bind(&e.observation_id)
                                 .bind(&e.observer_id)

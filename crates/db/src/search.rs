@@ -40,7 +40,8 @@ pub const SEARCH_COLUMNS: &str = "observation_id, observer_id, observed_at, rdo_
 /// One page of matching ads, newest first.
 pub fn page_sql(query: &Query, dialect: Dialect, after: Option<&PageCursor>, limit: u32) -> Sql {
     let mut binds = Vec::new();
-    let mut text = format!("SELECT {SEARCH_COLUMNS} FROM observations WHERE {}", condition(query, dialect, &mut binds));
+    // Parenthesised: a top-level OR must not swallow the cursor condition ANDed after it.
+    let mut text = format!("SELECT {SEARCH_COLUMNS} FROM observations WHERE ({})", condition(query, dialect, &mut binds));
     if let Some(cursor) = after {
         binds.push(Bind::Float(cursor.observed_at));
         let at = binds.len();
@@ -166,7 +167,7 @@ mod tests {
         let sql = page_sql(&Query::All, Dialect::Sqlite, Some(&cursor), 500);
         assert_eq!(
             sql.text,
-            "SELECT observation_id, observer_id, observed_at, rdo_key, rdo FROM observations WHERE 1 = 1 AND (observed_at < $1 OR (observed_at = $1 AND observation_id < $2)) ORDER BY observed_at DESC, observation_id DESC LIMIT $3"
+            "SELECT observation_id, observer_id, observed_at, rdo_key, rdo FROM observations WHERE (1 = 1) AND (observed_at < $1 OR (observed_at = $1 AND observation_id < $2)) ORDER BY observed_at DESC, observation_id DESC LIMIT $3"
         );
         assert_eq!(sql.binds.len(), 3, "every $n has a bind");
     }

@@ -98,10 +98,8 @@ fn classify(bytes: &[u8]) -> OutcomeKind {
     match catalogue_entry(&rdo) {
         Err(e) => OutcomeKind::Unparseable(format!("the RDO has {e}")),
         Ok(entry) if entry.withdrawn => OutcomeKind::Withdrawn { observation_id: Some(entry.observation_id) },
-        Ok(entry) => match String::from_utf8(bytes.to_vec()) {
-            Ok(text) => OutcomeKind::Indexed(Box::new(entry), text),
-            Err(_) => OutcomeKind::Unparseable("the RDO is not UTF-8".into()),
-        },
+        // Stored compact (key order kept): exports read every stored byte, and phones pretty-print.
+        Ok(entry) => OutcomeKind::Indexed(Box::new(entry), serde_json::Value::Object(rdo).to_string()),
     }
 }
 

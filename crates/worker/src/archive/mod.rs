@@ -13,7 +13,7 @@ pub mod zip_stream;
 
 use aao_export_core::archive::{ad_folder, image_entry, FieldDescription, MissingImage, CSV_ENTRY, DETAILS_ENTRY};
 use aao_export_core::csv_cell::csv_cell;
-use aao_export_core::document::{export_document, extract, parse_rdo, project, Curation};
+use aao_export_core::document::{export_document, extract, nest, parse_rdo, Curation};
 use aao_export_core::fields::ExportableField;
 use aao_export_core::query::Query;
 use aao_export_db::{CatalogueRow, Storage};
@@ -35,6 +35,10 @@ use zip_stream::{Method, RawEntry, ZipStreamWriter};
 const PAGE_SIZE: u32 = 500;
 /// Ads whose images are fetched at the same time.
 const IMAGE_CONCURRENCY: usize = 8;
+/// Ads handed between stages at once: many without images (fewer wake-ups), few with images
+/// (a batch's images are all in memory together).
+const BATCH_WITHOUT_IMAGES: usize = 256;
+const BATCH_WITH_IMAGES: usize = 8;
 /// Multipart part size (S3's minimum is 5 MiB).
 const PART_SIZE: usize = 8 * 1024 * 1024;
 /// The longest list of unreadable images `export_details.json` spells out; the count is always exact.
@@ -115,15 +119,26 @@ pub async fn build_export(
     let total = storage.count_matching(&job.query).await?;
     progress.total.store(total, Ordering::Relaxed);
 
-    let (page_tx, page_rx) = mpsc::channel::<(Vec<CatalogueRow>, HashMap<String, Curation>)>(2);
-    let (projected_tx, projected_rx) = mpsc::channel::<ProjectedAd>(256);
-    let (archived_tx, archived_rx) = mpsc::channel::<ArchivedAd>(IMAGE_CONCURRENCY);
+    // Projection is the heaviest CPU step: one projector per core, fed pages round-robin, and
+    // read back in the same rotation so the archive keeps newest-first order.
+    let projectors = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let (page_txs, page_rxs): (Vec<_>, Vec<_>) = (0..projectors).map(|_| mpsc::channel::<Page>(1)).unzip();
+    let (projected_txs, projected_rxs): (Vec<_>, Vec<_>) = (0..projectors).map(|_| mpsc::channel::<Vec<ProjectedAd>>(1)).unzip();
+    let (archived_tx, archived_rx) = mpsc::channel::<Vec<ArchivedAd>>(2);
     let (chunk_tx, mut chunk_rx) = mpsc::channel::<Bytes>(2);
 
-    let pages = tokio::spawn(read_pages(storage, job.query.clone(), page_tx));
-    let fields: Vec<String> = job.fields.iter().map(|f| f.path.clone()).collect();
-    let projector = tokio::task::spawn_blocking(move || project_ads(&fields, page_rx, projected_tx));
-    let images = tokio::spawn(fetch_images(observations, job.include_images, projected_rx, archived_tx));
+    let pages = tokio::spawn(read_pages(storage, job.query.clone(), page_txs));
+    let fields: Arc<[String]> = job.fields.iter().map(|f| f.path.clone()).collect();
+    let projector_tasks: Vec<_> = page_rxs
+        .into_iter()
+        .zip(projected_txs)
+        .map(|(rx, tx)| {
+            let fields = fields.clone();
+            tokio::task::spawn_blocking(move || project_pages(&fields, rx, tx))
+        })
+        .collect();
+    let batch = if job.include_images { BATCH_WITH_IMAGES } else { BATCH_WITHOUT_IMAGES };
+    let images = tokio::spawn(fetch_images(observations, job.include_images, batch, projected_rxs, archived_tx));
     let writer_job = job.clone();
     let writer_progress = progress.clone();
     let writer = tokio::task::spawn_blocking(move || write_archive(&writer_job, archived_rx, ChunkSink::new(chunk_tx), &writer_progress));
@@ -141,9 +156,13 @@ pub async fn build_export(
     }
     drop(chunk_rx); // stops the writer if the upload failed
 
+    let mut projected = Ok(());
+    for task in projector_tasks {
+        projected = projected.and(join(task, "projecting ads").await);
+    }
     let stage_results = (
         join(pages, "reading the catalogue").await,
-        join(projector, "projecting ads").await,
+        projected,
         join(images, "fetching images").await,
         join(writer, "writing the archive").await,
     );
@@ -170,61 +189,63 @@ async fn join<T>(handle: tokio::task::JoinHandle<Result<T, ExportError>>, stage:
     handle.await.map_err(|e| ExportError::Interrupted(format!("{stage}: {e}")))?
 }
 
-async fn read_pages(
-    storage: Arc<dyn Storage>,
-    query: Query,
-    tx: mpsc::Sender<(Vec<CatalogueRow>, HashMap<String, Curation>)>,
-) -> Result<(), ExportError> {
+/// A page of matching ads and their curation.
+type Page = (Vec<CatalogueRow>, HashMap<String, Curation>);
+
+async fn read_pages(storage: Arc<dyn Storage>, query: Query, projectors: Vec<mpsc::Sender<Page>>) -> Result<(), ExportError> {
     let mut cursor = None;
-    loop {
+    for projector in projectors.iter().cycle() {
         let rows = storage.search_page(&query, cursor.as_ref(), PAGE_SIZE).await?;
-        let Some(last) = rows.last() else { return Ok(()) };
+        let Some(last) = rows.last() else { break };
         cursor = Some(last.cursor());
         let ids: Vec<String> = rows.iter().map(|r| r.observation_id.clone()).collect();
         let curation = storage.curation(&ids).await?;
         let full_page = rows.len() == PAGE_SIZE as usize;
-        if tx.send((rows, curation)).await.is_err() || !full_page {
-            return Ok(());
-        }
-    }
-}
-
-fn project_ads(
-    fields: &[String],
-    mut pages: mpsc::Receiver<(Vec<CatalogueRow>, HashMap<String, Curation>)>,
-    tx: mpsc::Sender<ProjectedAd>,
-) -> Result<(), ExportError> {
-    let record_buffer = RecordBuffer::default();
-    let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(record_buffer.clone());
-    let empty = Curation::default();
-    while let Some((rows, curation)) = pages.blocking_recv() {
-        for row in rows {
-            let rdo = match parse_rdo(row.rdo.as_bytes()) {
-                Ok(rdo) => rdo,
-                // The indexer only stores RDOs it parsed; a row that no longer parses is skipped.
-                Err(e) => {
-                    tracing::warn!(observation_id = %row.observation_id, error = %e, "skipping an unreadable catalogue row");
-                    continue;
-                }
-            };
-            if rdo.get("is_user_disabled").and_then(Value::as_bool) == Some(true) {
-                continue; // withdrawn participant: never exported
-            }
-            let media: Vec<String> =
-                rdo.get("media").and_then(Value::as_array).into_iter().flatten().filter_map(|m| m.as_str().map(str::to_string)).collect();
-            let document = export_document(rdo, &row.observation_id, curation.get(&row.observation_id).unwrap_or(&empty));
-            let data_json = serde_json::to_vec_pretty(&project(&document, fields)).map_err(io::Error::other)?;
-            let values: Vec<Option<Value>> = fields.iter().map(|f| extract(&document, f)).collect();
-            csv.write_record(values.iter().map(|v| csv_cell(v.as_ref()).into_owned())).map_err(io::Error::other)?;
-            csv.flush()?;
-            let csv_record = record_buffer.take();
-            let ad = ProjectedAd { folder: ad_folder(&row.observation_id), observation_id: row.observation_id, data_json, csv_record, media };
-            if tx.blocking_send(ad).is_err() {
-                return Ok(());
-            }
+        if projector.send((rows, curation)).await.is_err() || !full_page {
+            break;
         }
     }
     Ok(())
+}
+
+fn project_pages(fields: &[String], mut pages: mpsc::Receiver<Page>, tx: mpsc::Sender<Vec<ProjectedAd>>) -> Result<(), ExportError> {
+    while let Some((rows, curation)) = pages.blocking_recv() {
+        if tx.blocking_send(project_rows(&rows, &curation, fields)?).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Projects catalogue rows onto the fields, in order.
+fn project_rows(rows: &[CatalogueRow], curation: &HashMap<String, Curation>, fields: &[String]) -> io::Result<Vec<ProjectedAd>> {
+    let record_buffer = RecordBuffer::default();
+    let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(record_buffer.clone());
+    let empty = Curation::default();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let rdo = match parse_rdo(row.rdo.as_bytes()) {
+            Ok(rdo) => rdo,
+            // The indexer only stores RDOs it parsed; a row that no longer parses is skipped.
+            Err(e) => {
+                tracing::warn!(observation_id = %row.observation_id, error = %e, "skipping an unreadable catalogue row");
+                continue;
+            }
+        };
+        if rdo.get("is_user_disabled").and_then(Value::as_bool) == Some(true) {
+            continue; // withdrawn participant: never exported
+        }
+        let media: Vec<String> =
+            rdo.get("media").and_then(Value::as_array).into_iter().flatten().filter_map(|m| m.as_str().map(str::to_string)).collect();
+        let document = export_document(rdo, &row.observation_id, curation.get(&row.observation_id).unwrap_or(&empty));
+        let values: Vec<Option<Value>> = fields.iter().map(|f| extract(&document, f)).collect();
+        let data_json = serde_json::to_vec_pretty(&nest(fields, &values)).map_err(io::Error::other)?;
+        csv.write_record(values.iter().map(|v| csv_cell(v.as_ref()).into_owned())).map_err(io::Error::other)?;
+        csv.flush()?;
+        let csv_record = record_buffer.take();
+        out.push(ProjectedAd { folder: ad_folder(&row.observation_id), observation_id: row.observation_id.clone(), data_json, csv_record, media });
+    }
+    Ok(out)
 }
 
 /// Where the CSV writer puts one record at a time, to be taken away after each.
@@ -250,26 +271,38 @@ impl Write for RecordBuffer {
 async fn fetch_images(
     observations: Arc<dyn ObjectStore>,
     include_images: bool,
-    projected: mpsc::Receiver<ProjectedAd>,
-    tx: mpsc::Sender<ArchivedAd>,
+    batch_size: usize,
+    mut projected: Vec<mpsc::Receiver<Vec<ProjectedAd>>>,
+    tx: mpsc::Sender<Vec<ArchivedAd>>,
 ) -> Result<(), ExportError> {
-    let mut archived = tokio_stream_from(projected)
-        .map(|ad| {
-            let store = observations.clone();
-            async move {
-                let media = if include_images { ad.media.clone() } else { Vec::new() };
-                let mut images = Vec::with_capacity(media.len());
-                for key in media {
-                    let bytes = fetch_image(store.as_ref(), &key).await;
-                    images.push((key, bytes));
-                }
-                ArchivedAd { ad, images }
+    // Pages went to the projectors in rotation; taking them back in the same rotation restores
+    // their order. The first projector with nothing more marks the end.
+    for turn in (0..projected.len()).cycle() {
+        let Some(page) = projected[turn].recv().await else { break };
+        let mut ads = page.into_iter().peekable();
+        while ads.peek().is_some() {
+            let batch: Vec<ProjectedAd> = ads.by_ref().take(batch_size).collect();
+            let archived: Vec<ArchivedAd> = if include_images {
+                futures::stream::iter(batch)
+                    .map(|ad| {
+                        let store = observations.clone();
+                        async move {
+                            let mut images = Vec::with_capacity(ad.media.len());
+                            for key in &ad.media {
+                                images.push((key.clone(), fetch_image(store.as_ref(), key).await));
+                            }
+                            ArchivedAd { ad, images }
+                        }
+                    })
+                    .buffered(IMAGE_CONCURRENCY)
+                    .collect()
+                    .await
+            } else {
+                batch.into_iter().map(|ad| ArchivedAd { ad, images: Vec::new() }).collect()
+            };
+            if tx.send(archived).await.is_err() {
+                return Ok(());
             }
-        })
-        .buffered(IMAGE_CONCURRENCY);
-    while let Some(ad) = archived.next().await {
-        if tx.send(ad).await.is_err() {
-            break;
         }
     }
     Ok(())
@@ -286,10 +319,6 @@ fn describe_store_error(e: object_store::Error) -> String {
         object_store::Error::NotFound { .. } => "not found in the observations store".into(),
         other => other.to_string(),
     }
-}
-
-fn tokio_stream_from<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// Feeds the ZIP's bytes to the upload in part-sized chunks.
@@ -334,7 +363,7 @@ struct CsvSpool {
 impl CsvSpool {
     fn new() -> io::Result<Self> {
         let file = BufWriter::with_capacity(256 * 1024, tempfile::tempfile()?);
-        Ok(Self { encoder: flate2::write::DeflateEncoder::new(file, flate2::Compression::new(6)), crc: crc32fast::Hasher::new(), sha: Sha256::new(), len: 0 })
+        Ok(Self { encoder: flate2::write::DeflateEncoder::new(file, flate2::Compression::new(zip_stream::DEFLATE_LEVEL)), crc: crc32fast::Hasher::new(), sha: Sha256::new(), len: 0 })
     }
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.crc.update(bytes);
@@ -351,7 +380,7 @@ impl CsvSpool {
     }
 }
 
-fn write_archive(job: &ExportJob, mut ads: mpsc::Receiver<ArchivedAd>, sink: ChunkSink, progress: &Progress) -> Result<ExportSummary, ExportError> {
+fn write_archive(job: &ExportJob, mut batches: mpsc::Receiver<Vec<ArchivedAd>>, sink: ChunkSink, progress: &Progress) -> Result<ExportSummary, ExportError> {
     let t = job.created_at;
     let stamp = (t.year() as u16, t.month() as u8, t.day() as u8, t.hour() as u8, t.minute() as u8, t.second() as u8);
     let mut zip = ZipStreamWriter::new(sink, stamp)?;
@@ -362,7 +391,8 @@ fn write_archive(job: &ExportJob, mut ads: mpsc::Receiver<ArchivedAd>, sink: Chu
 
     let (mut ad_count, mut image_count, mut missing_count, mut image_bytes) = (0u64, 0u64, 0u64, 0u64);
     let mut missing: Vec<MissingImage> = Vec::new();
-    while let Some(ArchivedAd { ad, images }) = ads.blocking_recv() {
+    let mut pending = Vec::new().into_iter();
+    while let Some(ArchivedAd { ad, images }) = next_ad(&mut batches, &mut pending) {
         zip.add(&format!("{}data.json", ad.folder), &ad.data_json, Method::Deflated)?;
         for (index, (key, bytes)) in images.into_iter().enumerate() {
             match bytes {
@@ -394,6 +424,15 @@ fn write_archive(job: &ExportJob, mut ads: mpsc::Receiver<ArchivedAd>, sink: Chu
     let (mut sink, size_bytes) = zip.finish()?;
     sink.flush()?;
     Ok(ExportSummary { ad_count, image_count, missing_image_count: missing_count, size_bytes, csv_sha256, completed_at })
+}
+
+fn next_ad(batches: &mut mpsc::Receiver<Vec<ArchivedAd>>, pending: &mut std::vec::IntoIter<ArchivedAd>) -> Option<ArchivedAd> {
+    loop {
+        if let Some(ad) = pending.next() {
+            return Some(ad);
+        }
+        *pending = batches.blocking_recv()?.into_iter();
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
