@@ -29,6 +29,9 @@ impl fmt::Display for Secret {
     }
 }
 
+/// The whole configuration contract of DESIGN.md §5. The engine commands read the database,
+/// bucket and AWS keys; the server, queue, retry and JWT keys are read by the service commands.
+#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server_bind: String,
@@ -132,6 +135,7 @@ impl Config {
     }
 
     /// Where exports are written: the S3 bucket when set, else the local folder.
+    #[allow(dead_code)]
     pub fn exports_location(&self) -> String {
         match &self.export_s3_bucket {
             Some(bucket) if bucket.starts_with("s3://") => bucket.clone(),

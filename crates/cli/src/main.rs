@@ -123,6 +123,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
             print_index_report(&report.index, storage.catalogue_size().await?);
+            let codes: Vec<&str> = report.observers.iter().filter(|(_, withdrawn)| !withdrawn).map(|(uuid, _)| &uuid[..8.min(uuid.len())]).collect();
+            println!("activation codes (for OBSERVER_ID_CONTAINS): {}", codes.join(" "));
         }
         Command::Index => {
             let observations = open_store(&config.observations, &config.s3())?;

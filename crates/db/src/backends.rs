@@ -223,6 +223,12 @@ macro_rules! storage_impl {
                             .push(Classification { label: row.try_get("label")?, score: row.try_get("score")? });
                     }
                 }
+                // Sorted here, not by ORDER BY, so the order never depends on a database's collation.
+                for c in out.values_mut() {
+                    c.tags.sort();
+                    c.attributes.sort_by(|a, b| a.key.cmp(&b.key));
+                    c.classifications.sort_by(|a, b| a.label.cmp(&b.label).then(a.score.total_cmp(&b.score)));
+                }
                 Ok(out)
             }
 

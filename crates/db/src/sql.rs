@@ -32,13 +32,13 @@ VALUES ($1, $2, $3, $4, $5, $5)";
 /// `{ids}` is replaced by `$1, $2, …` for the ids of one batch.
 pub const SELECT_TAG_NAMES: &str = "
 SELECT a.observation_id, t.name FROM applied_tags a JOIN tags t ON t.id = a.tag_id
-WHERE a.observation_id IN ({ids}) ORDER BY a.observation_id, t.name";
+WHERE a.observation_id IN ({ids})";
 pub const SELECT_ATTRIBUTES: &str = "
 SELECT observation_id, key, value, created_at, created_by, modified_at, modified_by FROM ad_attributes
-WHERE observation_id IN ({ids}) ORDER BY observation_id, key";
+WHERE observation_id IN ({ids})";
 pub const SELECT_CLASSIFICATIONS: &str = "
 SELECT observation_id, label, score FROM ad_classifications
-WHERE observation_id IN ({ids}) ORDER BY observation_id, label, score";
+WHERE observation_id IN ({ids})";
 pub const SELECT_OBJECT_VERSIONS: &str = "SELECT object_key, version FROM catalogue_objects WHERE object_key IN ({ids})";
 
 pub const UPSERT_OBSERVATION: &str = "

@@ -19,6 +19,8 @@ pub struct SeedReport {
     pub ads: u64,
     pub images: u64,
     pub bytes: u64,
+    /// The demo participants (observer UUID, withdrawn).
+    pub observers: Vec<(String, bool)>,
     pub index: IndexReport,
 }
 
@@ -98,5 +100,5 @@ pub async fn seed_demo_data(
     storage.put_curation(&curation).await?;
     drop(writes);
     let index = index_observations(storage, observations, progress.indexed).await?;
-    Ok(SeedReport { ads, images, bytes, index })
+    Ok(SeedReport { ads, images, bytes, observers: demo.observers(), index })
 }
