@@ -118,6 +118,7 @@ pub async fn build_export(
 ) -> Result<ExportSummary, ExportError> {
     let total = storage.count_matching(&job.query).await?;
     progress.total.store(total, Ordering::Relaxed);
+    let upload = exports.put_multipart(key).await?;
 
     // Projection is the heaviest CPU step: one projector per core, fed pages round-robin, and
     // read back in the same rotation so the archive keeps newest-first order.
@@ -143,7 +144,6 @@ pub async fn build_export(
     let writer_progress = progress.clone();
     let writer = tokio::task::spawn_blocking(move || write_archive(&writer_job, archived_rx, ChunkSink::new(chunk_tx), &writer_progress));
 
-    let upload = exports.put_multipart(key).await?;
     let mut multipart = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
     let mut upload_error = None;
     while let Some(chunk) = chunk_rx.recv().await {
