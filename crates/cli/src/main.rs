@@ -191,6 +191,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// The folder of `out` as a local object store, and the file's name as the key.
 fn local_target(out: &std::path::Path) -> anyhow::Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
+    if out.is_dir() {
+        bail!("--out {}: is a folder; name a file in it", out.display());
+    }
     let name = out.file_name().and_then(|n| n.to_str()).with_context(|| format!("--out {}: not a file name", out.display()))?;
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     if !parent.is_dir() {

@@ -22,7 +22,7 @@ pub struct IndexReport {
     pub unchanged: u64,
     /// Withdrawn participants' ads removed or kept out.
     pub withdrawn: u64,
-    /// RDOs that could not be read in this run, with the reason.
+    /// RDOs that cannot be read (found in this run or earlier and unchanged since), with the reason.
     pub unparseable: Vec<(String, String)>,
 }
 
@@ -64,15 +64,14 @@ pub async fn index_observations(
             match &o.kind {
                 OutcomeKind::Indexed(..) => report.indexed += 1,
                 OutcomeKind::Withdrawn { .. } => report.withdrawn += 1,
-                OutcomeKind::Unparseable(reason) => {
-                    tracing::warn!(key = %o.key, %reason, "RDO could not be indexed");
-                    report.unparseable.push((o.key.clone(), reason.clone()));
-                }
+                OutcomeKind::Unparseable(reason) => tracing::warn!(key = %o.key, %reason, "RDO could not be indexed"),
             }
         }
         storage.record_objects(&outcomes).await?;
         on_progress(report.scanned);
     }
+    // Every RDO still unreadable, including those skipped as unchanged, so each run reports them.
+    report.unparseable = storage.unparseable_objects().await?;
     Ok(report)
 }
 
