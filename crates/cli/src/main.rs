@@ -103,17 +103,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let observations = open_store(&config.observations, &config.s3())?;
             let started = Instant::now();
             let bar = bar(ads as u64, "writing demo ads");
-            let index_bar = ProgressBar::hidden();
+            let index_bar = bar(ads as u64, "indexing RDOs");
             let written = |n: u64| bar.set_position(n);
             let indexed = |n: u64| {
-                if index_bar.is_hidden() && !bar.is_hidden() {
-                    bar.finish_and_clear();
-                }
+                bar.finish_and_clear();
                 index_bar.set_position(n)
             };
             let demo = DemoConfig { ads, images_per_ad: usize::from(images_per_ad), seed };
             let report = seed_demo_data(storage.clone(), observations, &demo, SeedProgress { written: &written, indexed: &indexed }).await?;
             bar.finish_and_clear();
+            index_bar.finish_and_clear();
             println!(
                 "wrote {} ads and {} images ({}) to {} in {:.1} s",
                 report.ads,

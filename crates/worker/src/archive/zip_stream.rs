@@ -353,6 +353,64 @@ mod tests {
         assert_eq!(last, 69_999u32.to_le_bytes());
     }
 
+    /// Writes zero runs as holes, so a 4+ GiB archive costs no disk.
+    struct SparseFile(std::fs::File);
+
+    impl Write for SparseFile {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if buf.iter().all(|&b| b == 0) {
+                self.0.seek(SeekFrom::Current(buf.len() as i64))?;
+                Ok(buf.len())
+            } else {
+                self.0.write(buf)
+            }
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.0.flush()
+        }
+    }
+
+    /// An entry larger than 4 GiB and one that starts past 4 GiB need the ZIP64 fields.
+    #[test]
+    #[cfg_attr(debug_assertions, ignore = "streams 4.3 GB; runs in release (the test command)")]
+    fn entries_past_four_gigabytes_use_zip64_fields() {
+        let size: u64 = (1 << 32) + 1_000_000;
+        let mut crc = crc32fast::Hasher::new();
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            crc.update(&zeros[..n]);
+            left -= n as u64;
+        }
+        let named = tempfile::NamedTempFile::new().unwrap();
+        let file = named.reopen().unwrap();
+        let mut w = ZipStreamWriter::new(SparseFile(file.try_clone().unwrap()), TIME).unwrap();
+        w.add("first.txt", b"before", Method::Stored).unwrap();
+        let entry = RawEntry { method: Method::Stored, crc32: crc.finalize(), uncompressed_size: size, compressed_size: size, data: io::repeat(0).take(size) };
+        w.add_raw("big.bin", entry).unwrap();
+        w.add("after.txt", "after the big one ".repeat(10).as_bytes(), Method::Deflated).unwrap();
+        let (mut sparse, total) = w.finish().unwrap();
+        sparse.0.set_len(total).unwrap();
+        assert!(total > size);
+
+        let mut archive = zip::ZipArchive::new(file).expect("the zip crate reads the ZIP64 records");
+        assert_eq!(archive.len(), 3);
+        assert_eq!(archive.by_name("big.bin").unwrap().size(), size);
+        let mut after = String::new();
+        archive.by_name("after.txt").unwrap().read_to_string(&mut after).unwrap();
+        assert_eq!(after, "after the big one ".repeat(10));
+        let mut first = String::new();
+        archive.by_name("first.txt").unwrap().read_to_string(&mut first).unwrap();
+        assert_eq!(first, "before");
+
+        // And the other readers (scripts/check-zip.sh), when the test command provides them.
+        if let Ok(script) = std::env::var("AAO_CHECK_ZIP") {
+            let out = std::process::Command::new("bash").arg(script).arg(named.path()).output().unwrap();
+            assert!(out.status.success(), "check-zip rejected the ZIP64 archive:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        }
+    }
+
     #[test]
     fn raw_entries_must_supply_their_bytes() {
         let mut w = ZipStreamWriter::new(Vec::new(), TIME).unwrap();
