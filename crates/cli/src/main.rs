@@ -102,8 +102,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DemoData { ads, images_per_ad, seed } => {
             let observations = open_store(&config.observations, &config.s3())?;
             let started = Instant::now();
-            let bar = bar(ads as u64, "writing demo ads");
-            let index_bar = bar(ads as u64, "indexing RDOs");
+            let bar = progress_bar(ads as u64, "writing demo ads");
+            let index_bar = progress_bar(ads as u64, "indexing RDOs");
             let written = |n: u64| bar.set_position(n);
             let indexed = |n: u64| {
                 bar.finish_and_clear();
@@ -157,7 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let observations = open_store(&config.observations, &config.s3())?;
             let progress = Arc::new(Progress::default());
             let started = Instant::now();
-            let bar = bar(0, "exporting ads");
+            let bar = progress_bar(0, "exporting ads");
             let ticker = {
                 let (bar, progress) = (bar.clone(), progress.clone());
                 tokio::spawn(async move {
@@ -218,7 +218,7 @@ fn print_index_report(report: &aao_export_worker::index::IndexReport, catalogue_
     }
 }
 
-fn bar(len: u64, message: &'static str) -> ProgressBar {
+fn progress_bar(len: u64, message: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(len).with_message(message);
     bar.set_style(
         ProgressStyle::with_template("{msg:18} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
