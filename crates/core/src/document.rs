@@ -154,6 +154,124 @@ pub fn parse_rdo(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     }
 }
 
+/// The parts of an RDO an export reads: the requested paths (and what the derived fields are built
+/// from). Parsing through it skips everything else without building it, which is most of an RDO
+/// (Ad Library snapshots, comparisons, OCR boxes when OCR is not requested).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RdoPaths {
+    /// Keep this whole subtree.
+    whole: bool,
+    children: std::collections::HashMap<String, RdoPaths>,
+}
+
+impl RdoPaths {
+    /// The parts of the RDO that the export document needs for these field paths, plus `media`
+    /// (for images) and `is_user_disabled` (withdrawn participants).
+    pub fn for_fields(paths: &[impl AsRef<str>]) -> RdoPaths {
+        let mut needed = RdoPaths::default();
+        needed.add("media");
+        needed.add("is_user_disabled");
+        for path in paths {
+            let path = path.as_ref();
+            let (head, rest) = path.split_once('.').map_or((path, None), |(h, r)| (h, Some(r)));
+            match head {
+                "observation_id" | "attributes" | "tags" | "classifications" => {}
+                "observer_id" => needed.add("observer.uuid"),
+                "ocr" => needed.add(&rest.map_or("observation.keyframes.ocr_data".to_string(), |r| format!("observation.keyframes.ocr_data.{r}"))),
+                _ => needed.add(path),
+            }
+        }
+        needed
+    }
+
+    fn add(&mut self, path: &str) {
+        let mut node = self;
+        for segment in path.split('.') {
+            if node.whole {
+                return;
+            }
+            node = node.children.entry(segment.to_string()).or_default();
+        }
+        node.whole = true;
+        node.children.clear();
+    }
+
+    /// Parses an RDO keeping only these parts; it must still be a complete JSON object.
+    pub fn parse(&self, bytes: &[u8]) -> Result<Map<String, Value>, String> {
+        use serde::de::DeserializeSeed;
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let parsed = self.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+        match parsed {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err("the RDO is not a JSON object".into()),
+            Err(e) => Err(format!("the RDO is not valid JSON: {e}")),
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for &RdoPaths {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        if self.whole {
+            return <Value as serde::Deserialize>::deserialize(deserializer);
+        }
+        deserializer.deserialize_any(PrunedVisitor(self))
+    }
+}
+
+struct PrunedVisitor<'a>(&'a RdoPaths);
+
+impl<'de> serde::de::Visitor<'de> for PrunedVisitor<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<std::borrow::Cow<'de, str>>()? {
+            match self.0.children.get(key.as_ref()) {
+                Some(child) => {
+                    let value = access.next_value_seed(child)?;
+                    map.insert(key.into_owned(), value);
+                }
+                None => {
+                    access.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(map))
+    }
+    /// A path crossing an array applies to every element.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = access.next_element_seed(self.0)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    // A scalar where the path wanted to go deeper: nothing under it to extract.
+    fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +334,26 @@ mod tests {
         // and a narrower path after a whole value changes nothing
         let out2 = project(&doc, &["observer", "observer.device.model"]);
         assert_eq!(out2["observer"], doc["observer"]);
+    }
+
+    #[test]
+    fn pruned_parsing_extracts_what_full_parsing_does() {
+        let bytes = include_bytes!("../tests/sample-rdo.json");
+        let curation = Curation { tags: vec!["t".into()], ..Default::default() };
+        let full = export_document(parse_rdo(bytes).unwrap(), "id", &curation);
+        let paths: Vec<&str> = crate::fields::SEED.iter().map(|f| f.1).chain(["observer", "observation.keyframes.frame", "nothing.here", "observer.uuid.deeper"]).collect();
+        for chosen in [paths.clone(), vec!["ocr.text"], vec!["observer_id", "tags"], vec!["observation"]] {
+            let pruned = export_document(RdoPaths::for_fields(&chosen).parse(bytes).unwrap(), "id", &curation);
+            for p in &chosen {
+                assert_eq!(extract(&pruned, p), extract(&full, p), "{p}");
+            }
+            assert_eq!(pruned.get("media"), full.get("media"));
+        }
+        let pruned = RdoPaths::for_fields(&["observation.platform"]).parse(bytes).unwrap();
+        assert!(pruned.get("enrichment").is_none() && pruned["observation"].get("keyframes").is_none(), "unrequested parts are skipped");
+        assert!(RdoPaths::for_fields(&["tags"]).parse(b"{\"a\": [1,").unwrap_err().contains("not valid JSON"));
+        assert!(RdoPaths::for_fields(&["tags"]).parse(b"{} trailing").unwrap_err().contains("not valid JSON"));
+        assert!(RdoPaths::for_fields(&["tags"]).parse(b"[1]").is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod zip_stream;
 
 use aao_export_core::archive::{ad_folder, image_entry, FieldDescription, MissingImage, CSV_ENTRY, DETAILS_ENTRY};
 use aao_export_core::csv_cell::csv_cell;
-use aao_export_core::document::{export_document, extract, nest, parse_rdo, Curation};
+use aao_export_core::document::{export_document, extract, nest, Curation, RdoPaths};
 use aao_export_core::fields::ExportableField;
 use aao_export_core::query::Query;
 use aao_export_db::{CatalogueRow, Storage};
@@ -222,9 +222,10 @@ fn project_rows(rows: &[CatalogueRow], curation: &HashMap<String, Curation>, fie
     let record_buffer = RecordBuffer::default();
     let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(record_buffer.clone());
     let empty = Curation::default();
+    let needed = RdoPaths::for_fields(fields);
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let rdo = match parse_rdo(row.rdo.as_bytes()) {
+        let rdo = match needed.parse(row.rdo.as_bytes()) {
             Ok(rdo) => rdo,
             // The indexer only stores RDOs it parsed; a row that no longer parses is skipped.
             Err(e) => {
