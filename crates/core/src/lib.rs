@@ -2,6 +2,7 @@
 //!
 //! - [`query`]: the AAO query language, parsed and validated.
 //! - [`fields`]: the exportable field catalogue and the resolution of requested fields.
+//! - [`export`]: export requests, statuses, the queue message and storage keys.
 //! - [`document`]: the export document built per ad and the projection of field paths onto it.
 //! - [`catalogue`]: what the observation catalogue extracts from an RDO for searching.
 //! - [`csv_cell`]: how a value becomes a CSV cell.
@@ -11,5 +12,6 @@ pub mod archive;
 pub mod catalogue;
 pub mod csv_cell;
 pub mod document;
+pub mod export;
 pub mod fields;
 pub mod query;

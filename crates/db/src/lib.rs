@@ -3,11 +3,13 @@
 //! the SQL they share is written once in [`sql`] and the query compiler lives in [`search`].
 
 pub mod search;
+pub mod service;
 pub mod testing;
 mod sql;
 mod backends;
 
 pub use backends::{PgStorage, SqliteStorage};
+pub use service::{ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, QueueRow};
 
 use aao_export_core::catalogue::CatalogueEntry;
 use aao_export_core::document::Curation;
@@ -17,6 +19,7 @@ use async_trait::async_trait;
 use search::PageCursor;
 use std::collections::HashMap;
 use std::sync::Arc;
+use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -125,6 +128,62 @@ pub trait Storage: Send + Sync + 'static {
     async fn count_matching(&self, query: &Query) -> Result<u64>;
     /// The next page of matching ads, newest first, strictly after `after`.
     async fn search_page(&self, query: &Query, after: Option<&PageCursor>, limit: u32) -> Result<Vec<CatalogueRow>>;
+
+    // ---- users and API keys
+    async fn user(&self, id: &str) -> Result<Option<User>>;
+    /// Enabled users, by id (the share picker).
+    async fn enabled_users(&self) -> Result<Vec<User>>;
+    /// Which of these ids name no user.
+    async fn unknown_users(&self, ids: &[String]) -> Result<Vec<String>>;
+    async fn put_api_key(&self, key: &ApiKey) -> Result<()>;
+    /// The key with this id and its user.
+    async fn api_key(&self, key_id: &str) -> Result<Option<(ApiKey, User)>>;
+
+    // ---- exports
+    /// Creates a pending export with its fields, and (database queue) its message, in one
+    /// transaction; refused when the creator has too many exports in flight.
+    async fn create_export(&self, export: &NewExport) -> Result<CreateOutcome>;
+    async fn export(&self, id: Uuid) -> Result<Option<ExportRecord>>;
+    /// Exports created by or shared with a user, newest first, from a fixed number of queries.
+    async fn exports_visible_to(&self, user_id: &str) -> Result<Vec<ExportRecord>>;
+    /// Deletes an export with its fields and shares; returns what it was.
+    async fn delete_export(&self, id: Uuid) -> Result<Option<ExportRecord>>;
+    /// Adds shares (ids must name users; checked by the caller in the same request) and returns
+    /// the export's shares after.
+    async fn share_export(&self, id: Uuid, user_ids: &[String]) -> Result<Vec<String>>;
+    /// Removes shares and returns the export's shares after.
+    async fn unshare_export(&self, id: Uuid, user_ids: &[String]) -> Result<Vec<String>>;
+
+    // ---- the worker's side of an export
+    /// Takes the lease on an export for the message's attempt (compare-and-set): a pending export,
+    /// or a processing one whose lease ran out.
+    async fn claim_export(&self, id: Uuid, attempt: u32, owner: &str, now: i64, lease_until: i64) -> Result<Claim>;
+    /// Extends the lease and records progress; false when the lease is no longer ours (the
+    /// export was deleted or taken over).
+    async fn renew_lease(&self, id: Uuid, owner: &str, now: i64, lease_until: i64, processed: u64, total: u64) -> Result<bool>;
+    /// Ends a run under our lease; false when the lease was no longer ours.
+    async fn finish_export(&self, id: Uuid, owner: &str, now: i64, finish: &Finish) -> Result<bool>;
+    /// Exports that need their message sent again: pending and untouched since `pending_before`,
+    /// or processing under a lease that ran out before `now`.
+    async fn exports_to_rescue(&self, now: i64, pending_before: i64) -> Result<Vec<ExportRecord>>;
+    /// Marks completed exports finished before `completed_before` as expired; returns how many.
+    async fn expire_exports(&self, completed_before: i64, now: i64) -> Result<u64>;
+    /// Expired exports whose file is still to be deleted.
+    async fn expired_files(&self) -> Result<Vec<ExpiredFile>>;
+    /// Records that an expired export's file is gone.
+    async fn forget_file(&self, id: Uuid) -> Result<()>;
+
+    // ---- the database queue (see the queue crate)
+    async fn queue_send(&self, body: &str, now: i64, visible_at: i64) -> Result<()>;
+    /// Up to `max` visible messages, hidden until `hidden_until` under a new receipt.
+    async fn queue_receive(&self, max: u32, now: i64, hidden_until: i64) -> Result<Vec<QueueRow>>;
+    /// Deletes a message if `receipt` is its latest; false otherwise.
+    async fn queue_delete(&self, message_id: i64, receipt: &str) -> Result<bool>;
+    async fn queue_change_visibility(&self, message_id: i64, receipt: &str, visible_at: i64) -> Result<bool>;
+    /// Sets a message aside as dead (received too often).
+    async fn queue_bury(&self, message_id: i64, receipt: &str) -> Result<bool>;
+    /// (live messages, dead messages).
+    async fn queue_depth(&self) -> Result<(u64, u64)>;
 }
 
 /// Connects to the database a URL names (`sqlite://…` or `postgres://…`) and migrates it.

@@ -67,3 +67,89 @@ pub fn in_list(template: &str, n: usize) -> String {
     let ids: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
     template.replace("{ids}", &ids.join(", "))
 }
+
+// ---- users and API keys
+pub const SELECT_USER: &str = "SELECT id, full_name, enabled, role, primary_email FROM users WHERE id = $1";
+pub const SELECT_ENABLED_USERS: &str = "SELECT id, full_name, enabled, role, primary_email FROM users WHERE enabled ORDER BY id";
+pub const SELECT_KNOWN_USERS: &str = "SELECT id FROM users WHERE id IN ({ids})";
+pub const UPSERT_API_KEY: &str = "
+INSERT INTO api_keys (key_id, user_id, secret_hash, created_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (key_id) DO UPDATE SET user_id = excluded.user_id, secret_hash = excluded.secret_hash";
+pub const SELECT_API_KEY: &str = "
+SELECT k.key_id, k.user_id, k.secret_hash, k.created_at, u.id, u.full_name, u.enabled, u.role, u.primary_email
+FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_id = $1";
+
+// ---- exports
+pub const COUNT_IN_FLIGHT: &str =
+    "SELECT COUNT(*) FROM exports WHERE creator_id = $1 AND status IN ('pending', 'processing')";
+pub const INSERT_EXPORT: &str = "
+INSERT INTO exports (export_id, creator_id, include_images, query_string, status, created_at, updated_at, attempt, max_retries)
+VALUES ($1, $2, $3, $4, 'pending', $5, $5, 1, $6)";
+pub const INSERT_EXPORT_FIELD: &str = "INSERT INTO export_fields (export_id, field_id, position) VALUES ($1, $2, $3)";
+
+/// Exports are loaded by a subquery of their ids (`{ids}`), in three queries whatever their number:
+/// the rows, their fields and their shares.
+pub const SELECT_EXPORTS: &str = "
+SELECT export_id, creator_id, include_images, query_string, status, object_location, created_at, updated_at,
+    started_at, completed_at, message, attempt, max_retries, lease_owner, lease_expires_at, progress_processed,
+    progress_total, size_bytes, ad_count, image_count
+FROM exports WHERE export_id IN ({ids}) ORDER BY created_at DESC, export_id";
+pub const SELECT_EXPORT_FIELDS: &str = "
+SELECT ef.export_id, f.path FROM export_fields ef JOIN exportable_fields f ON f.field_id = ef.field_id
+WHERE ef.export_id IN ({ids}) ORDER BY ef.export_id, ef.position";
+pub const SELECT_EXPORT_SHARES: &str =
+    "SELECT export_id, user_id FROM shared_exports WHERE export_id IN ({ids}) ORDER BY export_id, user_id";
+pub const IDS_ONE: &str = "SELECT export_id FROM exports WHERE export_id = $1";
+pub const IDS_VISIBLE_TO: &str =
+    "SELECT export_id FROM exports WHERE creator_id = $1 UNION SELECT export_id FROM shared_exports WHERE user_id = $1";
+pub const IDS_TO_RESCUE: &str = "
+SELECT export_id FROM exports WHERE (status = 'pending' AND updated_at < $2)
+    OR (status = 'processing' AND lease_expires_at < $1)";
+
+pub const DELETE_EXPORT: &str = "DELETE FROM exports WHERE export_id = $1";
+pub const INSERT_SHARE: &str =
+    "INSERT INTO shared_exports (export_id, user_id) VALUES ($1, $2) ON CONFLICT (export_id, user_id) DO NOTHING";
+pub const DELETE_SHARE: &str = "DELETE FROM shared_exports WHERE export_id = $1 AND user_id = $2";
+pub const SELECT_SHARES: &str = "SELECT user_id FROM shared_exports WHERE export_id = $1 ORDER BY user_id";
+
+// ---- the worker's side
+pub const CLAIM_EXPORT: &str = "
+UPDATE exports SET status = 'processing', started_at = $4, updated_at = $4, lease_owner = $3,
+    lease_expires_at = $5, progress_processed = 0, message = NULL
+WHERE export_id = $1 AND attempt = $2
+    AND (status = 'pending' OR (status = 'processing' AND lease_expires_at < $4))";
+pub const RENEW_LEASE: &str = "
+UPDATE exports SET lease_expires_at = $4, updated_at = $3, progress_processed = $5, progress_total = $6
+WHERE export_id = $1 AND lease_owner = $2 AND status = 'processing'";
+pub const COMPLETE_EXPORT: &str = "
+UPDATE exports SET status = 'completed', completed_at = $3, updated_at = $3, object_location = $4, s3_url = $5,
+    size_bytes = $6, ad_count = $7, image_count = $8, progress_processed = $7, message = NULL,
+    lease_owner = NULL, lease_expires_at = NULL
+WHERE export_id = $1 AND lease_owner = $2 AND status = 'processing'";
+pub const RETRY_EXPORT: &str = "
+UPDATE exports SET status = 'pending', updated_at = $3, attempt = $4, message = $5, lease_owner = NULL, lease_expires_at = NULL
+WHERE export_id = $1 AND lease_owner = $2 AND status = 'processing'";
+pub const FAIL_EXPORT: &str = "
+UPDATE exports SET status = 'failed', updated_at = $3, message = $4, lease_owner = NULL, lease_expires_at = NULL
+WHERE export_id = $1 AND lease_owner = $2 AND status = 'processing'";
+pub const EXPIRE_EXPORTS: &str =
+    "UPDATE exports SET status = 'expired', updated_at = $2 WHERE status = 'completed' AND completed_at < $1";
+pub const SELECT_EXPIRED_FILES: &str =
+    "SELECT export_id, object_location FROM exports WHERE status = 'expired' AND object_location IS NOT NULL";
+pub const FORGET_FILE: &str = "UPDATE exports SET object_location = NULL, s3_url = NULL WHERE export_id = $1";
+
+// ---- the database queue
+pub const QUEUE_SEND: &str = "INSERT INTO job_queue (body, sent_at, visible_at) VALUES ($1, $2, $3)";
+/// `{lock}` is `FOR UPDATE SKIP LOCKED` on PostgreSQL (concurrent receivers skip each other's
+/// rows) and empty on SQLite (one writer at a time already).
+pub const QUEUE_RECEIVE: &str = "
+UPDATE job_queue SET visible_at = $1, receive_count = receive_count + 1, receipt = $2
+WHERE message_id IN (
+    SELECT message_id FROM job_queue WHERE NOT dead AND visible_at <= $3
+    ORDER BY visible_at, message_id LIMIT $4 {lock})
+RETURNING message_id, body, receive_count, receipt";
+pub const QUEUE_DELETE: &str = "DELETE FROM job_queue WHERE message_id = $1 AND receipt = $2";
+pub const QUEUE_CHANGE_VISIBILITY: &str = "UPDATE job_queue SET visible_at = $3 WHERE message_id = $1 AND receipt = $2";
+pub const QUEUE_BURY: &str = "UPDATE job_queue SET dead = TRUE WHERE message_id = $1 AND receipt = $2";
+pub const QUEUE_DEPTH: &str =
+    "SELECT COALESCE(SUM(CASE WHEN dead THEN 0 ELSE 1 END), 0) AS live, COALESCE(SUM(CASE WHEN dead THEN 1 ELSE 0 END), 0) AS dead FROM job_queue";
