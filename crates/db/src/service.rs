@@ -102,3 +102,36 @@ pub struct ExpiredFile {
     pub export_id: Uuid,
     pub object_location: String,
 }
+
+impl ExportRecord {
+    /// The status object of the API (the spec's fields in the spec's order, then the additive
+    /// ones), as a reader sees it at `now` with completed exports expiring after `expiry_ms`.
+    /// `url` is the download link (only meaningful while completed). `export_details.json` is
+    /// this object without `url` and `status`.
+    pub fn status_object(&self, url: Option<String>, now: i64, expiry_ms: i64) -> serde_json::Value {
+        use aao_export_core::export::{ordered, rfc3339};
+        use serde_json::{json, Value};
+        let status = self.status.as_seen(self.completed_at, now, expiry_ms);
+        let url = if status == ExportStatus::Completed { url } else { None };
+        let time = |t: Option<i64>| t.map_or(Value::Null, |ms| Value::String(rfc3339(ms)));
+        ordered([
+            ("export_id", json!(self.export_id)),
+            ("creator_id", json!(self.creator_id)),
+            ("export_parameters", json!(self.parameters)),
+            ("shared_with", json!(self.shared_with)),
+            ("status", json!(status)),
+            ("url", json!(url)),
+            ("created_at", time(Some(self.created_at))),
+            ("updated_at", time(Some(self.updated_at))),
+            ("started_at", time(self.started_at)),
+            ("completed_at", time(self.completed_at)),
+            ("message", json!(self.message)),
+            ("progress", json!({"processed": self.progress_processed, "total": self.progress_total})),
+            ("attempt", json!(self.attempt)),
+            ("size_bytes", json!(self.size_bytes)),
+            ("ad_count", json!(self.ad_count)),
+            ("image_count", json!(self.image_count)),
+            ("expires_at", time(self.completed_at.map(|c| c.saturating_add(expiry_ms)))),
+        ])
+    }
+}

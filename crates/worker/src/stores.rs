@@ -65,17 +65,67 @@ pub fn open_store(location: &str, s3: &S3Settings) -> Result<Arc<dyn ObjectStore
             Ok(Arc::new(LocalFileSystem::new_with_prefix(&dir).map_err(open_err)?.with_automatic_cleanup(true)))
         }
         StoreLocation::S3 { bucket, prefix } => {
-            let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
-            if !s3.region.is_empty() {
-                builder = builder.with_region(&s3.region);
-            }
-            if let Some(endpoint) = s3.endpoint_url.as_deref().filter(|e| !e.is_empty()) {
-                builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
-            }
-            let store = builder.build().map_err(open_err)?;
+            let store = s3_builder(&bucket, s3).build().map_err(open_err)?;
             Ok(if prefix.is_empty() { Arc::new(store) } else { Arc::new(PrefixStore::new(store, prefix.as_str())) })
         }
     }
+}
+
+/// The exports store, with what downloads need: S3 can presign a GET; a local folder is served
+/// by the API itself (HMAC-signed `/downloads/...` URLs), from `local_root`.
+#[derive(Clone)]
+pub struct ExportsStore {
+    pub store: Arc<dyn ObjectStore>,
+    /// `s3://bucket/prefix` or the local folder, as configured (for the `s3_url` column and logs).
+    pub location: String,
+    pub backing: ExportsBacking,
+}
+
+#[derive(Clone)]
+pub enum ExportsBacking {
+    Local { root: std::path::PathBuf },
+    S3 { signer: Arc<object_store::aws::AmazonS3>, prefix: String },
+}
+
+impl ExportsStore {
+    pub fn open(location: &str, s3: &S3Settings) -> Result<Self, StoreError> {
+        let store = open_store(location, s3)?;
+        let backing = match StoreLocation::parse(location)? {
+            StoreLocation::Local(root) => ExportsBacking::Local { root },
+            StoreLocation::S3 { bucket, prefix } => {
+                let signer = s3_builder(&bucket, s3).build().map_err(|source| StoreError::Open { location: location.into(), source })?;
+                ExportsBacking::S3 { signer: Arc::new(signer), prefix }
+            }
+        };
+        Ok(Self { store, location: location.to_string(), backing })
+    }
+
+    /// The full location of a key: `s3://bucket/prefix/key` or the file's path.
+    pub fn url_of(&self, key: &str) -> String {
+        match &self.backing {
+            ExportsBacking::Local { root } => root.join(key).display().to_string(),
+            ExportsBacking::S3 { .. } => format!("{}/{key}", self.location.trim_end_matches('/')),
+        }
+    }
+
+    /// A presigned GET for a key, valid for `expires_in` (S3 only).
+    pub async fn presigned_get(&self, key: &str, expires_in: std::time::Duration) -> Option<Result<url::Url, object_store::Error>> {
+        use object_store::signer::Signer;
+        let ExportsBacking::S3 { signer, prefix } = &self.backing else { return None };
+        let full = if prefix.is_empty() { key.to_string() } else { format!("{prefix}/{key}") };
+        Some(signer.signed_url(http::Method::GET, &object_store::path::Path::from(full), expires_in).await)
+    }
+}
+
+fn s3_builder(bucket: &str, s3: &S3Settings) -> AmazonS3Builder {
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if !s3.region.is_empty() {
+        builder = builder.with_region(&s3.region);
+    }
+    if let Some(endpoint) = s3.endpoint_url.as_deref().filter(|e| !e.is_empty()) {
+        builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+    }
+    builder
 }
 
 #[cfg(test)]
