@@ -1,7 +1,10 @@
-//! The export engine: object stores, the catalogue indexer, the ZIP builder and demo data.
+//! The export engine and the job runner: object stores, the catalogue indexer, the ZIP builder,
+//! demo data, the runner that turns queue messages into exports, and the sweeper and rescuer.
 
 pub mod archive;
 pub mod demo;
-pub mod seed;
 pub mod index;
+pub mod runner;
+pub mod seed;
 pub mod stores;
+pub mod upkeep;

@@ -84,7 +84,7 @@ async fn export(
 ) -> Result<(ExportSummary, Arc<Progress>), ExportError> {
     let progress = Arc::new(Progress::default());
     let key = key_for(job);
-    let run = build_export(storage.clone(), observations.clone(), exports.clone(), &key, job, progress.clone());
+    let run = build_export(storage.clone(), observations.clone(), exports.clone(), &key, Default::default(), job, progress.clone(), Default::default());
     let summary = tokio::time::timeout(Duration::from_secs(120), run).await.expect("the export finishes (no deadlock)")?;
     Ok((summary, progress))
 }

@@ -21,7 +21,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use futures::StreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, PutMultipartOptions, WriteMultipart};
+use tokio_util::sync::CancellationToken;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -90,6 +91,8 @@ pub enum ExportError {
     Archive(#[from] io::Error),
     #[error("the export was stopped: {0}")]
     Interrupted(String),
+    #[error("the export was cancelled")]
+    Cancelled,
 }
 
 /// One ad, projected, with the images still to fetch.
@@ -113,12 +116,14 @@ pub async fn build_export(
     observations: Arc<dyn ObjectStore>,
     exports: Arc<dyn ObjectStore>,
     key: &Path,
+    upload_options: PutMultipartOptions,
     job: &ExportJob,
     progress: Arc<Progress>,
+    cancel: CancellationToken,
 ) -> Result<ExportSummary, ExportError> {
     let total = storage.count_matching(&job.query).await?;
     progress.total.store(total, Ordering::Relaxed);
-    let upload = exports.put_multipart(key).await?;
+    let upload = exports.put_multipart_opts(key, upload_options).await?;
 
     // Projection is the heaviest CPU step: one projector per core, fed pages round-robin, and
     // read back in the same rotation so the archive keeps newest-first order.
@@ -146,15 +151,23 @@ pub async fn build_export(
 
     let mut multipart = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
     let mut upload_error = None;
-    while let Some(chunk) = chunk_rx.recv().await {
+    loop {
+        let chunk = tokio::select! {
+            chunk = chunk_rx.recv() => chunk,
+            () = cancel.cancelled() => {
+                upload_error = Some(ExportError::Cancelled);
+                break;
+            }
+        };
+        let Some(chunk) = chunk else { break };
         if let Err(e) = multipart.wait_for_capacity(2).await {
-            upload_error = Some(e);
+            upload_error = Some(ExportError::Upload(e));
             break;
         }
         progress.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         multipart.put(chunk);
     }
-    drop(chunk_rx); // stops the writer if the upload failed
+    drop(chunk_rx); // stops the writer if the upload failed or was cancelled
 
     let mut projected = Ok(());
     for task in projector_tasks {
@@ -167,7 +180,7 @@ pub async fn build_export(
         join(writer, "writing the archive").await,
     );
     let outcome = match (upload_error, stage_results) {
-        (Some(e), _) => Err(ExportError::Upload(e)),
+        (Some(e), _) => Err(e),
         (None, (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e))) => Err(e),
         (None, (Ok(()), Ok(()), Ok(()), Ok(summary))) => Ok(summary),
     };

@@ -390,7 +390,7 @@ mod tests {
         let entry = RawEntry { method: Method::Stored, crc32: crc.finalize(), uncompressed_size: size, compressed_size: size, data: io::repeat(0).take(size) };
         w.add_raw("big.bin", entry).unwrap();
         w.add("after.txt", "after the big one ".repeat(10).as_bytes(), Method::Deflated).unwrap();
-        let (mut sparse, total) = w.finish().unwrap();
+        let (sparse, total) = w.finish().unwrap();
         sparse.0.set_len(total).unwrap();
         assert!(total > size);
 

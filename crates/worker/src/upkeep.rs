@@ -1,0 +1,89 @@
+//! The two periodic chores beside the runner: the sweeper, which expires old exports and deletes
+//! their files (the row stays, so its user sees `expired`), and the rescuer, which sends the
+//! message again for exports that have none alive (pending too long, or a lease that ran out).
+
+use crate::runner::now_ms;
+use crate::stores::ExportsStore;
+use aao_export_core::export::JobMessage;
+use aao_export_db::Storage;
+use aao_export_queue::Queue;
+use object_store::ObjectStoreExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SweepReport {
+    pub expired: u64,
+    pub files_deleted: u64,
+    pub files_failed: u64,
+}
+
+/// Marks completed exports older than `expiration` as expired and deletes every expired
+/// export's file still present. Safe to run from any number of processes.
+pub async fn sweep_once(storage: &dyn Storage, exports: &ExportsStore, expiration: Duration) -> aao_export_db::Result<SweepReport> {
+    let now = now_ms();
+    let mut report = SweepReport { expired: storage.expire_exports(now - expiration.as_millis() as i64, now).await?, ..Default::default() };
+    for file in storage.expired_files().await? {
+        match exports.store.delete(&object_store::path::Path::from(file.object_location.as_str())).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                storage.forget_file(file.export_id).await?;
+                report.files_deleted += 1;
+            }
+            Err(e) => {
+                tracing::warn!(export_id = %file.export_id, error = %e, "deleting an expired export's file failed; the next sweep tries again");
+                report.files_failed += 1;
+            }
+        }
+    }
+    if report != SweepReport::default() {
+        tracing::info!(?report, "sweep");
+    }
+    Ok(report)
+}
+
+/// Sends a fresh message for every export that needs one: pending and untouched for
+/// `pending_after` (its message was lost, e.g. SQS send failed after the commit), or processing
+/// under a lease that ran out (its worker died). Duplicates are harmless: a claim is a
+/// compare-and-set, and a message for an attempt already taken is dropped.
+pub async fn rescue_once(storage: &dyn Storage, queue: &dyn Queue, pending_after: Duration) -> anyhow::Result<usize> {
+    let now = now_ms();
+    let stuck = storage.exports_to_rescue(now, now - pending_after.as_millis() as i64).await?;
+    for record in &stuck {
+        let message = JobMessage {
+            export_id: record.export_id,
+            creator_id: record.creator_id.clone(),
+            export_parameters: record.parameters.clone(),
+            attempt: record.attempt,
+            max_retries: record.max_retries,
+        };
+        queue.send(&serde_json::to_string(&message)?, Duration::ZERO).await?;
+        tracing::info!(export_id = %record.export_id, status = %record.status, attempt = record.attempt, "re-sent the message of a stuck export");
+    }
+    Ok(stuck.len())
+}
+
+/// Runs the sweeper and the rescuer every `every` until shutdown.
+pub async fn run_upkeep(
+    storage: Arc<dyn Storage>,
+    queue: Arc<dyn Queue>,
+    exports: ExportsStore,
+    expiration: Duration,
+    pending_after: Duration,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        if let Err(e) = sweep_once(storage.as_ref(), &exports, expiration).await {
+            tracing::warn!(error = %e, "sweep failed");
+        }
+        if let Err(e) = rescue_once(storage.as_ref(), queue.as_ref(), pending_after).await {
+            tracing::warn!(error = %e, "rescue failed");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! The job runner against a real database queue (SQLite always, PostgreSQL when configured):
+//! a job completes into one valid ZIP; an exports store that fails makes it retry with growing
+//! attempts and then succeed, or fail with a message after `max_retries`; a message for a
+//! deleted export and a poison message are dropped without blocking the queue; deleting a running
+//! export cancels it and leaves no file; an export whose query cannot run fails at once.
+
+use aao_export_core::export::{object_key, ExportParameters, ExportStatus, JobMessage};
+use aao_export_db::testing::TestDatabase;
+use aao_export_db::{CreateOutcome, ExportRecord, NewExport, Storage, User};
+use aao_export_queue::{DbQueue, Queue};
+use aao_export_worker::demo::DemoConfig;
+use aao_export_worker::runner::{Runner, RunnerSettings};
+use aao_export_worker::seed::{seed_demo_data, SeedProgress};
+use aao_export_worker::stores::{open_store, ExportsBacking, ExportsStore};
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    UploadPart,
+};
+use serde_json::json;
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// One test's world: a database with demo data, a queue, stores, and a runner.
+struct World {
+    _db: TestDatabase,
+    storage: Arc<dyn Storage>,
+    queue: Arc<DbQueue>,
+    exports_dir: tempfile::TempDir,
+    _observations_dir: tempfile::TempDir,
+    observations: Arc<dyn ObjectStore>,
+}
+
+impl World {
+    async fn new(db: TestDatabase, ads: usize) -> World {
+        let storage = db.storage.clone();
+        let observations_dir = tempfile::tempdir().unwrap();
+        let observations = open_store(observations_dir.path().to_str().unwrap(), &Default::default()).unwrap();
+        let quiet = |_: u64| {};
+        let config = DemoConfig { ads, images_per_ad: 3, seed: 11 };
+        seed_demo_data(storage.clone(), observations.clone(), &config, SeedProgress { written: &quiet, indexed: &quiet }).await.unwrap();
+        storage
+            .put_users(&[User { id: "alice".into(), full_name: "Alice".into(), enabled: true, role: "user".into(), primary_email: None }])
+            .await
+            .unwrap();
+        let queue = Arc::new(DbQueue::new(storage.clone()));
+        World { _db: db, storage, queue, exports_dir: tempfile::tempdir().unwrap(), _observations_dir: observations_dir, observations }
+    }
+
+    /// The exports store over the temp folder, optionally wrapped.
+    fn exports(&self, wrap: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>) -> ExportsStore {
+        let location = self.exports_dir.path().to_str().unwrap().to_string();
+        let plain = ExportsStore::open(&location, &Default::default()).unwrap();
+        ExportsStore { store: wrap(plain.store.clone()), location, backing: ExportsBacking::Local { root: self.exports_dir.path().into() } }
+    }
+
+    fn runner(&self, exports: ExportsStore) -> Arc<Runner> {
+        let mut settings = RunnerSettings::new(2);
+        settings.lease = Duration::from_secs(3);
+        settings.heartbeat = Duration::from_millis(200);
+        settings.poll_wait = Duration::from_millis(200);
+        settings.backoff_base = Duration::from_millis(50);
+        Arc::new(Runner { storage: self.storage.clone(), queue: self.queue.clone(), observations: self.observations.clone(), exports, settings })
+    }
+
+    /// Creates an export the way the API does (row and message in one transaction).
+    async fn create(&self, query: serde_json::Value, include_images: bool, max_retries: u32) -> ExportRecord {
+        let catalogue = self.storage.exportable_fields().await.unwrap();
+        let fields: Vec<_> = catalogue.iter().filter(|f| f.is_default).collect();
+        let parameters = ExportParameters { query, include_images, fields: fields.iter().map(|f| f.path.clone()).collect() };
+        let export_id = uuid::Uuid::new_v4();
+        let message = JobMessage { export_id, creator_id: "alice".into(), export_parameters: parameters.clone(), attempt: 1, max_retries };
+        let new = NewExport {
+            export_id,
+            creator_id: "alice".into(),
+            parameters,
+            field_ids: fields.iter().map(|f| f.field_id).collect(),
+            max_retries,
+            created_at: chrono::Utc::now().timestamp_millis(),
+            max_in_flight: 100,
+            queue_body: Some(serde_json::to_string(&message).unwrap()),
+        };
+        match self.storage.create_export(&new).await.unwrap() {
+            CreateOutcome::Created(r) => *r,
+            other => panic!("not created: {other:?}"),
+        }
+    }
+
+    /// Polls until the export leaves pending/processing (or is gone).
+    async fn settled(&self, id: uuid::Uuid) -> Option<ExportRecord> {
+        for _ in 0..600 {
+            match self.storage.export(id).await.unwrap() {
+                Some(r) if r.status.in_flight() => {}
+                other => return other,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("export {id} did not settle in 60 s");
+    }
+
+    async fn queue_drained(&self) {
+        for _ in 0..100 {
+            if self.queue.depth().await.unwrap().0 == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the queue still holds {:?} messages", self.queue.depth().await.unwrap());
+    }
+
+    fn files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.exports_dir.path().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    out.push(path.strip_prefix(self.exports_dir.path()).unwrap().display().to_string());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+fn start(runner: Arc<Runner>) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let stop = CancellationToken::new();
+    let handle = tokio::spawn(runner.run(stop.clone()));
+    (stop, handle)
+}
+
+async fn stop((token, handle): (CancellationToken, tokio::task::JoinHandle<()>)) {
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(20), handle).await.expect("the runner stops").unwrap();
+}
+
+/// Reads the ZIP at the export's key and returns its entry names and `export_details.json`.
+fn open_zip(world: &World, record: &ExportRecord) -> (Vec<String>, serde_json::Value) {
+    let key = object_key(&record.creator_id, record.export_id, record.created_at);
+    assert_eq!(record.object_location.as_deref(), Some(key.as_str()));
+    let bytes = std::fs::read(world.exports_dir.path().join(&key)).expect("the ZIP is at the export's key");
+    assert_eq!(record.size_bytes, Some(bytes.len() as u64));
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a valid ZIP");
+    let names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
+    let mut details = String::new();
+    zip.by_name("export_details.json").unwrap().read_to_string(&mut details).unwrap();
+    (names, serde_json::from_str(&details).unwrap())
+}
+
+async fn each_database(test: impl AsyncFn(World)) {
+    for db in TestDatabase::all().await {
+        let backend = db.storage.backend();
+        eprintln!("-- {backend}");
+        test(World::new(db, 40).await).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_completes_into_one_zip() {
+    each_database(async |w| {
+        let record = w.create(json!({"method": "ALL"}), true, 3).await;
+        let running = start(w.runner(w.exports(|s| s)));
+        let done = w.settled(record.export_id).await.unwrap();
+        w.queue_drained().await;
+        stop(running).await;
+        assert_eq!(done.status, ExportStatus::Completed, "{done:?}");
+        assert_eq!(done.attempt, 1);
+        assert!(done.started_at.is_some() && done.completed_at.is_some() && done.message.is_none());
+        let expected = w.storage.count_matching(&aao_export_core::query::Query::from_json(&json!({"method": "ALL"})).unwrap()).await.unwrap();
+        assert!(expected > 30, "the catalogue holds the demo ads (withdrawn ones are never indexed)");
+        assert_eq!(done.ad_count, Some(expected));
+        assert_eq!(done.progress_processed, done.ad_count.unwrap());
+        let (names, details) = open_zip(&w, &done);
+        assert!(names.contains(&"all_data.csv".to_string()));
+        assert_eq!(names.iter().filter(|n| n.ends_with("/data.json")).count() as u64, done.ad_count.unwrap());
+        assert_eq!(names.iter().filter(|n| n.contains("/image_")).count() as u64, done.image_count.unwrap());
+        assert_eq!(details["export_id"], json!(done.export_id));
+        assert_eq!(w.files(), vec![done.object_location.clone().unwrap()], "exactly one object, nothing staged");
+    })
+    .await;
+}
+
+/// Multipart uploads that fail for the first `failures` exports, and optionally go slowly.
+#[derive(Debug)]
+struct Flaky {
+    inner: Arc<dyn ObjectStore>,
+    failures: AtomicUsize,
+    part_delay: Duration,
+}
+
+impl std::fmt::Display for Flaky {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Flaky({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Flaky {
+    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> object_store::Result<Box<dyn MultipartUpload>> {
+        let fail = self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        let inner = self.inner.put_multipart_opts(location, opts).await?;
+        Ok(Box::new(FlakyUpload { inner, fail, delay: self.part_delay }))
+    }
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+    fn delete_stream(&self, locations: BoxStream<'static, object_store::Result<Path>>) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+#[derive(Debug)]
+struct FlakyUpload {
+    inner: Box<dyn MultipartUpload>,
+    fail: bool,
+    delay: Duration,
+}
+
+#[async_trait]
+impl MultipartUpload for FlakyUpload {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        if self.fail {
+            return Box::pin(async { Err(object_store::Error::Generic { store: "test", source: "injected upload failure".into() }) });
+        }
+        let part = self.inner.put_part(data);
+        let delay = self.delay;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            part.await
+        })
+    }
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        if self.fail {
+            return Err(object_store::Error::Generic { store: "test", source: "injected upload failure".into() });
+        }
+        self.inner.complete().await
+    }
+    async fn abort(&mut self) -> object_store::Result<()> {
+        self.inner.abort().await
+    }
+}
+
+fn flaky(failures: usize, part_delay: Duration) -> impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
+    move |inner| Arc::new(Flaky { inner, failures: AtomicUsize::new(failures), part_delay })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_is_retried_until_it_works() {
+    each_database(async |w| {
+        let record = w.create(json!({"method": "ALL"}), false, 3).await;
+        let running = start(w.runner(w.exports(flaky(2, Duration::ZERO))));
+        let done = w.settled(record.export_id).await.unwrap();
+        w.queue_drained().await;
+        stop(running).await;
+        assert_eq!(done.status, ExportStatus::Completed, "{done:?}");
+        assert_eq!(done.attempt, 3, "two failed attempts, the third succeeded");
+        assert_eq!(done.message, None, "a completed export carries no error");
+        open_zip(&w, &done);
+        assert_eq!(w.files().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_keeps_failing_fails_the_export_after_max_retries() {
+    each_database(async |w| {
+        let record = w.create(json!({"method": "ALL"}), false, 2).await;
+        let running = start(w.runner(w.exports(flaky(usize::MAX, Duration::ZERO))));
+        let done = w.settled(record.export_id).await.unwrap();
+        w.queue_drained().await;
+        stop(running).await;
+        assert_eq!(done.status, ExportStatus::Failed);
+        assert_eq!(done.attempt, 3, "the first attempt and max_retries = 2 retries");
+        let message = done.message.unwrap();
+        assert!(message.contains("failed after 3 attempts") && message.contains("injected upload failure"), "{message}");
+        assert!(w.files().is_empty(), "no partial file: {:?}", w.files());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_exports_and_poison_messages_are_dropped() {
+    each_database(async |w| {
+        let deleted = w.create(json!({"method": "ALL"}), false, 3).await;
+        w.storage.delete_export(deleted.export_id).await.unwrap();
+        w.queue.send("this is not an export job", Duration::ZERO).await.unwrap();
+        w.queue.send(r#"{"export_id": "not-a-uuid"}"#, Duration::ZERO).await.unwrap();
+        let kept = w.create(json!({"method": "OBSERVER_ID_CONTAINS", "args": ["a"]}), false, 3).await;
+        let running = start(w.runner(w.exports(|s| s)));
+        let done = w.settled(kept.export_id).await.unwrap();
+        w.queue_drained().await;
+        stop(running).await;
+        assert_eq!(done.status, ExportStatus::Completed, "the good job behind the bad ones ran");
+        assert_eq!(w.queue.depth().await.unwrap(), (0, 0), "bad messages were deleted, not dead-lettered after retries");
+        assert_eq!(w.files(), vec![done.object_location.unwrap()]);
+        assert!(w.storage.export(deleted.export_id).await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_running_export_cancels_it_and_leaves_nothing() {
+    each_database(async |w| {
+        let record = w.create(json!({"method": "ALL"}), true, 3).await;
+        // Slow parts keep the export running long enough to delete it midway.
+        let running = start(w.runner(w.exports(flaky(0, Duration::from_millis(400)))));
+        for _ in 0..200 {
+            let r = w.storage.export(record.export_id).await.unwrap().unwrap();
+            if r.status == ExportStatus::Processing && r.progress_processed > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        w.storage.delete_export(record.export_id).await.unwrap().expect("deleted while processing");
+        w.queue_drained().await;
+        stop(running).await;
+        assert!(w.files().is_empty(), "no object and no staged upload: {:?}", w.files());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_that_cannot_run_fails_at_once() {
+    each_database(async |w| {
+        let record = w.create(json!({"method": "NO_SUCH_METHOD"}), false, 3).await;
+        let running = start(w.runner(w.exports(|s| s)));
+        let done = w.settled(record.export_id).await.unwrap();
+        stop(running).await;
+        assert_eq!(done.status, ExportStatus::Failed);
+        assert_eq!(done.attempt, 1, "not retried");
+        assert!(done.message.unwrap().contains("unknown method \"NO_SUCH_METHOD\""));
+    })
+    .await;
+}
