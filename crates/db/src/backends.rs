@@ -31,6 +31,7 @@ pub struct PgStorage {
 impl SqliteStorage {
     const DIALECT: Dialect = Dialect::Sqlite;
     const QUEUE_LOCK: &str = "";
+    const ROW_LOCK: &str = "";
 
     pub async fn connect(url: &str) -> Result<Self> {
         use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -62,6 +63,7 @@ impl SqliteStorage {
 impl PgStorage {
     const DIALECT: Dialect = Dialect::Postgres;
     const QUEUE_LOCK: &str = "FOR UPDATE SKIP LOCKED";
+    const ROW_LOCK: &str = "FOR NO KEY UPDATE";
 
     pub async fn connect(url: &str) -> Result<Self> {
         let pool = sqlx::postgres::PgPoolOptions::new()
@@ -126,6 +128,10 @@ macro_rules! load_exports {
         let mut shares_of: HashMap<Uuid, Vec<String>> = HashMap::new();
         for r in &shares {
             shares_of.entry(r.try_get("export_id")?).or_default().push(r.try_get("user_id")?);
+        }
+        // Sorted here, not by ORDER BY, so the order never depends on a database's collation.
+        for users in shares_of.values_mut() {
+            users.sort();
         }
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -420,7 +426,10 @@ macro_rules! storage_impl {
 
             async fn enabled_users(&self) -> Result<Vec<User>> {
                 let rows = sqlx::query(sql::SELECT_ENABLED_USERS).fetch_all(&self.pool).await?;
-                rows.iter().map(user_from_row).collect()
+                let mut users = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
+                // By id byte for byte, whatever the database's collation.
+                users.sort_by(|a, b| a.id.cmp(&b.id));
+                Ok(users)
             }
 
             async fn unknown_users(&self, ids: &[String]) -> Result<Vec<String>> {
@@ -461,6 +470,8 @@ macro_rules! storage_impl {
 
             async fn create_export(&self, export: &NewExport) -> Result<CreateOutcome> {
                 let mut tx = self.begin_write().await?;
+                let lock = sql::LOCK_CREATOR.replace("{lock}", Self::ROW_LOCK);
+                sqlx::query(AssertSqlSafe(lock)).bind(&export.creator_id).fetch_optional(&mut *tx).await?;
                 let in_flight: i64 = sqlx::query_scalar(sql::COUNT_IN_FLIGHT).bind(&export.creator_id).fetch_one(&mut *tx).await?;
                 if in_flight >= i64::from(export.max_in_flight) {
                     return Ok(CreateOutcome::TooManyInFlight(in_flight as u64));
@@ -507,8 +518,9 @@ macro_rules! storage_impl {
                 for user in user_ids {
                     sqlx::query(sql::INSERT_SHARE).bind(id).bind(user).execute(&mut *tx).await?;
                 }
-                let shared = sqlx::query_scalar(sql::SELECT_SHARES).bind(id).fetch_all(&mut *tx).await?;
+                let mut shared: Vec<String> = sqlx::query_scalar(sql::SELECT_SHARES).bind(id).fetch_all(&mut *tx).await?;
                 tx.commit().await?;
+                shared.sort();
                 Ok(shared)
             }
 
@@ -517,8 +529,9 @@ macro_rules! storage_impl {
                 for user in user_ids {
                     sqlx::query(sql::DELETE_SHARE).bind(id).bind(user).execute(&mut *tx).await?;
                 }
-                let shared = sqlx::query_scalar(sql::SELECT_SHARES).bind(id).fetch_all(&mut *tx).await?;
+                let mut shared: Vec<String> = sqlx::query_scalar(sql::SELECT_SHARES).bind(id).fetch_all(&mut *tx).await?;
                 tx.commit().await?;
+                shared.sort();
                 Ok(shared)
             }
 

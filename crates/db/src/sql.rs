@@ -80,6 +80,10 @@ SELECT k.key_id, k.user_id, k.secret_hash, k.created_at, u.id, u.full_name, u.en
 FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_id = $1";
 
 // ---- exports
+/// Makes a creator's concurrent `create_export`s take turns, so that together they cannot pass
+/// the limit on exports in flight: `{lock}` is `FOR NO KEY UPDATE` on PostgreSQL and empty on
+/// SQLite (where `BEGIN IMMEDIATE` already lets one writer in at a time).
+pub const LOCK_CREATOR: &str = "SELECT id FROM users WHERE id = $1 {lock}";
 pub const COUNT_IN_FLIGHT: &str =
     "SELECT COUNT(*) FROM exports WHERE creator_id = $1 AND status IN ('pending', 'processing')";
 pub const INSERT_EXPORT: &str = "
@@ -115,7 +119,7 @@ pub const SELECT_SHARES: &str = "SELECT user_id FROM shared_exports WHERE export
 // ---- the worker's side
 pub const CLAIM_EXPORT: &str = "
 UPDATE exports SET status = 'processing', started_at = $4, updated_at = $4, lease_owner = $3,
-    lease_expires_at = $5, progress_processed = 0, message = NULL
+    lease_expires_at = $5, progress_processed = 0, progress_total = NULL, message = NULL
 WHERE export_id = $1 AND attempt = $2
     AND (status = 'pending' OR (status = 'processing' AND lease_expires_at < $4))";
 pub const RENEW_LEASE: &str = "
@@ -123,7 +127,7 @@ UPDATE exports SET lease_expires_at = $4, updated_at = $3, progress_processed = 
 WHERE export_id = $1 AND lease_owner = $2 AND status = 'processing'";
 pub const COMPLETE_EXPORT: &str = "
 UPDATE exports SET status = 'completed', completed_at = $3, updated_at = $3, object_location = $4, s3_url = $5,
-    size_bytes = $6, ad_count = $7, image_count = $8, progress_processed = $7, message = NULL,
+    size_bytes = $6, ad_count = $7, image_count = $8, progress_processed = $7, progress_total = $7, message = NULL,
     lease_owner = NULL, lease_expires_at = NULL
 WHERE export_id = $1 AND lease_owner = $2 AND status = 'processing'";
 pub const RETRY_EXPORT: &str = "

@@ -16,40 +16,47 @@ const LONG: Duration = Duration::from_secs(60);
 /// A little past a 1 s visibility timeout or delay.
 const PAST_ONE_SECOND: Duration = Duration::from_millis(1200);
 
+/// The story is mostly waiting for visibility timeouts and delays, so the queues run it side by
+/// side; a failing one is named at the end (its panic is printed above).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queue_story_on_sqlite() {
-    let db = TestDatabase::sqlite().await;
-    story(db_subject(&db)).await;
+async fn queue_story_on_every_queue() {
+    let sqlite = TestDatabase::sqlite().await;
+    let postgres = TestDatabase::postgres().await;
+    let mut subjects = vec![db_subject(&sqlite)];
+    subjects.extend(postgres.as_ref().map(db_subject));
+    if let Some(aws) = sqs_settings("the SQS queue story") {
+        subjects.push(sqs_subject(&aws, &sqlite).await);
+    }
+    let runs: Vec<_> = subjects.into_iter().map(|s| (s.label.clone(), tokio::spawn(story(s)))).collect();
+    let mut failed = Vec::new();
+    for (label, run) in runs {
+        if run.await.is_err() {
+            failed.push(label);
+        }
+    }
+    assert!(failed.is_empty(), "the queue story failed on: {failed:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queue_story_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await else { return };
-    story(db_subject(&db)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queue_story_on_sqs() {
-    let Some(aws) = sqs_settings() else { return };
+/// A fresh queue on moto (dead-lettering after 5 receives), opened by its URL as the
+/// configuration would, and a second one that dead-letters after 2.
+async fn sqs_subject(aws: &AwsSettings, scratch: &TestDatabase) -> Subject {
     let name = format!("aao-story-{}", uuid::Uuid::new_v4().simple());
-    let (url, _) = SqsQueue::create_with_dead_letter(&aws, &name, 5).await.unwrap();
-    let (poison_url, dead_url) = SqsQueue::create_with_dead_letter(&aws, &format!("{name}-p"), 2).await.unwrap();
-    let scratch = TestDatabase::sqlite().await;
+    let (url, _) = SqsQueue::create_with_dead_letter(aws, &name, 5).await.unwrap();
+    let (poison_url, dead_url) = SqsQueue::create_with_dead_letter(aws, &format!("{name}-p"), 2).await.unwrap();
     // `open` picks SQS for a queue URL (the storage is not used then).
-    let queue = aao_export_queue::open(Some(&url), scratch.storage.clone(), &aws).await.unwrap();
-    story(Subject {
+    let queue = aao_export_queue::open(Some(&url), scratch.storage.clone(), aws).await.unwrap();
+    Subject {
         label: "sqs".into(),
         queue,
-        poison: Arc::new(SqsQueue::connect(&poison_url, &aws).await.unwrap()),
-        kind: Kind::Sqs { dead_letter: SqsQueue::connect(&dead_url, &aws).await.unwrap() },
-    })
-    .await;
+        poison: Arc::new(SqsQueue::connect(&poison_url, aws).await.unwrap()),
+        kind: Kind::Sqs { dead_letter: SqsQueue::connect(&dead_url, aws).await.unwrap() },
+    }
 }
 
 /// SQS errors name the call and the queue, with the service's own code and message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqs_errors_are_readable() {
-    let Some(aws) = sqs_settings() else { return };
+    let Some(aws) = sqs_settings("the SQS error test") else { return };
     let endpoint = aws.endpoint_url.clone().unwrap();
     let url = format!("{endpoint}/123456789012/aao-no-such-queue-{}", uuid::Uuid::new_v4().simple());
     let queue = SqsQueue::connect(&url, &aws).await.unwrap();
@@ -86,8 +93,8 @@ fn external(var: &str, what: &str) -> Option<String> {
 }
 
 /// moto's endpoint; credentials come from the environment (`AWS_ACCESS_KEY_ID`, …).
-fn sqs_settings() -> Option<AwsSettings> {
-    let endpoint = external("TEST_S3_ENDPOINT", "the SQS queue story")?;
+fn sqs_settings(what: &str) -> Option<AwsSettings> {
+    let endpoint = external("TEST_S3_ENDPOINT", what)?;
     let region = std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| "ap-southeast-2".into());
     Some(AwsSettings { region, endpoint_url: Some(endpoint) })
 }

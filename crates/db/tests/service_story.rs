@@ -1,0 +1,470 @@
+//! The service's side of `Storage`: users and API keys, exports with their fields and shares, the
+//! worker's leases, the rescuer and the sweeper. Told once and run on every backend: SQLite
+//! always; PostgreSQL when `TEST_DATABASE_URL` is set, both in a database of the server's default
+//! collation and in one whose text sorts by an ICU locale (as a managed PostgreSQL usually does),
+//! so that no answer depends on how a database sorts text.
+
+use aao_export_core::export::{ExportParameters, ExportStatus};
+use aao_export_core::fields::field_id;
+use aao_export_db::testing::TestDatabase;
+use aao_export_db::{ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, Storage, User};
+use serde_json::json;
+use sqlx::Connection;
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_story_on_every_backend() {
+    for db in TestDatabase::all().await {
+        story(db.storage.clone(), "default collation").await;
+        concurrent_requests(db.storage.clone(), "default collation").await;
+    }
+    if let Some(db) = IcuPostgres::create().await {
+        story(db.storage.clone(), "PostgreSQL with an ICU en-US collation").await;
+    }
+}
+
+/// 2025-10-09, in epoch milliseconds: every time in the story counts from here.
+const T0: i64 = 1_760_000_000_000;
+const MINUTE: i64 = 60_000;
+
+fn user(id: &str, enabled: bool) -> User {
+    User {
+        id: id.into(),
+        full_name: format!("{id} (full name)"),
+        enabled,
+        role: if id == "amy" { "admin".into() } else { "user".into() },
+        primary_email: (id != "dan").then(|| format!("{id}@example.org")),
+    }
+}
+
+fn new_export(n: u128, creator: &str, created_at: i64, fields: &[&str]) -> NewExport {
+    let query = if n.is_multiple_of(2) {
+        json!({"method": "ALL"})
+    } else {
+        json!({"method": "AND", "args": [{"method": "OBSERVER", "args": ["48734387-5226-4e96-b97c-2d0747a99898"]}, {"method": "CONTAINS", "args": ["caf\u{e9} \"quoted\""]}]})
+    };
+    NewExport {
+        export_id: Uuid::from_u128(0x5e1f_0000_0000_4000_8000_0000_0000_0000 + n),
+        creator_id: creator.into(),
+        parameters: ExportParameters { query, include_images: n.is_multiple_of(3), fields: fields.iter().map(|f| f.to_string()).collect() },
+        field_ids: fields.iter().map(|f| field_id(f)).collect(),
+        max_retries: 3 + n as u32 % 2,
+        created_at,
+        max_in_flight: 10,
+        queue_body: None,
+    }
+}
+
+/// What `create_export` answers for a new export: pending, attempt 1, nothing else yet.
+fn pending(e: &NewExport) -> ExportRecord {
+    ExportRecord {
+        export_id: e.export_id,
+        creator_id: e.creator_id.clone(),
+        parameters: e.parameters.clone(),
+        shared_with: vec![],
+        status: ExportStatus::Pending,
+        object_location: None,
+        created_at: e.created_at,
+        updated_at: e.created_at,
+        started_at: None,
+        completed_at: None,
+        message: None,
+        attempt: 1,
+        max_retries: e.max_retries,
+        lease_owner: None,
+        lease_expires_at: None,
+        progress_processed: 0,
+        progress_total: None,
+        size_bytes: None,
+        ad_count: None,
+        image_count: None,
+    }
+}
+
+async fn create(s: &dyn Storage, e: &NewExport) -> ExportRecord {
+    match s.create_export(e).await.unwrap_or_else(|err| panic!("[{}] create {}: {err}", s.backend(), e.export_id)) {
+        CreateOutcome::Created(record) => {
+            assert_eq!(*record, pending(e), "[{}] the created export as stored", s.backend());
+            *record
+        }
+        other => panic!("[{}] create {}: {other:?}", s.backend(), e.export_id),
+    }
+}
+
+async fn get(s: &dyn Storage, id: Uuid) -> ExportRecord {
+    s.export(id).await.unwrap().unwrap_or_else(|| panic!("[{}] export {id} exists", s.backend()))
+}
+
+fn ids(records: &[ExportRecord]) -> Vec<Uuid> {
+    records.iter().map(|r| r.export_id).collect()
+}
+
+async fn story(s: Arc<dyn Storage>, label: &str) {
+    let s = &*s;
+    let b = format!("{} ({label})", s.backend());
+    let b = b.as_str();
+
+    // --- Users: the share picker lists enabled users by id, in byte order whatever the
+    //     database's collation; unknown_users names the ids that are no user, in the order given.
+    let everyone = ["bob", "amy", "Zed", "carl", "dan", "a-c", "ab"].map(|id| user(id, id != "carl"));
+    s.put_users(&everyone).await.unwrap();
+    let enabled = s.enabled_users().await.unwrap();
+    assert_eq!(
+        enabled.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        ["Zed", "a-c", "ab", "amy", "bob", "dan"],
+        "[{b}] enabled users, sorted by id byte for byte"
+    );
+    assert_eq!(enabled[3], user("amy", true), "[{b}] every column of a user");
+    assert_eq!(enabled[5], user("dan", true), "[{b}] a user without an email");
+    assert_eq!(s.user("carl").await.unwrap(), Some(user("carl", false)), "[{b}] a disabled user is still a user");
+    assert_eq!(s.user("Amy").await.unwrap(), None, "[{b}] ids are case-sensitive");
+    let unknown = s.unknown_users(&["nobody".into(), "amy".into(), "carl".into(), "Amy".into(), "".into()]).await.unwrap();
+    assert_eq!(unknown, ["nobody", "Amy", ""], "[{b}] unknown ids, disabled users are known");
+    assert_eq!(s.unknown_users(&[]).await.unwrap(), Vec::<String>::new(), "[{b}] no ids, none unknown");
+    let many: Vec<String> = (0..2500).map(|i| if i % 1000 == 7 { "bob".to_string() } else { format!("ghost-{i}") }).collect();
+    let unknown = s.unknown_users(&many).await.unwrap();
+    assert_eq!(unknown.len(), 2497, "[{b}] more ids than one IN list holds");
+    assert!(!unknown.contains(&"bob".to_string()) && unknown[0] == "ghost-0" && unknown[2496] == "ghost-2499", "[{b}] in order");
+
+    // --- API keys: found by key id with their user, whose state is read fresh every time.
+    let key = ApiKey { key_id: "k1".into(), user_id: "amy".into(), secret_hash: "a".repeat(64), created_at: T0 };
+    s.put_api_key(&key).await.unwrap();
+    s.put_api_key(&ApiKey { key_id: "k2".into(), user_id: "carl".into(), secret_hash: "c".repeat(64), created_at: T0 + 1 }).await.unwrap();
+    assert_eq!(s.api_key("k1").await.unwrap(), Some((key.clone(), user("amy", true))), "[{b}] a key and its user");
+    assert_eq!(s.api_key("K1").await.unwrap(), None, "[{b}] key ids are case-sensitive");
+    assert_eq!(s.api_key("nope").await.unwrap(), None, "[{b}] an unknown key");
+    let (k2, carl) = s.api_key("k2").await.unwrap().unwrap();
+    assert_eq!((k2.user_id.as_str(), k2.created_at, carl.enabled), ("carl", T0 + 1, false), "[{b}] a disabled user's key says so");
+    let rotated = ApiKey { secret_hash: "b".repeat(64), ..key.clone() };
+    s.put_api_key(&rotated).await.unwrap();
+    s.put_users(&[User { full_name: "Amy Renamed".into(), ..user("amy", false) }]).await.unwrap();
+    assert_eq!(
+        s.api_key("k1").await.unwrap(),
+        Some((rotated.clone(), User { full_name: "Amy Renamed".into(), ..user("amy", false) })),
+        "[{b}] a key put again replaces its secret; its user is read as it is now"
+    );
+    s.put_users(&[user("amy", true)]).await.unwrap();
+
+    // --- Creating exports: fields in request order, the database queue's message in the same
+    //     transaction, and a limit on exports in flight per creator.
+    let fields_1 = ["observer.joined_at", "observation_id", "observer.uuid"];
+    let mut e1 = new_export(1, "amy", T0, &fields_1);
+    let body = json!({"export_id": e1.export_id, "creator_id": "amy", "attempt": 1, "note": "\u{2713}"}).to_string();
+    e1.queue_body = Some(body.clone());
+    let r1 = create(s, &e1).await;
+    assert_eq!(r1.parameters.fields, fields_1, "[{b}] fields in request order, not catalogue order");
+    assert_eq!(s.queue_depth().await.unwrap(), (1, 0), "[{b}] the export's message was written with it");
+    let got = s.queue_receive(10, T0, T0 + MINUTE).await.unwrap();
+    assert_eq!(got.len(), 1, "[{b}] one message: {got:?}");
+    assert_eq!((got[0].body.as_str(), got[0].receive_count), (body.as_str(), 1), "[{b}] the message is the body given");
+    assert!(!got[0].receipt.is_empty() && got[0].message_id > 0, "[{b}] {:?}", got[0]);
+    assert!(s.queue_delete(got[0].message_id, &got[0].receipt).await.unwrap(), "[{b}] the message deletes");
+
+    let e2 = new_export(2, "amy", T0 + 10, &["observation_id"]);
+    let r2 = create(s, &e2).await;
+    assert_eq!(s.queue_depth().await.unwrap(), (0, 0), "[{b}] no queue body, no message (an external queue sends it)");
+    let e3 = new_export(3, "amy", T0 + 20, &[]);
+    let r3 = create(s, &e3).await;
+    assert!(r3.parameters.fields.is_empty(), "[{b}] no field ids, no fields");
+
+    // amy has three in flight: a limit of three refuses the fourth, and writes nothing.
+    let mut e6 = new_export(6, "amy", T0 + 30, &["observer.uuid"]);
+    e6.max_in_flight = 3;
+    e6.queue_body = Some("must not be written".into());
+    assert_eq!(s.create_export(&e6).await.unwrap(), CreateOutcome::TooManyInFlight(3), "[{b}] too many in flight");
+    assert_eq!(s.export(e6.export_id).await.unwrap(), None, "[{b}] a refused export is not stored");
+    assert_eq!(s.queue_depth().await.unwrap(), (0, 0), "[{b}] nor is its message");
+    // A creator that is no user cannot create; nothing is left behind.
+    let mut ghost = new_export(7, "nobody", T0, &["observer.uuid"]);
+    ghost.queue_body = Some("must not be written either".into());
+    assert!(s.create_export(&ghost).await.is_err(), "[{b}] an unknown creator is refused by the database");
+    assert_eq!((s.export(ghost.export_id).await.unwrap(), s.queue_depth().await.unwrap()), (None, (0, 0)), "[{b}] and rolled back");
+
+    // bob's exports, one at the very same time as another (ties go by export id).
+    let e4 = new_export(4, "bob", T0 + 15, &["observer.uuid", "observation_id"]);
+    let e5 = new_export(5, "bob", T0 + 15, &["observer.joined_at"]);
+    let (r4, r5) = (create(s, &e4).await, create(s, &e5).await);
+    assert!(e4.export_id < e5.export_id);
+
+    // --- Reading: one export, or those created by or shared with a user, newest first, with
+    //     their fields and shares.
+    assert_eq!(get(s, e1.export_id).await, r1, "[{b}] export() reads back what was created");
+    assert_eq!(s.export(Uuid::from_u128(42)).await.unwrap(), None, "[{b}] an unknown export");
+    assert_eq!(s.exports_visible_to("amy").await.unwrap(), [r3.clone(), r2.clone(), r1.clone()], "[{b}] amy's, newest first");
+    assert_eq!(s.exports_visible_to("bob").await.unwrap(), [r4.clone(), r5.clone()], "[{b}] bob's, a tie by export id");
+    assert_eq!(s.exports_visible_to("dan").await.unwrap(), [], "[{b}] dan has none");
+    assert_eq!(s.exports_visible_to("nobody").await.unwrap(), [], "[{b}] nor has an unknown user");
+
+    // --- Sharing: idempotent, answered with the shares after, sorted byte for byte.
+    let id1 = e1.export_id;
+    assert_eq!(s.share_export(id1, &["dan".into(), "bob".into()]).await.unwrap(), ["bob", "dan"], "[{b}] shared");
+    assert_eq!(s.share_export(id1, &["bob".into(), "Zed".into(), "bob".into(), "ab".into(), "a-c".into()]).await.unwrap(), ["Zed", "a-c", "ab", "bob", "dan"], "[{b}] sharing again adds only the new ones");
+    assert_eq!(s.share_export(id1, &[]).await.unwrap(), ["Zed", "a-c", "ab", "bob", "dan"], "[{b}] sharing with nobody changes nothing");
+    assert!(s.share_export(id1, &["nobody".into()]).await.is_err(), "[{b}] sharing with an unknown id is refused by the database");
+    assert!(s.share_export(Uuid::from_u128(42), &["bob".into()]).await.is_err(), "[{b}] sharing an unknown export is refused");
+    assert_eq!(s.unshare_export(id1, &["dan".into(), "nobody".into(), "ab".into()]).await.unwrap(), ["Zed", "a-c", "bob"], "[{b}] unshared");
+    assert_eq!(s.unshare_export(id1, &["dan".into(), "ab".into()]).await.unwrap(), ["Zed", "a-c", "bob"], "[{b}] unsharing again changes nothing");
+    assert_eq!(s.share_export(e4.export_id, &["amy".into()]).await.unwrap(), ["amy"], "[{b}] bob shares with amy");
+    let r1 = ExportRecord { shared_with: vec!["Zed".into(), "a-c".into(), "bob".into()], ..r1 };
+    let r4 = ExportRecord { shared_with: vec!["amy".into()], ..r4 };
+    assert_eq!(get(s, id1).await, r1, "[{b}] the export shows its shares");
+    assert_eq!(s.exports_visible_to("amy").await.unwrap(), [r3.clone(), r4.clone(), r2.clone(), r1.clone()], "[{b}] amy's and those shared with her");
+    assert_eq!(s.exports_visible_to("bob").await.unwrap(), [r4.clone(), r5.clone(), r1.clone()], "[{b}] bob's and amy's shared one");
+    assert_eq!(s.exports_visible_to("Zed").await.unwrap(), std::slice::from_ref(&r1), "[{b}] Zed only sees what is shared with him");
+
+    // --- The worker: claim (compare-and-set on the attempt and the lease), renew, finish.
+    let id3 = e3.export_id;
+    let lease = 30_000;
+    let t = T0 + MINUTE;
+    let Claim::Claimed(c) = s.claim_export(id3, 1, "w1", t, t + lease).await.unwrap() else { panic!("[{b}] w1 claims e3") };
+    let processing = ExportRecord {
+        status: ExportStatus::Processing,
+        started_at: Some(t),
+        updated_at: t,
+        lease_owner: Some("w1".into()),
+        lease_expires_at: Some(t + lease),
+        ..r3.clone()
+    };
+    assert_eq!(*c, processing, "[{b}] the claimed export");
+    assert_eq!(get(s, id3).await, processing, "[{b}] as stored");
+    assert_eq!(s.claim_export(id3, 1, "w2", t + 1000, t + 1000 + lease).await.unwrap(), Claim::Leased, "[{b}] a live lease is not taken");
+    assert_eq!(s.claim_export(id3, 1, "w1", t + 1000, t + 1000 + lease).await.unwrap(), Claim::Leased, "[{b}] not even by its owner (a second delivery)");
+    assert!(s.renew_lease(id3, "w1", t + 5000, t + 5000 + lease, 10, 100).await.unwrap(), "[{b}] the owner renews");
+    assert!(!s.renew_lease(id3, "w2", t + 5000, t + 9 * lease, 99, 100).await.unwrap(), "[{b}] another worker cannot");
+    let renewed = ExportRecord { updated_at: t + 5000, lease_expires_at: Some(t + 5000 + lease), progress_processed: 10, progress_total: Some(100), ..processing.clone() };
+    assert_eq!(get(s, id3).await, renewed, "[{b}] renewed with progress");
+    // The lease runs out at its expiry instant; only after it may another worker take over.
+    let expiry = t + 5000 + lease;
+    assert_eq!(s.claim_export(id3, 1, "w2", expiry, expiry + lease).await.unwrap(), Claim::Leased, "[{b}] not at the expiry instant");
+    let Claim::Claimed(c) = s.claim_export(id3, 1, "w2", expiry + 1, expiry + 1 + lease).await.unwrap() else { panic!("[{b}] w2 takes over") };
+    let taken = ExportRecord {
+        started_at: Some(expiry + 1),
+        updated_at: expiry + 1,
+        lease_owner: Some("w2".into()),
+        lease_expires_at: Some(expiry + 1 + lease),
+        progress_processed: 0,
+        progress_total: None,
+        ..renewed.clone()
+    };
+    assert_eq!(*c, taken, "[{b}] taken over, progress restarted");
+    assert!(!s.renew_lease(id3, "w1", expiry + 2, expiry + 2 + lease, 50, 100).await.unwrap(), "[{b}] the old owner's renewal fails");
+    for finish in [
+        Finish::Completed { object_location: "w1.zip".into(), s3_url: "s3://b/w1.zip".into(), size_bytes: 1, ad_count: 1, image_count: 1 },
+        Finish::Retry { next_attempt: 2, message: "w1 gave up".into() },
+        Finish::Failed { message: "w1 failed".into() },
+    ] {
+        assert!(!s.finish_export(id3, "w1", expiry + 3, &finish).await.unwrap(), "[{b}] the old owner cannot finish: {finish:?}");
+    }
+    assert_eq!(get(s, id3).await, taken, "[{b}] the old owner changed nothing");
+
+    let done_at = expiry + 10_000;
+    let location = "outputs/amy_00000000-0000-0000-0000-000000000003_20251009090000.zip".to_string();
+    let completed = Finish::Completed { object_location: location.clone(), s3_url: format!("s3://exports/{location}"), size_bytes: 1_234_567, ad_count: 7, image_count: 3 };
+    assert!(s.finish_export(id3, "w2", done_at, &completed).await.unwrap(), "[{b}] the owner completes");
+    let r3_done = ExportRecord {
+        status: ExportStatus::Completed,
+        object_location: Some(location.clone()),
+        updated_at: done_at,
+        completed_at: Some(done_at),
+        lease_owner: None,
+        lease_expires_at: None,
+        progress_processed: 7,
+        progress_total: Some(7),
+        size_bytes: Some(1_234_567),
+        ad_count: Some(7),
+        image_count: Some(3),
+        ..taken.clone()
+    };
+    assert_eq!(get(s, id3).await, r3_done, "[{b}] completed");
+    assert!(!s.finish_export(id3, "w2", done_at + 1, &Finish::Failed { message: "late".into() }).await.unwrap(), "[{b}] finished once only");
+    assert!(!s.renew_lease(id3, "w2", done_at + 1, done_at + lease, 7, 7).await.unwrap(), "[{b}] no lease on a finished export");
+    assert_eq!(s.claim_export(id3, 1, "w3", done_at + 2, done_at + lease).await.unwrap(), Claim::Finished(ExportStatus::Completed), "[{b}] a late message finds it finished");
+    assert_eq!(get(s, id3).await, r3_done, "[{b}] and changes nothing");
+
+    // amy has two in flight now (e1, e2): a limit of three lets one more in.
+    let mut e8 = new_export(8, "amy", T0 + 40, &["observation_id"]);
+    e8.max_in_flight = 3;
+    create(s, &e8).await;
+    e6.max_in_flight = 3;
+    assert_eq!(s.create_export(&e6).await.unwrap(), CreateOutcome::TooManyInFlight(3), "[{b}] and then no more");
+    // Processing exports count as in flight too.
+    let t2 = done_at + MINUTE;
+    assert!(matches!(s.claim_export(e8.export_id, 1, "w1", t2, t2 + lease).await.unwrap(), Claim::Claimed(_)), "[{b}] e8 claimed");
+    assert_eq!(s.create_export(&e6).await.unwrap(), CreateOutcome::TooManyInFlight(3), "[{b}] processing counts");
+
+    // Retry: back to pending for the next attempt; the old attempt's message is stale.
+    let id4 = e4.export_id;
+    let Claim::Claimed(c) = s.claim_export(id4, 1, "w1", t2, t2 + lease).await.unwrap() else { panic!("[{b}] e4 claimed") };
+    assert_eq!((c.status, c.attempt, c.shared_with.clone()), (ExportStatus::Processing, 1, vec!["amy".to_string()]), "[{b}]");
+    let retry = Finish::Retry { next_attempt: 2, message: "the observations store timed out".into() };
+    assert!(s.finish_export(id4, "w1", t2 + 100, &retry).await.unwrap(), "[{b}] a retry");
+    let r4_retry = ExportRecord {
+        updated_at: t2 + 100,
+        started_at: Some(t2),
+        attempt: 2,
+        message: Some("the observations store timed out".into()),
+        ..r4.clone()
+    };
+    assert_eq!(get(s, id4).await, r4_retry, "[{b}] pending again for attempt 2");
+    assert_eq!(s.claim_export(id4, 1, "w2", t2 + 200, t2 + 200 + lease).await.unwrap(), Claim::Stale { current_attempt: 2 }, "[{b}] the first attempt's message is stale");
+    let Claim::Claimed(c) = s.claim_export(id4, 2, "w2", t2 + 300, t2 + 300 + lease).await.unwrap() else { panic!("[{b}] attempt 2 claims") };
+    assert_eq!(
+        *c,
+        ExportRecord { status: ExportStatus::Processing, updated_at: t2 + 300, started_at: Some(t2 + 300), message: None, lease_owner: Some("w2".into()), lease_expires_at: Some(t2 + 300 + lease), ..r4_retry.clone() },
+        "[{b}] attempt 2 runs, the retry's message cleared"
+    );
+    assert!(s.finish_export(id4, "w2", t2 + 400, &Finish::Failed { message: "the query names an unknown field".into() }).await.unwrap(), "[{b}] failed");
+    let r4_failed = ExportRecord {
+        status: ExportStatus::Failed,
+        updated_at: t2 + 400,
+        started_at: Some(t2 + 300),
+        message: Some("the query names an unknown field".into()),
+        ..r4_retry.clone()
+    };
+    assert_eq!(get(s, id4).await, r4_failed, "[{b}] failed, with a message, no lease, never completed");
+    assert_eq!(s.claim_export(id4, 2, "w3", t2 + 500, t2 + 500 + lease).await.unwrap(), Claim::Finished(ExportStatus::Failed), "[{b}]");
+
+    // --- The rescuer: pending exports untouched for a while, processing ones whose lease ran out.
+    //     Now: e1, e2 pending since T0; e8 processing until t2 + lease; e5 pending since T0 + 15.
+    let e9 = new_export(9, "bob", t2, &["observation_id"]);
+    let r9 = create(s, &e9).await;
+    let rescue = s.exports_to_rescue(t2 + 1000, T0 + 15).await.unwrap();
+    assert_eq!(ids(&rescue), [e2.export_id, e1.export_id], "[{b}] pending before T0 + 15 (strictly), newest first");
+    assert_eq!(rescue, [r2.clone(), r1.clone()], "[{b}] whole records");
+    let rescue = s.exports_to_rescue(t2 + lease, t2).await.unwrap();
+    assert_eq!(ids(&rescue), [e5.export_id, e2.export_id, e1.export_id], "[{b}] a lease that ends now is still live; e9 is fresh");
+    let rescue = s.exports_to_rescue(t2 + lease + 1, t2 + 1).await.unwrap();
+    assert_eq!(ids(&rescue), [e9.export_id, e8.export_id, e5.export_id, e2.export_id, e1.export_id], "[{b}] and then the run-out lease too");
+    let r8_lost = rescue.iter().find(|r| r.export_id == e8.export_id).unwrap();
+    assert_eq!((r8_lost.status, r8_lost.lease_owner.as_deref(), r8_lost.lease_expires_at), (ExportStatus::Processing, Some("w1"), Some(t2 + lease)), "[{b}]");
+    assert_eq!(r9, get(s, e9.export_id).await, "[{b}] the rescuer only reads");
+
+    // --- Deleting: the export goes with its fields and shares; what it was is answered.
+    let deleted = s.delete_export(id1).await.unwrap();
+    assert_eq!(deleted, Some(r1.clone()), "[{b}] the deleted export as it was");
+    assert_eq!(s.delete_export(id1).await.unwrap(), None, "[{b}] deleting again finds nothing");
+    assert_eq!(s.export(id1).await.unwrap(), None, "[{b}] gone");
+    assert_eq!(s.exports_visible_to("Zed").await.unwrap(), [], "[{b}] its shares went with it");
+    assert_eq!(s.exports_visible_to("bob").await.unwrap(), [r9.clone(), r4_failed.clone(), r5.clone()], "[{b}] bob no longer sees it");
+    assert_eq!(s.claim_export(id1, 1, "w1", t2, t2 + lease).await.unwrap(), Claim::Gone, "[{b}] a message for it finds it gone");
+    // The same id created again starts with none of the old fields or shares left behind.
+    let again = new_export(1, "bob", t2 + 5, &["observer.uuid"]);
+    let r1_again = create(s, &again).await;
+    assert_eq!((r1_again.parameters.fields.clone(), r1_again.shared_with.clone()), (vec!["observer.uuid".to_string()], vec![]), "[{b}] no leftovers");
+    // Deleting a processing export takes the lease away: renewing and finishing fail.
+    let id8 = e8.export_id;
+    assert_eq!(s.delete_export(id8).await.unwrap().map(|r| r.status), Some(ExportStatus::Processing), "[{b}] a processing export deleted");
+    assert!(!s.renew_lease(id8, "w1", t2 + 10, t2 + lease, 1, 2).await.unwrap(), "[{b}] its worker's renewal fails");
+    assert!(!s.finish_export(id8, "w1", t2 + 10, &completed).await.unwrap(), "[{b}] as does its completion");
+    assert_eq!(s.export(id8).await.unwrap(), None, "[{b}] which did not bring it back");
+
+    // --- The sweeper: completed exports finished before the cut-off expire; their files are
+    //     listed until forgotten. Failed and pending exports never expire.
+    let ide = e2.export_id;
+    let Claim::Claimed(_) = s.claim_export(ide, 1, "w1", t2, t2 + lease).await.unwrap() else { panic!("[{b}] e2 claimed") };
+    let later = Finish::Completed { object_location: "outputs/e2.zip".into(), s3_url: "s3://exports/outputs/e2.zip".into(), size_bytes: 22, ad_count: 0, image_count: 0 };
+    assert!(s.finish_export(ide, "w1", t2 + 50, &later).await.unwrap(), "[{b}] e2 completed later");
+    let sweep = t2 + 7 * 24 * 60 * MINUTE;
+    assert_eq!(s.expire_exports(done_at, sweep).await.unwrap(), 0, "[{b}] nothing completed before {done_at} (strictly)");
+    assert_eq!(s.expired_files().await.unwrap(), [], "[{b}] no expired file yet");
+    assert_eq!(s.expire_exports(done_at + 1, sweep).await.unwrap(), 1, "[{b}] e3 expires");
+    assert_eq!(s.expire_exports(done_at + 1, sweep + 1).await.unwrap(), 0, "[{b}] once");
+    let r3_expired = ExportRecord { status: ExportStatus::Expired, updated_at: sweep, ..r3_done.clone() };
+    assert_eq!(get(s, id3).await, r3_expired, "[{b}] expired, its file still recorded");
+    assert_eq!(get(s, ide).await.status, ExportStatus::Completed, "[{b}] e2 is not old enough");
+    assert_eq!(s.expired_files().await.unwrap(), [ExpiredFile { export_id: id3, object_location: location.clone() }], "[{b}] the file to delete");
+    s.forget_file(id3).await.unwrap();
+    assert_eq!(s.expired_files().await.unwrap(), [], "[{b}] forgotten");
+    assert_eq!(get(s, id3).await, ExportRecord { object_location: None, ..r3_expired }, "[{b}] an expired export without its file");
+    assert_eq!(s.expire_exports(sweep, sweep).await.unwrap(), 1, "[{b}] at last e2, but not the failed or pending ones");
+    assert_eq!(get(s, id4).await, r4_failed, "[{b}] the failed export is untouched");
+    assert_eq!(s.expired_files().await.unwrap(), [ExpiredFile { export_id: ide, object_location: "outputs/e2.zip".into() }], "[{b}] e2's file");
+    assert_eq!(get(s, e5.export_id).await, r5, "[{b}] a pending export is untouched by all of it");
+    assert_eq!(get(s, again.export_id).await, r1_again, "[{b}]");
+    assert_eq!(s.queue_depth().await.unwrap(), (0, 0), "[{b}] the story wrote one message only, and deleted it");
+}
+
+/// Requests that arrive at once: creations cannot together pass the limit on exports in flight,
+/// and claims of one export leave it with one owner.
+async fn concurrent_requests(s: Arc<dyn Storage>, label: &str) {
+    let b = format!("{} ({label})", s.backend());
+    s.put_users(&[user("eve", true)]).await.unwrap();
+    let tries: Vec<_> = (0..8u128)
+        .map(|i| {
+            let s = s.clone();
+            let mut e = new_export(100 + i, "eve", T0 + i as i64, &["observation_id"]);
+            e.max_in_flight = 3;
+            tokio::spawn(async move { s.create_export(&e).await.unwrap() })
+        })
+        .collect();
+    let mut created = 0;
+    for t in tries {
+        match t.await.unwrap() {
+            CreateOutcome::Created(_) => created += 1,
+            CreateOutcome::TooManyInFlight(n) => assert_eq!(n, 3, "[{b}] refused at the limit"),
+        }
+    }
+    assert_eq!(created, 3, "[{b}] exactly the limit was created");
+    let stored = s.exports_visible_to("eve").await.unwrap();
+    assert_eq!(stored.len(), 3, "[{b}] and stored");
+
+    // Workers that claim one export at once: exactly one gets the lease.
+    let id = stored[0].export_id;
+    let claims: Vec<_> = (0..8)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.claim_export(id, 1, &format!("w{i}"), T0 + MINUTE, T0 + 2 * MINUTE).await.unwrap() })
+        })
+        .collect();
+    let mut owners = Vec::new();
+    for (i, c) in claims.into_iter().enumerate() {
+        match c.await.unwrap() {
+            Claim::Claimed(r) => {
+                assert_eq!(r.lease_owner, Some(format!("w{i}")), "[{b}]");
+                owners.push(i);
+            }
+            other => assert_eq!(other, Claim::Leased, "[{b}] the others find it leased"),
+        }
+    }
+    assert_eq!(owners.len(), 1, "[{b}] one owner: {owners:?}");
+    assert_eq!(get(&*s, id).await.lease_owner, Some(format!("w{}", owners[0])), "[{b}] as stored");
+}
+
+/// A fresh PostgreSQL database whose default collation is ICU's en-US (where `Zed` sorts after
+/// `amy`), dropped again with this value; `None` when `TEST_DATABASE_URL` is unset.
+struct IcuPostgres {
+    storage: Arc<dyn Storage>,
+    admin_url: String,
+    name: String,
+}
+
+impl IcuPostgres {
+    async fn create() -> Option<IcuPostgres> {
+        let admin_url = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+        let name = format!("aao_test_icu_{}", Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("TEST_DATABASE_URL accepts connections");
+        let create = format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut admin).await.expect("CREATE DATABASE with an ICU collation");
+        admin.close().await.ok();
+        let (base, query) = admin_url.split_once('?').map_or((admin_url.as_str(), None), |(b, q)| (b, Some(q)));
+        let server = base.find("://").map(|i| i + 3).and_then(|start| base[start..].find('/').map(|s| &base[..start + s])).unwrap_or(base);
+        let url = format!("{server}/{name}{}", query.map(|q| format!("?{q}")).unwrap_or_default());
+        let storage = aao_export_db::connect(&url).await.expect("the ICU database migrates");
+        Some(IcuPostgres { storage, admin_url, name })
+    }
+}
+
+impl Drop for IcuPostgres {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut admin).await.ok()
+            })
+        })
+        .join();
+    }
+}
