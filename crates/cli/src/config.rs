@@ -12,6 +12,10 @@ use std::path::Path;
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -45,6 +49,12 @@ pub struct Config {
     pub max_retries: u32,
     pub expiration_days: u32,
     pub worker_concurrency: u32,
+    /// Exports one user may have pending or processing at once (429 beyond).
+    pub max_in_flight: u32,
+    /// How long a worker's lease on an export lasts without a heartbeat.
+    pub lease_secs: u64,
+    /// The first retry's delay; each further retry doubles it (with jitter).
+    pub retry_backoff_secs: f64,
     pub jwt_secret: Secret,
     pub jwt_expiration_secs: u64,
     pub aws_region: String,
@@ -63,6 +73,9 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("EXPORT", "MAX_RETRIES", "3"),
     ("EXPORT", "EXPORT_EXPIRATION_DAYS", "7"),
     ("EXPORT", "WORKER_CONCURRENCY", "2"),
+    ("EXPORT", "MAX_IN_FLIGHT", "5"),
+    ("EXPORT", "LEASE_SECONDS", "60"),
+    ("EXPORT", "RETRY_BACKOFF_SECONDS", "10"),
     ("JWT", "SECRET", ""),
     ("JWT", "EXPIRATION", "86400"),
     ("AWS", "REGION", "ap-southeast-2"),
@@ -123,6 +136,12 @@ impl Config {
             max_retries: number("EXPORT", "MAX_RETRIES")?.try_into().context("EXPORT_MAX_RETRIES is too large")?,
             expiration_days: number("EXPORT", "EXPORT_EXPIRATION_DAYS")?.try_into().context("EXPORT_EXPORT_EXPIRATION_DAYS is too large")?,
             worker_concurrency: number("EXPORT", "WORKER_CONCURRENCY")?.try_into().context("EXPORT_WORKER_CONCURRENCY is too large")?,
+            max_in_flight: number("EXPORT", "MAX_IN_FLIGHT")?.try_into().context("EXPORT_MAX_IN_FLIGHT is too large")?,
+            lease_secs: number("EXPORT", "LEASE_SECONDS")?,
+            retry_backoff_secs: {
+                let v = get("EXPORT", "RETRY_BACKOFF_SECONDS");
+                v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0 && *s <= 3600.0).with_context(|| format!("EXPORT_RETRY_BACKOFF_SECONDS must be a number of seconds (0 to 3600), found {v:?}"))?
+            },
             jwt_secret: Secret(get("JWT", "SECRET")),
             jwt_expiration_secs: number("JWT", "EXPIRATION")?,
             aws_region: get("AWS", "REGION"),
@@ -131,16 +150,28 @@ impl Config {
         if config.worker_concurrency == 0 {
             bail!("EXPORT_WORKER_CONCURRENCY must be at least 1");
         }
+        if config.max_in_flight == 0 {
+            bail!("EXPORT_MAX_IN_FLIGHT must be at least 1");
+        }
+        if config.lease_secs == 0 {
+            bail!("EXPORT_LEASE_SECONDS must be at least 1");
+        }
         Ok(config)
     }
 
+    /// True when PUBLIC_URL was left at its default, so the API's real address is used instead
+    /// (e.g. with `SERVER_BIND=127.0.0.1:0`).
+    pub fn public_url_is_default(&self) -> bool {
+        self.public_url == "http://127.0.0.1:8080"
+    }
+
     /// Where exports are written: the S3 bucket when set, else the local folder.
-    #[allow(dead_code)]
     pub fn exports_location(&self) -> String {
         match &self.export_s3_bucket {
             Some(bucket) if bucket.starts_with("s3://") => bucket.clone(),
             Some(bucket) => format!("s3://{bucket}"),
-            None => self.export_local_dir.clone(),
+            // Always a folder, even when it has no slash (a bare name would mean an S3 bucket).
+            None => format!("file://{}", self.export_local_dir),
         }
     }
 
@@ -171,7 +202,7 @@ mod tests {
         let c = Config::load(Some(&missing), &env(&[])).unwrap();
         assert_eq!(c.database_url.expose(), "sqlite://data/aao-export.db");
         assert_eq!(c.observations, "data/observations");
-        assert_eq!(c.exports_location(), "data/exports");
+        assert_eq!(c.exports_location(), "file://data/exports");
         assert_eq!((c.max_retries, c.expiration_days, c.worker_concurrency), (3, 7, 2));
     }
 

@@ -2,6 +2,7 @@
 //! configured backends into the engine; the work itself lives in the library crates.
 
 mod config;
+mod service;
 
 use aao_export_core::fields::resolve_fields;
 use aao_export_core::query::Query;
@@ -38,6 +39,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the API, a worker and the sweeper in one process (the embedded shape).
+    Serve {
+        /// On an empty catalogue, load demo data; create the admin user `demo` and print its API key.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run the HTTP API only (any number of them, stateless).
+    Api,
+    /// Run a worker only: build exports from the queue, sweep and rescue.
+    Worker,
+    /// Expire old exports and delete their files, once.
+    Sweep,
+    /// Manage users and their credentials.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Create or upgrade the database schema and seed the exportable fields.
     Migrate,
     /// Write a realistic demo observations bucket (RDOs and JPEG images) and index it.
@@ -74,12 +92,31 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create (or update) a user and print a new API key, alone on the last line.
+    Add {
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "user", value_parser = ["admin", "user", "guest"])]
+        role: String,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Print a bearer token (JWT) for a user, alone.
+    Token { id: String },
+}
+
 fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // The service roles log what they do; one-shot commands only warnings (their output is the report).
+    let service = matches!(cli.command, Command::Serve { .. } | Command::Api | Command::Worker);
+    let default_filter = if service { "info,sqlx=warn,aws=warn,hyper=warn" } else { "warn" };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -96,6 +133,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing::debug!(?config, "configuration loaded");
     let storage = aao_export_db::connect(config.database_url.expose()).await.context("opening the database")?;
     match cli.command {
+        Command::Serve { demo } => {
+            let demo_key = if demo { Some(prepare_demo(&config, storage.clone()).await?) } else { None };
+            service::run(&config, storage, service::Roles { api: true, worker: true }, |url| {
+                println!("aao-export is serving on {url} (Ctrl-C stops it)");
+                if let Some(key) = &demo_key {
+                    println!("demo admin API key: {key}");
+                    println!("try: curl -s -H 'X-API-Key: {key}' {url}/exports/fields");
+                    println!(
+                        "     curl -s -H 'X-API-Key: {key}' -H 'Content-Type: application/json' -d '{{\"query\":{{\"method\":\"ALL\"}},\"include_images\":true}}' {url}/exports"
+                    );
+                }
+            })
+            .await?;
+        }
+        Command::Api => service::run(&config, storage, service::Roles { api: true, worker: false }, |url| println!("API on {url}")).await?,
+        Command::Worker => service::run(&config, storage, service::Roles { api: false, worker: true }, |_| {}).await?,
+        Command::Sweep => service::sweep(&config, storage).await?,
+        Command::Users { command: UsersCommand::Add { id, name, role, email } } => {
+            let key = service::add_user(storage.as_ref(), &id, &name, &role, email.as_deref()).await?;
+            println!("user {id} ({role}) is ready; its API key (shown once):");
+            println!("{key}");
+        }
+        Command::Users { command: UsersCommand::Token { id } } => {
+            println!("{}", service::token(&config, storage.as_ref(), &id).await?);
+        }
         Command::Migrate => {
             println!("database is up to date ({})", storage.backend());
         }
@@ -168,7 +230,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 })
             };
-            let result = build_export(storage, observations, store, &key, &job, progress).await;
+            let result = build_export(storage, observations, store, &key, Default::default(), &job, progress, Default::default()).await;
             ticker.abort();
             bar.finish_and_clear();
             let summary = result?;
@@ -186,6 +248,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `serve --demo`: demo data on an empty catalogue, and the admin user `demo` with a new API key.
+async fn prepare_demo(config: &Config, storage: Arc<dyn aao_export_db::Storage>) -> anyhow::Result<String> {
+    if storage.catalogue_size().await? == 0 {
+        let observations = open_store(&config.observations, &config.s3())?;
+        let demo = DemoConfig { ads: 2000, images_per_ad: 3, seed: 1 };
+        let bar = progress_bar(demo.ads as u64, "writing demo ads");
+        let written = |n: u64| bar.set_position(n);
+        let indexed = |n: u64| bar.set_position(n);
+        let report = seed_demo_data(storage.clone(), observations, &demo, SeedProgress { written: &written, indexed: &indexed }).await?;
+        bar.finish_and_clear();
+        println!("loaded demo data: {} ads, {} images into {}", report.ads, report.images, config.observations);
+        let codes: Vec<&str> = report.observers.iter().filter(|(_, withdrawn)| !withdrawn).map(|(uuid, _)| &uuid[..8.min(uuid.len())]).collect();
+        println!("activation codes (for OBSERVER_ID_CONTAINS): {}", codes.join(" "));
+    }
+    service::add_user(storage.as_ref(), "demo", "Demo Admin", "admin", None).await
 }
 
 /// The folder of `out` as a local object store, and the file's name as the key.

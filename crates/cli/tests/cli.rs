@@ -5,130 +5,18 @@
 //! `$AAO_CHECK_ZIP`; bad input must fail with a clear message, a non-zero exit, no panic and no
 //! file left behind.
 
+mod common;
+
 use aao_export_core::fields::SEED;
+use common::*;
 use aao_export_worker::demo::{DemoConfig, DemoData};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::io::Read;
+use std::path::Path;
 
-const BIN: &str = env!("CARGO_BIN_EXE_aao-export");
 
-// ---------------------------------------------------------------------------------------------
-// Running the binary
-// ---------------------------------------------------------------------------------------------
-
-/// A working directory with its own database and observations store.
-struct Workdir {
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
-}
-
-impl Workdir {
-    /// SQLite and a local observations folder, both inside the directory.
-    fn local() -> Workdir {
-        let dir = tempfile::tempdir().unwrap();
-        let db = format!("sqlite://{}", dir.path().join("db").join("aao.db").display());
-        std::fs::create_dir_all(dir.path().join("db")).unwrap();
-        let observations = dir.path().join("observations").display().to_string();
-        Workdir { dir, env: vec![("DATABASE_URL".into(), db), ("BUCKETS_OBSERVATIONS".into(), observations)] }
-    }
-
-    fn with(mut self, key: &str, value: &str) -> Workdir {
-        self.env.retain(|(k, _)| k != key);
-        self.env.push((key.into(), value.into()));
-        self
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.dir.path().join(relative)
-    }
-
-    /// Runs `aao-export ARGS` with only this directory's environment (and PATH).
-    fn run(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(BIN);
-        command.args(args).current_dir(self.dir.path()).env_clear();
-        if let Ok(path) = std::env::var("PATH") {
-            command.env("PATH", path);
-        }
-        for (k, v) in &self.env {
-            command.env(k, v);
-        }
-        command.output().unwrap_or_else(|e| panic!("running {BIN}: {e}"))
-    }
-
-    /// Runs and asserts success; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "aao-export {args:?} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status);
-        assert!(!stderr.contains("panicked"), "aao-export {args:?} panicked:\n{stderr}");
-        stdout.into_owned()
-    }
-
-    /// Runs and asserts a clean failure: non-zero exit, no panic, the message on stderr.
-    fn fails(&self, args: &[&str], message: &str) -> String {
-        let out = self.run(args);
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(!out.status.success(), "aao-export {args:?} should fail\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
-        assert!(!stderr.contains("panicked"), "aao-export {args:?} panicked:\n{stderr}");
-        assert!(stderr.contains(message), "aao-export {args:?}: stderr should contain {message:?}\n--- stderr\n{stderr}");
-        stderr.into_owned()
-    }
-}
-
-fn require_external() -> bool {
-    std::env::var("AAO_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
-}
-
-fn external(var: &str, what: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            assert!(!require_external(), "{var} must be set when AAO_REQUIRE_EXTERNAL=1 ({what})");
-            eprintln!("{var} is not set: skipping {what}");
-            None
-        }
-    }
-}
-
-fn check_zip_externally(file: &Path) {
-    let Some(script) = external("AAO_CHECK_ZIP", "the external ZIP readers") else { return };
-    let out = Command::new(&script).arg(file).output().unwrap_or_else(|e| panic!("running {script}: {e}"));
-    assert!(
-        out.status.success(),
-        "check-zip rejected {}\n--- stdout\n{}\n--- stderr\n{}",
-        file.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Every file under a folder, relative, sorted.
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    if dir.exists() {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if path.is_dir() {
-                out.extend(files_under(&path).into_iter().map(|f| format!("{name}/{f}")));
-            } else {
-                out.push(name);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-// ---------------------------------------------------------------------------------------------
-// What the demo data holds, and the check of an exported ZIP against it
-// ---------------------------------------------------------------------------------------------
-
-/// The first seed whose first `ads` ads include a withdrawn participant's ad.
 fn seed_with_withdrawn(ads: usize, images_per_ad: usize) -> u64 {
     (1..500u64)
         .find(|&seed| {
@@ -333,23 +221,6 @@ fn round_trip_s3_observations() {
     let config = DemoConfig { ads: 25, images_per_ad: 2, seed: seed_with_withdrawn(25, 2) };
     round_trip(&work, &config, "sqlite");
     assert!(!work.path("observations").exists(), "the observations went to S3, not to a local folder");
-}
-
-fn create_bucket(endpoint: &str) -> String {
-    let name = format!("aao-cli-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "ap-southeast-2".into());
-    let body = if region == "us-east-1" {
-        String::new()
-    } else {
-        format!("<CreateBucketConfiguration><LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>")
-    };
-    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("connecting to the S3 emulator at {host}: {e}"));
-    write!(stream, "PUT /{name} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"), "creating bucket {name}: {response}");
-    name
 }
 
 // ---------------------------------------------------------------------------------------------

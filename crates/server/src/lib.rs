@@ -1,1 +1,74 @@
+//! The HTTP API of aao-export (axum): exports and their sharing, downloads, users, health and
+//! the OpenAPI document with its docs page.
+//!
+//! Each module owns its routes (`router()`); [`error::ApiError`] is the one error type, turned
+//! into the AAO envelope in one place. Every endpoint needs credentials ([`auth::AuthUser`])
+//! except `/healthz`, `/readyz`, `/openapi.json`, `/docs` and `/downloads/...`, whose links carry
+//! their own signature.
 
+pub mod auth;
+pub mod downloads;
+pub mod error;
+pub mod exports;
+pub mod health;
+pub mod openapi;
+pub mod state;
+pub mod users;
+
+pub use auth::AuthUser;
+pub use error::{ApiError, Json};
+pub use state::{ApiSettings, AppState};
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Request, Uri};
+use axum::{Extension, Router};
+use std::future::Future;
+use std::sync::Arc;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+/// The whole API as one router.
+pub fn app(state: AppState) -> Router {
+    let limit = state.settings.max_body_bytes;
+    let shared = Arc::new(state);
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request<_>| {
+            let id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
+            // The path only: a download link's query string holds its signature.
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        })
+        .on_response(DefaultOnResponse::new().level(Level::INFO));
+    Router::new()
+        .merge(health::router())
+        .merge(exports::router())
+        .merge(downloads::router())
+        .merge(users::router())
+        .merge(openapi::router())
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(Extension(error::BodyLimit(limit)))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(trace)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(shared)
+}
+
+async fn unknown_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no endpoint {method} {}; GET /openapi.json lists the API", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        error::codes::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}; the Allow header lists the methods that are", uri.path()),
+    )
+}
+
+/// Serves the API on a bound listener until `shutdown` completes, then finishes the requests in
+/// progress and returns.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

@@ -162,6 +162,11 @@ impl Runner {
         };
         tracing::info!(receive_count = message.receive_count, "export claimed");
         let key = object_key(&record.creator_id, record.export_id, record.created_at);
+        match self.exports.clear_interrupted_uploads(&key) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed what an interrupted earlier attempt left behind"),
+            Err(e) => tracing::warn!(error = %e, "could not remove an interrupted earlier attempt's staged upload"),
+        }
         let outcome = self.build(&record, &key, &message.receipt, &shutdown).await;
         self.record(&record, &key, outcome, &message.receipt).await;
     }

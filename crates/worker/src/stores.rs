@@ -108,6 +108,31 @@ impl ExportsStore {
         }
     }
 
+    /// Removes what an upload to `key` interrupted by a killed process left behind. A local
+    /// folder stages multipart uploads as `{key}#{n}` beside the key; on S3 an incomplete
+    /// multipart upload is invisible and the bucket's lifecycle rule (AbortIncompleteMultipartUpload)
+    /// removes it.
+    pub fn clear_interrupted_uploads(&self, key: &str) -> std::io::Result<usize> {
+        let ExportsBacking::Local { root } = &self.backing else { return Ok(0) };
+        let path = root.join(key);
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else { return Ok(0) };
+        let staged = format!("{name}#");
+        let mut removed = 0;
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            if entry.file_name().to_str().is_some_and(|n| n.starts_with(&staged)) {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// A presigned GET for a key, valid for `expires_in` (S3 only).
     pub async fn presigned_get(&self, key: &str, expires_in: std::time::Duration) -> Option<Result<url::Url, object_store::Error>> {
         use object_store::signer::Signer;

@@ -1,0 +1,175 @@
+//! Wiring of the service roles: `serve` (API + worker + upkeep in one process), `api`, `worker`,
+//! `sweep`, and the `users` commands. Each role is the library crates' parts, built from the
+//! configuration and run until Ctrl-C or SIGTERM.
+
+use crate::config::{Config, Secret};
+use aao_export_db::{ApiKey, Storage, User};
+use aao_export_queue::{AwsSettings, Queue};
+use aao_export_server::{ApiSettings, AppState};
+use aao_export_worker::runner::{Runner, RunnerSettings};
+use aao_export_worker::stores::{open_store, ExportsStore};
+use aao_export_worker::upkeep::{run_upkeep, sweep_once};
+use anyhow::{bail, Context};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often a process runs the sweeper and the rescuer.
+const UPKEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// Which parts one process runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Roles {
+    pub api: bool,
+    pub worker: bool,
+}
+
+pub fn expiration(config: &Config) -> Duration {
+    Duration::from_secs(u64::from(config.expiration_days) * 86_400)
+}
+
+pub async fn open_queue(config: &Config, storage: Arc<dyn Storage>) -> anyhow::Result<Arc<dyn Queue>> {
+    let aws = AwsSettings { region: config.aws_region.clone(), endpoint_url: config.aws_endpoint_url.clone() };
+    aao_export_queue::open(config.sqs_queue_url.as_deref(), storage, &aws).await.context("opening the job queue")
+}
+
+pub fn open_exports(config: &Config) -> anyhow::Result<ExportsStore> {
+    Ok(ExportsStore::open(&config.exports_location(), &config.s3())?)
+}
+
+/// The JWT secret: configured, or generated once and kept beside the embedded database's data.
+pub fn jwt_secret(config: &Config) -> anyhow::Result<Secret> {
+    if !config.jwt_secret.expose().is_empty() {
+        return Ok(config.jwt_secret.clone());
+    }
+    let path = std::path::Path::new("data/jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        if !existing.trim().is_empty() {
+            return Ok(Secret::new(existing.trim().to_string()));
+        }
+    }
+    std::fs::create_dir_all("data").context("creating ./data for the generated JWT secret")?;
+    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    write_private(path, &secret).with_context(|| format!("writing the generated JWT secret to {}", path.display()))?;
+    tracing::warn!(path = %path.display(), "JWT_SECRET is not set: generated one; set JWT_SECRET when several API processes share a database");
+    Ok(Secret::new(secret))
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+/// Runs the configured roles until Ctrl-C or SIGTERM.
+pub async fn run(config: &Config, storage: Arc<dyn Storage>, roles: Roles, on_listening: impl FnOnce(&str)) -> anyhow::Result<()> {
+    let queue = open_queue(config, storage.clone()).await?;
+    let exports = open_exports(config)?;
+    let shutdown = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    if roles.worker {
+        let observations = open_store(&config.observations, &config.s3())?;
+        let mut settings = RunnerSettings::new(config.worker_concurrency as usize);
+        settings.lease = Duration::from_secs(config.lease_secs.max(1));
+        settings.heartbeat = (settings.lease / 4).max(Duration::from_millis(250));
+        settings.backoff_base = Duration::from_secs_f64(config.retry_backoff_secs);
+        settings.poll_wait = if queue.in_database() { Duration::from_secs(1) } else { Duration::from_secs(20) };
+        let runner = Arc::new(Runner { storage: storage.clone(), queue: queue.clone(), observations, exports: exports.clone(), settings });
+        tasks.spawn(runner.run(shutdown.clone()));
+        tasks.spawn(run_upkeep(
+            storage.clone(),
+            queue.clone(),
+            exports.clone(),
+            expiration(config),
+            Duration::from_secs(config.lease_secs.max(1) * 5),
+            UPKEEP_EVERY,
+            shutdown.clone(),
+        ));
+    }
+
+    if roles.api {
+        let listener = tokio::net::TcpListener::bind(&config.server_bind).await.with_context(|| format!("binding {}", config.server_bind))?;
+        let bound = listener.local_addr()?;
+        let public_url = if config.public_url_is_default() { format!("http://{bound}") } else { config.public_url.clone() };
+        let secret = jwt_secret(config)?;
+        let settings = ApiSettings {
+            public_url: public_url.clone(),
+            jwt_secret: secret.expose().to_string(),
+            jwt_expiration_secs: config.jwt_expiration_secs,
+            download_key: Sha256::digest(format!("aao-export downloads\0{}", secret.expose())).to_vec(),
+            max_retries: config.max_retries,
+            expiration_days: config.expiration_days,
+            max_in_flight: config.max_in_flight,
+            max_body_bytes: 64 * 1024,
+        };
+        let state = AppState { storage: storage.clone(), queue: queue.clone(), exports: exports.clone(), settings };
+        on_listening(&public_url);
+        tracing::info!(%bound, %public_url, "API listening");
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = aao_export_server::serve(listener, state, stop.cancelled_owned()).await {
+                tracing::error!(error = %e, "the API stopped");
+            }
+        });
+    }
+
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+    while let Some(done) = tasks.join_next().await {
+        done.context("a service task failed")?;
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// One sweep: expire old exports, delete their files.
+pub async fn sweep(config: &Config, storage: Arc<dyn Storage>) -> anyhow::Result<()> {
+    let exports = open_exports(config)?;
+    let report = sweep_once(storage.as_ref(), &exports, expiration(config)).await?;
+    println!(
+        "sweep: {} exports expired, {} files deleted{}",
+        report.expired,
+        report.files_deleted,
+        if report.files_failed > 0 { format!(", {} could not be deleted (next sweep retries)", report.files_failed) } else { String::new() }
+    );
+    Ok(())
+}
+
+/// Creates or updates a user and gives it a new API key; returns the key.
+pub async fn add_user(storage: &dyn Storage, id: &str, name: &str, role: &str, email: Option<&str>) -> anyhow::Result<String> {
+    if id.trim().is_empty() {
+        bail!("the user id is empty");
+    }
+    if !["admin", "user", "guest"].contains(&role) {
+        bail!("--role {role:?}: must be admin, user or guest");
+    }
+    let user = User { id: id.into(), full_name: name.into(), enabled: true, role: role.into(), primary_email: email.map(str::to_string) };
+    storage.put_users(&[user]).await?;
+    let (key, record): (String, ApiKey) = aao_export_server::auth::new_api_key(id);
+    storage.put_api_key(&record).await?;
+    Ok(key)
+}
+
+/// A bearer token for an existing user.
+pub async fn token(config: &Config, storage: &dyn Storage, id: &str) -> anyhow::Result<String> {
+    let Some(user) = storage.user(id).await? else { bail!("no user {id:?}; create it with `aao-export users add {id} --name NAME`") };
+    if !user.enabled {
+        bail!("user {id:?} is disabled");
+    }
+    let secret = jwt_secret(config)?;
+    Ok(aao_export_server::auth::mint_token(&user, secret.expose(), config.jwt_expiration_secs))
+}

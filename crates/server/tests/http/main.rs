@@ -1,0 +1,11 @@
+//! The API over HTTP: each test spawns the app on 127.0.0.1:0 with its own database (SQLite, and
+//! PostgreSQL when `TEST_DATABASE_URL` is set), database queue and exports folder, and drives it
+//! with reqwest. One test binary, so the suite links once.
+
+mod common;
+
+mod api;
+mod authorization;
+mod bad_input;
+mod downloads;
+mod service;
