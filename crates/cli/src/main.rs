@@ -6,7 +6,7 @@ mod service;
 
 use aao_export_core::fields::resolve_fields;
 use aao_export_core::query::Query;
-use aao_export_worker::archive::{build_export, ExportJob, Progress};
+use aao_export_worker::archive::{build_export, ExportJob, Progress, UploadTarget};
 use aao_export_worker::demo::DemoConfig;
 use aao_export_worker::index::index_observations;
 use aao_export_worker::seed::{seed_demo_data, SeedProgress};
@@ -230,7 +230,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 })
             };
-            let result = build_export(storage, observations, store, &key, Default::default(), &job, progress, Default::default()).await;
+            let result = build_export(storage, observations, UploadTarget::new(store, &key), &job, progress, Default::default()).await;
             ticker.abort();
             bar.finish_and_clear();
             let summary = result?;

@@ -44,10 +44,10 @@ pub fn jwt_secret(config: &Config) -> anyhow::Result<Secret> {
         return Ok(config.jwt_secret.clone());
     }
     let path = std::path::Path::new("data/jwt-secret");
-    if let Ok(existing) = std::fs::read_to_string(path) {
-        if !existing.trim().is_empty() {
-            return Ok(Secret::new(existing.trim().to_string()));
-        }
+    if let Ok(existing) = std::fs::read_to_string(path)
+        && !existing.trim().is_empty()
+    {
+        return Ok(Secret::new(existing.trim().to_string()));
     }
     std::fs::create_dir_all("data").context("creating ./data for the generated JWT secret")?;
     let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());

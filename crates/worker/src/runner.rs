@@ -7,7 +7,7 @@
 //! worker killed at any instant leaves a message that comes back and a lease that runs out, and
 //! the next worker starts over, overwriting the same key.
 
-use crate::archive::{build_export, ExportError, ExportJob, Progress};
+use crate::archive::{build_export, ExportError, ExportJob, Progress, UploadTarget};
 use crate::stores::{ExportsBacking, ExportsStore};
 use aao_export_core::export::{download_name, object_key, JobMessage};
 use aao_export_core::fields::resolve_fields;
@@ -206,9 +206,7 @@ impl Runner {
         let build = build_export(
             self.storage.clone(),
             self.observations.clone(),
-            self.exports.store.clone(),
-            &path,
-            self.upload_options(record),
+            UploadTarget { store: self.exports.store.clone(), key: &path, options: self.upload_options(record) },
             &job,
             progress,
             cancel.clone(),

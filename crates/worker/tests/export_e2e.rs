@@ -10,7 +10,7 @@ use aao_export_core::fields::resolve_fields;
 use aao_export_core::query::Query;
 use aao_export_db::testing::TestDatabase;
 use aao_export_db::Storage;
-use aao_export_worker::archive::{build_export, ExportError, ExportJob, ExportSummary, Progress};
+use aao_export_worker::archive::{build_export, ExportError, ExportJob, ExportSummary, Progress, UploadTarget};
 use aao_export_worker::demo::DemoConfig;
 use aao_export_worker::index::index_observations;
 use aao_export_worker::seed::{seed_demo_data, SeedProgress, SeedReport};
@@ -84,7 +84,7 @@ async fn export(
 ) -> Result<(ExportSummary, Arc<Progress>), ExportError> {
     let progress = Arc::new(Progress::default());
     let key = key_for(job);
-    let run = build_export(storage.clone(), observations.clone(), exports.clone(), &key, Default::default(), job, progress.clone(), Default::default());
+    let run = build_export(storage.clone(), observations.clone(), UploadTarget::new(exports.clone(), &key), job, progress.clone(), Default::default());
     let summary = tokio::time::timeout(Duration::from_secs(120), run).await.expect("the export finishes (no deadlock)")?;
     Ok((summary, progress))
 }

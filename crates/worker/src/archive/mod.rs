@@ -7,6 +7,7 @@
 //! 4. the ZIP itself (blocking thread; `all_data.csv` is deflated into a spool file as it goes
 //!    and appended at the end with `export_details.json`);
 //! 5. a multipart upload of the ZIP's bytes into the exports store (async).
+//!
 //! Any failure aborts the upload, so no partial object is ever left behind.
 
 pub mod zip_stream;
@@ -110,20 +111,32 @@ struct ArchivedAd {
     images: Vec<(String, Result<Bytes, String>)>,
 }
 
+/// Where the ZIP goes: a key in the exports store, with the upload's options (on S3 the
+/// download name and content type).
+pub struct UploadTarget<'a> {
+    pub store: Arc<dyn ObjectStore>,
+    pub key: &'a Path,
+    pub options: PutMultipartOptions,
+}
+
+impl<'a> UploadTarget<'a> {
+    pub fn new(store: Arc<dyn ObjectStore>, key: &'a Path) -> Self {
+        Self { store, key, options: PutMultipartOptions::default() }
+    }
+}
+
 /// Builds the export into `exports` at `key`. Either the whole ZIP lands or nothing does.
 pub async fn build_export(
     storage: Arc<dyn Storage>,
     observations: Arc<dyn ObjectStore>,
-    exports: Arc<dyn ObjectStore>,
-    key: &Path,
-    upload_options: PutMultipartOptions,
+    target: UploadTarget<'_>,
     job: &ExportJob,
     progress: Arc<Progress>,
     cancel: CancellationToken,
 ) -> Result<ExportSummary, ExportError> {
     let total = storage.count_matching(&job.query).await?;
     progress.total.store(total, Ordering::Relaxed);
-    let upload = exports.put_multipart_opts(key, upload_options).await?;
+    let upload = target.store.put_multipart_opts(target.key, target.options).await?;
 
     // Projection is the heaviest CPU step: one projector per core, fed pages round-robin, and
     // read back in the same rotation so the archive keeps newest-first order.
