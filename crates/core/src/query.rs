@@ -4,6 +4,7 @@
 //! database layer compiles to SQL. Every error names the node it is about
 //! (`query.args[1].method: unknown method "FOO"`), so a researcher can find the mistake.
 
+use crate::export::kind;
 use serde_json::Value;
 use std::fmt;
 
@@ -248,17 +249,6 @@ impl Parser {
                 Ok(if lowercase { s.to_lowercase() } else { s.clone() })
             })
             .collect()
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 

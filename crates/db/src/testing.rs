@@ -28,11 +28,7 @@ impl TestDatabase {
     /// A fresh PostgreSQL database, or `None` when `TEST_DATABASE_URL` is unset. When
     /// `AAO_REQUIRE_EXTERNAL=1` (the test command sets it) a missing URL fails the test instead.
     pub async fn postgres() -> Option<TestDatabase> {
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            assert!(std::env::var("AAO_REQUIRE_EXTERNAL").is_err(), "TEST_DATABASE_URL must be set when AAO_REQUIRE_EXTERNAL=1");
-            eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
-            return None;
-        };
+        let admin_url = external("TEST_DATABASE_URL", "the PostgreSQL run")?;
         let name = format!("aao_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("TEST_DATABASE_URL accepts connections");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("CREATE DATABASE");
@@ -78,6 +74,25 @@ fn with_database(url: &str, name: &str) -> String {
     match query {
         Some(q) => format!("{base}/{name}?{q}"),
         None => format!("{base}/{name}"),
+    }
+}
+
+/// `AAO_REQUIRE_EXTERNAL=1` (the test command sets it): a missing external piece (PostgreSQL, the
+/// S3/SQS emulator) fails the test instead of skipping it.
+pub fn require_external() -> bool {
+    std::env::var("AAO_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
+}
+
+/// The value of the environment variable naming an external piece, or `None` (the test skips)
+/// when it is unset; a failed assertion instead when [`require_external`].
+pub fn external(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            assert!(!require_external(), "{var} must be set when AAO_REQUIRE_EXTERNAL=1 ({what})");
+            eprintln!("{var} is not set: skipping {what}");
+            None
+        }
     }
 }
 

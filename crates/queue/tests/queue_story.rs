@@ -77,20 +77,7 @@ async fn open_without_url_is_the_database_queue() {
     }
 }
 
-fn require_external() -> bool {
-    std::env::var("AAO_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
-}
-
-fn external(var: &str, what: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            assert!(!require_external(), "{var} must be set when AAO_REQUIRE_EXTERNAL=1 ({what})");
-            eprintln!("{var} is not set: skipping {what}");
-            None
-        }
-    }
-}
+use aao_export_db::testing::external;
 
 /// moto's endpoint; credentials come from the environment (`AWS_ACCESS_KEY_ID`, …).
 fn sqs_settings(what: &str) -> Option<AwsSettings> {

@@ -393,7 +393,7 @@ async fn failed_upload_leaves_nothing_behind() {
         let label = format!("part {fail_part} fails, images {include_images}");
         let exports_dir = tempfile::tempdir().unwrap();
         let local = open_store(exports_dir.path().to_str().unwrap(), &S3Settings::default()).unwrap();
-        let exports: Arc<dyn ObjectStore> = Arc::new(FailingUploads { inner: local.clone(), fail_part });
+        let exports: Arc<dyn ObjectStore> = Arc::new(FailingUploads::always(local.clone(), fail_part));
         let job = job(storage.as_ref(), &json!({"method": "ALL"}), None, include_images).await;
         let result = export(&storage, &observations, &exports, &job).await;
         match result {
@@ -463,7 +463,7 @@ async fn s3_round_trip() {
 
     // A failing part: the multipart upload is aborted, nothing new appears.
     for fail_part in [0, 1] {
-        let failing: Arc<dyn ObjectStore> = Arc::new(FailingUploads { inner: exports.clone(), fail_part });
+        let failing: Arc<dyn ObjectStore> = Arc::new(FailingUploads::always(exports.clone(), fail_part));
         let job = job(storage.as_ref(), &json!({"method": "ALL"}), None, true).await;
         let result = export(&storage, &observations, &failing, &job).await;
         assert!(matches!(result, Err(ExportError::Upload(_))), "part {fail_part} fails: {:?}", result.map(|r| r.0));

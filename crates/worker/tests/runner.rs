@@ -4,6 +4,9 @@
 //! deleted export and a poison message are dropped without blocking the queue; deleting a running
 //! export cancels it and leaves no file; an export whose query cannot run fails at once.
 
+mod common;
+
+use common::FailingUploads;
 use aao_export_core::export::{object_key, ExportParameters, ExportStatus, JobMessage};
 use aao_export_db::testing::TestDatabase;
 use aao_export_db::{CreateOutcome, ExportRecord, NewExport, Storage, User};
@@ -12,16 +15,9 @@ use aao_export_worker::demo::DemoConfig;
 use aao_export_worker::runner::{Runner, RunnerSettings};
 use aao_export_worker::seed::{seed_demo_data, SeedProgress};
 use aao_export_worker::stores::{open_store, ExportsBacking, ExportsStore};
-use async_trait::async_trait;
-use futures::stream::BoxStream;
-use object_store::path::Path;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
-    UploadPart,
-};
+use object_store::ObjectStore;
 use serde_json::json;
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -188,80 +184,11 @@ async fn a_job_completes_into_one_zip() {
     .await;
 }
 
-/// Multipart uploads that fail for the first `failures` exports, and optionally go slowly.
-#[derive(Debug)]
-struct Flaky {
-    inner: Arc<dyn ObjectStore>,
-    failures: AtomicUsize,
-    part_delay: Duration,
-}
-
-impl std::fmt::Display for Flaky {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Flaky({})", self.inner)
-    }
-}
-
-#[async_trait]
-impl ObjectStore for Flaky {
-    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
-        self.inner.put_opts(location, payload, opts).await
-    }
-    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> object_store::Result<Box<dyn MultipartUpload>> {
-        let fail = self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-        let inner = self.inner.put_multipart_opts(location, opts).await?;
-        Ok(Box::new(FlakyUpload { inner, fail, delay: self.part_delay }))
-    }
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
-        self.inner.get_opts(location, options).await
-    }
-    fn delete_stream(&self, locations: BoxStream<'static, object_store::Result<Path>>) -> BoxStream<'static, object_store::Result<Path>> {
-        self.inner.delete_stream(locations)
-    }
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
-        self.inner.list_with_delimiter(prefix).await
-    }
-    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
-        self.inner.copy_opts(from, to, options).await
-    }
-}
-
-#[derive(Debug)]
-struct FlakyUpload {
-    inner: Box<dyn MultipartUpload>,
-    fail: bool,
-    delay: Duration,
-}
-
-#[async_trait]
-impl MultipartUpload for FlakyUpload {
-    fn put_part(&mut self, data: PutPayload) -> UploadPart {
-        if self.fail {
-            return Box::pin(async { Err(object_store::Error::Generic { store: "test", source: "injected upload failure".into() }) });
-        }
-        let part = self.inner.put_part(data);
-        let delay = self.delay;
-        Box::pin(async move {
-            tokio::time::sleep(delay).await;
-            part.await
-        })
-    }
-    async fn complete(&mut self) -> object_store::Result<PutResult> {
-        if self.fail {
-            return Err(object_store::Error::Generic { store: "test", source: "injected upload failure".into() });
-        }
-        self.inner.complete().await
-    }
-    async fn abort(&mut self) -> object_store::Result<()> {
-        self.inner.abort().await
-    }
-}
-
 fn flaky(failures: usize, part_delay: Duration) -> impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
-    move |inner| Arc::new(Flaky { inner, failures: AtomicUsize::new(failures), part_delay })
+    move |inner| {
+        let store = if failures > 0 { FailingUploads::first(inner, failures) } else { FailingUploads::slow(inner, part_delay) };
+        Arc::new(store)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,7 +219,7 @@ async fn a_store_that_keeps_failing_fails_the_export_after_max_retries() {
         assert_eq!(done.status, ExportStatus::Failed);
         assert_eq!(done.attempt, 3, "the first attempt and max_retries = 2 retries");
         let message = done.message.unwrap();
-        assert!(message.contains("failed after 3 attempts") && message.contains("injected upload failure"), "{message}");
+        assert!(message.contains("failed after 3 attempts") && message.contains("injected failure"), "{message}");
         assert!(w.files().is_empty(), "no partial file: {:?}", w.files());
     })
     .await;

@@ -71,20 +71,7 @@ impl Workdir {
     }
 }
 
-pub fn require_external() -> bool {
-    std::env::var("AAO_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
-}
-
-pub fn external(var: &str, what: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            assert!(!require_external(), "{var} must be set when AAO_REQUIRE_EXTERNAL=1 ({what})");
-            eprintln!("{var} is not set: skipping {what}");
-            None
-        }
-    }
-}
+pub use aao_export_db::testing::external;
 
 pub fn check_zip_externally(file: &Path) {
     let Some(script) = external("AAO_CHECK_ZIP", "the external ZIP readers") else { return };

@@ -28,22 +28,7 @@ use std::sync::Arc;
 // External pieces
 // ---------------------------------------------------------------------------------------------
 
-/// `AAO_REQUIRE_EXTERNAL=1`: a missing external piece fails the test instead of skipping it.
-pub fn require_external() -> bool {
-    std::env::var("AAO_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
-}
-
-/// Skips (returns `None`) or fails when an environment variable naming an external piece is unset.
-pub fn external(var: &str, what: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            assert!(!require_external(), "{var} must be set when AAO_REQUIRE_EXTERNAL=1 ({what})");
-            eprintln!("{var} is not set: skipping {what}");
-            None
-        }
-    }
-}
+pub use aao_export_db::testing::external;
 
 /// Runs `$AAO_CHECK_ZIP` (python zipfile, layout walk, unzip -t, 7z t, streaming bsdtar) on the bytes.
 pub fn check_zip_externally(bytes: &[u8], label: &str) {
@@ -626,11 +611,33 @@ pub fn s3_region() -> String {
 // An exports store whose multipart uploads fail at a chosen part
 // ---------------------------------------------------------------------------------------------
 
+/// An exports store whose multipart uploads misbehave on purpose: the first `failing_uploads`
+/// uploads fail at part `fail_part`, and every part can be slowed down.
 #[derive(Debug)]
 pub struct FailingUploads {
     pub inner: Arc<dyn ObjectStore>,
     /// The part (0-based) whose upload fails.
     pub fail_part: usize,
+    /// How many uploads fail (then they work).
+    pub failing_uploads: std::sync::atomic::AtomicUsize,
+    pub part_delay: std::time::Duration,
+}
+
+impl FailingUploads {
+    /// Every upload fails at `fail_part`.
+    pub fn always(inner: Arc<dyn ObjectStore>, fail_part: usize) -> Self {
+        Self { inner, fail_part, failing_uploads: usize::MAX.into(), part_delay: std::time::Duration::ZERO }
+    }
+
+    /// The first `n` uploads fail at their first part.
+    pub fn first(inner: Arc<dyn ObjectStore>, n: usize) -> Self {
+        Self { inner, fail_part: 0, failing_uploads: n.into(), part_delay: std::time::Duration::ZERO }
+    }
+
+    /// Nothing fails; every part takes `delay` longer.
+    pub fn slow(inner: Arc<dyn ObjectStore>, delay: std::time::Duration) -> Self {
+        Self { inner, fail_part: 0, failing_uploads: 0.into(), part_delay: delay }
+    }
 }
 
 impl std::fmt::Display for FailingUploads {
@@ -645,8 +652,11 @@ impl ObjectStore for FailingUploads {
         self.inner.put_opts(location, payload, opts).await
     }
     async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> object_store::Result<Box<dyn MultipartUpload>> {
+        use std::sync::atomic::Ordering;
+        let fails = self.failing_uploads.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
         let inner = self.inner.put_multipart_opts(location, opts).await?;
-        Ok(Box::new(FailingUpload { inner, parts: 0, fail_part: self.fail_part }))
+        let fail_part = if fails { Some(self.fail_part) } else { None };
+        Ok(Box::new(FailingUpload { inner, parts: 0, fail_part, delay: self.part_delay }))
     }
     async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
         self.inner.get_opts(location, options).await
@@ -669,7 +679,8 @@ impl ObjectStore for FailingUploads {
 struct FailingUpload {
     inner: Box<dyn MultipartUpload>,
     parts: usize,
-    fail_part: usize,
+    fail_part: Option<usize>,
+    delay: std::time::Duration,
 }
 
 #[async_trait]
@@ -677,13 +688,20 @@ impl MultipartUpload for FailingUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
         let n = self.parts;
         self.parts += 1;
-        if n == self.fail_part {
-            Box::pin(async move { Err(object_store::Error::Generic { store: "test", source: format!("injected failure of part {n}").into() }) })
-        } else {
-            self.inner.put_part(data)
+        if self.fail_part.is_some_and(|p| p <= n) {
+            return Box::pin(async move { Err(object_store::Error::Generic { store: "test", source: format!("injected failure of part {n}").into() }) });
         }
+        let part = self.inner.put_part(data);
+        let delay = self.delay;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            part.await
+        })
     }
     async fn complete(&mut self) -> object_store::Result<PutResult> {
+        if self.fail_part.is_some() {
+            return Err(object_store::Error::Generic { store: "test", source: "injected failure at completion".into() });
+        }
         self.inner.complete().await
     }
     async fn abort(&mut self) -> object_store::Result<()> {
