@@ -24,6 +24,7 @@ use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMultipartOptions, WriteMultipart};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -146,21 +147,24 @@ pub async fn build_export(
     let (archived_tx, archived_rx) = mpsc::channel::<Vec<ArchivedAd>>(2);
     let (chunk_tx, mut chunk_rx) = mpsc::channel::<Bytes>(2);
 
-    let pages = tokio::spawn(read_pages(storage, job.query.clone(), page_txs));
+    // Every stage logs inside the caller's span (the runner's carries the export id).
+    let span = tracing::Span::current();
+    let pages = tokio::spawn(read_pages(storage, job.query.clone(), page_txs).instrument(span.clone()));
     let fields: Arc<[String]> = job.fields.iter().map(|f| f.path.clone()).collect();
     let projector_tasks: Vec<_> = page_rxs
         .into_iter()
         .zip(projected_txs)
         .map(|(rx, tx)| {
             let fields = fields.clone();
-            tokio::task::spawn_blocking(move || project_pages(&fields, rx, tx))
+            let span = span.clone();
+            tokio::task::spawn_blocking(move || span.in_scope(|| project_pages(&fields, rx, tx)))
         })
         .collect();
     let batch = if job.include_images { BATCH_WITH_IMAGES } else { BATCH_WITHOUT_IMAGES };
-    let images = tokio::spawn(fetch_images(observations, job.include_images, batch, projected_rxs, archived_tx));
+    let images = tokio::spawn(fetch_images(observations, job.include_images, batch, projected_rxs, archived_tx).instrument(span.clone()));
     let writer_job = job.clone();
     let writer_progress = progress.clone();
-    let writer = tokio::task::spawn_blocking(move || write_archive(&writer_job, archived_rx, ChunkSink::new(chunk_tx), &writer_progress));
+    let writer = tokio::task::spawn_blocking(move || span.in_scope(|| write_archive(&writer_job, archived_rx, ChunkSink::new(chunk_tx), &writer_progress)));
 
     let mut multipart = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
     let mut upload_error = None;
