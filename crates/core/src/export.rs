@@ -230,7 +230,7 @@ mod tests {
     fn bad_requests_name_what_is_wrong() {
         assert_eq!(refused(json!([1])), "the body must be a JSON object, found a list");
         assert!(refused(json!({"include_images": true})).starts_with("query: missing"));
-        assert_eq!(refused(json!({"query": {"method": "FOO"}})), "query.method: unknown method \"FOO\"");
+        assert!(refused(json!({"query": {"method": "FOO"}})).starts_with("query.method: unknown method \"FOO\""));
         assert_eq!(refused(json!({"query": {"method": "ALL"}, "include_images": "yes"})), "include_images: must be true or false, found a string");
         assert_eq!(refused(json!({"query": {"method": "ALL"}, "fields": "tags"})), "fields: must be a list of field paths, found a string");
         assert_eq!(refused(json!({"query": {"method": "ALL"}, "fields": ["tags", 3]})), "fields[1]: must be a field path (a string), found a number");
