@@ -114,17 +114,12 @@ where
     })
 }
 
-/// Loads the exports a subquery of ids selects (binding `$1`, `$2`, … in order), in three queries:
-/// rows, fields, shares.
+/// Loads the exports a subquery of ids selects (binding `$1`, `$2`, … in order), in two queries:
+/// rows (with their field paths) and shares.
 macro_rules! load_exports {
     ($executor:expr, $ids:expr $(, $bind:expr)*) => {{
         let rows = sqlx::query(AssertSqlSafe(sql::SELECT_EXPORTS.replace("{ids}", $ids)))$(.bind($bind))*.fetch_all($executor).await?;
-        let fields = sqlx::query(AssertSqlSafe(sql::SELECT_EXPORT_FIELDS.replace("{ids}", $ids)))$(.bind($bind))*.fetch_all($executor).await?;
         let shares = sqlx::query(AssertSqlSafe(sql::SELECT_EXPORT_SHARES.replace("{ids}", $ids)))$(.bind($bind))*.fetch_all($executor).await?;
-        let mut fields_of: HashMap<Uuid, Vec<String>> = HashMap::new();
-        for r in &fields {
-            fields_of.entry(r.try_get("export_id")?).or_default().push(r.try_get("path")?);
-        }
         let mut shares_of: HashMap<Uuid, Vec<String>> = HashMap::new();
         for r in &shares {
             shares_of.entry(r.try_get("export_id")?).or_default().push(r.try_get("user_id")?);
@@ -138,6 +133,7 @@ macro_rules! load_exports {
             let export_id: Uuid = r.try_get("export_id")?;
             let status: String = r.try_get("status")?;
             let query_string: String = r.try_get("query_string")?;
+            let field_paths: String = r.try_get("field_paths")?;
             let opt_u64 = |v: Option<i64>| v.map(|n| n.max(0) as u64);
             out.push(ExportRecord {
                 export_id,
@@ -145,7 +141,7 @@ macro_rules! load_exports {
                 parameters: ExportParameters {
                     query: serde_json::from_str(&query_string).unwrap_or(serde_json::Value::String(query_string)),
                     include_images: r.try_get("include_images")?,
-                    fields: fields_of.remove(&export_id).unwrap_or_default(),
+                    fields: serde_json::from_str(&field_paths).map_err(|e| sqlx::Error::Decode(format!("field_paths of export {export_id}: {e}").into()))?,
                 },
                 shared_with: shares_of.remove(&export_id).unwrap_or_default(),
                 status: ExportStatus::parse(&status).ok_or_else(|| sqlx::Error::Decode(format!("unknown export status {status:?}").into()))?,
@@ -484,6 +480,7 @@ macro_rules! storage_impl {
                     .bind(query_string)
                     .bind(export.created_at)
                     .bind(export.max_retries as i64)
+                    .bind(serde_json::to_string(&export.parameters.fields).expect("strings serialise"))
                     .execute(&mut *tx)
                     .await?;
                 for (position, field_id) in export.field_ids.iter().enumerate() {
@@ -498,11 +495,14 @@ macro_rules! storage_impl {
             }
 
             async fn export(&self, id: Uuid) -> Result<Option<ExportRecord>> {
-                Ok(load_exports!(&self.pool, sql::IDS_ONE, id).pop())
+                // One connection for both queries: the status read is the API's hottest path.
+                let mut conn = self.pool.acquire().await?;
+                Ok(load_exports!(&mut *conn, sql::IDS_ONE, id).pop())
             }
 
             async fn exports_visible_to(&self, user_id: &str) -> Result<Vec<ExportRecord>> {
-                Ok(load_exports!(&self.pool, sql::IDS_VISIBLE_TO, user_id))
+                let mut conn = self.pool.acquire().await?;
+                Ok(load_exports!(&mut *conn, sql::IDS_VISIBLE_TO, user_id))
             }
 
             async fn delete_export(&self, id: Uuid) -> Result<Option<ExportRecord>> {

@@ -87,20 +87,17 @@ pub const LOCK_CREATOR: &str = "SELECT id FROM users WHERE id = $1 {lock}";
 pub const COUNT_IN_FLIGHT: &str =
     "SELECT COUNT(*) FROM exports WHERE creator_id = $1 AND status IN ('pending', 'processing')";
 pub const INSERT_EXPORT: &str = "
-INSERT INTO exports (export_id, creator_id, include_images, query_string, status, created_at, updated_at, attempt, max_retries)
-VALUES ($1, $2, $3, $4, 'pending', $5, $5, 1, $6)";
+INSERT INTO exports (export_id, creator_id, include_images, query_string, status, created_at, updated_at, attempt, max_retries, field_paths)
+VALUES ($1, $2, $3, $4, 'pending', $5, $5, 1, $6, $7)";
 pub const INSERT_EXPORT_FIELD: &str = "INSERT INTO export_fields (export_id, field_id, position) VALUES ($1, $2, $3)";
 
-/// Exports are loaded by a subquery of their ids (`{ids}`), in three queries whatever their number:
-/// the rows, their fields and their shares.
+/// Exports are loaded by a subquery of their ids (`{ids}`), in two queries whatever their number:
+/// the rows (with their field paths) and their shares.
 pub const SELECT_EXPORTS: &str = "
-SELECT export_id, creator_id, include_images, query_string, status, object_location, created_at, updated_at,
+SELECT export_id, creator_id, include_images, query_string, field_paths, status, object_location, created_at, updated_at,
     started_at, completed_at, message, attempt, max_retries, lease_owner, lease_expires_at, progress_processed,
     progress_total, size_bytes, ad_count, image_count
 FROM exports WHERE export_id IN ({ids}) ORDER BY created_at DESC, export_id";
-pub const SELECT_EXPORT_FIELDS: &str = "
-SELECT ef.export_id, f.path FROM export_fields ef JOIN exportable_fields f ON f.field_id = ef.field_id
-WHERE ef.export_id IN ({ids}) ORDER BY ef.export_id, ef.position";
 pub const SELECT_EXPORT_SHARES: &str =
     "SELECT export_id, user_id FROM shared_exports WHERE export_id IN ({ids}) ORDER BY export_id, user_id";
 pub const IDS_ONE: &str = "SELECT export_id FROM exports WHERE export_id = $1";

@@ -24,3 +24,7 @@ CREATE INDEX job_queue_ready ON job_queue (dead, visible_at, message_id);
 
 -- The rescuer looks for leases that ran out.
 CREATE INDEX exports_lease ON exports (status, lease_expires_at);
+
+-- The requested field paths, in order, as a JSON list: `export_fields` keeps the relation the spec
+-- asks for; this copy lets a list of exports load without reading one row per field per export.
+ALTER TABLE exports ADD COLUMN field_paths TEXT NOT NULL DEFAULT '[]';
