@@ -5,7 +5,7 @@
 #
 # On the embedded stack (SQLite, local folders, the database queue), in a scratch folder:
 #   1. GET /exports/{id} under wrk, 50 connections, 2 threads, 15 s: requests/s and p99;
-#   2. GET /exports for a user with 1,000 exports: latency over 50 sequential requests;
+#   2. GET /exports for a user with 1,000 exports: curl's time over 50 sequential requests;
 #   3. pick-up: POST /exports to an idle worker, then poll every 5 ms until it leaves pending
 #      (20 exports, median and worst).
 # Loopback only; every process it starts is stopped when it ends. Installs wrk (apt) if missing.
@@ -68,22 +68,14 @@ for i in range(1000):
     req = urllib.request.Request(base + "/exports", data=body, headers={"X-API-Key": key, "Content-Type": "application/json"})
     assert urllib.request.urlopen(req).status == 201
 PY
-LIST=$(python3 - "$BASE" "$BOB" <<'PY'
-import json, statistics, sys, time, urllib.request
-base, key = sys.argv[1], sys.argv[2]
-times = []
-for i in range(55):
-    req = urllib.request.Request(base + "/exports", headers={"X-API-Key": key})
-    t = time.perf_counter()
-    data = json.loads(urllib.request.urlopen(req).read())
-    times.append((time.perf_counter() - t) * 1000)
-    assert len(data) == 1000, len(data)
-times = sorted(times[5:])
-print(f"{statistics.median(times):.1f} {times[int(len(times) * 0.99) - 1]:.1f} {times[-1]:.1f}")
-PY
-)
+# curl's own timing: the server's answer, not a client's JSON parsing. 5 warm-up requests.
+for _ in 1 2 3 4 5; do curl -sf -o /dev/null -H "X-API-Key: $BOB" "$BASE/exports"; done
+N=$(curl -sf -H "X-API-Key: $BOB" "$BASE/exports" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$N" = 1000 ] || { echo "bob's list holds $N exports, not 1000" >&2; exit 1; }
+LIST=$(for _ in $(seq 1 50); do curl -sf -o /dev/null -w '%{time_total}\n' -H "X-API-Key: $BOB" "$BASE/exports"; done \
+    | sort -g | awk '{ t[NR] = $1 * 1000 } END { printf "%.1f %.1f %.1f", (t[25] + t[26]) / 2, t[50], t[50] }')
 read -r LIST_MED LIST_P99 LIST_MAX <<<"$LIST"
-echo "   GET /exports (1,000 exports): median ${LIST_MED} ms, p99 ${LIST_P99} ms, max ${LIST_MAX} ms"
+echo "   GET /exports (1,000 exports): median ${LIST_MED} ms, max ${LIST_MAX} ms"
 
 # ---- 3. pick-up latency of an idle worker
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true; PIDS=()
@@ -122,7 +114,7 @@ cat > "$WORK/results.md" <<EOF
 | Figure | Target | Measured |
 |---|---|---|
 | GET /exports/{id}, wrk 50 connections, ${DURATION} s | ≥ 5,000 req/s, p99 < 20 ms | **${RPS} req/s**, p99 **${P99}** (non-2xx: ${NON2XX:-0}) |
-| GET /exports for a user with 1,000 exports (3 queries whatever the count) | < 50 ms | median **${LIST_MED} ms**, p99 ${LIST_P99} ms, max ${LIST_MAX} ms |
+| GET /exports for a user with 1,000 exports (1 MB of JSON; auth + 2 queries whatever the count) | < 50 ms | median **${LIST_MED} ms**, max of 50 ${LIST_MAX} ms |
 | New export picked up by an idle worker | < 1 s | median **${PICK_MED} ms**, worst ${PICK_MAX} ms |
 EOF
 echo "== summary ($WORK/results.md)"
