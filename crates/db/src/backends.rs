@@ -32,6 +32,7 @@ impl SqliteStorage {
     const DIALECT: Dialect = Dialect::Sqlite;
     const QUEUE_LOCK: &str = "";
     const ROW_LOCK: &str = "";
+    const SHARES_AGGREGATE: &str = "group_concat(s.user_id, char(31))";
 
     pub async fn connect(url: &str) -> Result<Self> {
         use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -64,6 +65,7 @@ impl PgStorage {
     const DIALECT: Dialect = Dialect::Postgres;
     const QUEUE_LOCK: &str = "FOR UPDATE SKIP LOCKED";
     const ROW_LOCK: &str = "FOR NO KEY UPDATE";
+    const SHARES_AGGREGATE: &str = "string_agg(s.user_id, chr(31))";
 
     pub async fn connect(url: &str) -> Result<Self> {
         let pool = sqlx::postgres::PgPoolOptions::new()
@@ -114,20 +116,11 @@ where
     })
 }
 
-/// Loads the exports a subquery of ids selects (binding `$1`, `$2`, … in order), in two queries:
-/// rows (with their field paths) and shares.
+/// Loads the exports a subquery of ids selects (binding `$1`, `$2`, … in order), in one query.
 macro_rules! load_exports {
     ($executor:expr, $ids:expr $(, $bind:expr)*) => {{
-        let rows = sqlx::query(AssertSqlSafe(sql::SELECT_EXPORTS.replace("{ids}", $ids)))$(.bind($bind))*.fetch_all($executor).await?;
-        let shares = sqlx::query(AssertSqlSafe(sql::SELECT_EXPORT_SHARES.replace("{ids}", $ids)))$(.bind($bind))*.fetch_all($executor).await?;
-        let mut shares_of: HashMap<Uuid, Vec<String>> = HashMap::new();
-        for r in &shares {
-            shares_of.entry(r.try_get("export_id")?).or_default().push(r.try_get("user_id")?);
-        }
-        // Sorted here, not by ORDER BY, so the order never depends on a database's collation.
-        for users in shares_of.values_mut() {
-            users.sort();
-        }
+        let text = sql::SELECT_EXPORTS.replace("{shares}", Self::SHARES_AGGREGATE).replace("{ids}", $ids);
+        let rows = sqlx::query(AssertSqlSafe(text))$(.bind($bind))*.fetch_all($executor).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let export_id: Uuid = r.try_get("export_id")?;
@@ -143,7 +136,13 @@ macro_rules! load_exports {
                     include_images: r.try_get("include_images")?,
                     fields: serde_json::from_str(&field_paths).map_err(|e| sqlx::Error::Decode(format!("field_paths of export {export_id}: {e}").into()))?,
                 },
-                shared_with: shares_of.remove(&export_id).unwrap_or_default(),
+                shared_with: {
+                    let joined: Option<String> = r.try_get("shared_with")?;
+                    let mut users: Vec<String> = joined.iter().flat_map(|j| j.split('\u{1f}')).map(str::to_string).collect();
+                    // Sorted here, not in SQL, so the order never depends on a database's collation.
+                    users.sort();
+                    users
+                },
                 status: ExportStatus::parse(&status).ok_or_else(|| sqlx::Error::Decode(format!("unknown export status {status:?}").into()))?,
                 object_location: r.try_get("object_location")?,
                 created_at: r.try_get("created_at")?,

@@ -91,15 +91,15 @@ INSERT INTO exports (export_id, creator_id, include_images, query_string, status
 VALUES ($1, $2, $3, $4, 'pending', $5, $5, 1, $6, $7)";
 pub const INSERT_EXPORT_FIELD: &str = "INSERT INTO export_fields (export_id, field_id, position) VALUES ($1, $2, $3)";
 
-/// Exports are loaded by a subquery of their ids (`{ids}`), in two queries whatever their number:
-/// the rows (with their field paths) and their shares.
+/// Exports are loaded by a subquery of their ids (`{ids}`) in one query whatever their number: the
+/// rows with their field paths and their shares, joined by U+001F by `{shares}` (the backend's
+/// string aggregate).
 pub const SELECT_EXPORTS: &str = "
 SELECT export_id, creator_id, include_images, query_string, field_paths, status, object_location, created_at, updated_at,
     started_at, completed_at, message, attempt, max_retries, lease_owner, lease_expires_at, progress_processed,
-    progress_total, size_bytes, ad_count, image_count
+    progress_total, size_bytes, ad_count, image_count,
+    (SELECT {shares} FROM shared_exports s WHERE s.export_id = exports.export_id) AS shared_with
 FROM exports WHERE export_id IN ({ids}) ORDER BY created_at DESC, export_id";
-pub const SELECT_EXPORT_SHARES: &str =
-    "SELECT export_id, user_id FROM shared_exports WHERE export_id IN ({ids}) ORDER BY export_id, user_id";
 pub const IDS_ONE: &str = "SELECT export_id FROM exports WHERE export_id = $1";
 pub const IDS_VISIBLE_TO: &str =
     "SELECT export_id FROM exports WHERE creator_id = $1 UNION SELECT export_id FROM shared_exports WHERE user_id = $1";
