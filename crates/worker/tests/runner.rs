@@ -279,3 +279,61 @@ async fn a_query_that_cannot_run_fails_at_once() {
     })
     .await;
 }
+
+/// The sweeper: a completed export older than the expiry period becomes `expired`, its file goes,
+/// its row stays; a second sweep finds nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweeper_expires_old_exports_and_deletes_their_files() {
+    use aao_export_db::Finish;
+    use aao_export_worker::upkeep::sweep_once;
+    use object_store::ObjectStoreExt;
+    each_database(async |w| {
+        let exports = w.exports(|s| s);
+        let day = 86_400_000;
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut ids = Vec::new();
+        for age_days in [10, 1] {
+            let record = w.create(json!({"method": "ALL"}), false, 3).await;
+            let key = object_key(&record.creator_id, record.export_id, record.created_at);
+            exports.store.put(&object_store::path::Path::from(key.as_str()), b"zip bytes".to_vec().into()).await.unwrap();
+            let done_at = now - age_days * day;
+            assert!(matches!(w.storage.claim_export(record.export_id, 1, "w", done_at, done_at + 1000).await.unwrap(), aao_export_db::Claim::Claimed(_)));
+            let finish = Finish::Completed { object_location: key, s3_url: String::new(), size_bytes: 9, ad_count: 1, image_count: 0 };
+            assert!(w.storage.finish_export(record.export_id, "w", done_at, &finish).await.unwrap());
+            ids.push(record.export_id);
+        }
+        let report = sweep_once(w.storage.as_ref(), &exports, Duration::from_secs(7 * 86_400)).await.unwrap();
+        assert_eq!((report.expired, report.files_deleted, report.files_failed), (1, 1, 0));
+        let old = w.storage.export(ids[0]).await.unwrap().expect("the row stays");
+        assert_eq!(old.status, ExportStatus::Expired);
+        assert_eq!(old.object_location, None);
+        let recent = w.storage.export(ids[1]).await.unwrap().unwrap();
+        assert_eq!(recent.status, ExportStatus::Completed);
+        assert_eq!(w.files(), vec![recent.object_location.unwrap()], "only the recent export's file is left");
+        let again = sweep_once(w.storage.as_ref(), &exports, Duration::from_secs(7 * 86_400)).await.unwrap();
+        assert_eq!((again.expired, again.files_deleted), (0, 0));
+    })
+    .await;
+}
+
+/// The rescuer: an export left pending without a message (an SQS send that failed after the
+/// commit) gets one, and a worker then builds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rescuer_sends_lost_messages_again() {
+    use aao_export_worker::upkeep::rescue_once;
+    each_database(async |w| {
+        let record = w.create(json!({"method": "ALL"}), false, 3).await;
+        let received = w.queue.receive(10, Duration::from_secs(60), Duration::ZERO).await.unwrap();
+        assert_eq!(received.len(), 1);
+        w.queue.delete(&received[0].receipt).await.unwrap(); // the message is lost
+        assert_eq!(rescue_once(w.storage.as_ref(), w.queue.as_ref(), Duration::from_secs(3600)).await.unwrap(), 0, "not stuck yet");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(rescue_once(w.storage.as_ref(), w.queue.as_ref(), Duration::from_millis(10)).await.unwrap(), 1);
+        let running = start(w.runner(w.exports(|s| s)));
+        let done = w.settled(record.export_id).await.unwrap();
+        w.queue_drained().await;
+        stop(running).await;
+        assert_eq!(done.status, ExportStatus::Completed);
+    })
+    .await;
+}
