@@ -28,10 +28,17 @@ impl TestDatabase {
     /// A fresh PostgreSQL database, or `None` when `TEST_DATABASE_URL` is unset. When
     /// `AAO_REQUIRE_EXTERNAL=1` (the test command sets it) a missing URL fails the test instead.
     pub async fn postgres() -> Option<TestDatabase> {
+        Self::postgres_with("").await
+    }
+
+    /// A fresh PostgreSQL database created with these `CREATE DATABASE` options (e.g. another
+    /// collation), or `None` as for [`TestDatabase::postgres`].
+    pub async fn postgres_with(create_options: &str) -> Option<TestDatabase> {
         let admin_url = external("TEST_DATABASE_URL", "the PostgreSQL run")?;
         let name = format!("aao_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("TEST_DATABASE_URL accepts connections");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("CREATE DATABASE");
+        let create = format!("CREATE DATABASE {name} {create_options}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut admin).await.unwrap_or_else(|e| panic!("CREATE DATABASE {create_options}: {e}"));
         admin.close().await.ok();
         let url = with_database(&admin_url, &name);
         let storage = connect(&url).await.expect("PostgreSQL migrates");

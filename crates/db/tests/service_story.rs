@@ -9,7 +9,6 @@ use aao_export_core::fields::field_id;
 use aao_export_db::testing::TestDatabase;
 use aao_export_db::{ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, Storage, User};
 use serde_json::json;
-use sqlx::Connection;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -19,7 +18,7 @@ async fn service_story_on_every_backend() {
         story(db.storage.clone(), "default collation").await;
         concurrent_requests(db.storage.clone(), "default collation").await;
     }
-    if let Some(db) = IcuPostgres::create().await {
+    if let Some(db) = TestDatabase::postgres_with(ICU_EN_US).await {
         story(db.storage.clone(), "PostgreSQL with an ICU en-US collation").await;
     }
 }
@@ -431,40 +430,5 @@ async fn concurrent_requests(s: Arc<dyn Storage>, label: &str) {
     assert_eq!(get(&*s, id).await.lease_owner, Some(format!("w{}", owners[0])), "[{b}] as stored");
 }
 
-/// A fresh PostgreSQL database whose default collation is ICU's en-US (where `Zed` sorts after
-/// `amy`), dropped again with this value; `None` when `TEST_DATABASE_URL` is unset.
-struct IcuPostgres {
-    storage: Arc<dyn Storage>,
-    admin_url: String,
-    name: String,
-}
-
-impl IcuPostgres {
-    async fn create() -> Option<IcuPostgres> {
-        let admin_url = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
-        let name = format!("aao_test_icu_{}", Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("TEST_DATABASE_URL accepts connections");
-        let create = format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut admin).await.expect("CREATE DATABASE with an ICU collation");
-        admin.close().await.ok();
-        let (base, query) = admin_url.split_once('?').map_or((admin_url.as_str(), None), |(b, q)| (b, Some(q)));
-        let server = base.find("://").map(|i| i + 3).and_then(|start| base[start..].find('/').map(|s| &base[..start + s])).unwrap_or(base);
-        let url = format!("{server}/{name}{}", query.map(|q| format!("?{q}")).unwrap_or_default());
-        let storage = aao_export_db::connect(&url).await.expect("the ICU database migrates");
-        Some(IcuPostgres { storage, admin_url, name })
-    }
-}
-
-impl Drop for IcuPostgres {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            rt.block_on(async {
-                let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut admin).await.ok()
-            })
-        })
-        .join();
-    }
-}
+/// `CREATE DATABASE` options for a default collation of ICU's en-US (where `Zed` sorts after `amy`).
+const ICU_EN_US: &str = "TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'";
