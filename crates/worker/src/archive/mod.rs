@@ -44,6 +44,11 @@ const BATCH_WITHOUT_IMAGES: usize = 256;
 const BATCH_WITH_IMAGES: usize = 8;
 /// Multipart part size (S3's minimum is 5 MiB).
 const PART_SIZE: usize = 8 * 1024 * 1024;
+/// The ZIP's bytes travel from the writer to the upload in chunks this big; the upload gathers
+/// them into parts without copying. Small chunks keep the bytes waiting between the two stages few.
+const CHUNK_SIZE: usize = 1024 * 1024;
+/// Chunks waiting between the writer and the upload.
+const CHUNKS_QUEUED: usize = 4;
 /// The longest list of unreadable images `export_details.json` spells out; the count is always exact.
 const MAX_LISTED_MISSING: usize = 10_000;
 
@@ -145,7 +150,7 @@ pub async fn build_export(
     let (page_txs, page_rxs): (Vec<_>, Vec<_>) = (0..projectors).map(|_| mpsc::channel::<Page>(1)).unzip();
     let (projected_txs, projected_rxs): (Vec<_>, Vec<_>) = (0..projectors).map(|_| mpsc::channel::<Vec<ProjectedAd>>(1)).unzip();
     let (archived_tx, archived_rx) = mpsc::channel::<Vec<ArchivedAd>>(2);
-    let (chunk_tx, mut chunk_rx) = mpsc::channel::<Bytes>(2);
+    let (chunk_tx, mut chunk_rx) = mpsc::channel::<Bytes>(CHUNKS_QUEUED);
 
     // Every stage logs inside the caller's span (the runner's carries the export id).
     let span = tracing::Span::current();
@@ -352,7 +357,7 @@ fn describe_store_error(e: object_store::Error) -> String {
     }
 }
 
-/// Feeds the ZIP's bytes to the upload in part-sized chunks.
+/// Feeds the ZIP's bytes to the upload in chunks.
 struct ChunkSink {
     buffer: Vec<u8>,
     tx: mpsc::Sender<Bytes>,
@@ -360,20 +365,20 @@ struct ChunkSink {
 
 impl ChunkSink {
     fn new(tx: mpsc::Sender<Bytes>) -> Self {
-        Self { buffer: Vec::with_capacity(PART_SIZE), tx }
+        Self { buffer: Vec::with_capacity(CHUNK_SIZE), tx }
     }
     fn send(&mut self) -> io::Result<()> {
-        let chunk = Bytes::from(std::mem::replace(&mut self.buffer, Vec::with_capacity(PART_SIZE)));
+        let chunk = Bytes::from(std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK_SIZE)));
         self.tx.blocking_send(chunk).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped"))
     }
 }
 
 impl Write for ChunkSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let room = PART_SIZE - self.buffer.len();
+        let room = CHUNK_SIZE - self.buffer.len();
         let n = room.min(buf.len());
         self.buffer.extend_from_slice(&buf[..n]);
-        if self.buffer.len() == PART_SIZE {
+        if self.buffer.len() == CHUNK_SIZE {
             self.send()?;
         }
         Ok(n)
