@@ -589,8 +589,13 @@ macro_rules! storage_impl {
                 Ok(q.execute(&self.pool).await?.rows_affected() == 1)
             }
 
-            async fn exports_to_rescue(&self, now: i64, pending_before: i64) -> Result<Vec<ExportRecord>> {
-                Ok(load_exports!(&self.pool, sql::IDS_TO_RESCUE, now, pending_before))
+            async fn exports_to_rescue(&self, now: i64, stuck_before: i64) -> Result<Vec<ExportRecord>> {
+                Ok(load_exports!(&self.pool, sql::IDS_TO_RESCUE, now, stuck_before))
+            }
+
+            async fn mark_rescued(&self, id: Uuid, now: i64, stuck_before: i64) -> Result<bool> {
+                let marked = sqlx::query(sql::MARK_RESCUED).bind(now).bind(stuck_before).bind(id).execute(&self.pool).await?;
+                Ok(marked.rows_affected() == 1)
             }
 
             async fn expire_exports(&self, completed_before: i64, now: i64) -> Result<u64> {

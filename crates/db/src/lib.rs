@@ -163,9 +163,12 @@ pub trait Storage: Send + Sync + 'static {
     async fn renew_lease(&self, id: Uuid, owner: &str, now: i64, lease_until: i64, processed: u64, total: u64) -> Result<bool>;
     /// Ends a run under our lease; false when the lease was no longer ours.
     async fn finish_export(&self, id: Uuid, owner: &str, now: i64, finish: &Finish) -> Result<bool>;
-    /// Exports that need their message sent again: pending and untouched since `pending_before`,
-    /// or processing under a lease that ran out before `now`.
-    async fn exports_to_rescue(&self, now: i64, pending_before: i64) -> Result<Vec<ExportRecord>>;
+    /// Exports that need their message sent again: pending and untouched since `stuck_before`, or
+    /// processing under a lease that ran out before `now`; and not rescued since `stuck_before`.
+    async fn exports_to_rescue(&self, now: i64, stuck_before: i64) -> Result<Vec<ExportRecord>>;
+    /// Marks a stuck export rescued at `now`, if it is still stuck (as [`Storage::exports_to_rescue`]
+    /// means it). True for one caller only: the one that should send its message.
+    async fn mark_rescued(&self, id: Uuid, now: i64, stuck_before: i64) -> Result<bool>;
     /// Marks completed exports finished before `completed_before` as expired; returns how many.
     async fn expire_exports(&self, completed_before: i64, now: i64) -> Result<u64>;
     /// Expired exports whose file is still to be deleted.

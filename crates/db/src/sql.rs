@@ -103,9 +103,17 @@ FROM exports WHERE export_id IN ({ids}) ORDER BY created_at DESC, export_id";
 pub const IDS_ONE: &str = "SELECT export_id FROM exports WHERE export_id = $1";
 pub const IDS_VISIBLE_TO: &str =
     "SELECT export_id FROM exports WHERE creator_id = $1 UNION SELECT export_id FROM shared_exports WHERE user_id = $1";
-pub const IDS_TO_RESCUE: &str = "
-SELECT export_id FROM exports WHERE (status = 'pending' AND updated_at < $2)
-    OR (status = 'processing' AND lease_expires_at < $1)";
+/// A stuck export ($1 = now, $2 = stuck before): pending and untouched since $2, or processing
+/// under a lease that ran out; and not rescued since $2.
+macro_rules! stuck_export {
+    () => {
+        "((status = 'pending' AND updated_at < $2) OR (status = 'processing' AND lease_expires_at < $1))
+    AND (rescued_at IS NULL OR rescued_at < $2)"
+    };
+}
+pub const IDS_TO_RESCUE: &str = concat!("SELECT export_id FROM exports WHERE ", stuck_export!());
+/// A compare-and-set ($3 = the export): of several rescuers, one marks the export and sends.
+pub const MARK_RESCUED: &str = concat!("UPDATE exports SET rescued_at = $1 WHERE export_id = $3 AND ", stuck_export!());
 
 pub const DELETE_EXPORT: &str = "DELETE FROM exports WHERE export_id = $1";
 pub const INSERT_SHARE: &str =

@@ -337,7 +337,18 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
     assert_eq!(ids(&rescue), [e9.export_id, e8.export_id, e5.export_id, e2.export_id, e1.export_id], "[{b}] and then the run-out lease too");
     let r8_lost = rescue.iter().find(|r| r.export_id == e8.export_id).unwrap();
     assert_eq!((r8_lost.status, r8_lost.lease_owner.as_deref(), r8_lost.lease_expires_at), (ExportStatus::Processing, Some("w1"), Some(t2 + lease)), "[{b}]");
-    assert_eq!(r9, get(s, e9.export_id).await, "[{b}] the rescuer only reads");
+    assert_eq!(r9, get(s, e9.export_id).await, "[{b}] looking for stuck exports only reads");
+    //     Marking: one rescuer wins; the export is left alone until a whole waiting period has
+    //     passed since its rescue.
+    let (now, stuck_before) = (t2 + lease + 1, t2 + 1);
+    assert!(s.mark_rescued(e1.export_id, now, stuck_before).await.unwrap(), "[{b}] the first rescuer marks e1");
+    assert!(!s.mark_rescued(e1.export_id, now, stuck_before).await.unwrap(), "[{b}] a second rescuer does not");
+    assert!(!s.mark_rescued(e9.export_id, T0 + 1, T0).await.unwrap(), "[{b}] an export that is not stuck is not marked");
+    let rescue = s.exports_to_rescue(now, stuck_before).await.unwrap();
+    assert_eq!(ids(&rescue), [e9.export_id, e8.export_id, e5.export_id, e2.export_id], "[{b}] e1 was just rescued");
+    let rescue = s.exports_to_rescue(now + 10, now + 1).await.unwrap();
+    assert!(ids(&rescue).contains(&e1.export_id), "[{b}] e1 again once the period since its rescue has passed");
+    assert_eq!(get(s, e1.export_id).await, r1, "[{b}] the mark is the rescuer's own: the export's status object is unchanged");
 
     // --- Deleting: the export goes with its fields and shares; what it was is answered.
     let deleted = s.delete_export(id1).await.unwrap();

@@ -45,12 +45,18 @@ pub async fn sweep_once(storage: &dyn Storage, exports: &ExportsStore, expiratio
 
 /// Sends a fresh message for every export that needs one: pending and untouched for
 /// `pending_after` (its message was lost, e.g. SQS send failed after the commit), or processing
-/// under a lease that ran out (its worker died). Duplicates are harmless: a claim is a
-/// compare-and-set, and a message for an attempt already taken is dropped.
+/// under a lease that ran out (its worker died). An export is rescued at most once per
+/// `pending_after`, by one rescuer however many run, so a long backlog does not fill the queue
+/// with copies. A copy that still goes out is harmless: a claim is a compare-and-set, and a
+/// message for an attempt already taken is dropped. Returns how many messages it sent.
 pub async fn rescue_once(storage: &dyn Storage, queue: &dyn Queue, pending_after: Duration) -> anyhow::Result<usize> {
     let now = now_ms();
-    let stuck = storage.exports_to_rescue(now, now - pending_after.as_millis() as i64).await?;
-    for record in &stuck {
+    let stuck_before = now - pending_after.as_millis() as i64;
+    let mut sent = 0;
+    for record in storage.exports_to_rescue(now, stuck_before).await? {
+        if !storage.mark_rescued(record.export_id, now, stuck_before).await? {
+            continue; // another rescuer took it, or a worker did
+        }
         let message = JobMessage {
             export_id: record.export_id,
             creator_id: record.creator_id.clone(),
@@ -60,8 +66,9 @@ pub async fn rescue_once(storage: &dyn Storage, queue: &dyn Queue, pending_after
         };
         queue.send(&serde_json::to_string(&message)?, Duration::ZERO).await?;
         tracing::info!(export_id = %record.export_id, status = %record.status, attempt = record.attempt, "re-sent the message of a stuck export");
+        sent += 1;
     }
-    Ok(stuck.len())
+    Ok(sent)
 }
 
 /// Runs the sweeper and the rescuer every `every` until shutdown.

@@ -327,8 +327,10 @@ async fn the_rescuer_sends_lost_messages_again() {
         assert_eq!(received.len(), 1);
         w.queue.delete(&received[0].receipt).await.unwrap(); // the message is lost
         assert_eq!(rescue_once(w.storage.as_ref(), w.queue.as_ref(), Duration::from_secs(3600)).await.unwrap(), 0, "not stuck yet");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(rescue_once(w.storage.as_ref(), w.queue.as_ref(), Duration::from_millis(10)).await.unwrap(), 1);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let wait = Duration::from_millis(300);
+        assert_eq!(rescue_once(w.storage.as_ref(), w.queue.as_ref(), wait).await.unwrap(), 1);
+        assert_eq!(rescue_once(w.storage.as_ref(), w.queue.as_ref(), wait).await.unwrap(), 0, "rescued once per waiting period");
         let running = start(w.runner(w.exports(|s| s)));
         let done = w.settled(record.export_id).await.unwrap();
         w.queue_drained().await;
