@@ -494,14 +494,11 @@ macro_rules! storage_impl {
             }
 
             async fn export(&self, id: Uuid) -> Result<Option<ExportRecord>> {
-                // One connection for both queries: the status read is the API's hottest path.
-                let mut conn = self.pool.acquire().await?;
-                Ok(load_exports!(&mut *conn, sql::IDS_ONE, id).pop())
+                Ok(load_exports!(&self.pool, sql::IDS_ONE, id).pop())
             }
 
             async fn exports_visible_to(&self, user_id: &str) -> Result<Vec<ExportRecord>> {
-                let mut conn = self.pool.acquire().await?;
-                Ok(load_exports!(&mut *conn, sql::IDS_VISIBLE_TO, user_id))
+                Ok(load_exports!(&self.pool, sql::IDS_VISIBLE_TO, user_id))
             }
 
             async fn delete_export(&self, id: Uuid) -> Result<Option<ExportRecord>> {
