@@ -9,3 +9,4 @@ mod authorization;
 mod bad_input;
 mod downloads;
 mod service;
+mod shapes;
