@@ -37,7 +37,7 @@ pub fn image_entry(index: usize, media_key: &str) -> String {
 }
 
 /// An image the export could not include.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct MissingImage {
     pub observation_id: String,
     pub key: String,
@@ -45,7 +45,7 @@ pub struct MissingImage {
 }
 
 /// A field as `export_details.json` describes it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct FieldDescription {
     pub path: String,
     pub name: String,

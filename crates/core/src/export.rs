@@ -1,15 +1,17 @@
 //! Exports as the service sees them: the request a user sends, its statuses and their
 //! transitions, the queue message, and the storage key of the finished ZIP.
 
+use crate::api::CreateExportRequest;
 use crate::fields::{resolve_fields, ExportableField};
 use crate::query::Query;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 
 /// `pending → processing → completed | failed`, `completed → expired` (DESIGN.md §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = Status)]
 pub enum ExportStatus {
     Pending,
     Processing,
@@ -58,10 +60,12 @@ impl fmt::Display for ExportStatus {
 
 /// The immutable parameters of an export, as the status object and the queue message show them.
 /// `fields` holds the resolved paths (the defaults spelled out when none were asked for).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportParameters {
+    #[schema(value_type = crate::api::QueryDoc)]
     pub query: Value,
     pub include_images: bool,
+    /// The field paths, resolved (defaults spelled out)
     pub fields: Vec<String>,
 }
 
@@ -73,6 +77,89 @@ pub struct JobMessage {
     pub export_parameters: ExportParameters,
     pub attempt: u32,
     pub max_retries: u32,
+}
+
+impl JobMessage {
+    /// The message that runs `record`'s current attempt: the only way a job message is made.
+    pub fn for_attempt(record: &ExportRecord, attempt: u32) -> Self {
+        JobMessage {
+            export_id: record.export_id,
+            creator_id: record.creator_id.clone(),
+            export_parameters: record.parameters.clone(),
+            attempt,
+            max_retries: record.max_retries,
+        }
+    }
+
+    /// The message as the queue carries it.
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("a job message serialises")
+    }
+}
+
+/// One export as stored, with its fields (in request order) and the users it is shared with.
+/// Times are epoch milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportRecord {
+    pub export_id: uuid::Uuid,
+    pub creator_id: String,
+    pub parameters: ExportParameters,
+    pub shared_with: Vec<String>,
+    pub status: ExportStatus,
+    /// The key of the ZIP in the exports store, once completed.
+    pub object_location: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub message: Option<String>,
+    pub attempt: u32,
+    pub max_retries: u32,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub progress_processed: u64,
+    pub progress_total: Option<u64>,
+    pub size_bytes: Option<u64>,
+    pub ad_count: Option<u64>,
+    pub image_count: Option<u64>,
+}
+
+impl ExportRecord {
+    /// A pending export as it is first written (attempt 1, nothing started).
+    pub fn pending(export_id: uuid::Uuid, creator_id: &str, parameters: ExportParameters, max_retries: u32, created_at: i64) -> Self {
+        ExportRecord {
+            export_id,
+            creator_id: creator_id.to_string(),
+            parameters,
+            shared_with: Vec::new(),
+            status: ExportStatus::Pending,
+            object_location: None,
+            created_at,
+            updated_at: created_at,
+            started_at: None,
+            completed_at: None,
+            message: None,
+            attempt: 1,
+            max_retries,
+            lease_owner: None,
+            lease_expires_at: None,
+            progress_processed: 0,
+            progress_total: None,
+            size_bytes: None,
+            ad_count: None,
+            image_count: None,
+        }
+    }
+
+    /// The status a reader sees at `now` (a completed export past its expiry reads as expired).
+    pub fn status_at(&self, now: i64, expiry_ms: i64) -> ExportStatus {
+        self.status.as_seen(self.completed_at, now, expiry_ms)
+    }
+
+    /// When a completed export expires.
+    pub fn expires_at(&self, expiry_ms: i64) -> Option<i64> {
+        self.completed_at.map(|c| c.saturating_add(expiry_ms))
+    }
 }
 
 /// A `POST /exports` body that was accepted: the query parsed and the fields resolved.
@@ -100,73 +187,19 @@ impl ExportRequest {
 #[error("{0}")]
 pub struct RequestError(pub String);
 
-const REQUEST_KEYS: [&str; 3] = ["query", "include_images", "fields"];
-
 impl ExportRequest {
-    /// Validates a request body: `{query, include_images?, fields?}` and nothing else.
+    /// Validates a request body: its shape ([`CreateExportRequest::from_json`]), then the query and
+    /// the fields against the catalogue.
     pub fn from_json(body: &Value, catalogue: &[ExportableField]) -> Result<Self, RequestError> {
-        let object = body.as_object().ok_or_else(|| RequestError(format!("the body must be a JSON object, found {}", kind(body))))?;
-        let unknown: Vec<&str> = object.keys().map(String::as_str).filter(|k| !REQUEST_KEYS.contains(k)).collect();
-        if !unknown.is_empty() {
-            return Err(RequestError(format!(
-                "unknown key{} {}; a request has \"query\", \"include_images\" and \"fields\"",
-                if unknown.len() == 1 { "" } else { "s" },
-                unknown.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ")
-            )));
-        }
-        let query_json = object.get("query").ok_or_else(|| RequestError("query: missing; e.g. {\"method\": \"ALL\"}".into()))?;
-        let query = Query::from_json(query_json).map_err(|e| RequestError(e.to_string()))?;
-        let include_images = match object.get("include_images") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(other) => return Err(RequestError(format!("include_images: must be true or false, found {}", kind(other)))),
-        };
-        let requested = match object.get("fields") {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(items)) => Some(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| v.as_str().map(str::to_string).ok_or_else(|| RequestError(format!("fields[{i}]: must be a field path (a string), found {}", kind(v)))))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Some(other) => return Err(RequestError(format!("fields: must be a list of field paths, found {}", kind(other)))),
-        };
-        let fields = resolve_fields(requested.as_deref(), catalogue).map_err(|e| RequestError(e.to_string()))?;
-        Ok(ExportRequest { query_json: query_json.clone(), query, include_images, fields })
+        Self::resolve(&CreateExportRequest::from_json(body)?, catalogue)
     }
-}
 
-/// Parses a share or unshare body: `{"user_ids": ["…", …]}` with at least one id.
-pub fn parse_user_ids(body: &Value) -> Result<Vec<String>, RequestError> {
-    let object = body.as_object().ok_or_else(|| RequestError(format!("the body must be a JSON object, found {}", kind(body))))?;
-    if let Some(k) = object.keys().find(|k| *k != "user_ids") {
-        return Err(RequestError(format!("unknown key {k:?}; the body is {{\"user_ids\": [...]}}")));
+    /// Parses the query and resolves the fields (none or an empty list: the catalogue's defaults).
+    pub fn resolve(request: &CreateExportRequest, catalogue: &[ExportableField]) -> Result<Self, RequestError> {
+        let query = Query::from_json(&request.query).map_err(|e| RequestError(e.to_string()))?;
+        let fields = resolve_fields(request.fields.as_deref(), catalogue).map_err(|e| RequestError(e.to_string()))?;
+        Ok(ExportRequest { query_json: request.query.clone(), query, include_images: request.include_images.unwrap_or(false), fields })
     }
-    let list = match object.get("user_ids") {
-        Some(Value::Array(list)) => list,
-        Some(other) => return Err(RequestError(format!("user_ids: must be a list of user ids, found {}", kind(other)))),
-        None => return Err(RequestError("user_ids: missing; the body is {\"user_ids\": [...]}".into())),
-    };
-    if list.is_empty() {
-        return Err(RequestError("user_ids: the list is empty".into()));
-    }
-    if list.len() > MAX_SHARE_IDS {
-        return Err(RequestError(format!("user_ids: at most {MAX_SHARE_IDS} ids at once, found {}", list.len())));
-    }
-    let mut ids: Vec<String> = Vec::with_capacity(list.len());
-    for (i, v) in list.iter().enumerate() {
-        match v.as_str() {
-            Some(s) if !s.trim().is_empty() => {
-                if !ids.iter().any(|x| x == s) {
-                    ids.push(s.to_string());
-                }
-            }
-            Some(_) => return Err(RequestError(format!("user_ids[{i}]: empty user id"))),
-            None => return Err(RequestError(format!("user_ids[{i}]: must be a user id (a string), found {}", kind(v)))),
-        }
-    }
-    Ok(ids)
 }
 
 /// The most user ids one share or unshare request may name.
@@ -195,16 +228,6 @@ pub fn object_key(creator_id: &str, export_id: uuid::Uuid, created_at_ms: i64) -
 /// The file name a download is saved under.
 pub fn download_name(export_id: uuid::Uuid) -> String {
     format!("export_{export_id}.zip")
-}
-
-/// RFC 3339 UTC with seconds, as every timestamp in the API.
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// A JSON object from pairs, keeping their order.
-pub fn ordered(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
-    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>())
 }
 
 #[cfg(test)]
@@ -240,6 +263,7 @@ mod tests {
 
     #[test]
     fn user_id_lists_are_checked() {
+        let parse_user_ids = |v: &Value| crate::api::ShareRequest::from_json(v).map(|r| r.user_ids);
         assert_eq!(parse_user_ids(&json!({"user_ids": ["a", "b", "a"]})).unwrap(), ["a", "b"]);
         assert_eq!(parse_user_ids(&json!({"user_ids": []})).unwrap_err().0, "user_ids: the list is empty");
         assert_eq!(parse_user_ids(&json!({"user_ids": "a"})).unwrap_err().0, "user_ids: must be a list of user ids, found a string");

@@ -8,13 +8,16 @@ use std::collections::HashSet;
 use std::fmt;
 
 /// A field a user can export: a dot path into the export document (see [`crate::document`]).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Serialised as `GET /exports/fields` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ExportableField {
     pub field_id: uuid::Uuid,
-    pub path: String,
     pub name: String,
     pub description: String,
+    /// Dot path into the export document, as requests name it
+    pub path: String,
     pub group: String,
+    /// Exported when a request names no fields
     pub is_default: bool,
 }
 

@@ -1,5 +1,8 @@
 //! Pure domain logic of aao-export: no I/O, no async runtime.
 //!
+//! - [`api`]: the API's request and response bodies (one status object for the API and the archive).
+//! - [`aws`]: where AWS lives (one settings type for S3 and SQS).
+//! - [`time`]: the one clock, timestamp format and hex helper.
 //! - [`query`]: the AAO query language, parsed and validated.
 //! - [`fields`]: the exportable field catalogue and the resolution of requested fields.
 //! - [`export`]: export requests, statuses, the queue message and storage keys.
@@ -8,10 +11,13 @@
 //! - [`csv_cell`]: how a value becomes a CSV cell.
 //! - [`archive`]: the ZIP layout and its entry names.
 
+pub mod api;
 pub mod archive;
+pub mod aws;
 pub mod catalogue;
 pub mod csv_cell;
 pub mod document;
 pub mod export;
 pub mod fields;
 pub mod query;
+pub mod time;

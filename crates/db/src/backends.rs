@@ -3,8 +3,8 @@
 //! spelled out per backend below it.
 
 use crate::search::{self, Bind, Dialect, PageCursor};
-use crate::{sql, CatalogueRow, CurationRecord, DbError, ObjectOutcome, OutcomeKind, Result, Storage, Tag, User};
-use crate::service::{ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, QueueRow};
+use crate::records::{ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, QueueRow};
+use crate::{sql, CatalogueDb, CatalogueRow, CurationRecord, Database, DbError, ExportsDb, ObjectOutcome, OutcomeKind, QueueTable, Result, Tag, User, UsersDb};
 use aao_export_core::export::{ExportParameters, ExportStatus};
 use uuid::Uuid;
 use aao_export_core::document::{Attribute, Classification, Curation};
@@ -43,7 +43,7 @@ impl SqliteStorage {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| DbError::Sqlx(sqlx::Error::Io(e)))?;
+            std::fs::create_dir_all(parent).map_err(DbError::Folder)?;
         }
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         Ok(Self { pool })
@@ -168,7 +168,7 @@ macro_rules! load_exports {
 macro_rules! storage_impl {
     ($storage:ty, $name:literal) => {
         #[async_trait]
-        impl Storage for $storage {
+        impl Database for $storage {
             fn backend(&self) -> &'static str {
                 $name
             }
@@ -191,7 +191,10 @@ macro_rules! storage_impl {
                 tx.commit().await?;
                 Ok(())
             }
+        }
 
+        #[async_trait]
+        impl CatalogueDb for $storage {
             async fn exportable_fields(&self) -> Result<Vec<ExportableField>> {
                 let rows = sqlx::query(sql::SELECT_FIELDS).fetch_all(&self.pool).await?;
                 rows.iter()
@@ -206,22 +209,6 @@ macro_rules! storage_impl {
                         })
                     })
                     .collect()
-            }
-
-            async fn put_users(&self, users: &[User]) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
-                for u in users {
-                    sqlx::query(sql::UPSERT_USER)
-                        .bind(&u.id)
-                        .bind(&u.full_name)
-                        .bind(u.enabled)
-                        .bind(&u.role)
-                        .bind(&u.primary_email)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(())
             }
 
             async fn put_tags(&self, tags: &[Tag]) -> Result<()> {
@@ -413,6 +400,25 @@ macro_rules! storage_impl {
                     })
                     .collect()
             }
+        }
+
+        #[async_trait]
+        impl UsersDb for $storage {
+            async fn put_users(&self, users: &[User]) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for u in users {
+                    sqlx::query(sql::UPSERT_USER)
+                        .bind(&u.id)
+                        .bind(&u.full_name)
+                        .bind(u.enabled)
+                        .bind(&u.role)
+                        .bind(&u.primary_email)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
 
             async fn user(&self, id: &str) -> Result<Option<User>> {
                 let row = sqlx::query(sql::SELECT_USER).bind(id).fetch_optional(&self.pool).await?;
@@ -462,7 +468,10 @@ macro_rules! storage_impl {
                 };
                 Ok(Some((key, user_from_row(&row)?)))
             }
+        }
 
+        #[async_trait]
+        impl ExportsDb for $storage {
             async fn create_export(&self, export: &NewExport) -> Result<CreateOutcome> {
                 let mut tx = self.begin_write().await?;
                 let lock = sql::LOCK_CREATOR.replace("{lock}", Self::ROW_LOCK);
@@ -610,7 +619,10 @@ macro_rules! storage_impl {
                 sqlx::query(sql::FORGET_FILE).bind(id).execute(&self.pool).await?;
                 Ok(())
             }
+        }
 
+        #[async_trait]
+        impl QueueTable for $storage {
             async fn queue_send(&self, body: &str, now: i64, visible_at: i64) -> Result<()> {
                 sqlx::query(sql::QUEUE_SEND).bind(body).bind(now).bind(visible_at).execute(&self.pool).await?;
                 Ok(())

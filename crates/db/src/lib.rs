@@ -1,15 +1,23 @@
-//! Storage for aao-export: one domain-level trait, [`Storage`], with a SQLite and a PostgreSQL
-//! implementation. Each backend owns its migrations (`migrations/sqlite`, `migrations/postgres`);
-//! the SQL they share is written once in [`sql`] and the query compiler lives in [`search`].
+//! Storage for aao-export: narrow, domain-level traits by concern, each with a SQLite and a
+//! PostgreSQL implementation ([`SqliteStorage`], [`PgStorage`]) that own their migrations
+//! (`migrations/sqlite`, `migrations/postgres`). Each consumer sees only the trait it uses:
+//!
+//! - [`CatalogueDb`]: the observation catalogue, its curation and the exportable fields (indexer,
+//!   export pipeline, previews);
+//! - [`UsersDb`]: users and API keys (authentication, sharing);
+//! - [`ExportsDb`]: exports, their shares, and the worker's leases (service, runner, upkeep);
+//! - [`QueueTable`]: the rows of the database queue (the queue crate's `DbQueue` only).
+//!
+//! [`Database`] is all of them, as [`connect`] opens it. The SQL both backends share is written
+//! once in [`sql`]; the query compiler lives in [`search`].
 
+pub mod records;
 pub mod search;
-pub mod service;
-pub mod testing;
-mod sql;
 mod backends;
+mod sql;
 
 pub use backends::{PgStorage, SqliteStorage};
-pub use service::{ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, QueueRow};
+pub use records::{ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, QueueRow};
 
 use aao_export_core::catalogue::CatalogueEntry;
 use aao_export_core::document::Curation;
@@ -21,14 +29,56 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// What went wrong in the database, by what a caller can do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// Every connection is busy: try again shortly (the API answers 503 with Retry-After).
+    #[error("the database is busy: no connection became free in time")]
+    PoolExhausted(#[source] sqlx::Error),
+    /// The database cannot be reached.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A row with the same key exists already (a unique constraint).
+    #[error("a row with the same key exists already: {0}")]
+    Duplicate(#[source] sqlx::Error),
+    /// A row refers to one that does not exist (a foreign key), e.g. a share of a deleted export.
+    #[error("a row refers to one that does not exist: {0}")]
+    MissingReference(#[source] sqlx::Error),
+    /// A stored value cannot be read back as what it should be.
+    #[error("a stored value cannot be read: {0}")]
+    Corrupt(String),
     #[error("database error: {0}")]
-    Sqlx(#[from] sqlx::Error),
+    Other(#[source] sqlx::Error),
+    #[error("creating the database folder: {0}")]
+    Folder(#[source] std::io::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL {0:?}: use sqlite://path or postgres://user@host/db")]
     UnsupportedUrl(String),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::error::ErrorKind;
+        match &e {
+            sqlx::Error::PoolTimedOut => DbError::PoolExhausted(e),
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => DbError::Unavailable(e),
+            sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => DbError::Corrupt(e.to_string()),
+            sqlx::Error::Database(db) => match db.kind() {
+                ErrorKind::UniqueViolation => DbError::Duplicate(e),
+                ErrorKind::ForeignKeyViolation => DbError::MissingReference(e),
+                _ => DbError::Other(e),
+            },
+            _ => DbError::Other(e),
+        }
+    }
+}
+
+impl DbError {
+    /// True when trying again shortly may succeed (busy or unreachable).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DbError::PoolExhausted(_) | DbError::Unavailable(_))
+    }
 }
 
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
@@ -96,19 +146,23 @@ impl CatalogueRow {
     }
 }
 
-/// Everything aao-export keeps in its database, as operations on the domain.
+/// The whole database: every concern, plus what only wiring needs.
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait Database: CatalogueDb + UsersDb + ExportsDb + QueueTable {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
     /// Applies pending migrations and seeds the exportable field catalogue.
     async fn migrate(&self) -> Result<()>;
+}
 
+/// The observation catalogue: what the indexer writes and exports read, with the AAO's curation
+/// tables and the exportable field catalogue.
+#[async_trait]
+pub trait CatalogueDb: Send + Sync + 'static {
     /// The exportable fields, in catalogue order.
     async fn exportable_fields(&self) -> Result<Vec<ExportableField>>;
 
-    async fn put_users(&self, users: &[User]) -> Result<()>;
     async fn put_tags(&self, tags: &[Tag]) -> Result<()>;
     /// Replaces the tags, attributes and classifications of the given ads, in one transaction.
     async fn put_curation(&self, records: &[CurationRecord]) -> Result<()>;
@@ -128,8 +182,12 @@ pub trait Storage: Send + Sync + 'static {
     async fn count_matching(&self, query: &Query) -> Result<u64>;
     /// The next page of matching ads, newest first, strictly after `after`.
     async fn search_page(&self, query: &Query, after: Option<&PageCursor>, limit: u32) -> Result<Vec<CatalogueRow>>;
+}
 
-    // ---- users and API keys
+/// The AAO's users and aao-export's API keys.
+#[async_trait]
+pub trait UsersDb: Send + Sync + 'static {
+    async fn put_users(&self, users: &[User]) -> Result<()>;
     async fn user(&self, id: &str) -> Result<Option<User>>;
     /// Enabled users, by id (the share picker).
     async fn enabled_users(&self) -> Result<Vec<User>>;
@@ -138,23 +196,26 @@ pub trait Storage: Send + Sync + 'static {
     async fn put_api_key(&self, key: &ApiKey) -> Result<()>;
     /// The key with this id and its user.
     async fn api_key(&self, key_id: &str) -> Result<Option<(ApiKey, User)>>;
+}
 
-    // ---- exports
-    /// Creates a pending export with its fields, and (database queue) its message, in one
-    /// transaction; refused when the creator has too many exports in flight.
+/// Exports, their fields and shares, and the worker's leases on them.
+#[async_trait]
+pub trait ExportsDb: Send + Sync + 'static {
+    /// Creates a pending export with its fields and, when [`NewExport::queue_body`] is set, its
+    /// database-queue message, in one transaction; refused when the creator has too many
+    /// exports in flight.
     async fn create_export(&self, export: &NewExport) -> Result<CreateOutcome>;
     async fn export(&self, id: Uuid) -> Result<Option<ExportRecord>>;
     /// Exports created by or shared with a user, newest first, from a fixed number of queries.
     async fn exports_visible_to(&self, user_id: &str) -> Result<Vec<ExportRecord>>;
     /// Deletes an export with its fields and shares; returns what it was.
     async fn delete_export(&self, id: Uuid) -> Result<Option<ExportRecord>>;
-    /// Adds shares (ids must name users; checked by the caller in the same request) and returns
-    /// the export's shares after.
+    /// Adds shares and returns the export's shares after. Ids must name users (checked by the
+    /// caller); an export deleted meanwhile is [`DbError::MissingReference`].
     async fn share_export(&self, id: Uuid, user_ids: &[String]) -> Result<Vec<String>>;
     /// Removes shares and returns the export's shares after.
     async fn unshare_export(&self, id: Uuid, user_ids: &[String]) -> Result<Vec<String>>;
 
-    // ---- the worker's side of an export
     /// Takes the lease on an export for the message's attempt (compare-and-set): a pending export,
     /// or a processing one whose lease ran out.
     async fn claim_export(&self, id: Uuid, attempt: u32, owner: &str, now: i64, lease_until: i64) -> Result<Claim>;
@@ -166,7 +227,7 @@ pub trait Storage: Send + Sync + 'static {
     /// Exports that need their message sent again: pending and untouched since `stuck_before`, or
     /// processing under a lease that ran out before `now`; and not rescued since `stuck_before`.
     async fn exports_to_rescue(&self, now: i64, stuck_before: i64) -> Result<Vec<ExportRecord>>;
-    /// Marks a stuck export rescued at `now`, if it is still stuck (as [`Storage::exports_to_rescue`]
+    /// Marks a stuck export rescued at `now`, if it is still stuck (as [`ExportsDb::exports_to_rescue`]
     /// means it). True for one caller only: the one that should send its message.
     async fn mark_rescued(&self, id: Uuid, now: i64, stuck_before: i64) -> Result<bool>;
     /// Marks completed exports finished before `completed_before` as expired; returns how many.
@@ -175,8 +236,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn expired_files(&self) -> Result<Vec<ExpiredFile>>;
     /// Records that an expired export's file is gone.
     async fn forget_file(&self, id: Uuid) -> Result<()>;
+}
 
-    // ---- the database queue (see the queue crate)
+/// The table of the database queue (see the queue crate's `DbQueue`).
+#[async_trait]
+pub trait QueueTable: Send + Sync + 'static {
     async fn queue_send(&self, body: &str, now: i64, visible_at: i64) -> Result<()>;
     /// Up to `max` visible messages, hidden until `hidden_until` under a new receipt.
     async fn queue_receive(&self, max: u32, now: i64, hidden_until: i64) -> Result<Vec<QueueRow>>;
@@ -190,8 +254,8 @@ pub trait Storage: Send + Sync + 'static {
 }
 
 /// Connects to the database a URL names (`sqlite://…` or `postgres://…`) and migrates it.
-pub async fn connect(url: &str) -> Result<Arc<dyn Storage>> {
-    let storage: Arc<dyn Storage> = if url.starts_with("sqlite:") {
+pub async fn connect(url: &str) -> Result<Arc<dyn Database>> {
+    let storage: Arc<dyn Database> = if url.starts_with("sqlite:") {
         Arc::new(SqliteStorage::connect(url).await?)
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Arc::new(PgStorage::connect(url).await?)

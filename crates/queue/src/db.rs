@@ -3,7 +3,8 @@
 //! [`POLL_INTERVAL`], which keeps an idle worker's pick-up well under a second.
 
 use crate::{Queue, QueueError, Receipt, Received, Result, MAX_DELAY, MAX_VISIBILITY};
-use aao_export_db::Storage;
+use aao_export_core::time::{millis as ms, now_ms};
+use aao_export_db::QueueTable;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,16 +15,16 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 
 pub struct DbQueue {
-    storage: Arc<dyn Storage>,
+    storage: Arc<dyn QueueTable>,
     max_receives: u32,
 }
 
 impl DbQueue {
-    pub fn new(storage: Arc<dyn Storage>) -> Self {
+    pub fn new(storage: Arc<dyn QueueTable>) -> Self {
         Self { storage, max_receives: DEFAULT_MAX_RECEIVES }
     }
 
-    pub fn with_max_receives(storage: Arc<dyn Storage>, max_receives: u32) -> Self {
+    pub fn with_max_receives(storage: Arc<dyn QueueTable>, max_receives: u32) -> Self {
         Self { storage, max_receives: max_receives.max(1) }
     }
 
@@ -31,14 +32,6 @@ impl DbQueue {
     pub async fn depth(&self) -> Result<(u64, u64)> {
         Ok(self.storage.queue_depth().await?)
     }
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A receipt is `{message_id}:{receipt of that receive}`.
@@ -53,8 +46,17 @@ impl Queue for DbQueue {
         "database"
     }
 
-    fn in_database(&self) -> bool {
-        true
+    fn outbox(&self, body: &str) -> Option<String> {
+        Some(body.to_string())
+    }
+
+    async fn after_commit(&self, _body: &str) -> Result<()> {
+        Ok(()) // committed with the rows
+    }
+
+    /// Receiving polls the table every [`POLL_INTERVAL`]; a short wait keeps each receive cheap.
+    fn longest_wait(&self) -> Duration {
+        Duration::from_secs(1)
     }
 
     async fn send(&self, body: &str, delay: Duration) -> Result<()> {

@@ -12,6 +12,7 @@ mod sqs;
 pub use db::DbQueue;
 pub use sqs::SqsQueue;
 
+pub use aao_export_core::aws::AwsSettings;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,8 +26,14 @@ pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
 pub enum QueueError {
     #[error("database queue: {0}")]
     Database(#[from] aao_export_db::DbError),
-    #[error("SQS: {0}")]
-    Sqs(String),
+    #[error("SQS, {what}: {}", aws_sdk_sqs::error::DisplayErrorContext(.source))]
+    Sqs {
+        what: String,
+        #[source]
+        source: Box<aws_sdk_sqs::Error>,
+    },
+    #[error("SQS, {what}: the answer has no {missing}")]
+    IncompleteAnswer { what: String, missing: &'static str },
     #[error("invalid receipt handle")]
     BadReceipt,
 }
@@ -51,9 +58,19 @@ pub trait Queue: Send + Sync + 'static {
     /// `database` or `sqs`.
     fn backend(&self) -> &'static str;
 
-    /// True when messages live in the service's database, so that `POST /exports` writes the
-    /// message in the export's own transaction (`NewExport::queue_body`) instead of calling `send`.
-    fn in_database(&self) -> bool;
+    /// The message to write in the same transaction as the rows that need it, when this queue
+    /// keeps its messages in that database (the database queue); `None` otherwise. Callers hand
+    /// it to the write and then call [`Queue::after_commit`], whichever queue this is: a job is
+    /// never queued for rows that were not written, nor lost once they were (the rescuer re-sends
+    /// what an SQS send lost).
+    fn outbox(&self, body: &str) -> Option<String>;
+
+    /// Delivers a message whose rows are committed: the database queue holds it already, SQS
+    /// sends it now.
+    async fn after_commit(&self, body: &str) -> Result<()>;
+
+    /// The longest a receive should wait for a message (long polling).
+    fn longest_wait(&self) -> Duration;
 
     /// Sends a message, visible after `delay` (capped at [`MAX_DELAY`]).
     async fn send(&self, body: &str, delay: Duration) -> Result<()>;
@@ -72,20 +89,9 @@ pub trait Queue: Send + Sync + 'static {
 
 /// Opens the queue the configuration names: empty or `db` → the database queue, else an SQS
 /// queue URL.
-pub async fn open(
-    sqs_queue_url: Option<&str>,
-    storage: Arc<dyn aao_export_db::Storage>,
-    aws: &AwsSettings,
-) -> Result<Arc<dyn Queue>> {
+pub async fn open(sqs_queue_url: Option<&str>, table: Arc<dyn aao_export_db::QueueTable>, aws: &AwsSettings) -> Arc<dyn Queue> {
     match sqs_queue_url.map(str::trim).filter(|u| !u.is_empty() && *u != "db") {
-        None => Ok(Arc::new(DbQueue::new(storage))),
-        Some(url) => Ok(Arc::new(SqsQueue::connect(url, aws).await?)),
+        None => Arc::new(DbQueue::new(table)),
+        Some(url) => Arc::new(SqsQueue::connect(url, aws).await),
     }
-}
-
-/// Where AWS lives: the region and, for an emulator, the endpoint.
-#[derive(Debug, Clone, Default)]
-pub struct AwsSettings {
-    pub region: String,
-    pub endpoint_url: Option<String>,
 }

@@ -4,7 +4,6 @@
 
 use crate::{AwsSettings, Queue, QueueError, Receipt, Received, Result, MAX_DELAY, MAX_VISIBILITY};
 use async_trait::async_trait;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use aws_sdk_sqs::Client;
 use std::time::Duration;
@@ -20,8 +19,8 @@ pub struct SqsQueue {
 impl SqsQueue {
     /// A queue by its URL. Credentials come from the environment's standard chain; no request is
     /// made until the first call.
-    pub async fn connect(url: &str, aws: &AwsSettings) -> Result<Self> {
-        Ok(Self { client: client(aws).await, url: url.to_string() })
+    pub async fn connect(url: &str, aws: &AwsSettings) -> Self {
+        Self { client: client(aws).await, url: url.to_string() }
     }
 
     /// The queue URL this queue sends to.
@@ -35,8 +34,9 @@ impl SqsQueue {
     pub async fn create_with_dead_letter(aws: &AwsSettings, name: &str, max_receive_count: u32) -> Result<(String, String)> {
         let client = client(aws).await;
         let dead_name = format!("{name}-dead");
-        let dead = client.create_queue().queue_name(&dead_name).send().await.map_err(|e| sqs_error(&format!("creating queue {dead_name}"), e))?;
-        let dead_url = dead.queue_url().ok_or_else(|| QueueError::Sqs(format!("creating queue {dead_name}: no queue URL in the answer")))?.to_string();
+        let what = format!("creating queue {dead_name}");
+        let dead = client.create_queue().queue_name(&dead_name).send().await.map_err(|e| sqs_error(&what, e))?;
+        let dead_url = dead.queue_url().ok_or(QueueError::IncompleteAnswer { what, missing: "queue URL" })?.to_string();
         let attrs = client
             .get_queue_attributes()
             .queue_url(&dead_url)
@@ -47,7 +47,7 @@ impl SqsQueue {
         let dead_arn = attrs
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .ok_or_else(|| QueueError::Sqs(format!("reading the ARN of {dead_url}: none in the answer")))?;
+            .ok_or_else(|| QueueError::IncompleteAnswer { what: format!("reading the ARN of {dead_url}"), missing: "queue ARN" })?;
         let policy = format!(r#"{{"deadLetterTargetArn":"{dead_arn}","maxReceiveCount":"{}"}}"#, max_receive_count.max(1));
         let main = client
             .create_queue()
@@ -56,24 +56,24 @@ impl SqsQueue {
             .send()
             .await
             .map_err(|e| sqs_error(&format!("creating queue {name}"), e))?;
-        let url = main.queue_url().ok_or_else(|| QueueError::Sqs(format!("creating queue {name}: no queue URL in the answer")))?.to_string();
+        let url = main.queue_url().ok_or_else(|| QueueError::IncompleteAnswer { what: format!("creating queue {name}"), missing: "queue URL" })?.to_string();
         Ok((url, dead_url))
     }
 }
 
 async fn client(aws: &AwsSettings) -> Client {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if !aws.region.trim().is_empty() {
-        loader = loader.region(aws_config::Region::new(aws.region.trim().to_string()));
+    if let Some(region) = aws.region() {
+        loader = loader.region(aws_config::Region::new(region.to_string()));
     }
-    if let Some(endpoint) = aws.endpoint_url.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+    if let Some(endpoint) = aws.endpoint() {
         loader = loader.endpoint_url(endpoint);
     }
     Client::new(&loader.load().await)
 }
 
-fn sqs_error<E: std::error::Error>(what: &str, e: E) -> QueueError {
-    QueueError::Sqs(format!("{what}: {}", DisplayErrorContext(e)))
+fn sqs_error(what: &str, e: impl Into<aws_sdk_sqs::Error>) -> QueueError {
+    QueueError::Sqs { what: what.to_string(), source: Box::new(e.into()) }
 }
 
 /// Whole seconds, rounded up, capped at `cap`.
@@ -87,8 +87,16 @@ impl Queue for SqsQueue {
         "sqs"
     }
 
-    fn in_database(&self) -> bool {
-        false
+    fn outbox(&self, _body: &str) -> Option<String> {
+        None
+    }
+
+    async fn after_commit(&self, body: &str) -> Result<()> {
+        self.send(body, Duration::ZERO).await
+    }
+
+    fn longest_wait(&self) -> Duration {
+        MAX_WAIT
     }
 
     async fn send(&self, body: &str, delay: Duration) -> Result<()> {
@@ -119,7 +127,9 @@ impl Queue for SqsQueue {
             .messages()
             .iter()
             .map(|m| {
-                let receipt = m.receipt_handle().ok_or_else(|| QueueError::Sqs(format!("a message from {} came without a receipt handle", self.url)))?;
+                let receipt = m
+                    .receipt_handle()
+                    .ok_or_else(|| QueueError::IncompleteAnswer { what: format!("receiving from {}", self.url), missing: "receipt handle" })?;
                 let receive_count = m
                     .attributes()
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))

@@ -1,5 +1,12 @@
 //! The object stores, by location: a local folder (`data/observations`, `./x`, `/abs`, `file:///abs`)
-//! or S3 (`s3://bucket[/prefix]`, or a bare bucket name). One code path serves both.
+//! or S3 (`s3://bucket[/prefix]`, or a bare bucket name). One code path serves both, through
+//! `object_store`. The exports store also makes download links: presigned GETs on S3, HMAC-signed
+//! links served by the API for a local folder ([`links`]).
+
+pub mod links;
+
+pub use aao_export_core::aws::AwsSettings;
+pub use links::LocalLinks;
 
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
@@ -7,20 +14,14 @@ use object_store::prefix::PrefixStore;
 use object_store::ObjectStore;
 use std::sync::Arc;
 
-/// Where S3 lives and how to reach it (credentials come from the usual AWS variables).
-#[derive(Debug, Clone, Default)]
-pub struct S3Settings {
-    pub region: String,
-    /// An S3-compatible endpoint such as an emulator on loopback; plain http is then allowed.
-    pub endpoint_url: Option<String>,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("object store location {location:?}: {source}")]
     Open { location: String, source: object_store::Error },
     #[error("object store location {location:?}: {message}")]
     Invalid { location: String, message: String },
+    #[error("object store location {location:?}: {source}")]
+    Folder { location: String, source: std::io::Error },
 }
 
 /// A location, parsed.
@@ -57,11 +58,11 @@ impl StoreLocation {
 }
 
 /// Opens (and for a local folder, creates) the store at a location.
-pub fn open_store(location: &str, s3: &S3Settings) -> Result<Arc<dyn ObjectStore>, StoreError> {
+pub fn open_store(location: &str, s3: &AwsSettings) -> Result<Arc<dyn ObjectStore>, StoreError> {
     let open_err = |source| StoreError::Open { location: location.into(), source };
     match StoreLocation::parse(location)? {
         StoreLocation::Local(dir) => {
-            std::fs::create_dir_all(&dir).map_err(|e| StoreError::Invalid { location: location.into(), message: e.to_string() })?;
+            std::fs::create_dir_all(&dir).map_err(|source| StoreError::Folder { location: location.into(), source })?;
             Ok(Arc::new(LocalFileSystem::new_with_prefix(&dir).map_err(open_err)?.with_automatic_cleanup(true)))
         }
         StoreLocation::S3 { bucket, prefix } => {
@@ -88,7 +89,7 @@ pub enum ExportsBacking {
 }
 
 impl ExportsStore {
-    pub fn open(location: &str, s3: &S3Settings) -> Result<Self, StoreError> {
+    pub fn open(location: &str, s3: &AwsSettings) -> Result<Self, StoreError> {
         let store = open_store(location, s3)?;
         let backing = match StoreLocation::parse(location)? {
             StoreLocation::Local(root) => ExportsBacking::Local { root },
@@ -133,21 +134,49 @@ impl ExportsStore {
         Ok(removed)
     }
 
-    /// A presigned GET for a key, valid for `expires_in` (S3 only).
-    pub async fn presigned_get(&self, key: &str, expires_in: std::time::Duration) -> Option<Result<url::Url, object_store::Error>> {
+    /// A download link for the object at `key`, valid for `valid_for` from `now_ms`: a presigned GET
+    /// on S3, a link signed by `local` for a local folder.
+    pub async fn download_link(
+        &self,
+        local: &LocalLinks,
+        export_id: uuid::Uuid,
+        key: &str,
+        now_ms: i64,
+        valid_for: std::time::Duration,
+    ) -> Result<String, object_store::Error> {
         use object_store::signer::Signer;
-        let ExportsBacking::S3 { signer, prefix } = &self.backing else { return None };
-        let full = if prefix.is_empty() { key.to_string() } else { format!("{prefix}/{key}") };
-        Some(signer.signed_url(http::Method::GET, &object_store::path::Path::from(full), expires_in).await)
+        match &self.backing {
+            ExportsBacking::S3 { signer, prefix } => {
+                let full = if prefix.is_empty() { key.to_string() } else { format!("{prefix}/{key}") };
+                let url = signer.signed_url(http::Method::GET, &object_store::path::Path::from(full), valid_for).await?;
+                Ok(url.to_string())
+            }
+            ExportsBacking::Local { .. } => {
+                let expires = now_ms.saturating_add(aao_export_core::time::millis(valid_for)).div_euclid(1000);
+                Ok(local.url(&export_id.to_string(), expires))
+            }
+        }
+    }
+
+    /// The file of a key in a local exports folder; `None` on S3 or for a key that would leave the folder.
+    pub fn local_path(&self, key: &str) -> Option<std::path::PathBuf> {
+        let ExportsBacking::Local { root } = &self.backing else { return None };
+        let key = std::path::Path::new(key);
+        key.components().all(|c| matches!(c, std::path::Component::Normal(_))).then(|| root.join(key))
+    }
+
+    /// True when downloads are served by presigned S3 URLs (not by the API).
+    pub fn is_s3(&self) -> bool {
+        matches!(self.backing, ExportsBacking::S3 { .. })
     }
 }
 
-fn s3_builder(bucket: &str, s3: &S3Settings) -> AmazonS3Builder {
+fn s3_builder(bucket: &str, s3: &AwsSettings) -> AmazonS3Builder {
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    if !s3.region.is_empty() {
-        builder = builder.with_region(&s3.region);
+    if let Some(region) = s3.region() {
+        builder = builder.with_region(region);
     }
-    if let Some(endpoint) = s3.endpoint_url.as_deref().filter(|e| !e.is_empty()) {
+    if let Some(endpoint) = s3.endpoint() {
         builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
     }
     builder
@@ -166,5 +195,16 @@ mod tests {
         assert_eq!(StoreLocation::parse("my-bucket").unwrap(), StoreLocation::S3 { bucket: "my-bucket".into(), prefix: "".into() });
         assert!(StoreLocation::parse("s3://").unwrap_err().to_string().contains("no bucket name"));
         assert!(StoreLocation::parse("  ").is_err());
+    }
+
+    #[test]
+    fn keys_never_leave_the_root() {
+        let dir = std::env::temp_dir().join(format!("aao-stores-{}", uuid::Uuid::new_v4()));
+        let store = ExportsStore::open(dir.to_str().unwrap(), &AwsSettings::default()).unwrap();
+        assert_eq!(store.local_path("outputs/a.zip"), Some(dir.join("outputs/a.zip")));
+        assert_eq!(store.local_path("../etc/passwd"), None);
+        assert_eq!(store.local_path("/etc/passwd"), None);
+        assert_eq!(store.local_path("outputs/../../x"), None);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -1,0 +1,335 @@
+//! The API's request and response bodies, as types: the JSON handlers answer with them, the pages
+//! and the Lambda adapters use the same ones, and the OpenAPI document is generated from them
+//! (`utoipa::ToSchema`). Field order is the order on the wire.
+
+use crate::archive::{FieldDescription, MissingImage};
+use crate::export::{kind, ExportParameters, ExportRecord, ExportStatus, RequestError, MAX_SHARE_IDS};
+use crate::time::rfc3339;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// An AAO query: `{"method": NAME, "args": [...]}` (documented as the `Query` schema).
+#[derive(ToSchema)]
+#[schema(
+    as = Query,
+    description = "An AAO query: {\"method\": NAME, \"args\": [...]}. ALL takes no args; AND and OR take queries; NOT takes one query; DATETIME_AFTER and DATETIME_BEFORE take epoch milliseconds (as a string); the text methods take phrases."
+)]
+pub struct QueryDoc {
+    /// One of ALL, AND, OR, NOT, DATETIME_AFTER, DATETIME_BEFORE, OBSERVER_ID_CONTAINS, OBSERVER_ID_EQUALS, OBSERVATION_ID_CONTAINS, PAGE_NAME_CONTAINS, CATEGORIES_CONTAINS, ANYTHING_CONTAINS
+    pub method: String,
+    /// Sub-queries, phrases or an instant, by method
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub args: Option<Vec<Value>>,
+}
+
+/// The body of `POST /exports`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"query": {"method": "OBSERVER_ID_CONTAINS", "args": ["123456"]}, "include_images": true, "fields": ["observation_id", "observer_id", "ocr.text", "tags"]}))]
+pub struct CreateExportRequest {
+    #[schema(value_type = QueryDoc)]
+    pub query: Value,
+    /// Put each ad's images in the ZIP (default false)
+    pub include_images: Option<bool>,
+    /// Field paths (GET /exports/fields), in the order wanted; none means the default fields
+    pub fields: Option<Vec<String>>,
+}
+
+const REQUEST_KEYS: [&str; 3] = ["query", "include_images", "fields"];
+
+impl CreateExportRequest {
+    /// Checks the body's shape, naming the key at fault: `{query, include_images?, fields?}` and
+    /// nothing else. The query and fields themselves are checked against the catalogue later
+    /// ([`crate::export::ExportRequest::resolve`]).
+    pub fn from_json(body: &Value) -> Result<Self, RequestError> {
+        let object = body.as_object().ok_or_else(|| RequestError(format!("the body must be a JSON object, found {}", kind(body))))?;
+        let unknown: Vec<&str> = object.keys().map(String::as_str).filter(|k| !REQUEST_KEYS.contains(k)).collect();
+        if !unknown.is_empty() {
+            return Err(RequestError(format!(
+                "unknown key{} {}; a request has \"query\", \"include_images\" and \"fields\"",
+                if unknown.len() == 1 { "" } else { "s" },
+                unknown.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let query = object.get("query").ok_or_else(|| RequestError("query: missing; e.g. {\"method\": \"ALL\"}".into()))?.clone();
+        let include_images = match object.get("include_images") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(other) => return Err(RequestError(format!("include_images: must be true or false, found {}", kind(other)))),
+        };
+        let fields = match object.get("fields") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| RequestError(format!("fields[{i}]: must be a field path (a string), found {}", kind(v))))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(other) => return Err(RequestError(format!("fields: must be a list of field paths, found {}", kind(other)))),
+        };
+        Ok(CreateExportRequest { query, include_images, fields })
+    }
+}
+
+/// The body of `POST /exports/{export_id}/share` and `/unshare`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"user_ids": ["user_67890", "user_54321"]}))]
+pub struct ShareRequest {
+    /// Ids of users (GET /users), at least one
+    #[schema(min_items = 1, max_items = 1000)]
+    pub user_ids: Vec<String>,
+}
+
+impl ShareRequest {
+    /// Checks the body: `{"user_ids": ["…", …]}` with at least one id; repeats are dropped.
+    pub fn from_json(body: &Value) -> Result<Self, RequestError> {
+        let object = body.as_object().ok_or_else(|| RequestError(format!("the body must be a JSON object, found {}", kind(body))))?;
+        if let Some(k) = object.keys().find(|k| *k != "user_ids") {
+            return Err(RequestError(format!("unknown key {k:?}; the body is {{\"user_ids\": [...]}}")));
+        }
+        let list = match object.get("user_ids") {
+            Some(Value::Array(list)) => list,
+            Some(other) => return Err(RequestError(format!("user_ids: must be a list of user ids, found {}", kind(other)))),
+            None => return Err(RequestError("user_ids: missing; the body is {\"user_ids\": [...]}".into())),
+        };
+        if list.is_empty() {
+            return Err(RequestError("user_ids: the list is empty".into()));
+        }
+        if list.len() > MAX_SHARE_IDS {
+            return Err(RequestError(format!("user_ids: at most {MAX_SHARE_IDS} ids at once, found {}", list.len())));
+        }
+        let mut user_ids: Vec<String> = Vec::with_capacity(list.len());
+        for (i, v) in list.iter().enumerate() {
+            match v.as_str() {
+                Some(s) if !s.trim().is_empty() => {
+                    if !user_ids.iter().any(|x| x == s) {
+                        user_ids.push(s.to_string());
+                    }
+                }
+                Some(_) => return Err(RequestError(format!("user_ids[{i}]: empty user id"))),
+                None => return Err(RequestError(format!("user_ids[{i}]: must be a user id (a string), found {}", kind(v)))),
+            }
+        }
+        Ok(ShareRequest { user_ids })
+    }
+}
+
+/// Ads written so far, of how many.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Progress {
+    pub processed: u64,
+    pub total: Option<u64>,
+}
+
+/// The status object: the spec's fields in the spec's order, then the additive ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ExportStatus)]
+pub struct ExportStatusObject {
+    pub export_id: Uuid,
+    pub creator_id: String,
+    pub export_parameters: ExportParameters,
+    /// Ids of the users the export is shared with
+    pub shared_with: Vec<String>,
+    pub status: ExportStatus,
+    /// A download link, while completed: valid for at most an hour and never past the expiry
+    pub url: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// When the export last changed
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    /// When a worker started building it
+    #[schema(format = DateTime)]
+    pub started_at: Option<String>,
+    /// When it completed
+    #[schema(format = DateTime)]
+    pub completed_at: Option<String>,
+    /// What went wrong, for a failed export (or a retried attempt)
+    pub message: Option<String>,
+    pub progress: Progress,
+    /// The current attempt (1 = the first)
+    pub attempt: u32,
+    /// The ZIP's size, once completed
+    pub size_bytes: Option<u64>,
+    /// Ads in the ZIP, once completed
+    pub ad_count: Option<u64>,
+    /// Images in the ZIP, once completed
+    pub image_count: Option<u64>,
+    /// When a completed export expires and its file is deleted
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+}
+
+impl ExportStatusObject {
+    /// The status object of a record as a reader sees it at `now`, completed exports expiring
+    /// after `expiry_ms`. `url` is the download link, shown only while completed.
+    pub fn new(record: &ExportRecord, url: Option<String>, now: i64, expiry_ms: i64) -> Self {
+        let status = record.status_at(now, expiry_ms);
+        ExportStatusObject {
+            export_id: record.export_id,
+            creator_id: record.creator_id.clone(),
+            export_parameters: record.parameters.clone(),
+            shared_with: record.shared_with.clone(),
+            status,
+            url: if status == ExportStatus::Completed { url } else { None },
+            created_at: rfc3339(record.created_at),
+            updated_at: rfc3339(record.updated_at),
+            started_at: record.started_at.map(rfc3339),
+            completed_at: record.completed_at.map(rfc3339),
+            message: record.message.clone(),
+            progress: Progress { processed: record.progress_processed, total: record.progress_total },
+            attempt: record.attempt,
+            size_bytes: record.size_bytes,
+            ad_count: record.ad_count,
+            image_count: record.image_count,
+            expires_at: record.expires_at(expiry_ms).map(rfc3339),
+        }
+    }
+}
+
+/// `export_details.json`: the status object without `url`, `status` and what only a live export
+/// has, plus what the archive holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportDetails {
+    pub export_id: Uuid,
+    pub creator_id: String,
+    pub export_parameters: ExportParameters,
+    pub shared_with: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub message: Option<String>,
+    pub fields: Vec<FieldDescription>,
+    pub ad_count: u64,
+    pub image_count: u64,
+    pub image_bytes: u64,
+    pub csv_bytes: u64,
+    pub all_data_csv_sha256: String,
+    pub missing_image_count: u64,
+    pub missing_images: Vec<MissingImage>,
+}
+
+/// What the archive holds, for [`ExportDetails`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ArchiveContents {
+    pub fields: Vec<FieldDescription>,
+    pub ad_count: u64,
+    pub image_count: u64,
+    pub image_bytes: u64,
+    pub csv_bytes: u64,
+    pub all_data_csv_sha256: String,
+    pub missing_image_count: u64,
+    pub missing_images: Vec<MissingImage>,
+}
+
+impl ExportDetails {
+    pub fn new(status: ExportStatusObject, contents: ArchiveContents) -> Self {
+        ExportDetails {
+            export_id: status.export_id,
+            creator_id: status.creator_id,
+            export_parameters: status.export_parameters,
+            shared_with: status.shared_with,
+            created_at: status.created_at,
+            updated_at: status.updated_at,
+            started_at: status.started_at,
+            completed_at: status.completed_at,
+            message: status.message,
+            fields: contents.fields,
+            ad_count: contents.ad_count,
+            image_count: contents.image_count,
+            image_bytes: contents.image_bytes,
+            csv_bytes: contents.csv_bytes,
+            all_data_csv_sha256: contents.all_data_csv_sha256,
+            missing_image_count: contents.missing_image_count,
+            missing_images: contents.missing_images,
+        }
+    }
+}
+
+/// The answer to `POST /exports`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedExport {
+    /// Always true
+    pub success: bool,
+    pub export: ExportStatusObject,
+}
+
+/// The answer to share and unshare.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ShareResponse {
+    /// Always true
+    pub success: bool,
+    /// The users the export is now shared with
+    pub shared_with: Vec<String>,
+}
+
+/// The answer to an action that returns nothing else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Success {
+    /// Always true
+    pub success: bool,
+}
+
+/// A user one may share with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserSummary {
+    pub id: String,
+    pub full_name: String,
+}
+
+/// Liveness and readiness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// "ok"
+    pub status: String,
+}
+
+/// Every refusal: the AAO envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// Always false
+    pub success: bool,
+    /// A code such as INVALID_REQUEST, NOT_FOUND, TOO_MANY_EXPORTS
+    pub comment: String,
+    /// A sentence saying what is wrong
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bodies_are_checked_by_shape() {
+        let ok = CreateExportRequest::from_json(&json!({"query": {"method": "ALL"}, "include_images": null, "fields": ["a"]})).unwrap();
+        assert_eq!(ok, CreateExportRequest { query: json!({"method": "ALL"}), include_images: None, fields: Some(vec!["a".into()]) });
+        let refused = |v: Value| CreateExportRequest::from_json(&v).unwrap_err().0;
+        assert_eq!(refused(json!("x")), "the body must be a JSON object, found a string");
+        assert_eq!(refused(json!({"query": 1, "a": 1, "b": 2})), "unknown keys \"a\", \"b\"; a request has \"query\", \"include_images\" and \"fields\"");
+        assert_eq!(ShareRequest::from_json(&json!({"user_ids": ["a", "a", "b"]})).unwrap().user_ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn the_status_object_hides_the_link_unless_completed() {
+        let parameters = ExportParameters { query: json!({"method": "ALL"}), include_images: false, fields: vec![] };
+        let mut record = ExportRecord::pending(Uuid::nil(), "u", parameters, 3, 0);
+        let pending = ExportStatusObject::new(&record, Some("http://x".into()), 10, 100);
+        assert_eq!((pending.status, pending.url, pending.expires_at), (ExportStatus::Pending, None, None));
+        record.status = ExportStatus::Completed;
+        record.completed_at = Some(5);
+        assert_eq!(ExportStatusObject::new(&record, Some("http://x".into()), 10, 100).url.as_deref(), Some("http://x"));
+        let expired = ExportStatusObject::new(&record, Some("http://x".into()), 105, 100);
+        assert_eq!((expired.status, expired.url), (ExportStatus::Expired, None));
+    }
+}

@@ -1,0 +1,41 @@
+//! The one clock and the one timestamp format: every table stores epoch milliseconds, every
+//! answer shows RFC 3339 UTC with seconds.
+
+/// Now, in epoch milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// RFC 3339 UTC with seconds, as every timestamp in the API and in `export_details.json`.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A duration in whole milliseconds, saturating (for adding to epoch milliseconds).
+pub fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Lowercase hex of some bytes (digests, signatures, random ids).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(rfc3339(1_900_000_000_000), "2030-03-17T17:46:40Z");
+        assert_eq!(hex(&[0, 15, 16, 255]), "000f10ff");
+        assert_eq!(millis(std::time::Duration::from_secs(2)), 2000);
+        assert_eq!(millis(std::time::Duration::MAX), i64::MAX);
+    }
+}

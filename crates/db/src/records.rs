@@ -1,0 +1,80 @@
+//! What the storage traits take and give beyond the domain's own types: exports to create and how
+//! runs end, API keys, the rows of the database queue. Times are epoch milliseconds, as every
+//! table stores them.
+
+pub use aao_export_core::export::ExportRecord;
+use aao_export_core::export::{ExportParameters, ExportStatus};
+use uuid::Uuid;
+
+/// An export to create (status `pending`, attempt 1).
+#[derive(Debug, Clone)]
+pub struct NewExport {
+    pub export_id: Uuid,
+    pub creator_id: String,
+    pub parameters: ExportParameters,
+    /// The catalogue ids of `parameters.fields`, in the same order.
+    pub field_ids: Vec<Uuid>,
+    pub max_retries: u32,
+    pub created_at: i64,
+    /// Refuse the export when its creator already has this many pending or processing.
+    pub max_in_flight: u32,
+    /// The database queue's message, committed with the export (None with an external queue).
+    pub queue_body: Option<String>,
+}
+
+/// Why an export could not be created.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateOutcome {
+    Created(Box<ExportRecord>),
+    /// The creator has this many exports pending or processing already.
+    TooManyInFlight(u64),
+}
+
+/// What a worker's claim on an export found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The lease is ours: build it.
+    Claimed(Box<ExportRecord>),
+    /// The export was deleted.
+    Gone,
+    /// Completed, failed or expired already.
+    Finished(ExportStatus),
+    /// Another worker holds a live lease.
+    Leased,
+    /// The message is for an earlier attempt than the export's.
+    Stale { current_attempt: u32 },
+}
+
+/// How a worker's run of an export ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finish {
+    Completed { object_location: String, s3_url: String, size_bytes: u64, ad_count: u64, image_count: u64 },
+    /// Back to `pending` for attempt `next_attempt`, with what went wrong.
+    Retry { next_attempt: u32, message: String },
+    Failed { message: String },
+}
+
+/// A stored API key: the user it belongs to and the SHA-256 (hex) of its secret part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    pub key_id: String,
+    pub user_id: String,
+    pub secret_hash: String,
+    pub created_at: i64,
+}
+
+/// A message received from the database queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRow {
+    pub message_id: i64,
+    pub body: String,
+    pub receive_count: u32,
+    pub receipt: String,
+}
+
+/// A completed export whose file the sweeper still has to delete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpiredFile {
+    pub export_id: Uuid,
+    pub object_location: String,
+}
