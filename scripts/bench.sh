@@ -198,7 +198,7 @@ run_timed() {
 }
 
 # ---------------------------------------------------------------- demo data
-PARAMS="ads=$ADS images_per_ad=$IMAGES_PER_AD seed=$SEED generator=$(cat "$REPO/crates/worker/src/demo.rs" "$REPO/crates/worker/src/seed.rs" | sha256sum | cut -c1-16)"
+PARAMS="ads=$ADS images_per_ad=$IMAGES_PER_AD seed=$SEED generator=$(cat "$REPO"/crates/demo/src/*.rs | sha256sum | cut -c1-16)"
 MARKER="$BENCH_DIR/data/.bench-params"
 if [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$PARAMS" ] && [ -f data/aao-export.db ] && [ -d data/observations ]; then
     log "== reusing demo data ($PARAMS)"

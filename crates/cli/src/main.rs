@@ -6,10 +6,9 @@ mod service;
 
 use aao_export_core::fields::resolve_fields;
 use aao_export_core::query::Query;
+use aao_export_demo::{seed_demo_data, DemoConfig, SeedProgress};
 use aao_export_worker::archive::{build_export, ExportJob, Progress, UploadTarget};
-use aao_export_worker::demo::DemoConfig;
 use aao_export_worker::index::index_observations;
-use aao_export_worker::seed::{seed_demo_data, SeedProgress};
 use aao_export_worker::stores::open_store;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -165,15 +164,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let observations = open_store(&config.observations, &config.s3())?;
             let started = Instant::now();
             let bar = progress_bar(ads as u64, "writing demo ads");
-            let index_bar = progress_bar(ads as u64, "indexing RDOs");
             let written = |n: u64| bar.set_position(n);
-            let indexed = |n: u64| {
-                bar.finish_and_clear();
-                index_bar.set_position(n)
-            };
             let demo = DemoConfig { ads, images_per_ad: usize::from(images_per_ad), seed };
-            let report = seed_demo_data(storage.clone(), observations, &demo, SeedProgress { written: &written, indexed: &indexed }).await?;
+            let report = seed_demo_data(storage.clone(), observations.clone(), &demo, SeedProgress { written: &written }).await?;
             bar.finish_and_clear();
+            let index_bar = progress_bar(ads as u64, "indexing RDOs");
+            let index = index_observations(storage.clone(), observations, |n| index_bar.set_position(n)).await?;
             index_bar.finish_and_clear();
             println!(
                 "wrote {} ads and {} images ({}) to {} in {:.1} s",
@@ -183,7 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.observations,
                 started.elapsed().as_secs_f64()
             );
-            print_index_report(&report.index, storage.catalogue_size().await?);
+            print_index_report(&index, storage.catalogue_size().await?);
             let codes: Vec<&str> = report.observers.iter().filter(|(_, withdrawn)| !withdrawn).map(|(uuid, _)| &uuid[..8.min(uuid.len())]).collect();
             println!("activation codes (for OBSERVER_ID_CONTAINS): {}", codes.join(" "));
         }
@@ -257,8 +253,8 @@ async fn prepare_demo(config: &Config, storage: Arc<dyn aao_export_db::Storage>)
         let demo = DemoConfig { ads: 2000, images_per_ad: 3, seed: 1 };
         let bar = progress_bar(demo.ads as u64, "writing demo ads");
         let written = |n: u64| bar.set_position(n);
-        let indexed = |n: u64| bar.set_position(n);
-        let report = seed_demo_data(storage.clone(), observations, &demo, SeedProgress { written: &written, indexed: &indexed }).await?;
+        let report = seed_demo_data(storage.clone(), observations.clone(), &demo, SeedProgress { written: &written }).await?;
+        index_observations(storage.clone(), observations, |n| bar.set_position(n)).await?;
         bar.finish_and_clear();
         println!("loaded demo data: {} ads, {} images into {}", report.ads, report.images, config.observations);
         let codes: Vec<&str> = report.observers.iter().filter(|(_, withdrawn)| !withdrawn).map(|(uuid, _)| &uuid[..8.min(uuid.len())]).collect();

@@ -9,7 +9,7 @@ mod common;
 
 use aao_export_core::fields::SEED;
 use common::*;
-use aao_export_worker::demo::{DemoConfig, DemoData};
+use aao_export_demo::{DemoConfig, DemoData};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};

@@ -1,10 +1,9 @@
 //! The export engine and the job runner: object stores, the catalogue indexer, the ZIP builder,
-//! demo data, the runner that turns queue messages into exports, and the sweeper and rescuer.
+//! the runner that turns queue messages into exports, and the sweeper and rescuer. Demo data is
+//! the `aao-export-demo` crate's.
 
 pub mod archive;
-pub mod demo;
 pub mod index;
 pub mod runner;
-pub mod seed;
 pub mod stores;
 pub mod upkeep;

@@ -10,10 +10,9 @@ use aao_export_core::fields::resolve_fields;
 use aao_export_core::query::Query;
 use aao_export_db::testing::TestDatabase;
 use aao_export_db::Storage;
+use aao_export_demo::{seed_demo_data, DemoConfig, SeedProgress, SeedReport};
 use aao_export_worker::archive::{build_export, ExportError, ExportJob, ExportSummary, Progress, UploadTarget};
-use aao_export_worker::demo::DemoConfig;
-use aao_export_worker::index::index_observations;
-use aao_export_worker::seed::{seed_demo_data, SeedProgress, SeedReport};
+use aao_export_worker::index::{index_observations, IndexReport};
 use aao_export_worker::stores::{open_store, S3Settings};
 use common::*;
 use object_store::path::Path;
@@ -44,9 +43,12 @@ fn explicit() -> Vec<String> {
     EXPLICIT.iter().map(|s| s.to_string()).collect()
 }
 
-async fn seed(storage: Arc<dyn Storage>, observations: Arc<dyn ObjectStore>, config: &DemoConfig) -> SeedReport {
+/// Writes the demo data, then indexes the store, as `aao-export demo-data` does.
+async fn seed(storage: Arc<dyn Storage>, observations: Arc<dyn ObjectStore>, config: &DemoConfig) -> (SeedReport, IndexReport) {
     let quiet = |_: u64| {};
-    seed_demo_data(storage, observations, config, SeedProgress { written: &quiet, indexed: &quiet }).await.expect("demo data seeds")
+    let report = seed_demo_data(storage.clone(), observations.clone(), config, SeedProgress { written: &quiet }).await.expect("demo data seeds");
+    let index = index_observations(storage, observations, quiet).await.expect("demo data indexes");
+    (report, index)
 }
 
 /// The job the API would build: the request as given, the query parsed, the fields resolved.
@@ -180,16 +182,16 @@ async fn export_matrix(db: TestDatabase) {
     let config = DemoConfig { ads: ADS, images_per_ad: IMAGES_PER_AD, seed: seed_value };
     let obs_dir = tempfile::tempdir().unwrap();
     let observations = open_store(obs_dir.path().to_str().unwrap(), &S3Settings::default()).unwrap();
-    let report = seed(storage.clone(), observations.clone(), &config).await;
+    let (report, index) = seed(storage.clone(), observations.clone(), &config).await;
     let source = Source::read(observations.as_ref(), &config).await;
     let withdrawn = source.ads.iter().filter(|a| a.withdrawn).count();
     assert!(withdrawn > 0, "the seed has withdrawn ads");
     assert_eq!(report.ads, ADS as u64);
     assert_eq!(report.images, source.ads.iter().map(|a| a.media.len() as u64).sum::<u64>());
-    assert_eq!(report.index.scanned, ADS as u64);
-    assert_eq!(report.index.indexed, (ADS - withdrawn) as u64);
-    assert_eq!(report.index.withdrawn, withdrawn as u64);
-    assert!(report.index.unparseable.is_empty(), "{:?}", report.index.unparseable);
+    assert_eq!(index.scanned, ADS as u64);
+    assert_eq!(index.indexed, (ADS - withdrawn) as u64);
+    assert_eq!(index.withdrawn, withdrawn as u64);
+    assert!(index.unparseable.is_empty(), "{:?}", index.unparseable);
     assert_eq!(storage.catalogue_size().await.unwrap(), (ADS - withdrawn) as u64, "{backend}: withdrawn ads are kept out");
 
     for case in cases(&source) {
@@ -312,10 +314,9 @@ async fn corrupt_rdos_are_reported_and_skipped() {
         // Not an RDO key at all: ignored.
         put(format!("{observer}/rdo/notes.txt"), b"hello".to_vec()).await;
 
-        let report = seed(storage.clone(), observations.clone(), &config).await;
+        let (_, index) = seed(storage.clone(), observations.clone(), &config).await;
         let source = Source::read(observations.as_ref(), &config).await;
         let withdrawn = source.ads.iter().filter(|a| a.withdrawn).count() as u64;
-        let index = &report.index;
         assert_eq!(index.scanned, config.ads as u64 + 3, "{backend}: {index:?}");
         assert_eq!(index.indexed + index.withdrawn, config.ads as u64, "{backend}: the rest is indexed: {index:?}");
         assert_eq!(index.withdrawn, withdrawn, "{backend}");

@@ -10,10 +10,10 @@ use common::FailingUploads;
 use aao_export_core::export::{object_key, ExportParameters, ExportStatus, JobMessage};
 use aao_export_db::testing::TestDatabase;
 use aao_export_db::{CreateOutcome, ExportRecord, NewExport, Storage, User};
+use aao_export_demo::{seed_demo_data, DemoConfig, SeedProgress};
 use aao_export_queue::{DbQueue, Queue};
-use aao_export_worker::demo::DemoConfig;
+use aao_export_worker::index::index_observations;
 use aao_export_worker::runner::{Runner, RunnerSettings};
-use aao_export_worker::seed::{seed_demo_data, SeedProgress};
 use aao_export_worker::stores::{open_store, ExportsBacking, ExportsStore};
 use object_store::ObjectStore;
 use serde_json::json;
@@ -39,7 +39,8 @@ impl World {
         let observations = open_store(observations_dir.path().to_str().unwrap(), &Default::default()).unwrap();
         let quiet = |_: u64| {};
         let config = DemoConfig { ads, images_per_ad: 3, seed: 11 };
-        seed_demo_data(storage.clone(), observations.clone(), &config, SeedProgress { written: &quiet, indexed: &quiet }).await.unwrap();
+        seed_demo_data(storage.clone(), observations.clone(), &config, SeedProgress { written: &quiet }).await.unwrap();
+        index_observations(storage.clone(), observations.clone(), quiet).await.unwrap();
         storage
             .put_users(&[User { id: "alice".into(), full_name: "Alice".into(), enabled: true, role: "user".into(), primary_email: None }])
             .await

@@ -7,7 +7,7 @@
 
 use aao_export_core::fields::SEED;
 use aao_export_worker::archive::{ExportJob, ExportSummary, Progress};
-use aao_export_worker::demo::{DemoConfig, DemoData};
+use aao_export_demo::{DemoConfig, DemoData};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;

@@ -1,8 +1,8 @@
-//! Writes the demo data set (see [`crate::demo`]) into the observations store and the AAO tables,
-//! then indexes it like any other bucket.
+//! Writes the demo data set (see [`DemoData`]) into the observations store and the AAO tables.
+//! It does not index: the indexer is the job runner's, so callers run it right after, like on
+//! any other bucket.
 
-use crate::demo::{DemoConfig, DemoData};
-use crate::index::{index_observations, IndexReport};
+use crate::{DemoConfig, DemoData};
 use aao_export_core::document::{Attribute, Classification};
 use aao_export_db::{CurationRecord, Storage, Tag, User};
 use futures::StreamExt;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 const WRITE_CONCURRENCY: usize = 16;
 const CURATION_BATCH: usize = 500;
 
-/// Ads written, images written, and what the indexer made of them.
+/// Ads, images and bytes written.
 #[derive(Debug, Clone)]
 pub struct SeedReport {
     pub ads: u64,
@@ -21,15 +21,15 @@ pub struct SeedReport {
     pub bytes: u64,
     /// The demo participants (observer UUID, withdrawn).
     pub observers: Vec<(String, bool)>,
-    pub index: IndexReport,
 }
 
-/// Progress callbacks: ads written so far, then RDOs indexed so far.
+/// Progress callback: ads written so far.
 pub struct SeedProgress<'a> {
     pub written: &'a (dyn Fn(u64) + Sync),
-    pub indexed: &'a (dyn Fn(u64) + Sync),
 }
 
+/// Writes the users, tags and curation of `config`'s data set to `storage` and its RDOs and images
+/// to `observations`; the catalogue stays as it was until the caller indexes.
 pub async fn seed_demo_data(
     storage: Arc<dyn Storage>,
     observations: Arc<dyn ObjectStore>,
@@ -98,7 +98,5 @@ pub async fn seed_demo_data(
         (progress.written)(ads);
     }
     storage.put_curation(&curation).await?;
-    drop(writes);
-    let index = index_observations(storage, observations, progress.indexed).await?;
-    Ok(SeedReport { ads, images, bytes, observers: demo.observers(), index })
+    Ok(SeedReport { ads, images, bytes, observers: demo.observers() })
 }

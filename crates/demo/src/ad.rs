@@ -1,0 +1,700 @@
+//! One ad: its RDO (who saw it, when, where, the keyframes' OCR text, the ad library
+//! enrichment) and its curation rows, drawn from the ad's own stream so that ads can be built in
+//! any order, on any thread.
+
+use bytes::Bytes;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::rng::{DOMAIN_AD, distinct_indices, pick, pick_weighted, rng_for, round, uuid_v4};
+use crate::vocabulary::{
+    ADVERTISERS, Advertiser, CLASSIFICATION_LABELS, CTAS, FORMULA_LIKE, OCR_NOISE, PLATFORMS,
+    STRESS_ADVERTISERS, STRESS_OCR, UNICODE_BITS,
+};
+use crate::{
+    DemoAd, DemoAttribute, DemoClassification, DemoData, FIRST_OBSERVATION_S, LAST_OBSERVATION_S,
+    N_OBSERVERS, POOL_SLOTS,
+};
+
+/// Share of ads whose RDO sits at the old key layout.
+const OLD_LAYOUT_SHARE: f64 = 0.05;
+/// Share of ads with CSV-hostile page names / OCR text (commas, quotes, newlines).
+const CSV_STRESS_SHARE: f64 = 0.005;
+
+impl DemoData {
+    /// The ad at `index`; without `with_images` its image bytes are left empty.
+    pub(crate) fn build_ad(&self, index: usize, with_images: bool) -> DemoAd {
+        let mut rng = rng_for(self.config.seed, DOMAIN_AD, index as u64);
+        let r = &mut rng;
+
+        // --- who and when ------------------------------------------------------------------
+        let x = r.random::<f64>();
+        let oi = self
+            .observer_cdf
+            .iter()
+            .position(|c| x < *c)
+            .unwrap_or(N_OBSERVERS - 1);
+        let observer = &self.observers[oi];
+        let ad_uuid = uuid_v4(r);
+        let observed_s = r.random_range(FIRST_OBSERVATION_S..LAST_OBSERVATION_S);
+        let ms_part = if r.random_bool(0.6) {
+            0
+        } else {
+            r.random_range(0..1000i64)
+        };
+        let ts_ms = observed_s * 1000 + ms_part;
+        let submitted_s = observed_s + r.random_range(20..4 * 3600i64);
+        let obs_uuid = format!("{ts_ms}.{ad_uuid}");
+        let rdo_key = if r.random_bool(OLD_LAYOUT_SHARE) {
+            format!("{}/rdo/{}/output.json", observer.uuid, ad_uuid)
+        } else {
+            format!("{}/rdo/{}/output.json", observer.uuid, obs_uuid)
+        };
+        let stress = r.random_bool(CSV_STRESS_SHARE);
+
+        // --- what ---------------------------------------------------------------------------
+        let platform = *pick_weighted(r, PLATFORMS);
+        let ad_format = match platform {
+            "TIKTOK" | "YOUTUBE" => *pick_weighted(r, &[("REEL_BASED", 0.7), ("FEED_BASED", 0.3)]),
+            _ => *pick_weighted(
+                r,
+                &[
+                    ("FEED_BASED", 0.7),
+                    ("REEL_BASED", 0.2),
+                    ("STORY_BASED", 0.1),
+                ],
+            ),
+        };
+        let exposure = *pick_weighted(r, &[("unknown", 0.8), ("full", 0.12), ("partial", 0.08)]);
+        let (adv_index, advertiser) = if stress {
+            let k = r.random_range(0..STRESS_ADVERTISERS.len());
+            (ADVERTISERS.len() + k, STRESS_ADVERTISERS[k])
+        } else {
+            let k = r.random_range(0..ADVERTISERS.len());
+            (k, ADVERTISERS[k])
+        };
+        let dev = observer.device;
+        let (ad_w, ad_h) = if r.random_bool(0.7) {
+            (dev.w, dev.h)
+        } else {
+            (dev.w, r.random_range(dev.h / 3..dev.h * 9 / 10))
+        };
+        let video = if ad_format == "REEL_BASED" || r.random_bool(0.25) {
+            let fps = *pick(r, &[30.0f64, 60.0, 24.0, 29.97, 59.94]);
+            let n_seconds = round(r.random_range(2.0f64..60.0), 3);
+            let n_frames = (fps * n_seconds * r.random_range(0.85f64..1.0)).floor() as u64;
+            Some(json!({ "fps": fps, "n_frames": n_frames, "n_seconds": n_seconds }))
+        } else {
+            None
+        };
+
+        // --- media and keyframes ------------------------------------------------------------
+        let n_images = r.random_range(1..=self.config.images_per_ad.max(1));
+        let media_dir = uuid_v4(r);
+        let step = *pick(r, &[120u32, 240, 480]);
+        let media: Vec<String> = (0..n_images)
+            .map(|j| {
+                format!(
+                    "{}/temp-v2/{}/{}.jpg",
+                    observer.uuid,
+                    media_dir,
+                    (j as u32 + 1) * step
+                )
+            })
+            .collect();
+        let pool_slots: Vec<usize> = (0..n_images)
+            .map(|_| r.random_range(0..POOL_SLOTS))
+            .collect();
+
+        let n_keyframes = r.random_range(1..=3usize);
+        let mut keyframes = Vec::with_capacity(n_keyframes);
+        let mut kf_at = observed_s - r.random_range(0..20i64);
+        let mut y_offset = 0i64;
+        let mut all_text: Vec<String> = Vec::new();
+        for k in 0..n_keyframes {
+            let frame = &media[k % media.len()];
+            let ocr = self.ocr_boxes(r, advertiser, ad_w, ad_h, stress && k == 0, &mut all_text);
+            keyframes.push(json!({
+                "observed_at": kf_at,
+                "y_offset": y_offset,
+                "screenshot_cropped": frame,
+                "frame": frame,
+                "ocr_data": ocr,
+            }));
+            kf_at += r.random_range(0..4i64);
+            y_offset += r.random_range(0..ad_h as i64 / 2);
+        }
+
+        let mut observation = json!({
+            "uuid": obs_uuid,
+            "observed_on_device_at": observed_s,
+            "observed_on_device_at_decimal": ts_ms as f64 / 1000.0,
+            "submitted_from_device_at": submitted_s,
+            "platform": platform,
+            "ad_format": ad_format,
+            "exposure": exposure,
+            "media_bounds": [],
+            "whitespace_derived_color": "unknown",
+            "whitespace_derived_signature": [],
+            "ad_dimensions": { "w": ad_w.to_string(), "h": ad_h.to_string() },
+        });
+        match video {
+            Some(v) => {
+                observation["video"] = v;
+            }
+            // Some RDOs have no video block at all, a few have an explicit null.
+            None if r.random_bool(0.2) => {
+                observation["video"] = Value::Null;
+            }
+            None => {}
+        }
+        observation["keyframes"] = Value::Array(keyframes);
+
+        // --- enrichment ---------------------------------------------------------------------
+        let n_candidates = if stress {
+            r.random_range(1..=3usize)
+        } else {
+            *pick_weighted(r, &[(0usize, 0.35), (1, 0.35), (2, 0.2), (3, 0.1)])
+        };
+        let mut candidates = Vec::with_capacity(n_candidates);
+        for i in 0..n_candidates {
+            let (ci, adv) = if i == 0 || r.random_bool(0.5) {
+                (adv_index, advertiser)
+            } else {
+                let k = r.random_range(0..ADVERTISERS.len());
+                (k, ADVERTISERS[k])
+            };
+            candidates.push(self.candidate(r, i, ci, adv, observed_s, &all_text));
+        }
+        let mut pcts: Vec<f64> = (0..n_candidates)
+            .map(|_| round(r.random_range(5.0f64..99.0), 2))
+            .collect();
+        pcts.sort_by(|a, b| b.total_cmp(a));
+        let rankings: Vec<Value> = pcts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| json!({ "this_selected_candidate_i": i, "ranking_pct": p }))
+            .collect();
+        let scraped = n_candidates > 0;
+        let reference_part = |scraped: bool| {
+            if scraped {
+                json!({ "observer_uuid": observer.uuid, "tentative_ad": obs_uuid })
+            } else {
+                json!({ "observer_uuid": "unknown", "tentative_ad": "unknown" })
+            }
+        };
+        let query = if scraped {
+            json!({
+                "restitched_image_key": media[0],
+                "value": all_text.iter().take(3).cloned().collect::<Vec<_>>().join(" "),
+                "confidence": round(r.random_range(0.5f64..1.0), 4),
+            })
+        } else {
+            json!({ "restitched_image_key": "unknown", "value": "unknown", "confidence": 0.0 })
+        };
+        let scraped_at = if scraped {
+            submitted_s + r.random_range(60..86_400i64)
+        } else {
+            0
+        };
+        let enrichment = json!({
+            "ccl_v2": {},
+            "ccl": {},
+            "meta_adlibrary_scrape": {
+                "comparisons": {
+                    "ocr": [],
+                    "image": { "comparisons": [], "ad_scrape_sources": {} },
+                    "video": { "comparisons": [], "ad_scrape_sources": {} },
+                },
+                "candidates": candidates,
+                "rankings": rankings,
+                "scraped_at": scraped_at,
+                "reference": { "caller": reference_part(scraped), "scrape": reference_part(scraped) },
+                "query": query,
+            },
+            "media": {},
+        });
+
+        let rdo = json!({
+            "version": 2.0,
+            "is_user_disabled": observer.withdrawn,
+            "observer": {
+                "uuid": observer.uuid,
+                "demographic_characteristics": null,
+                "joined_at": observer.joined_at_ms as f64 / 1000.0,
+                "device_dimensions": { "w": dev.w.to_string(), "h": dev.h.to_string() },
+                "device": {
+                    "dimensions": { "w": dev.w.to_string(), "h": dev.h.to_string() },
+                    "os_version": dev.os_version,
+                    "api_level": dev.api_level,
+                    "device": dev.device,
+                    "model": dev.model,
+                },
+            },
+            "observation": observation,
+            "enrichment": enrichment,
+            "media": media,
+        });
+
+        // --- curation (relational) ----------------------------------------------------------
+        let tag_ids = if r.random_bool(0.3) {
+            let k = r.random_range(1..=3usize);
+            distinct_indices(r, self.tags.len(), k)
+                .into_iter()
+                .map(|i| self.tags[i].id.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut attributes = Vec::new();
+        for (key, p) in [("starred", 0.2), ("hidden", 0.1)] {
+            if r.random_bool(p) {
+                let created_at = ts_ms + r.random_range(3_600_000..60 * 86_400_000i64);
+                let created_by = pick(r, &self.users).id.clone();
+                let (modified_at, modified_by, value) = if r.random_bool(0.15) {
+                    // Changed its mind later.
+                    (
+                        created_at + r.random_range(60_000..20 * 86_400_000i64),
+                        pick(r, &self.users).id.clone(),
+                        "false",
+                    )
+                } else {
+                    (created_at, created_by.clone(), "true")
+                };
+                attributes.push(DemoAttribute {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                    created_at,
+                    created_by,
+                    modified_at,
+                    modified_by,
+                });
+            }
+        }
+        let classifications = if r.random_bool(0.4) {
+            let k = r.random_range(1..=4usize);
+            let mut labels = vec![advertiser.2.label()];
+            for i in distinct_indices(r, CLASSIFICATION_LABELS.len(), k) {
+                if labels.len() < k && !labels.contains(&CLASSIFICATION_LABELS[i]) {
+                    labels.push(CLASSIFICATION_LABELS[i]);
+                }
+            }
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| DemoClassification {
+                    label: l.to_string(),
+                    score: if i == 0 {
+                        r.random_range(0.55f64..1.0)
+                    } else {
+                        r.random_range(0.0f64..0.6)
+                    },
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+
+        let images = media
+            .iter()
+            .zip(&pool_slots)
+            .map(|(k, &slot)| {
+                (
+                    k.clone(),
+                    if with_images {
+                        self.pool_image(slot)
+                    } else {
+                        Bytes::new()
+                    },
+                )
+            })
+            .collect();
+
+        DemoAd {
+            observation_id: ad_uuid,
+            observer_id: observer.uuid.clone(),
+            timestamp_ms: ts_ms,
+            rdo_key,
+            rdo: to_pretty_json(&rdo),
+            images,
+            tag_ids,
+            attributes,
+            classifications,
+        }
+    }
+
+    fn ocr_boxes(
+        &self,
+        r: &mut ChaCha8Rng,
+        advertiser: Advertiser,
+        ad_w: u32,
+        ad_h: u32,
+        stress: bool,
+        all_text: &mut Vec<String>,
+    ) -> Vec<Value> {
+        let n = r.random_range(3..=15usize);
+        let (_, brand, sector, _) = advertiser;
+        let mut y = r.random_range(10..60u32);
+        let row_step = (ad_h.saturating_sub(100) / n as u32).max(20);
+        (0..n)
+            .map(|i| {
+                let text: String = match i {
+                    0 => brand.to_string(),
+                    1 => "Sponsored".to_string(),
+                    _ if stress && i == 2 => pick(r, STRESS_OCR).to_string(),
+                    _ if i == n - 1 => pick(r, CTAS).to_string(),
+                    _ => {
+                        let x = r.random::<f64>();
+                        if x < 0.5 {
+                            pick(r, sector.phrases()).to_string()
+                        } else if x < 0.62 {
+                            format!("Paid for by {}", advertiser.0)
+                        } else if x < 0.8 {
+                            pick(r, OCR_NOISE).to_string()
+                        } else if x < 0.87 {
+                            pick(r, UNICODE_BITS).to_string()
+                        } else if x < 0.93 {
+                            format!(
+                                "${}.{:02}",
+                                r.random_range(5..500u32),
+                                *pick(r, &[0u32, 95, 99, 49])
+                            )
+                        } else {
+                            pick(r, FORMULA_LIKE).to_string()
+                        }
+                    }
+                };
+                let char_w = r.random_range(14..30u32);
+                let h = r.random_range(26..90u32);
+                let w =
+                    ((text.chars().count() as u32 * char_w).min(ad_w.saturating_sub(40))).max(20);
+                let x = r
+                    .random_range(0..(ad_w.saturating_sub(w)).max(1))
+                    .min(ad_w / 2);
+                let conf = if r.random_bool(0.8) {
+                    r.random_range(0.85f64..1.0)
+                } else {
+                    r.random_range(0.3f64..0.85)
+                };
+                let b = json!({ "x": x, "y": y, "w": w, "h": h, "text": text, "confidence": conf });
+                all_text.push(text);
+                y = (y + r.random_range(row_step / 2..row_step + 1)).min(ad_h.saturating_sub(h));
+                b
+            })
+            .collect()
+    }
+}
+
+fn to_pretty_json(v: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 * 1024);
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"   ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    v.serialize(&mut ser)
+        .expect("serialising a serde_json::Value cannot fail");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{data, parse};
+
+    fn keys(v: &Value) -> Vec<&str> {
+        v.as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn rdo_follows_the_sample_structure() {
+        let d = data(300, 3, 7);
+        let observers = d.observers();
+        for i in 0..300 {
+            let ad = d.ad_without_image_bytes(i);
+            let v = parse(&ad);
+            assert_eq!(
+                keys(&v),
+                [
+                    "version",
+                    "is_user_disabled",
+                    "observer",
+                    "observation",
+                    "enrichment",
+                    "media"
+                ]
+            );
+            assert_eq!(v["version"], json!(2.0));
+            assert_eq!(
+                keys(&v["observer"]),
+                [
+                    "uuid",
+                    "demographic_characteristics",
+                    "joined_at",
+                    "device_dimensions",
+                    "device"
+                ]
+            );
+            assert_eq!(
+                keys(&v["observer"]["device"]),
+                ["dimensions", "os_version", "api_level", "device", "model"]
+            );
+            assert!(v["observer"]["device_dimensions"]["w"].is_string());
+            assert!(v["observer"]["joined_at"].is_f64());
+            assert_eq!(v["observer"]["uuid"], ad.observer_id.as_str());
+            let withdrawn = observers
+                .iter()
+                .find(|(u, _)| *u == ad.observer_id)
+                .expect("known observer")
+                .1;
+            assert_eq!(v["is_user_disabled"], withdrawn);
+
+            let o = &v["observation"];
+            let ok = keys(o);
+            assert_eq!(
+                ok[..11],
+                [
+                    "uuid",
+                    "observed_on_device_at",
+                    "observed_on_device_at_decimal",
+                    "submitted_from_device_at",
+                    "platform",
+                    "ad_format",
+                    "exposure",
+                    "media_bounds",
+                    "whitespace_derived_color",
+                    "whitespace_derived_signature",
+                    "ad_dimensions",
+                ]
+            );
+            assert_eq!(*ok.last().unwrap(), "keyframes");
+            assert!(ok.len() == 12 || (ok.len() == 13 && ok[11] == "video"));
+            if let Some(video) = o.get("video").filter(|v| !v.is_null()) {
+                assert_eq!(keys(video), ["fps", "n_frames", "n_seconds"]);
+            }
+            let uuid = o["uuid"].as_str().unwrap();
+            let (ts, ad_uuid) = uuid.split_once('.').unwrap();
+            assert_eq!(ad_uuid, ad.observation_id);
+            assert_eq!(uuid, format!("{ts}.{}", ad.observation_id));
+            let ts: i64 = ts.parse().unwrap();
+            assert_eq!(ad.timestamp_ms, ts);
+            assert_eq!(o["observed_on_device_at"].as_i64().unwrap(), ts / 1000);
+            assert!((FIRST_OBSERVATION_S..LAST_OBSERVATION_S).contains(&(ts / 1000)));
+            assert!(o["submitted_from_device_at"].as_i64().unwrap() > ts / 1000);
+            let new_key = format!("{}/rdo/{}/output.json", ad.observer_id, uuid);
+            let old_key = format!("{}/rdo/{}/output.json", ad.observer_id, ad.observation_id);
+            assert!(
+                ad.rdo_key == new_key || ad.rdo_key == old_key,
+                "{}",
+                ad.rdo_key
+            );
+
+            let media: Vec<&str> = v["media"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_str().unwrap())
+                .collect();
+            let image_keys: Vec<&str> = ad.images.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(media, image_keys);
+            assert!((1..=3).contains(&media.len()));
+            let prefix = format!("{}/temp-v2/", ad.observer_id);
+            for m in &media {
+                assert!(m.starts_with(&prefix) && m.ends_with(".jpg"), "{m}");
+            }
+            let kfs = o["keyframes"].as_array().unwrap();
+            assert!((1..=3).contains(&kfs.len()));
+            for kf in kfs {
+                assert_eq!(
+                    keys(kf),
+                    [
+                        "observed_at",
+                        "y_offset",
+                        "screenshot_cropped",
+                        "frame",
+                        "ocr_data"
+                    ]
+                );
+                assert!(media.contains(&kf["frame"].as_str().unwrap()));
+                let ocr = kf["ocr_data"].as_array().unwrap();
+                assert!((3..=15).contains(&ocr.len()));
+                for b in ocr {
+                    assert_eq!(keys(b), ["x", "y", "w", "h", "text", "confidence"]);
+                    let c = b["confidence"].as_f64().unwrap();
+                    assert!((0.0..=1.0).contains(&c));
+                }
+            }
+
+            let e = &v["enrichment"];
+            assert_eq!(keys(e), ["ccl_v2", "ccl", "meta_adlibrary_scrape", "media"]);
+            let m = &e["meta_adlibrary_scrape"];
+            assert_eq!(
+                keys(m),
+                [
+                    "comparisons",
+                    "candidates",
+                    "rankings",
+                    "scraped_at",
+                    "reference",
+                    "query"
+                ]
+            );
+            let cands = m["candidates"].as_array().unwrap();
+            assert!(cands.len() <= 3);
+            assert_eq!(m["rankings"].as_array().unwrap().len(), cands.len());
+            for (ci, c) in cands.iter().enumerate() {
+                assert_eq!(keys(c), ["ad_library_scrape_candidates_i", "data"]);
+                assert_eq!(c["ad_library_scrape_candidates_i"], ci);
+                let data = &c["data"];
+                let archive_id = data["ad_archive_id"].as_str().unwrap();
+                assert!(archive_id.bytes().all(|b| b.is_ascii_digit()));
+                assert!(data["page_name"].is_string());
+                assert!(!data["categories"].as_array().unwrap().is_empty());
+                let currency = data["currency"].as_str().unwrap();
+                assert!(currency == "AUD" || currency.is_empty());
+                assert!(data["start_date"].as_i64().unwrap() <= data["end_date"].as_i64().unwrap());
+                let imp = &data["impressions_with_index"];
+                assert!(imp["impressions_text"].is_string() || imp["impressions_text"].is_null());
+                assert!(imp["impressions_index"].is_i64());
+                assert!(data["reach_estimate"].is_string() || data["reach_estimate"].is_null());
+                assert!(data["spend"].is_string() || data["spend"].is_null());
+                for p in data["publisher_platform"].as_array().unwrap() {
+                    assert!(["FACEBOOK", "INSTAGRAM", "MESSENGER"].contains(&p.as_str().unwrap()));
+                }
+                assert!(data["is_active"].is_boolean());
+                assert!(data["snapshot"]["body"]["text"].is_string());
+            }
+            for r in m["rankings"].as_array().unwrap() {
+                assert_eq!(keys(r), ["this_selected_candidate_i", "ranking_pct"]);
+            }
+            // Curation data refers to known tags and users.
+            for t in &ad.tag_ids {
+                assert!(d.tags().iter().any(|x| x.id == *t));
+            }
+            for a in &ad.attributes {
+                assert!(a.key == "starred" || a.key == "hidden");
+                assert!(a.value == "true" || a.value == "false");
+                assert!(a.modified_at >= a.created_at && a.created_at > ts);
+                assert!(d.users().iter().any(|u| u.id == a.created_by));
+                assert!(d.users().iter().any(|u| u.id == a.modified_by));
+            }
+            for c in &ad.classifications {
+                assert!((0.0..=1.0).contains(&c.score));
+            }
+        }
+    }
+
+    #[test]
+    fn population_statistics() {
+        let n = 5000;
+        let d = data(n, 3, 2025);
+        let observers = d.observers();
+        assert!((10..=14).contains(&observers.len()));
+        assert_eq!(observers.iter().filter(|(_, w)| *w).count(), 1);
+        for (u, _) in &observers {
+            assert_eq!(uuid::Uuid::parse_str(u).unwrap().to_string(), *u);
+        }
+        struct Summary {
+            withdrawn: bool,
+            platform: &'static str,
+            observer: String,
+            old_layout: bool,
+            tagged: bool,
+            starred: bool,
+            hidden: bool,
+            classified: bool,
+            stress: bool,
+            formula: bool,
+            unicode: bool,
+        }
+        let summarise = |i: usize| {
+            let ad = d.ad_without_image_bytes(i);
+            let text = std::str::from_utf8(&ad.rdo).unwrap();
+            // Cheap checks on the serialised text keep this test fast in debug builds.
+            let withdrawn = text.contains("\"is_user_disabled\": true");
+            if withdrawn {
+                assert!(observers.iter().any(|(u, w)| *w && *u == ad.observer_id));
+            }
+            Summary {
+                withdrawn,
+                platform: ["FACEBOOK", "INSTAGRAM", "TIKTOK", "YOUTUBE"]
+                    .into_iter()
+                    .find(|p| text.contains(&format!("\"platform\": \"{p}\"")))
+                    .unwrap(),
+                // Only the new layout has a '.' before "output.json".
+                old_layout: ad.rdo_key.matches('.').count() == 1,
+                tagged: !ad.tag_ids.is_empty(),
+                starred: ad.attributes.iter().any(|a| a.key == "starred"),
+                hidden: ad.attributes.iter().any(|a| a.key == "hidden"),
+                classified: !ad.classifications.is_empty(),
+                // An escaped newline inside a JSON string.
+                stress: text.contains("\\n"),
+                formula: text.contains("\"text\": \"=") || text.contains("\"text\": \"@"),
+                unicode: text.contains('é') || text.contains('€'),
+                observer: ad.observer_id,
+            }
+        };
+        // Two threads: this is the slowest test in debug builds.
+        let all: Vec<Summary> = std::thread::scope(|s| {
+            let summarise = &summarise;
+            let first = s.spawn(move || (0..n / 2).map(summarise).collect::<Vec<_>>());
+            let mut second = (n / 2..n).map(summarise).collect::<Vec<_>>();
+            let mut all = first.join().unwrap();
+            all.append(&mut second);
+            all
+        });
+        let count = |f: fn(&Summary) -> bool| all.iter().filter(|s| f(s)).count();
+        let (withdrawn, old_layout, tagged) = (
+            count(|s| s.withdrawn),
+            count(|s| s.old_layout),
+            count(|s| s.tagged),
+        );
+        let (starred, hidden, classified) = (
+            count(|s| s.starred),
+            count(|s| s.hidden),
+            count(|s| s.classified),
+        );
+        let (stress, formula, unicode) = (
+            count(|s| s.stress),
+            count(|s| s.formula),
+            count(|s| s.unicode),
+        );
+        let mut platforms = std::collections::BTreeMap::new();
+        let mut per_observer = std::collections::HashMap::new();
+        for s in &all {
+            *platforms.entry(s.platform).or_insert(0) += 1;
+            *per_observer.entry(s.observer.clone()).or_insert(0) += 1;
+        }
+        let pct = |x: usize| x as f64 * 100.0 / n as f64;
+        assert!(
+            (0.5..=1.6).contains(&pct(withdrawn)),
+            "withdrawn {}%",
+            pct(withdrawn)
+        );
+        assert_eq!(platforms.len(), 4, "{platforms:?}");
+        assert!(platforms.values().all(|c| *c > n / 20), "{platforms:?}");
+        assert!(
+            (3.0..=7.0).contains(&pct(old_layout)),
+            "old layout {}%",
+            pct(old_layout)
+        );
+        assert!((25.0..=35.0).contains(&pct(tagged)));
+        assert!((16.0..=24.0).contains(&pct(starred)));
+        assert!((7.0..=13.0).contains(&pct(hidden)));
+        assert!((35.0..=45.0).contains(&pct(classified)));
+        assert!(stress >= 5, "CSV stress ads: {stress}");
+        assert!(formula > n / 20, "formula-like OCR: {formula}");
+        assert!(unicode > n / 20);
+        // Uneven spread over observers.
+        let max = per_observer.values().max().unwrap();
+        let min_active = per_observer
+            .values()
+            .filter(|c| **c > n / 50)
+            .min()
+            .unwrap();
+        assert!(*max > 2 * *min_active, "{per_observer:?}");
+    }
+}
