@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command: installs and starts what the tests need (zip readers,
-# PostgreSQL, moto for S3/SQS), runs the whole Rust test suite in the release
-# profile, and stops whatever it started.
+# The test command: checks formatting and lints first (fast failures), installs
+# and starts what the tests need (zip readers, PostgreSQL, moto for S3/SQS),
+# runs the whole Rust test suite in the release profile, stops whatever it
+# started, and ends with one summary line: `N passed, N failed, N skipped`.
 #
 #   scripts/test.sh                      # everything
 #   scripts/test.sh -p aao-export-core   # extra arguments go to the test runner
@@ -35,21 +36,69 @@ for a in "$@"; do
     esac
 done
 
+passed=0 failed=0 skipped=0
+summary() { echo "$passed passed, $failed failed, $skipped skipped"; }
+
+# Formatting and lints first: they take seconds and fail fast. Skipped when a
+# subset of tests is asked for.
+if [ "$#" -eq 0 ]; then
+    _aao_say "cargo fmt --all --check"
+    if ! cargo fmt --all --check; then
+        _aao_err "formatting differs: run cargo fmt --all"; failed=$((failed + 1)); summary; exit 1
+    fi
+    _aao_say "cargo clippy --workspace --all-targets --locked -- -D warnings"
+    if ! cargo clippy --workspace --all-targets --locked -- -D warnings; then
+        _aao_err "clippy found problems"; failed=$((failed + 1)); summary; exit 1
+    fi
+fi
+
+log=$(mktemp)
+trap 'rm -f "$log"; aao_services_down' EXIT
+
+# Adds the counts a test runner printed to the totals.
+count() {
+    local line p f s
+    line=$(python3 - "$1" "$2" <<'PY'
+import re, sys
+text = open(sys.argv[1], errors="replace").read()
+p = f = s = 0
+if sys.argv[2] == "nextest":
+    m = re.findall(r"Summary \[.*?\] +\d+ tests? run: (.*)", text)
+    if m:
+        last = m[-1]
+        grab = lambda word: sum(int(n) for n in re.findall(r"(\d+) " + word, last))
+        p, f, s = grab("passed"), grab("failed") + grab("timed out"), grab("skipped")
+else:
+    for m in re.finditer(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", text):
+        p, f, s = p + int(m[1]), f + int(m[2]), s + int(m[3])
+print(p, f, s)
+PY
+)
+    read -r p f s <<<"$line"
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+}
+
 status=0
 if [ "${AAO_TEST_RUNNER:-}" != cargo ] && cargo nextest --version >/dev/null 2>&1; then
     cmd=(cargo nextest run "${scope[@]}" --cargo-profile release --locked -j 2 "$@")
     _aao_say "${cmd[*]}"
-    "${cmd[@]}" || status=$?
+    "${cmd[@]}" 2>&1 | tee "$log" || status=$?
+    count "$log" nextest
     # nextest does not run doctests; run them for a full (argument-free) run.
     if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
         _aao_say "cargo test --workspace --release --locked --doc"
-        RUST_TEST_THREADS=2 cargo test --workspace --release --locked --doc || status=$?
+        RUST_TEST_THREADS=2 cargo test --workspace --release --locked --doc 2>&1 | tee "$log" || status=$?
+        count "$log" cargo
     fi
 else
     cmd=(cargo test "${scope[@]}" --release --locked "$@")
     _aao_say "${cmd[*]} (RUST_TEST_THREADS=2)"
-    RUST_TEST_THREADS=2 "${cmd[@]}" || status=$?
+    RUST_TEST_THREADS=2 "${cmd[@]}" 2>&1 | tee "$log" || status=$?
+    count "$log" cargo
 fi
+# A build that failed before any test ran still fails the run.
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 
 if [ "$status" -eq 0 ]; then _aao_say "tests passed"; else _aao_err "tests failed (exit $status)"; fi
+summary
 exit "$status"

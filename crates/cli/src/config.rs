@@ -1,37 +1,12 @@
 //! Configuration (DESIGN.md §5): embedded defaults under `./data/`, then the INI file
 //! (`--config FILE`, or `./aao-export.ini` when present), then `SECTION_KEY` environment
-//! variables, which win. Secrets are wrapped so they never print.
+//! variables, which win. Secrets are `secrecy` types, so they never print.
 
-use anyhow::{bail, Context};
+use aao_export_core::aws::AwsSettings;
+use anyhow::{Context, bail};
+use secrecy::SecretString;
 use std::collections::HashMap;
-use std::fmt;
 use std::path::Path;
-
-/// A value that must not reach logs: `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "[empty]" } else { "[redacted]" })
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
 
 /// The whole configuration contract of DESIGN.md §5. The engine commands read the database,
 /// bucket and AWS keys; the server, queue, retry and JWT keys are read by the service commands.
@@ -41,7 +16,7 @@ pub struct Config {
     pub server_bind: String,
     pub public_url: String,
     /// May hold a password.
-    pub database_url: Secret,
+    pub database_url: SecretString,
     pub observations: String,
     pub export_s3_bucket: Option<String>,
     pub export_local_dir: String,
@@ -55,7 +30,7 @@ pub struct Config {
     pub lease_secs: u64,
     /// The first retry's delay; each further retry doubles it (with jitter).
     pub retry_backoff_secs: f64,
-    pub jwt_secret: Secret,
+    pub jwt_secret: SecretString,
     pub jwt_expiration_secs: u64,
     pub aws_region: String,
     pub aws_endpoint_url: Option<String>,
@@ -83,7 +58,8 @@ const KEYS: &[(&str, &str, &str)] = &[
 ];
 
 /// The AAO's own names, accepted as well: (alias, section, key).
-const ALIASES: &[(&str, &str, &str)] = &[("SQS_QUEUE_URL", "EXPORT", "SQS_QUEUE_URL"), ("EXPORTS_BUCKET_NAME", "EXPORT", "S3_BUCKET")];
+const ALIASES: &[(&str, &str, &str)] =
+    &[("SQS_QUEUE_URL", "EXPORT", "SQS_QUEUE_URL"), ("EXPORTS_BUCKET_NAME", "EXPORT", "S3_BUCKET")];
 
 impl Config {
     /// Loads the layers; `file` is `--config`, else `./aao-export.ini` if it exists.
@@ -97,7 +73,8 @@ impl Config {
             None => None,
         };
         if let Some(file) = file {
-            let ini = ini::Ini::load_from_file(file).with_context(|| format!("reading the configuration file {}", file.display()))?;
+            let ini = ini::Ini::load_from_file(file)
+                .with_context(|| format!("reading the configuration file {}", file.display()))?;
             for (section, properties) in ini.iter() {
                 let section = section.unwrap_or_default().to_ascii_uppercase();
                 for (key, value) in properties.iter() {
@@ -128,21 +105,29 @@ impl Config {
         let config = Config {
             server_bind: get("SERVER", "BIND"),
             public_url: get("SERVER", "PUBLIC_URL"),
-            database_url: Secret(get("DATABASE", "URL")),
+            database_url: get("DATABASE", "URL").into(),
             observations: get("BUCKETS", "OBSERVATIONS"),
             export_s3_bucket: optional("EXPORT", "S3_BUCKET"),
             export_local_dir: get("EXPORT", "LOCAL_DIR"),
             sqs_queue_url: optional("EXPORT", "SQS_QUEUE_URL"),
             max_retries: number("EXPORT", "MAX_RETRIES")?.try_into().context("EXPORT_MAX_RETRIES is too large")?,
-            expiration_days: number("EXPORT", "EXPORT_EXPIRATION_DAYS")?.try_into().context("EXPORT_EXPORT_EXPIRATION_DAYS is too large")?,
-            worker_concurrency: number("EXPORT", "WORKER_CONCURRENCY")?.try_into().context("EXPORT_WORKER_CONCURRENCY is too large")?,
-            max_in_flight: number("EXPORT", "MAX_IN_FLIGHT")?.try_into().context("EXPORT_MAX_IN_FLIGHT is too large")?,
+            expiration_days: number("EXPORT", "EXPORT_EXPIRATION_DAYS")?
+                .try_into()
+                .context("EXPORT_EXPORT_EXPIRATION_DAYS is too large")?,
+            worker_concurrency: number("EXPORT", "WORKER_CONCURRENCY")?
+                .try_into()
+                .context("EXPORT_WORKER_CONCURRENCY is too large")?,
+            max_in_flight: number("EXPORT", "MAX_IN_FLIGHT")?
+                .try_into()
+                .context("EXPORT_MAX_IN_FLIGHT is too large")?,
             lease_secs: number("EXPORT", "LEASE_SECONDS")?,
             retry_backoff_secs: {
                 let v = get("EXPORT", "RETRY_BACKOFF_SECONDS");
-                v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0 && *s <= 3600.0).with_context(|| format!("EXPORT_RETRY_BACKOFF_SECONDS must be a number of seconds (0 to 3600), found {v:?}"))?
+                v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0 && *s <= 3600.0).with_context(|| {
+                    format!("EXPORT_RETRY_BACKOFF_SECONDS must be a number of seconds (0 to 3600), found {v:?}")
+                })?
             },
-            jwt_secret: Secret(get("JWT", "SECRET")),
+            jwt_secret: get("JWT", "SECRET").into(),
             jwt_expiration_secs: number("JWT", "EXPIRATION")?,
             aws_region: get("AWS", "REGION"),
             aws_endpoint_url: optional("AWS", "ENDPOINT_URL"),
@@ -175,8 +160,9 @@ impl Config {
         }
     }
 
-    pub fn s3(&self) -> aao_export_worker::stores::S3Settings {
-        aao_export_worker::stores::S3Settings { region: self.aws_region.clone(), endpoint_url: self.aws_endpoint_url.clone() }
+    /// Where AWS lives, for the S3 stores and the SQS queue alike.
+    pub fn aws(&self) -> AwsSettings {
+        AwsSettings { region: self.aws_region.clone(), endpoint_url: self.aws_endpoint_url.clone() }
     }
 }
 
@@ -200,7 +186,7 @@ mod tests {
         let missing = dir.path().join("none.ini");
         std::fs::write(&missing, "").unwrap();
         let c = Config::load(Some(&missing), &env(&[])).unwrap();
-        assert_eq!(c.database_url.expose(), "sqlite://data/aao-export.db");
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&c.database_url), "sqlite://data/aao-export.db");
         assert_eq!(c.observations, "data/observations");
         assert_eq!(c.exports_location(), "file://data/exports");
         assert_eq!((c.max_retries, c.expiration_days, c.worker_concurrency), (3, 7, 2));
@@ -210,11 +196,19 @@ mod tests {
     fn environment_wins_over_the_file_and_aliases_work() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.ini");
-        std::fs::write(&file, "[EXPORT]\nMAX_RETRIES = 5 ; retries\nS3_BUCKET = from-file\n[DATABASE]\nURL = postgres://u:hunter2@h/db\n").unwrap();
+        std::fs::write(
+            &file,
+            "[EXPORT]\nMAX_RETRIES = 5 ; retries\nS3_BUCKET = from-file\n[DATABASE]\nURL = postgres://u:hunter2@h/db\n",
+        )
+        .unwrap();
         let c = Config::load(Some(&file), &env(&[("EXPORT_MAX_RETRIES", "9")])).unwrap();
         assert_eq!(c.max_retries, 9);
         assert_eq!(c.exports_location(), "s3://from-file");
-        let c = Config::load(Some(&file), &env(&[("EXPORTS_BUCKET_NAME", "aao-exports"), ("SQS_QUEUE_URL", "https://sqs.x/q")])).unwrap();
+        let c = Config::load(
+            Some(&file),
+            &env(&[("EXPORTS_BUCKET_NAME", "aao-exports"), ("SQS_QUEUE_URL", "https://sqs.x/q")]),
+        )
+        .unwrap();
         assert_eq!(c.export_s3_bucket.as_deref(), Some("aao-exports"));
         assert_eq!(c.sqs_queue_url.as_deref(), Some("https://sqs.x/q"));
         let printed = format!("{c:?}");

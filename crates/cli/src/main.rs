@@ -4,19 +4,21 @@
 mod config;
 mod service;
 
+use aao_export_core::export::{ExportParameters, ExportRecord};
 use aao_export_core::fields::resolve_fields;
 use aao_export_core::query::Query;
-use aao_export_demo::{seed_demo_data, DemoConfig, SeedProgress};
-use aao_export_worker::archive::{build_export, ExportJob, Progress, UploadTarget};
+use aao_export_demo::{DemoConfig, SeedProgress, seed_demo_data};
+use aao_export_stores::open_store;
+use aao_export_worker::archive::{ExportJob, Progress, UploadTarget, build_export};
 use aao_export_worker::index::index_observations;
-use aao_export_worker::stores::open_store;
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use config::Config;
 use indicatif::{ProgressBar, ProgressStyle};
+use secrecy::ExposeSecret;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// jemalloc: the export pipeline allocates many small JSON values on several threads, where
@@ -113,7 +115,9 @@ fn main() -> std::process::ExitCode {
     let service = matches!(cli.command, Command::Serve { .. } | Command::Api | Command::Worker);
     let default_filter = if service { "info,sqlx=warn,aws=warn,hyper=warn" } else { "warn" };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
@@ -130,7 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let env: std::collections::HashMap<String, String> = std::env::vars().collect();
     let config = Config::load(cli.config.as_deref(), &env)?;
     tracing::debug!(?config, "configuration loaded");
-    let storage = aao_export_db::connect(config.database_url.expose()).await.context("opening the database")?;
+    let storage = aao_export_db::connect(config.database_url.expose_secret()).await.context("opening the database")?;
     match cli.command {
         Command::Serve { demo } => {
             let demo_key = if demo { Some(prepare_demo(&config, storage.clone()).await?) } else { None };
@@ -146,7 +150,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await?;
         }
-        Command::Api => service::run(&config, storage, service::Roles { api: true, worker: false }, |url| println!("API on {url}")).await?,
+        Command::Api => {
+            service::run(&config, storage, service::Roles { api: true, worker: false }, |url| println!("API on {url}"))
+                .await?
+        }
         Command::Worker => service::run(&config, storage, service::Roles { api: false, worker: true }, |_| {}).await?,
         Command::Sweep => service::sweep(&config, storage).await?,
         Command::Users { command: UsersCommand::Add { id, name, role, email } } => {
@@ -161,12 +168,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database is up to date ({})", storage.backend());
         }
         Command::DemoData { ads, images_per_ad, seed } => {
-            let observations = open_store(&config.observations, &config.s3())?;
+            let observations = open_store(&config.observations, &config.aws())?;
             let started = Instant::now();
             let bar = progress_bar(ads as u64, "writing demo ads");
             let written = |n: u64| bar.set_position(n);
             let demo = DemoConfig { ads, images_per_ad: usize::from(images_per_ad), seed };
-            let report = seed_demo_data(storage.clone(), observations.clone(), &demo, SeedProgress { written: &written }).await?;
+            let report =
+                seed_demo_data(storage.as_ref(), observations.clone(), &demo, SeedProgress { written: &written })
+                    .await?;
             bar.finish_and_clear();
             let index_bar = progress_bar(ads as u64, "indexing RDOs");
             let index = index_observations(storage.clone(), observations, |n| index_bar.set_position(n)).await?;
@@ -180,39 +189,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
             print_index_report(&index, storage.catalogue_size().await?);
-            let codes: Vec<&str> = report.observers.iter().filter(|(_, withdrawn)| !withdrawn).map(|(uuid, _)| &uuid[..8.min(uuid.len())]).collect();
-            println!("activation codes (for OBSERVER_ID_CONTAINS): {}", codes.join(" "));
+            print_activation_codes(&report);
         }
         Command::Index => {
-            let observations = open_store(&config.observations, &config.s3())?;
+            let observations = open_store(&config.observations, &config.aws())?;
             let spinner = ProgressBar::new_spinner().with_message("indexing");
-            let report = index_observations(storage.clone(), observations, |n| spinner.set_message(format!("indexed {n} RDOs"))).await?;
+            let report =
+                index_observations(storage.clone(), observations, |n| spinner.set_message(format!("indexed {n} RDOs")))
+                    .await?;
             spinner.finish_and_clear();
             print_index_report(&report, storage.catalogue_size().await?);
         }
         Command::Export { query, fields, include_images, out, creator } => {
-            let parsed = Query::from_json_str(&query)?;
+            // The query's own message for bad JSON or a bad query, before anything else.
+            Query::from_json_str(&query)?;
             let catalogue = storage.exportable_fields().await?;
-            let requested: Vec<String> = fields.into_iter().map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
+            let requested: Vec<String> =
+                fields.into_iter().map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
             let fields = resolve_fields(Some(&requested), &catalogue)?;
             let (store, key) = local_target(&out)?;
-            let now = chrono::Utc::now();
-            let job = ExportJob {
-                export_id: uuid::Uuid::new_v4(),
-                creator_id: creator,
-                export_parameters: serde_json::json!({
-                    "query": serde_json::from_str::<serde_json::Value>(&query)?,
-                    "include_images": include_images,
-                    "fields": fields.iter().map(|f| f.path.clone()).collect::<Vec<_>>(),
-                }),
-                shared_with: Vec::new(),
-                created_at: now,
-                started_at: now,
-                query: parsed,
-                fields,
+            let parameters = ExportParameters {
+                query: serde_json::from_str(&query)?,
                 include_images,
+                fields: fields.iter().map(|f| f.path.clone()).collect(),
             };
-            let observations = open_store(&config.observations, &config.s3())?;
+            let record =
+                ExportRecord::pending(uuid::Uuid::new_v4(), &creator, parameters, 0, aao_export_core::time::now_ms());
+            let job = ExportJob::new(record, &catalogue)?;
+            let observations = open_store(&config.observations, &config.aws())?;
             let progress = Arc::new(Progress::default());
             let started = Instant::now();
             let bar = progress_bar(0, "exporting ads");
@@ -226,7 +230,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 })
             };
-            let result = build_export(storage, observations, UploadTarget::new(store, &key), &job, progress, Default::default()).await;
+            let result =
+                build_export(storage, observations, UploadTarget::new(store, &key), &job, progress, Default::default())
+                    .await;
             ticker.abort();
             bar.finish_and_clear();
             let summary = result?;
@@ -236,7 +242,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out.display(),
                 summary.ad_count,
                 summary.image_count,
-                if summary.missing_image_count > 0 { format!(" ({} could not be read, listed in export_details.json)", summary.missing_image_count) } else { String::new() },
+                if summary.missing_image_count > 0 {
+                    format!(" ({} could not be read, listed in export_details.json)", summary.missing_image_count)
+                } else {
+                    String::new()
+                },
                 human_bytes(summary.size_bytes),
                 secs,
                 summary.ad_count as f64 / secs.max(1e-9),
@@ -247,34 +257,51 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// `serve --demo`: demo data on an empty catalogue, and the admin user `demo` with a new API key.
-async fn prepare_demo(config: &Config, storage: Arc<dyn aao_export_db::Storage>) -> anyhow::Result<String> {
+async fn prepare_demo(config: &Config, storage: Arc<dyn aao_export_db::Database>) -> anyhow::Result<String> {
     if storage.catalogue_size().await? == 0 {
-        let observations = open_store(&config.observations, &config.s3())?;
+        let observations = open_store(&config.observations, &config.aws())?;
         let demo = DemoConfig { ads: 2000, images_per_ad: 3, seed: 1 };
         let bar = progress_bar(demo.ads as u64, "writing demo ads");
         let written = |n: u64| bar.set_position(n);
-        let report = seed_demo_data(storage.clone(), observations.clone(), &demo, SeedProgress { written: &written }).await?;
+        let report =
+            seed_demo_data(storage.as_ref(), observations.clone(), &demo, SeedProgress { written: &written }).await?;
         index_observations(storage.clone(), observations, |n| bar.set_position(n)).await?;
         bar.finish_and_clear();
         println!("loaded demo data: {} ads, {} images into {}", report.ads, report.images, config.observations);
-        let codes: Vec<&str> = report.observers.iter().filter(|(_, withdrawn)| !withdrawn).map(|(uuid, _)| &uuid[..8.min(uuid.len())]).collect();
-        println!("activation codes (for OBSERVER_ID_CONTAINS): {}", codes.join(" "));
+        print_activation_codes(&report);
     }
     service::add_user(storage.as_ref(), "demo", "Demo Admin", "admin", None).await
 }
 
+/// The demo participants' activation codes (the first 8 hex digits of their UUIDs), for queries.
+fn print_activation_codes(report: &aao_export_demo::SeedReport) {
+    let codes: Vec<&str> = report
+        .observers
+        .iter()
+        .filter(|(_, withdrawn)| !withdrawn)
+        .map(|(uuid, _)| &uuid[..8.min(uuid.len())])
+        .collect();
+    println!("activation codes (for OBSERVER_ID_CONTAINS): {}", codes.join(" "));
+}
+
 /// The folder of `out` as a local object store, and the file's name as the key.
-fn local_target(out: &std::path::Path) -> anyhow::Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
+fn local_target(
+    out: &std::path::Path,
+) -> anyhow::Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
     if out.is_dir() {
         bail!("--out {}: is a folder; name a file in it", out.display());
     }
-    let name = out.file_name().and_then(|n| n.to_str()).with_context(|| format!("--out {}: not a file name", out.display()))?;
+    let name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("--out {}: not a file name", out.display()))?;
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     if !parent.is_dir() {
         bail!("--out {}: the folder {} does not exist", out.display(), parent.display());
     }
     let store = object_store::local::LocalFileSystem::new_with_prefix(parent)?;
-    let key = object_store::path::Path::parse(name).with_context(|| format!("--out {}: unusable file name", out.display()))?;
+    let key = object_store::path::Path::parse(name)
+        .with_context(|| format!("--out {}: unusable file name", out.display()))?;
     Ok((Arc::new(store), key))
 }
 

@@ -2,14 +2,16 @@
 //! `sweep`, and the `users` commands. Each role is the library crates' parts, built from the
 //! configuration and run until Ctrl-C or SIGTERM.
 
-use crate::config::{Config, Secret};
-use aao_export_db::{ApiKey, Storage, User};
-use aao_export_queue::{AwsSettings, Queue};
-use aao_export_server::{ApiSettings, AppState};
+use crate::config::Config;
+use aao_export_db::{Database, User, UsersDb};
+use aao_export_queue::Queue;
+use aao_export_server::AppState;
+use aao_export_service::{Service, Settings, Tokens, auth};
+use aao_export_stores::{ExportsStore, LocalLinks, open_store};
 use aao_export_worker::runner::{Runner, RunnerSettings};
-use aao_export_worker::stores::{open_store, ExportsStore};
 use aao_export_worker::upkeep::{run_upkeep, sweep_once};
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,31 +31,30 @@ pub fn expiration(config: &Config) -> Duration {
     Duration::from_secs(u64::from(config.expiration_days) * 86_400)
 }
 
-pub async fn open_queue(config: &Config, storage: Arc<dyn Storage>) -> anyhow::Result<Arc<dyn Queue>> {
-    let aws = AwsSettings { region: config.aws_region.clone(), endpoint_url: config.aws_endpoint_url.clone() };
-    aao_export_queue::open(config.sqs_queue_url.as_deref(), storage, &aws).await.context("opening the job queue")
+pub async fn open_queue(config: &Config, db: Arc<dyn Database>) -> Arc<dyn Queue> {
+    aao_export_queue::open(config.sqs_queue_url.as_deref(), db, &config.aws()).await
 }
 
 pub fn open_exports(config: &Config) -> anyhow::Result<ExportsStore> {
-    Ok(ExportsStore::open(&config.exports_location(), &config.s3())?)
+    Ok(ExportsStore::open(&config.exports_location(), &config.aws())?)
 }
 
 /// The JWT secret: configured, or generated once and kept beside the embedded database's data.
-pub fn jwt_secret(config: &Config) -> anyhow::Result<Secret> {
-    if !config.jwt_secret.expose().is_empty() {
+pub fn jwt_secret(config: &Config) -> anyhow::Result<SecretString> {
+    if !config.jwt_secret.expose_secret().is_empty() {
         return Ok(config.jwt_secret.clone());
     }
     let path = std::path::Path::new("data/jwt-secret");
     if let Ok(existing) = std::fs::read_to_string(path)
         && !existing.trim().is_empty()
     {
-        return Ok(Secret::new(existing.trim().to_string()));
+        return Ok(existing.trim().to_string().into());
     }
     std::fs::create_dir_all("data").context("creating ./data for the generated JWT secret")?;
     let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
     write_private(path, &secret).with_context(|| format!("writing the generated JWT secret to {}", path.display()))?;
     tracing::warn!(path = %path.display(), "JWT_SECRET is not set: generated one; set JWT_SECRET when several API processes share a database");
-    Ok(Secret::new(secret))
+    Ok(secret.into())
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
@@ -64,20 +65,32 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 /// Runs the configured roles until Ctrl-C or SIGTERM.
-pub async fn run(config: &Config, storage: Arc<dyn Storage>, roles: Roles, on_listening: impl FnOnce(&str)) -> anyhow::Result<()> {
-    let queue = open_queue(config, storage.clone()).await?;
+pub async fn run(
+    config: &Config,
+    storage: Arc<dyn Database>,
+    roles: Roles,
+    on_listening: impl FnOnce(&str),
+) -> anyhow::Result<()> {
+    let queue = open_queue(config, storage.clone()).await;
     let exports = open_exports(config)?;
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
 
     if roles.worker {
-        let observations = open_store(&config.observations, &config.s3())?;
+        let observations = open_store(&config.observations, &config.aws())?;
         let mut settings = RunnerSettings::new(config.worker_concurrency as usize);
         settings.lease = Duration::from_secs(config.lease_secs.max(1));
         settings.heartbeat = (settings.lease / 4).max(Duration::from_millis(250));
         settings.backoff_base = Duration::from_secs_f64(config.retry_backoff_secs);
-        settings.poll_wait = if queue.in_database() { Duration::from_secs(1) } else { Duration::from_secs(20) };
-        let runner = Arc::new(Runner { storage: storage.clone(), queue: queue.clone(), observations, exports: exports.clone(), settings });
+        settings.poll_wait = queue.longest_wait();
+        let runner = Arc::new(Runner {
+            catalogue: storage.clone(),
+            exports: storage.clone(),
+            queue: queue.clone(),
+            observations,
+            files: exports.clone(),
+            settings,
+        });
         tasks.spawn(runner.run(shutdown.clone()));
         tasks.spawn(run_upkeep(
             storage.clone(),
@@ -91,21 +104,25 @@ pub async fn run(config: &Config, storage: Arc<dyn Storage>, roles: Roles, on_li
     }
 
     if roles.api {
-        let listener = tokio::net::TcpListener::bind(&config.server_bind).await.with_context(|| format!("binding {}", config.server_bind))?;
+        let listener = tokio::net::TcpListener::bind(&config.server_bind)
+            .await
+            .with_context(|| format!("binding {}", config.server_bind))?;
         let bound = listener.local_addr()?;
-        let public_url = if config.public_url_is_default() { format!("http://{bound}") } else { config.public_url.clone() };
-        let secret = jwt_secret(config)?;
-        let settings = ApiSettings {
-            public_url: public_url.clone(),
-            jwt_secret: secret.expose().to_string(),
-            jwt_expiration_secs: config.jwt_expiration_secs,
-            download_key: Sha256::digest(format!("aao-export downloads\0{}", secret.expose())).to_vec(),
-            max_retries: config.max_retries,
-            expiration_days: config.expiration_days,
-            max_in_flight: config.max_in_flight,
-            max_body_bytes: 64 * 1024,
-        };
-        let state = AppState { storage: storage.clone(), queue: queue.clone(), exports: exports.clone(), settings };
+        let public_url =
+            if config.public_url_is_default() { format!("http://{bound}") } else { config.public_url.clone() };
+        let service = Service::new(
+            storage.clone(),
+            queue.clone(),
+            exports.clone(),
+            download_links(config, &public_url)?,
+            tokens(config)?,
+            Settings {
+                max_retries: config.max_retries,
+                expiration_days: config.expiration_days,
+                max_in_flight: config.max_in_flight,
+            },
+        );
+        let state = AppState::new(service);
         on_listening(&public_url);
         tracing::info!(%bound, %public_url, "API listening");
         let stop = shutdown.clone();
@@ -137,39 +154,71 @@ async fn wait_for_signal() {
 }
 
 /// One sweep: expire old exports, delete their files.
-pub async fn sweep(config: &Config, storage: Arc<dyn Storage>) -> anyhow::Result<()> {
+pub async fn sweep(config: &Config, storage: Arc<dyn Database>) -> anyhow::Result<()> {
     let exports = open_exports(config)?;
     let report = sweep_once(storage.as_ref(), &exports, expiration(config)).await?;
     println!(
         "sweep: {} exports expired, {} files deleted{}",
         report.expired,
         report.files_deleted,
-        if report.files_failed > 0 { format!(", {} could not be deleted (next sweep retries)", report.files_failed) } else { String::new() }
+        if report.files_failed > 0 {
+            format!(", {} could not be deleted (next sweep retries)", report.files_failed)
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }
 
+/// Signs bearer tokens with the configured (or generated) secret.
+pub fn tokens(config: &Config) -> anyhow::Result<Tokens> {
+    Ok(Tokens::new(jwt_secret(config)?, config.jwt_expiration_secs))
+}
+
+/// Local download links under the API's public URL, keyed from the JWT secret (so every API
+/// process sharing the secret signs alike).
+pub fn download_links(config: &Config, public_url: &str) -> anyhow::Result<LocalLinks> {
+    let secret = jwt_secret(config)?;
+    Ok(LocalLinks::new(
+        public_url,
+        Sha256::digest(format!("aao-export downloads\0{}", secret.expose_secret())).to_vec(),
+    ))
+}
+
 /// Creates or updates a user and gives it a new API key; returns the key.
-pub async fn add_user(storage: &dyn Storage, id: &str, name: &str, role: &str, email: Option<&str>) -> anyhow::Result<String> {
+pub async fn add_user(
+    users: &dyn UsersDb,
+    id: &str,
+    name: &str,
+    role: &str,
+    email: Option<&str>,
+) -> anyhow::Result<String> {
     if id.trim().is_empty() {
         bail!("the user id is empty");
     }
     if !["admin", "user", "guest"].contains(&role) {
         bail!("--role {role:?}: must be admin, user or guest");
     }
-    let user = User { id: id.into(), full_name: name.into(), enabled: true, role: role.into(), primary_email: email.map(str::to_string) };
-    storage.put_users(&[user]).await?;
-    let (key, record): (String, ApiKey) = aao_export_server::auth::new_api_key(id);
-    storage.put_api_key(&record).await?;
+    let user = User {
+        id: id.into(),
+        full_name: name.into(),
+        enabled: true,
+        role: role.into(),
+        primary_email: email.map(str::to_string),
+    };
+    users.put_users(&[user]).await?;
+    let (key, record) = auth::new_api_key(id);
+    users.put_api_key(&record).await?;
     Ok(key)
 }
 
 /// A bearer token for an existing user.
-pub async fn token(config: &Config, storage: &dyn Storage, id: &str) -> anyhow::Result<String> {
-    let Some(user) = storage.user(id).await? else { bail!("no user {id:?}; create it with `aao-export users add {id} --name NAME`") };
+pub async fn token(config: &Config, users: &dyn UsersDb, id: &str) -> anyhow::Result<String> {
+    let Some(user) = users.user(id).await? else {
+        bail!("no user {id:?}; create it with `aao-export users add {id} --name NAME`")
+    };
     if !user.enabled {
         bail!("user {id:?} is disabled");
     }
-    let secret = jwt_secret(config)?;
-    Ok(aao_export_server::auth::mint_token(&user, secret.expose(), config.jwt_expiration_secs))
+    Ok(tokens(config)?.mint(&user))
 }

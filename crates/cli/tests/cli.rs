@@ -8,20 +8,22 @@
 mod common;
 
 use aao_export_core::fields::SEED;
-use common::*;
 use aao_export_demo::{DemoConfig, DemoData};
+use common::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::Path;
 
-
 fn seed_with_withdrawn(ads: usize, images_per_ad: usize) -> u64 {
     (1..500u64)
         .find(|&seed| {
             let demo = DemoData::new_lazy(&DemoConfig { ads, images_per_ad, seed });
-            (0..ads).any(|i| serde_json::from_slice::<Value>(&demo.ad_without_image_bytes(i).rdo).unwrap()["is_user_disabled"] == true)
+            (0..ads).any(|i| {
+                serde_json::from_slice::<Value>(&demo.ad_without_image_bytes(i).rdo).unwrap()["is_user_disabled"]
+                    == true
+            })
         })
         .expect("a seed with a withdrawn ad")
 }
@@ -120,7 +122,9 @@ fn check_cli_zip(file: &Path, ads: &[DemoAdView], paths: &[String], include_imag
         for (cell, path) in row.iter().zip(paths) {
             match path.as_str() {
                 "observation_id" => assert_eq!(cell, ad.observation_id),
-                "observation.uuid" => assert_eq!(cell, formula_escaped(ad.rdo["observation"]["uuid"].as_str().unwrap())),
+                "observation.uuid" => {
+                    assert_eq!(cell, formula_escaped(ad.rdo["observation"]["uuid"].as_str().unwrap()))
+                }
                 "observation.platform" => assert_eq!(cell, ad.rdo["observation"]["platform"].as_str().unwrap()),
                 "ocr.text" => assert_eq!(cell, serde_json::to_string(&ocr_texts(&ad.rdo)).unwrap()),
                 _ => {}
@@ -157,7 +161,10 @@ fn round_trip(work: &Workdir, config: &DemoConfig, backend: &str) {
     let images: usize = ads.iter().map(|a| a.images.len()).sum();
     assert!(out.contains(&format!("wrote {} ads and ", config.ads)), "{out}");
     assert!(out.contains(&format!("indexed {} RDOs: {} new or changed", config.ads, ads.len())), "{out}");
-    assert!(out.contains(&format!("{withdrawn} withdrawn, 0 unreadable; the catalogue holds {} ads", ads.len())), "{out}");
+    assert!(
+        out.contains(&format!("{withdrawn} withdrawn, 0 unreadable; the catalogue holds {} ads", ads.len())),
+        "{out}"
+    );
     assert!(images > 0);
 
     let out = work.ok(&["index"]);
@@ -173,21 +180,44 @@ fn round_trip(work: &Workdir, config: &DemoConfig, backend: &str) {
     assert_eq!(details["export_parameters"]["include_images"], true);
     assert_eq!(details["creator_id"], "cli");
 
-    let out = work.ok(&["export", "--query", r#"{"method":"ALL"}"#, "--fields", "observation_id,ocr.text", "--out", "out/y.zip"]);
+    let out = work.ok(&[
+        "export",
+        "--query",
+        r#"{"method":"ALL"}"#,
+        "--fields",
+        "observation_id,ocr.text",
+        "--out",
+        "out/y.zip",
+    ]);
     assert!(out.contains(&format!("wrote out/y.zip: {} ads, 0 images", ads.len())), "{out}");
     check_cli_zip(&work.path("out/y.zip"), &ads, &["observation_id".into(), "ocr.text".into()], false);
 
     // The spec's own example query: an activation code (the first 8 characters of an observer id).
     let observer = ads[0].rdo["observer"]["uuid"].as_str().unwrap().to_string();
     let code = &observer[..8];
-    let mine: Vec<DemoAdView> = exportable_ads(config).0.into_iter().filter(|a| a.rdo["observer"]["uuid"] == observer.as_str()).collect();
+    let mine: Vec<DemoAdView> =
+        exportable_ads(config).0.into_iter().filter(|a| a.rdo["observer"]["uuid"] == observer.as_str()).collect();
     let query = format!(r#"{{"method":"OBSERVER_ID_CONTAINS","args":["{code}"]}}"#);
-    let out = work.ok(&["export", "--query", &query, "--fields", "observation_id,observer_id,ocr.text,tags", "--include-images", "--out", "out/z.zip"]);
+    let out = work.ok(&[
+        "export",
+        "--query",
+        &query,
+        "--fields",
+        "observation_id,observer_id,ocr.text,tags",
+        "--include-images",
+        "--out",
+        "out/z.zip",
+    ]);
     assert!(out.contains(&format!("wrote out/z.zip: {} ads", mine.len())), "{out}");
-    let paths: Vec<String> = ["observation_id", "observer_id", "ocr.text", "tags"].iter().map(|s| s.to_string()).collect();
+    let paths: Vec<String> =
+        ["observation_id", "observer_id", "ocr.text", "tags"].iter().map(|s| s.to_string()).collect();
     check_cli_zip(&work.path("out/z.zip"), &mine, &paths, true);
 
-    assert_eq!(files_under(&work.path("out")), ["x.zip", "y.zip", "z.zip"], "nothing else is left in the output folder");
+    assert_eq!(
+        files_under(&work.path("out")),
+        ["x.zip", "y.zip", "z.zip"],
+        "nothing else is left in the output folder"
+    );
     assert!(!work.path("data").exists(), "nothing is written under ./data when the environment points elsewhere");
 }
 
@@ -199,7 +229,7 @@ fn round_trip_sqlite_local() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_postgres() {
-    let Some(db) = aao_export_db::testing::TestDatabase::postgres().await else { return };
+    let Some(db) = aao_export_testkit::TestDatabase::postgres().await else { return };
     let work = Workdir::local().with("DATABASE_URL", &db.url);
     let config = DemoConfig { ads: 30, images_per_ad: 2, seed: seed_with_withdrawn(30, 2) };
     tokio::task::spawn_blocking(move || round_trip(&work, &config, "postgres")).await.unwrap();
@@ -215,7 +245,8 @@ fn round_trip_s3_observations() {
         .with("BUCKETS_OBSERVATIONS", &format!("s3://{bucket}/observations"))
         .with("AWS_ENDPOINT_URL", &endpoint);
     for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
-        let value = std::env::var(key).unwrap_or_else(|_| if key == "AWS_REGION" { "ap-southeast-2".into() } else { "test".into() });
+        let value = std::env::var(key)
+            .unwrap_or_else(|_| if key == "AWS_REGION" { "ap-southeast-2".into() } else { "test".into() });
         work = work.with(key, &value);
     }
     let config = DemoConfig { ads: 25, images_per_ad: 2, seed: seed_with_withdrawn(25, 2) };
@@ -243,7 +274,10 @@ fn bad_input_fails_cleanly_and_leaves_nothing() {
     let many_args = format!(r#"{{"method":"PAGE_NAME_CONTAINS","args":[{}]}}"#, vec![r#""x""#; 201].join(","));
     let long_arg = format!(r#"{{"method":"PAGE_NAME_CONTAINS","args":["{}"]}}"#, "a".repeat(501));
     let alls = vec![all; 199].join(",");
-    let many_nodes = format!(r#"{{"method":"OR","args":[{0}]}}"#, vec![format!(r#"{{"method":"OR","args":[{alls}]}}"#); 3].join(","));
+    let many_nodes = format!(
+        r#"{{"method":"OR","args":[{0}]}}"#,
+        vec![format!(r#"{{"method":"OR","args":[{alls}]}}"#); 3].join(",")
+    );
     let deep = nested_not(40);
     let very_deep = nested_not(600);
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -251,11 +285,20 @@ fn bad_input_fails_cleanly_and_leaves_nothing() {
         (vec!["--query", ""], "query: not valid JSON"),
         (vec!["--query", "[1, 2]"], "query: expected an object"),
         (vec!["--query", r#"{"method":"FOO"}"#], r#"query.method: unknown method "FOO""#),
-        (vec!["--query", r#"{"method":"AND","args":[{"method":"ALL"},{"method":"FOO","args":[]}]}"#], r#"query.args[1].method: unknown method "FOO""#),
+        (
+            vec!["--query", r#"{"method":"AND","args":[{"method":"ALL"},{"method":"FOO","args":[]}]}"#],
+            r#"query.args[1].method: unknown method "FOO""#,
+        ),
         (vec!["--query", r#"{"method":"NOT","args":[]}"#], "query.args: NOT takes exactly 1 argument, found 0"),
         (vec!["--query", r#"{"method":"ALL","args":["x"]}"#], "query.args: ALL takes no arguments, found 1"),
-        (vec!["--query", r#"{"method":"PAGE_NAME_CONTAINS","args":[5]}"#], "query.args[0]: expected a string, found a number"),
-        (vec!["--query", r#"{"method":"DATETIME_AFTER","args":["yesterday"]}"#], "query.args[0]: expected epoch milliseconds"),
+        (
+            vec!["--query", r#"{"method":"PAGE_NAME_CONTAINS","args":[5]}"#],
+            "query.args[0]: expected a string, found a number",
+        ),
+        (
+            vec!["--query", r#"{"method":"DATETIME_AFTER","args":["yesterday"]}"#],
+            "query.args[0]: expected epoch milliseconds",
+        ),
         (vec!["--query", &many_args], "at most 200 arguments"),
         (vec!["--query", &long_arg], "at most 500 characters"),
         (vec!["--query", &many_nodes], "at most 500 nodes"),
@@ -281,7 +324,10 @@ fn bad_input_fails_cleanly_and_leaves_nothing() {
     // demo-data refuses zero images per ad before writing anything.
     let out = work.run(&["demo-data", "--ads", "5", "--images-per-ad", "0"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("--images-per-ad") && stderr.contains("0 is not in 1..=20"), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("--images-per-ad") && stderr.contains("0 is not in 1..=20"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!work.path("observations").exists(), "nothing was written");
     work.fails(&["export", "--query"], "a value is required");

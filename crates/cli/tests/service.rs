@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,8 @@ impl Api {
     }
 
     async fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method.parse().unwrap(), format!("{}{path}", self.url)).header("X-API-Key", key);
+        let mut request =
+            self.http.request(method.parse().unwrap(), format!("{}{path}", self.url)).header("X-API-Key", key);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -51,7 +52,8 @@ impl Api {
 async fn download(url: &str) -> (String, Vec<u8>) {
     let response = reqwest::get(url).await.unwrap();
     assert_eq!(response.status().as_u16(), 200, "downloading {url}");
-    let disposition = response.headers().get("content-disposition").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let disposition =
+        response.headers().get("content-disposition").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let name = disposition.split("filename=").nth(1).unwrap_or_default().trim_matches('"').to_string();
     (name, response.bytes().await.unwrap().to_vec())
 }
@@ -72,7 +74,10 @@ fn check_zip(bytes: &[u8], status: &Value) {
     zip.by_name(data[0]).unwrap().read_to_string(&mut first).unwrap();
     let first: Value = serde_json::from_str(&first).unwrap();
     let top: Vec<&str> = fields.iter().map(|f| f.split('.').next().unwrap()).collect();
-    assert!(first.as_object().unwrap().keys().all(|k| top.contains(&k.as_str())), "data.json holds the requested fields: {first}");
+    assert!(
+        first.as_object().unwrap().keys().all(|k| top.contains(&k.as_str())),
+        "data.json holds the requested fields: {first}"
+    );
     let mut csv = String::new();
     zip.by_name("all_data.csv").unwrap().read_to_string(&mut csv).unwrap();
     assert_eq!(csv.lines().next().unwrap(), fields.join(","), "the CSV header is the requested paths in order");
@@ -112,19 +117,24 @@ async fn lifecycle(work: &Workdir, exports_dir: Option<&std::path::Path>) {
     check_zip(&bytes, &done);
 
     // Sharing: bob sees it, may not manage it; carol never sees it.
-    let (code, shared) = api.call("POST", &format!("/exports/{id}/share"), &alice, Some(json!({"user_ids": ["bob"]}))).await;
+    let (code, shared) =
+        api.call("POST", &format!("/exports/{id}/share"), &alice, Some(json!({"user_ids": ["bob"]}))).await;
     assert_eq!((code, shared), (200, json!({"success": true, "shared_with": ["bob"]})));
     let (code, seen) = api.call("GET", &format!("/exports/{id}"), &bob, None).await;
     assert_eq!(code, 200);
     assert_eq!(seen["shared_with"], json!(["bob"]));
     let (_, listed) = api.call("GET", "/exports", &bob, None).await;
-    assert!(listed.as_array().unwrap().iter().any(|e| e["export_id"] == json!(id)), "bob's list holds the shared export: {listed}");
+    assert!(
+        listed.as_array().unwrap().iter().any(|e| e["export_id"] == json!(id)),
+        "bob's list holds the shared export: {listed}"
+    );
     assert_eq!(api.call("DELETE", &format!("/exports/{id}"), &bob, None).await.0, 403);
     assert_eq!(api.call("GET", &format!("/exports/{id}"), &carol, None).await.0, 404);
     let (code, listed) = api.call("GET", "/exports?user_id=alice", &root, None).await;
     assert_eq!(code, 200);
     assert_eq!(listed.as_array().unwrap().len(), 1);
-    let (code, unshared) = api.call("POST", &format!("/exports/{id}/unshare"), &alice, Some(json!({"user_ids": ["bob"]}))).await;
+    let (code, unshared) =
+        api.call("POST", &format!("/exports/{id}/unshare"), &alice, Some(json!({"user_ids": ["bob"]}))).await;
     assert_eq!((code, unshared), (200, json!({"success": true, "shared_with": []})));
     assert_eq!(api.call("GET", &format!("/exports/{id}"), &bob, None).await.0, 404);
 
@@ -148,10 +158,11 @@ async fn lifecycle_on_sqlite_and_local_folders() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_on_postgres_s3_and_sqs() {
-    let Some(db) = aao_export_db::testing::TestDatabase::postgres().await else { return };
+    let Some(db) = aao_export_testkit::TestDatabase::postgres().await else { return };
     let Some(endpoint) = external("TEST_S3_ENDPOINT", "the service on S3 and SQS") else { return };
     let bucket = create_bucket(&endpoint);
-    let queue = create_queue(&endpoint, &format!("aao-exports-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])).await;
+    let queue =
+        create_queue(&endpoint, &format!("aao-exports-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])).await;
     let work = Workdir::local()
         .with("DATABASE_URL", &db.url)
         .with("BUCKETS_OBSERVATIONS", &format!("s3://{bucket}/observations"))
@@ -179,7 +190,8 @@ async fn a_killed_worker_loses_nothing() {
     let api = Api::new(&_api_process.url);
     let mut worker = work.spawn(&["worker"]);
 
-    let (code, created) = api.call("POST", "/exports", &alice, Some(json!({"query": {"method": "ALL"}, "include_images": true}))).await;
+    let (code, created) =
+        api.call("POST", "/exports", &alice, Some(json!({"query": {"method": "ALL"}, "include_images": true}))).await;
     assert_eq!(code, 201, "{created}");
     let id = created["export"]["export_id"].as_str().unwrap().to_string();
     let started = Instant::now();
@@ -187,7 +199,11 @@ async fn a_killed_worker_loses_nothing() {
         let (_, status) = api.call("GET", &format!("/exports/{id}"), &alice, None).await;
         match status["status"].as_str().unwrap() {
             "processing" => break,
-            "pending" => assert!(started.elapsed() < Duration::from_secs(30), "the worker never picked the export up:\n{}", worker.log()),
+            "pending" => assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the worker never picked the export up:\n{}",
+                worker.log()
+            ),
             other => panic!("the export was {other} before the worker could be killed: {status}"),
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -227,7 +243,10 @@ async fn serve_demo_prints_a_working_key() {
         .find_map(|l| l.strip_prefix("demo admin API key: "))
         .unwrap_or_else(|| panic!("no API key printed: {printed:?}"))
         .to_string();
-    assert!(printed.iter().any(|l| l.contains("curl") && l.contains(&key) && l.contains(&server.url)), "a ready curl line: {printed:?}");
+    assert!(
+        printed.iter().any(|l| l.contains("curl") && l.contains(&key) && l.contains(&server.url)),
+        "a ready curl line: {printed:?}"
+    );
     let api = Api::new(&server.url);
     let (code, fields) = api.call("GET", "/exports/fields", &key, None).await;
     assert_eq!(code, 200);
@@ -237,6 +256,7 @@ async fn serve_demo_prints_a_working_key() {
 
     let token = tokio::task::block_in_place(|| work.ok(&["users", "token", "demo"])).trim().to_string();
     assert_eq!(token.lines().count(), 1, "the token alone");
-    let response = reqwest::Client::new().get(format!("{}/exports/fields", server.url)).bearer_auth(&token).send().await.unwrap();
+    let response =
+        reqwest::Client::new().get(format!("{}/exports/fields", server.url)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
 }

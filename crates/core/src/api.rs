@@ -3,7 +3,7 @@
 //! (`utoipa::ToSchema`). Field order is the order on the wire.
 
 use crate::archive::{FieldDescription, MissingImage};
-use crate::export::{kind, ExportParameters, ExportRecord, ExportStatus, RequestError, MAX_SHARE_IDS};
+use crate::export::{ExportParameters, ExportRecord, ExportStatus, MAX_SHARE_IDS, RequestError, kind};
 use crate::time::rfc3339;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -44,7 +44,9 @@ impl CreateExportRequest {
     /// nothing else. The query and fields themselves are checked against the catalogue later
     /// ([`crate::export::ExportRequest::resolve`]).
     pub fn from_json(body: &Value) -> Result<Self, RequestError> {
-        let object = body.as_object().ok_or_else(|| RequestError(format!("the body must be a JSON object, found {}", kind(body))))?;
+        let object = body
+            .as_object()
+            .ok_or_else(|| RequestError(format!("the body must be a JSON object, found {}", kind(body))))?;
         let unknown: Vec<&str> = object.keys().map(String::as_str).filter(|k| !REQUEST_KEYS.contains(k)).collect();
         if !unknown.is_empty() {
             return Err(RequestError(format!(
@@ -53,11 +55,16 @@ impl CreateExportRequest {
                 unknown.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ")
             )));
         }
-        let query = object.get("query").ok_or_else(|| RequestError("query: missing; e.g. {\"method\": \"ALL\"}".into()))?.clone();
+        let query = object
+            .get("query")
+            .ok_or_else(|| RequestError("query: missing; e.g. {\"method\": \"ALL\"}".into()))?
+            .clone();
         let include_images = match object.get("include_images") {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
-            Some(other) => return Err(RequestError(format!("include_images: must be true or false, found {}", kind(other)))),
+            Some(other) => {
+                return Err(RequestError(format!("include_images: must be true or false, found {}", kind(other))));
+            }
         };
         let fields = match object.get("fields") {
             None | Some(Value::Null) => None,
@@ -66,13 +73,15 @@ impl CreateExportRequest {
                     .iter()
                     .enumerate()
                     .map(|(i, v)| {
-                        v.as_str()
-                            .map(str::to_string)
-                            .ok_or_else(|| RequestError(format!("fields[{i}]: must be a field path (a string), found {}", kind(v))))
+                        v.as_str().map(str::to_string).ok_or_else(|| {
+                            RequestError(format!("fields[{i}]: must be a field path (a string), found {}", kind(v)))
+                        })
                     })
                     .collect::<Result<Vec<_>, _>>()?,
             ),
-            Some(other) => return Err(RequestError(format!("fields: must be a list of field paths, found {}", kind(other)))),
+            Some(other) => {
+                return Err(RequestError(format!("fields: must be a list of field paths, found {}", kind(other))));
+            }
         };
         Ok(CreateExportRequest { query, include_images, fields })
     }
@@ -91,13 +100,17 @@ pub struct ShareRequest {
 impl ShareRequest {
     /// Checks the body: `{"user_ids": ["…", …]}` with at least one id; repeats are dropped.
     pub fn from_json(body: &Value) -> Result<Self, RequestError> {
-        let object = body.as_object().ok_or_else(|| RequestError(format!("the body must be a JSON object, found {}", kind(body))))?;
+        let object = body
+            .as_object()
+            .ok_or_else(|| RequestError(format!("the body must be a JSON object, found {}", kind(body))))?;
         if let Some(k) = object.keys().find(|k| *k != "user_ids") {
             return Err(RequestError(format!("unknown key {k:?}; the body is {{\"user_ids\": [...]}}")));
         }
         let list = match object.get("user_ids") {
             Some(Value::Array(list)) => list,
-            Some(other) => return Err(RequestError(format!("user_ids: must be a list of user ids, found {}", kind(other)))),
+            Some(other) => {
+                return Err(RequestError(format!("user_ids: must be a list of user ids, found {}", kind(other))));
+            }
             None => return Err(RequestError("user_ids: missing; the body is {\"user_ids\": [...]}".into())),
         };
         if list.is_empty() {
@@ -115,7 +128,12 @@ impl ShareRequest {
                     }
                 }
                 Some(_) => return Err(RequestError(format!("user_ids[{i}]: empty user id"))),
-                None => return Err(RequestError(format!("user_ids[{i}]: must be a user id (a string), found {}", kind(v)))),
+                None => {
+                    return Err(RequestError(format!(
+                        "user_ids[{i}]: must be a user id (a string), found {}",
+                        kind(v)
+                    )));
+                }
             }
         }
         Ok(ShareRequest { user_ids })
@@ -299,10 +317,73 @@ pub struct Health {
 pub struct ErrorBody {
     /// Always false
     pub success: bool,
-    /// A code such as INVALID_REQUEST, NOT_FOUND, TOO_MANY_EXPORTS
+    #[schema(schema_with = comment_schema)]
     pub comment: String,
     /// A sentence saying what is wrong
     pub message: String,
+}
+
+/// The `comment` codes of the AAO envelope.
+pub mod codes {
+    pub const INVALID_JSON: &str = "INVALID_JSON";
+    pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
+    pub const UNKNOWN_USERS: &str = "UNKNOWN_USERS";
+    pub const NO_VALID_AUTHENTICATION: &str = "NO_VALID_AUTHENTICATION";
+    pub const INVALID_API_KEY: &str = "INVALID_API_KEY";
+    pub const SESSION_TOKEN_EXPIRED: &str = "SESSION_TOKEN_EXPIRED";
+    pub const UNAUTHORISED: &str = "UNAUTHORISED";
+    pub const USER_NOT_FOUND: &str = "USER_NOT_FOUND";
+    pub const USER_DISABLED: &str = "USER_DISABLED";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const INVALID_SIGNATURE: &str = "INVALID_SIGNATURE";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    pub const LINK_EXPIRED: &str = "LINK_EXPIRED";
+    pub const EXPORT_EXPIRED: &str = "EXPORT_EXPIRED";
+    pub const CONFLICT: &str = "CONFLICT";
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    pub const RANGE_NOT_SATISFIABLE: &str = "RANGE_NOT_SATISFIABLE";
+    pub const TOO_MANY_EXPORTS: &str = "TOO_MANY_EXPORTS";
+    pub const NOT_READY: &str = "NOT_READY";
+    pub const BUSY: &str = "BUSY";
+    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+
+    /// Every code, for the API's description.
+    pub const ALL: &[&str] = &[
+        INVALID_JSON,
+        INVALID_REQUEST,
+        UNKNOWN_USERS,
+        NO_VALID_AUTHENTICATION,
+        INVALID_API_KEY,
+        SESSION_TOKEN_EXPIRED,
+        UNAUTHORISED,
+        USER_NOT_FOUND,
+        USER_DISABLED,
+        FORBIDDEN,
+        INVALID_SIGNATURE,
+        NOT_FOUND,
+        METHOD_NOT_ALLOWED,
+        LINK_EXPIRED,
+        EXPORT_EXPIRED,
+        CONFLICT,
+        PAYLOAD_TOO_LARGE,
+        UNSUPPORTED_MEDIA_TYPE,
+        RANGE_NOT_SATISFIABLE,
+        TOO_MANY_EXPORTS,
+        NOT_READY,
+        BUSY,
+        INTERNAL_ERROR,
+    ];
+}
+
+/// The `comment` of an error: one of [`codes::ALL`].
+fn comment_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("What kind of refusal (the message says what exactly)"))
+        .enum_values(Some(codes::ALL.iter().copied()))
+        .build()
 }
 
 #[cfg(test)]
@@ -312,11 +393,24 @@ mod tests {
 
     #[test]
     fn bodies_are_checked_by_shape() {
-        let ok = CreateExportRequest::from_json(&json!({"query": {"method": "ALL"}, "include_images": null, "fields": ["a"]})).unwrap();
-        assert_eq!(ok, CreateExportRequest { query: json!({"method": "ALL"}), include_images: None, fields: Some(vec!["a".into()]) });
+        let ok = CreateExportRequest::from_json(
+            &json!({"query": {"method": "ALL"}, "include_images": null, "fields": ["a"]}),
+        )
+        .unwrap();
+        assert_eq!(
+            ok,
+            CreateExportRequest {
+                query: json!({"method": "ALL"}),
+                include_images: None,
+                fields: Some(vec!["a".into()])
+            }
+        );
         let refused = |v: Value| CreateExportRequest::from_json(&v).unwrap_err().0;
         assert_eq!(refused(json!("x")), "the body must be a JSON object, found a string");
-        assert_eq!(refused(json!({"query": 1, "a": 1, "b": 2})), "unknown keys \"a\", \"b\"; a request has \"query\", \"include_images\" and \"fields\"");
+        assert_eq!(
+            refused(json!({"query": 1, "a": 1, "b": 2})),
+            "unknown keys \"a\", \"b\"; a request has \"query\", \"include_images\" and \"fields\""
+        );
         assert_eq!(ShareRequest::from_json(&json!({"user_ids": ["a", "a", "b"]})).unwrap().user_ids, ["a", "b"]);
     }
 

@@ -28,7 +28,9 @@ pub fn ad_folder(observation_id: &str) -> String {
 pub fn image_entry(index: usize, media_key: &str) -> String {
     let file = media_key.rsplit('/').next().unwrap_or("");
     let ext = match file.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && (1..=5).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphanumeric()) => {
+        Some((stem, ext))
+            if !stem.is_empty() && (1..=5).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
             ext.to_ascii_lowercase()
         }
         _ => "jpg".to_string(),
@@ -89,7 +91,10 @@ mod tests {
             let f = ad_folder(id);
             assert!(f.starts_with("ads/") && f.ends_with('/'), "{f}");
             let inner = &f[4..f.len() - 1];
-            assert!(!inner.is_empty() && !inner.contains('/') && !inner.contains('\\') && inner != "." && inner != "..", "{id:?} -> {f}");
+            assert!(
+                !inner.is_empty() && !inner.contains('/') && !inner.contains('\\') && inner != "." && inner != "..",
+                "{id:?} -> {f}"
+            );
             assert!(inner.contains('~'), "changed names carry a hash: {f}");
         }
         assert_ne!(ad_folder("a/b"), ad_folder("a\\b"));

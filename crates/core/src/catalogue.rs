@@ -31,11 +31,8 @@ pub struct CatalogueEntry {
 pub fn catalogue_entry(rdo: &Map<String, Value>) -> Result<CatalogueEntry, String> {
     let observation = rdo.get("observation").and_then(Value::as_object).ok_or("no \"observation\" object")?;
     let observation_uuid = observation.get("uuid").and_then(Value::as_str).ok_or("no \"observation.uuid\" string")?;
-    let observer_id = rdo
-        .get("observer")
-        .and_then(|o| o.get("uuid"))
-        .and_then(Value::as_str)
-        .ok_or("no \"observer.uuid\" string")?;
+    let observer_id =
+        rdo.get("observer").and_then(|o| o.get("uuid")).and_then(Value::as_str).ok_or("no \"observer.uuid\" string")?;
     let (prefix_ms, observation_id) = match observation_uuid.split_once('.') {
         Some((ts, id)) if !ts.is_empty() && ts.bytes().all(|b| b.is_ascii_digit()) => (ts.parse::<i64>().ok(), id),
         _ => (None, observation_uuid),
@@ -58,11 +55,7 @@ pub fn catalogue_entry(rdo: &Map<String, Value>) -> Result<CatalogueEntry, Strin
         .unwrap_or_default();
     let page_names = join_lower(candidates.iter().filter_map(|d| d.get("page_name")?.as_str()));
     let categories = join_lower(
-        candidates
-            .iter()
-            .filter_map(|d| d.get("categories")?.as_array())
-            .flatten()
-            .filter_map(Value::as_str),
+        candidates.iter().filter_map(|d| d.get("categories")?.as_array()).flatten().filter_map(Value::as_str),
     );
     let mut texts = Vec::new();
     rdo.values().for_each(|v| collect_strings(v, &mut texts));
@@ -124,7 +117,8 @@ mod tests {
 
     #[test]
     fn old_layout_uuid_and_missing_parts() {
-        let rdo = parse_rdo(br#"{"observer":{"uuid":"o1"},"observation":{"uuid":"abc","observed_on_device_at":12.5}}"#).unwrap();
+        let rdo = parse_rdo(br#"{"observer":{"uuid":"o1"},"observation":{"uuid":"abc","observed_on_device_at":12.5}}"#)
+            .unwrap();
         let e = catalogue_entry(&rdo).unwrap();
         assert_eq!((e.observation_id.as_str(), e.timestamp_ms), ("abc", 12_500));
         let rdo = parse_rdo(br#"{"observer":{"uuid":"o1"},"observation":{"uuid":"abc"}}"#).unwrap();

@@ -56,11 +56,8 @@ pub fn export_document(mut rdo: Map<String, Value>, observation_id: &str, curati
             (a.key.clone(), fields)
         })
         .collect();
-    let classifications: Vec<Value> = curation
-        .classifications
-        .iter()
-        .map(|c| serde_json::json!({"label": c.label, "score": c.score}))
-        .collect();
+    let classifications: Vec<Value> =
+        curation.classifications.iter().map(|c| serde_json::json!({"label": c.label, "score": c.score})).collect();
     rdo.insert("observation_id".into(), Value::String(observation_id.into()));
     rdo.insert("observer_id".into(), observer_id);
     rdo.insert("ocr".into(), Value::Array(ocr));
@@ -177,7 +174,9 @@ impl RdoPaths {
             match head {
                 "observation_id" | "attributes" | "tags" | "classifications" => {}
                 "observer_id" => needed.add("observer.uuid"),
-                "ocr" => needed.add(&rest.map_or("observation.keyframes.ocr_data".to_string(), |r| format!("observation.keyframes.ocr_data.{r}"))),
+                "ocr" => needed.add(&rest.map_or("observation.keyframes.ocr_data".to_string(), |r| {
+                    format!("observation.keyframes.ocr_data.{r}")
+                })),
                 _ => needed.add(path),
             }
         }
@@ -214,7 +213,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for &RdoPaths {
 
     fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
         if self.whole {
-            return <Value as serde::Deserialize>::deserialize(deserializer);
+            return <Value as Deserialize>::deserialize(deserializer);
         }
         deserializer.deserialize_any(PrunedVisitor(self))
     }
@@ -324,7 +323,10 @@ mod tests {
     #[test]
     fn projection_nests_paths_in_request_order() {
         let doc = sample();
-        let out = project(&doc, &["observation_id", "ocr.text", "observer.device.model", "attributes.hidden.value", "observer"]);
+        let out = project(
+            &doc,
+            &["observation_id", "ocr.text", "observer.device.model", "attributes.hidden.value", "observer"],
+        );
         let keys: Vec<_> = out.keys().cloned().collect();
         assert_eq!(keys, ["observation_id", "ocr", "observer", "attributes"]);
         assert_eq!(out["ocr"]["text"][2], "Sponsored");
@@ -341,7 +343,11 @@ mod tests {
         let bytes = include_bytes!("../tests/sample-rdo.json");
         let curation = Curation { tags: vec!["t".into()], ..Default::default() };
         let full = export_document(parse_rdo(bytes).unwrap(), "id", &curation);
-        let paths: Vec<&str> = crate::fields::SEED.iter().map(|f| f.1).chain(["observer", "observation.keyframes.frame", "nothing.here", "observer.uuid.deeper"]).collect();
+        let paths: Vec<&str> = crate::fields::SEED
+            .iter()
+            .map(|f| f.1)
+            .chain(["observer", "observation.keyframes.frame", "nothing.here", "observer.uuid.deeper"])
+            .collect();
         for chosen in [paths.clone(), vec!["ocr.text"], vec!["observer_id", "tags"], vec!["observation"]] {
             let pruned = export_document(RdoPaths::for_fields(&chosen).parse(bytes).unwrap(), "id", &curation);
             for p in &chosen {
@@ -350,7 +356,10 @@ mod tests {
             assert_eq!(pruned.get("media"), full.get("media"));
         }
         let pruned = RdoPaths::for_fields(&["observation.platform"]).parse(bytes).unwrap();
-        assert!(pruned.get("enrichment").is_none() && pruned["observation"].get("keyframes").is_none(), "unrequested parts are skipped");
+        assert!(
+            pruned.get("enrichment").is_none() && pruned["observation"].get("keyframes").is_none(),
+            "unrequested parts are skipped"
+        );
         assert!(RdoPaths::for_fields(&["tags"]).parse(b"{\"a\": [1,").unwrap_err().contains("not valid JSON"));
         assert!(RdoPaths::for_fields(&["tags"]).parse(b"{} trailing").unwrap_err().contains("not valid JSON"));
         assert!(RdoPaths::for_fields(&["tags"]).parse(b"[1]").is_err());

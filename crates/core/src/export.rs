@@ -2,7 +2,7 @@
 //! transitions, the queue message, and the storage key of the finished ZIP.
 
 use crate::api::CreateExportRequest;
-use crate::fields::{resolve_fields, ExportableField};
+use crate::fields::{ExportableField, resolve_fields};
 use crate::query::Query;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -126,7 +126,13 @@ pub struct ExportRecord {
 
 impl ExportRecord {
     /// A pending export as it is first written (attempt 1, nothing started).
-    pub fn pending(export_id: uuid::Uuid, creator_id: &str, parameters: ExportParameters, max_retries: u32, created_at: i64) -> Self {
+    pub fn pending(
+        export_id: uuid::Uuid,
+        creator_id: &str,
+        parameters: ExportParameters,
+        max_retries: u32,
+        created_at: i64,
+    ) -> Self {
         ExportRecord {
             export_id,
             creator_id: creator_id.to_string(),
@@ -198,7 +204,12 @@ impl ExportRequest {
     pub fn resolve(request: &CreateExportRequest, catalogue: &[ExportableField]) -> Result<Self, RequestError> {
         let query = Query::from_json(&request.query).map_err(|e| RequestError(e.to_string()))?;
         let fields = resolve_fields(request.fields.as_deref(), catalogue).map_err(|e| RequestError(e.to_string()))?;
-        Ok(ExportRequest { query_json: request.query.clone(), query, include_images: request.include_images.unwrap_or(false), fields })
+        Ok(ExportRequest {
+            query_json: request.query.clone(),
+            query,
+            include_images: request.include_images.unwrap_or(false),
+            fields,
+        })
     }
 }
 
@@ -221,7 +232,8 @@ pub fn kind(v: &Value) -> &'static str {
 /// with the creator id reduced to characters that are safe in any object store key.
 pub fn object_key(creator_id: &str, export_id: uuid::Uuid, created_at_ms: i64) -> String {
     let created = chrono::DateTime::from_timestamp_millis(created_at_ms).unwrap_or_default();
-    let creator: String = creator_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    let creator: String =
+        creator_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
     format!("outputs/{creator}_{export_id}_{}.zip", created.format("%Y%m%d%H%M%S"))
 }
 
@@ -242,8 +254,19 @@ mod tests {
 
     #[test]
     fn a_request_resolves_its_fields_and_keeps_the_query() {
-        let r = ExportRequest::from_json(&json!({"query": {"method": "ALL"}, "include_images": true, "fields": ["tags", "ocr.text"]}), &seed_fields()).unwrap();
-        assert_eq!(r.parameters(), ExportParameters { query: json!({"method": "ALL"}), include_images: true, fields: vec!["tags".into(), "ocr.text".into()] });
+        let r = ExportRequest::from_json(
+            &json!({"query": {"method": "ALL"}, "include_images": true, "fields": ["tags", "ocr.text"]}),
+            &seed_fields(),
+        )
+        .unwrap();
+        assert_eq!(
+            r.parameters(),
+            ExportParameters {
+                query: json!({"method": "ALL"}),
+                include_images: true,
+                fields: vec!["tags".into(), "ocr.text".into()]
+            }
+        );
         let defaults = ExportRequest::from_json(&json!({"query": {"method": "ALL"}}), &seed_fields()).unwrap();
         assert!(!defaults.include_images);
         assert_eq!(defaults.fields.len(), 13);
@@ -254,9 +277,18 @@ mod tests {
         assert_eq!(refused(json!([1])), "the body must be a JSON object, found a list");
         assert!(refused(json!({"include_images": true})).starts_with("query: missing"));
         assert!(refused(json!({"query": {"method": "FOO"}})).starts_with("query.method: unknown method \"FOO\""));
-        assert_eq!(refused(json!({"query": {"method": "ALL"}, "include_images": "yes"})), "include_images: must be true or false, found a string");
-        assert_eq!(refused(json!({"query": {"method": "ALL"}, "fields": "tags"})), "fields: must be a list of field paths, found a string");
-        assert_eq!(refused(json!({"query": {"method": "ALL"}, "fields": ["tags", 3]})), "fields[1]: must be a field path (a string), found a number");
+        assert_eq!(
+            refused(json!({"query": {"method": "ALL"}, "include_images": "yes"})),
+            "include_images: must be true or false, found a string"
+        );
+        assert_eq!(
+            refused(json!({"query": {"method": "ALL"}, "fields": "tags"})),
+            "fields: must be a list of field paths, found a string"
+        );
+        assert_eq!(
+            refused(json!({"query": {"method": "ALL"}, "fields": ["tags", 3]})),
+            "fields[1]: must be a field path (a string), found a number"
+        );
         assert!(refused(json!({"query": {"method": "ALL"}, "fields": ["nope"]})).contains("unknown field \"nope\""));
         assert!(refused(json!({"query": {"method": "ALL"}, "filds": []})).starts_with("unknown key \"filds\""));
     }
@@ -266,8 +298,14 @@ mod tests {
         let parse_user_ids = |v: &Value| crate::api::ShareRequest::from_json(v).map(|r| r.user_ids);
         assert_eq!(parse_user_ids(&json!({"user_ids": ["a", "b", "a"]})).unwrap(), ["a", "b"]);
         assert_eq!(parse_user_ids(&json!({"user_ids": []})).unwrap_err().0, "user_ids: the list is empty");
-        assert_eq!(parse_user_ids(&json!({"user_ids": "a"})).unwrap_err().0, "user_ids: must be a list of user ids, found a string");
-        assert_eq!(parse_user_ids(&json!({"user_ids": ["a", 1]})).unwrap_err().0, "user_ids[1]: must be a user id (a string), found a number");
+        assert_eq!(
+            parse_user_ids(&json!({"user_ids": "a"})).unwrap_err().0,
+            "user_ids: must be a list of user ids, found a string"
+        );
+        assert_eq!(
+            parse_user_ids(&json!({"user_ids": ["a", 1]})).unwrap_err().0,
+            "user_ids[1]: must be a user id (a string), found a number"
+        );
         assert!(parse_user_ids(&json!({"users": ["a"]})).unwrap_err().0.starts_with("unknown key \"users\""));
     }
 

@@ -28,20 +28,74 @@ const CANDIDATE: &str = "enrichment.meta_adlibrary_scrape.candidates.data.";
 
 /// The shipped catalogue, in the order the dashboard shows it.
 pub const SEED: &[SeedField] = &[
-    ("Identifiers", "observation_id", "Observation ID", "The ad's UUID (the part of observation.uuid after the timestamp)", false),
+    (
+        "Identifiers",
+        "observation_id",
+        "Observation ID",
+        "The ad's UUID (the part of observation.uuid after the timestamp)",
+        false,
+    ),
     ("Identifiers", "observer_id", "Observer ID", "UUID of the participant whose phone captured the ad", false),
     ("Observer", "observer.uuid", "Observer UUID", "Unique identifier for the observer who submitted the ad", true),
-    ("Observer", "observer.joined_at", "Observer Joined At", "When the observer joined the study (epoch seconds)", false),
-    ("Observer", "observer.device_dimensions.w", "Device Width", "Screen width of the observer's device in pixels", false),
-    ("Observer", "observer.device_dimensions.h", "Device Height", "Screen height of the observer's device in pixels", false),
+    (
+        "Observer",
+        "observer.joined_at",
+        "Observer Joined At",
+        "When the observer joined the study (epoch seconds)",
+        false,
+    ),
+    (
+        "Observer",
+        "observer.device_dimensions.w",
+        "Device Width",
+        "Screen width of the observer's device in pixels",
+        false,
+    ),
+    (
+        "Observer",
+        "observer.device_dimensions.h",
+        "Device Height",
+        "Screen height of the observer's device in pixels",
+        false,
+    ),
     ("Observer", "observer.device.model", "Observer Device Model", "Model of the device used by the observer", false),
-    ("Observer", "observer.device.os_version", "Device OS Version", "Operating system version of the observer's device", false),
+    (
+        "Observer",
+        "observer.device.os_version",
+        "Device OS Version",
+        "Operating system version of the observer's device",
+        false,
+    ),
     ("Observer", "observer.device.api_level", "Device API Level", "Android API level of the observer's device", false),
     ("Observer", "observer.device.device", "Device Codename", "Codename of the observer's device", false),
-    ("Observation", "observation.uuid", "Observation UUID", "Timestamp and UUID of the observation ({timestamp_ms}.{ad_uuid})", true),
-    ("Observation", "observation.observed_on_device_at", "Observed At", "When the ad was seen on the device (epoch seconds)", true),
-    ("Observation", "observation.submitted_from_device_at", "Submitted At", "When the device submitted the ad (epoch seconds)", false),
-    ("Observation", "observation.platform", "Platform", "Platform the ad was seen on (FACEBOOK, INSTAGRAM, TIKTOK, YOUTUBE)", true),
+    (
+        "Observation",
+        "observation.uuid",
+        "Observation UUID",
+        "Timestamp and UUID of the observation ({timestamp_ms}.{ad_uuid})",
+        true,
+    ),
+    (
+        "Observation",
+        "observation.observed_on_device_at",
+        "Observed At",
+        "When the ad was seen on the device (epoch seconds)",
+        true,
+    ),
+    (
+        "Observation",
+        "observation.submitted_from_device_at",
+        "Submitted At",
+        "When the device submitted the ad (epoch seconds)",
+        false,
+    ),
+    (
+        "Observation",
+        "observation.platform",
+        "Platform",
+        "Platform the ad was seen on (FACEBOOK, INSTAGRAM, TIKTOK, YOUTUBE)",
+        true,
+    ),
     ("Observation", "observation.ad_format", "Ad Format", "Format of the ad, e.g. FEED_BASED", false),
     ("Observation", "observation.exposure", "Exposure", "How much of the ad was on screen", false),
     ("Observation", "observation.ad_dimensions.w", "Ad Width", "Width of the captured ad in pixels", false),
@@ -49,7 +103,13 @@ pub const SEED: &[SeedField] = &[
     ("Observation", "observation.video.fps", "Video FPS", "Frames per second of the screen recording", false),
     ("Observation", "observation.video.n_frames", "Video Frames", "Number of frames in the screen recording", false),
     ("Observation", "observation.video.n_seconds", "Video Seconds", "Length of the screen recording in seconds", false),
-    ("Observation", "observation.keyframes", "Keyframes", "Keyframes of the recording with their OCR data (JSON)", false),
+    (
+        "Observation",
+        "observation.keyframes",
+        "Keyframes",
+        "Keyframes of the recording with their OCR data (JSON)",
+        false,
+    ),
     ("OCR", "ocr.x", "OCR X", "Left edge of each OCR text box, over all keyframes", false),
     ("OCR", "ocr.y", "OCR Y", "Top edge of each OCR text box, over all keyframes", false),
     ("OCR", "ocr.w", "OCR Width", "Width of each OCR text box, over all keyframes", false),
@@ -58,21 +118,93 @@ pub const SEED: &[SeedField] = &[
     ("OCR", "ocr.confidence", "OCR Confidence", "Confidence of each OCR text box (0 to 1)", false),
     ("Curation", "tags", "Tags", "Names of the tags researchers applied to the ad", true),
     ("Curation", "attributes.starred.value", "Starred", "Whether a researcher starred the ad", false),
-    ("Curation", "attributes.starred.modified_at", "Starred Modified At", "When the starred flag last changed (epoch ms)", false),
+    (
+        "Curation",
+        "attributes.starred.modified_at",
+        "Starred Modified At",
+        "When the starred flag last changed (epoch ms)",
+        false,
+    ),
     ("Curation", "attributes.starred.modified_by", "Starred Modified By", "Who last changed the starred flag", false),
     ("Curation", "attributes.hidden.value", "Hidden", "Whether a researcher hid the ad", false),
-    ("Curation", "attributes.hidden.modified_at", "Hidden Modified At", "When the hidden flag last changed (epoch ms)", false),
+    (
+        "Curation",
+        "attributes.hidden.modified_at",
+        "Hidden Modified At",
+        "When the hidden flag last changed (epoch ms)",
+        false,
+    ),
     ("Curation", "attributes.hidden.modified_by", "Hidden Modified By", "Who last changed the hidden flag", false),
-    ("Curation", "classifications", "Classifications", "Labels and scores from classifiers ({label, score} list)", false),
-    ("Meta Ad Library", "enrichment.meta_adlibrary_scrape.candidates.data.ad_archive_id", "Ad Archive ID", "Meta Ad Library ID of each matched candidate", true),
-    ("Meta Ad Library", "enrichment.meta_adlibrary_scrape.candidates.data.page_name", "Page Name", "Advertiser page name of each matched candidate", true),
-    ("Meta Ad Library", "enrichment.meta_adlibrary_scrape.candidates.data.start_date", "Start Date", "When each candidate started running (epoch seconds)", true),
-    ("Meta Ad Library", "enrichment.meta_adlibrary_scrape.candidates.data.end_date", "End Date", "When each candidate stopped running (epoch seconds)", true),
-    ("Meta Ad Library", "enrichment.meta_adlibrary_scrape.candidates.data.currency", "Currency", "Currency of each candidate's spend", true),
-    ("Meta Ad Library", "enrichment.meta_adlibrary_scrape.candidates.data.impressions_with_index.impressions_text", "Impressions", "Impressions range of each candidate", true),
-    ("Meta Ad Library", "enrichment.meta_adlibrary_scrape.candidates.data.reach_estimate", "Reach Estimate", "Estimated reach of each candidate", true),
-    ("Meta Ad Library", "enrichment.meta_adlibrary_scrape.candidates.data.spend", "Spend", "Spend range of each candidate", true),
-    ("Meta Ad Library", "enrichment.meta_adlibrary_scrape.candidates.data.categories", "Categories", "Ad Library categories of each candidate, e.g. POLITICAL", false),
+    (
+        "Curation",
+        "classifications",
+        "Classifications",
+        "Labels and scores from classifiers ({label, score} list)",
+        false,
+    ),
+    (
+        "Meta Ad Library",
+        "enrichment.meta_adlibrary_scrape.candidates.data.ad_archive_id",
+        "Ad Archive ID",
+        "Meta Ad Library ID of each matched candidate",
+        true,
+    ),
+    (
+        "Meta Ad Library",
+        "enrichment.meta_adlibrary_scrape.candidates.data.page_name",
+        "Page Name",
+        "Advertiser page name of each matched candidate",
+        true,
+    ),
+    (
+        "Meta Ad Library",
+        "enrichment.meta_adlibrary_scrape.candidates.data.start_date",
+        "Start Date",
+        "When each candidate started running (epoch seconds)",
+        true,
+    ),
+    (
+        "Meta Ad Library",
+        "enrichment.meta_adlibrary_scrape.candidates.data.end_date",
+        "End Date",
+        "When each candidate stopped running (epoch seconds)",
+        true,
+    ),
+    (
+        "Meta Ad Library",
+        "enrichment.meta_adlibrary_scrape.candidates.data.currency",
+        "Currency",
+        "Currency of each candidate's spend",
+        true,
+    ),
+    (
+        "Meta Ad Library",
+        "enrichment.meta_adlibrary_scrape.candidates.data.impressions_with_index.impressions_text",
+        "Impressions",
+        "Impressions range of each candidate",
+        true,
+    ),
+    (
+        "Meta Ad Library",
+        "enrichment.meta_adlibrary_scrape.candidates.data.reach_estimate",
+        "Reach Estimate",
+        "Estimated reach of each candidate",
+        true,
+    ),
+    (
+        "Meta Ad Library",
+        "enrichment.meta_adlibrary_scrape.candidates.data.spend",
+        "Spend",
+        "Spend range of each candidate",
+        true,
+    ),
+    (
+        "Meta Ad Library",
+        "enrichment.meta_adlibrary_scrape.candidates.data.categories",
+        "Categories",
+        "Ad Library categories of each candidate, e.g. POLITICAL",
+        false,
+    ),
 ];
 
 /// A stable id per path, so every database and every run agrees on a field's `field_id`.
@@ -127,7 +259,10 @@ fn quoted(paths: &[String]) -> String {
 
 /// Resolves a request's `fields` against the catalogue: request order is kept; no fields (absent or
 /// empty) means the catalogue's defaults in catalogue order.
-pub fn resolve_fields(requested: Option<&[String]>, catalogue: &[ExportableField]) -> Result<Vec<ExportableField>, FieldsError> {
+pub fn resolve_fields(
+    requested: Option<&[String]>,
+    catalogue: &[ExportableField],
+) -> Result<Vec<ExportableField>, FieldsError> {
     let requested = requested.unwrap_or_default();
     if requested.is_empty() {
         let defaults: Vec<_> = catalogue.iter().filter(|f| f.is_default).cloned().collect();
@@ -158,7 +293,18 @@ mod tests {
         let cat = seed_fields();
         let paths: HashSet<_> = cat.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths.len(), cat.len(), "paths are unique");
-        for p in ["observation_id", "observer_id", "ocr.x", "ocr.y", "ocr.w", "ocr.h", "ocr.text", "ocr.confidence", "observer.device.model", "classifications"] {
+        for p in [
+            "observation_id",
+            "observer_id",
+            "ocr.x",
+            "ocr.y",
+            "ocr.w",
+            "ocr.h",
+            "ocr.text",
+            "ocr.confidence",
+            "observer.device.model",
+            "classifications",
+        ] {
             assert!(paths.contains(p), "{p} missing");
         }
         let defaults: Vec<_> = cat.iter().filter(|f| f.is_default).map(|f| f.path.as_str()).collect();
@@ -184,7 +330,10 @@ mod tests {
     fn unknown_and_duplicate_fields_are_named() {
         let cat = seed_fields();
         let e = resolve_fields(Some(&s(&["tags", "ocr.txt", "bogus"])), &cat).unwrap_err();
-        assert_eq!(e.to_string(), "fields: unknown fields \"ocr.txt\", \"bogus\"; GET /exports/fields lists the fields that can be exported");
+        assert_eq!(
+            e.to_string(),
+            "fields: unknown fields \"ocr.txt\", \"bogus\"; GET /exports/fields lists the fields that can be exported"
+        );
         let e = resolve_fields(Some(&s(&["tags", "tags"])), &cat).unwrap_err();
         assert_eq!(e.to_string(), "fields: \"tags\" requested more than once");
     }

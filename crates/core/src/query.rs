@@ -22,7 +22,10 @@ pub enum Query {
     Or(Vec<Query>),
     Not(Box<Query>),
     /// `observed_on_device_at` compared with an instant given in epoch milliseconds.
-    ObservedAt { bound: TimeBound, epoch_ms: i64 },
+    ObservedAt {
+        bound: TimeBound,
+        epoch_ms: i64,
+    },
     /// Matches when the target text contains (or equals) any of the phrases. Phrases of
     /// case-insensitive targets are already lower-cased.
     Text(TextMatch),
@@ -115,10 +118,8 @@ impl Query {
 
     /// Parses a query given as JSON text (the CLI's `--query`).
     pub fn from_json_str(text: &str) -> Result<Query, QueryError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| QueryError {
-            path: "query".into(),
-            message: format!("not valid JSON: {e}"),
-        })?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| QueryError { path: "query".into(), message: format!("not valid JSON: {e}") })?;
         Query::from_json(&value)
     }
 }
@@ -144,11 +145,16 @@ impl Parser {
             ));
         };
         if let Some(key) = object.keys().find(|k| *k != "method" && *k != "args") {
-            return Err(err(format!("{path}.{key}"), "unknown key; a query node has only \"method\" and \"args\"".into()));
+            return Err(err(
+                format!("{path}.{key}"),
+                "unknown key; a query node has only \"method\" and \"args\"".into(),
+            ));
         }
         let method = match object.get("method") {
             Some(Value::String(m)) => m.as_str(),
-            Some(other) => return Err(err(format!("{path}.method"), format!("expected a string, found {}", kind(other)))),
+            Some(other) => {
+                return Err(err(format!("{path}.method"), format!("expected a string, found {}", kind(other))));
+            }
             None => return Err(err(path.into(), "missing \"method\"".into())),
         };
         let empty = Vec::new();
@@ -158,7 +164,10 @@ impl Parser {
             Some(other) => return Err(err(format!("{path}.args"), format!("expected a list, found {}", kind(other)))),
         };
         if args.len() > MAX_ARGS_PER_NODE {
-            return Err(err(format!("{path}.args"), format!("at most {MAX_ARGS_PER_NODE} arguments are allowed, found {}", args.len())));
+            return Err(err(
+                format!("{path}.args"),
+                format!("at most {MAX_ARGS_PER_NODE} arguments are allowed, found {}", args.len()),
+            ));
         }
         let arity = |min: usize, max: Option<usize>| -> Result<(), QueryError> {
             let n = args.len();
@@ -202,10 +211,9 @@ impl Parser {
                 let Value::String(s) = &args[0] else {
                     return Err(err(at, format!("expected a string of epoch milliseconds, found {}", kind(&args[0]))));
                 };
-                let epoch_ms: i64 = s
-                    .trim()
-                    .parse()
-                    .map_err(|_| err(at, format!("expected epoch milliseconds such as \"1759583019000\", found {s:?}")))?;
+                let epoch_ms: i64 = s.trim().parse().map_err(|_| {
+                    err(at, format!("expected epoch milliseconds such as \"1759583019000\", found {s:?}"))
+                })?;
                 let bound = if method == "DATETIME_AFTER" { TimeBound::AtOrAfter } else { TimeBound::AtOrBefore };
                 Ok(Query::ObservedAt { bound, epoch_ms })
             }
@@ -217,7 +225,9 @@ impl Parser {
             "ANYTHING_CONTAINS" => text(self, TextTarget::AnyText, false, 1),
             "REFERENCE QUERY" | "REFERENCE_QUERY" => Err(err(
                 format!("{path}.method"),
-                format!("unknown method {method:?}: saved project queries are not available to exports; copy the project's query instead"),
+                format!(
+                    "unknown method {method:?}: saved project queries are not available to exports; copy the project's query instead"
+                ),
             )),
             other => {
                 let known: Vec<&str> = METHODS.iter().map(|(m, _)| *m).collect();
@@ -238,13 +248,19 @@ impl Parser {
                     return Err(QueryError { path: at, message: format!("expected a string, found {}", kind(arg)) });
                 };
                 if s.chars().count() > MAX_ARG_CHARS {
-                    return Err(QueryError { path: at, message: format!("arguments may be at most {MAX_ARG_CHARS} characters long") });
+                    return Err(QueryError {
+                        path: at,
+                        message: format!("arguments may be at most {MAX_ARG_CHARS} characters long"),
+                    });
                 }
                 if s.is_empty() {
                     return Err(QueryError { path: at, message: "arguments may not be empty".into() });
                 }
                 if s.chars().any(char::is_control) {
-                    return Err(QueryError { path: at, message: "arguments may not contain control characters (tabs, newlines, ...)".into() });
+                    return Err(QueryError {
+                        path: at,
+                        message: "arguments may not contain control characters (tabs, newlines, ...)".into(),
+                    });
                 }
                 Ok(if lowercase { s.to_lowercase() } else { s.clone() })
             })
@@ -283,42 +299,71 @@ mod tests {
         .unwrap();
         let Query::And(children) = q else { panic!("expected AND") };
         assert_eq!(children.len(), 7);
-        assert_eq!(children[0], Query::Text(TextMatch { target: TextTarget::ObserverId, exact: false, phrases: vec!["48734387".into()] }));
+        assert_eq!(
+            children[0],
+            Query::Text(TextMatch { target: TextTarget::ObserverId, exact: false, phrases: vec!["48734387".into()] })
+        );
         let Query::Or(or) = &children[1] else { panic!() };
         // case-insensitive targets are lower-cased once, here
-        assert_eq!(or[0], Query::Text(TextMatch { target: TextTarget::PageNames, exact: false, phrases: vec!["raiz invest".into()] }));
-        assert_eq!(or[2], Query::Text(TextMatch { target: TextTarget::AnyText, exact: false, phrases: vec!["spare change".into()] }));
+        assert_eq!(
+            or[0],
+            Query::Text(TextMatch { target: TextTarget::PageNames, exact: false, phrases: vec!["raiz invest".into()] })
+        );
+        assert_eq!(
+            or[2],
+            Query::Text(TextMatch { target: TextTarget::AnyText, exact: false, phrases: vec!["spare change".into()] })
+        );
         assert_eq!(children[3], Query::ObservedAt { bound: TimeBound::AtOrAfter, epoch_ms: 1_759_583_019_000 });
         assert_eq!(children[6], Query::All);
     }
 
     #[test]
     fn observer_methods_accept_no_args_and_all_accepts_missing_args() {
-        assert!(matches!(parse(json!({"method": "OBSERVER_ID_CONTAINS", "args": []})).unwrap(), Query::Text(t) if t.phrases.is_empty()));
+        assert!(
+            matches!(parse(json!({"method": "OBSERVER_ID_CONTAINS", "args": []})).unwrap(), Query::Text(t) if t.phrases.is_empty())
+        );
         assert_eq!(parse(json!({"method": "ALL"})).unwrap(), Query::All);
     }
 
     #[test]
     fn errors_name_the_offending_node() {
         let cases = [
-            (json!({"method": "AND", "args": [{"method": "ALL"}, {"method": "FOO", "args": []}]}), "query.args[1].method: unknown method \"FOO\""),
+            (
+                json!({"method": "AND", "args": [{"method": "ALL"}, {"method": "FOO", "args": []}]}),
+                "query.args[1].method: unknown method \"FOO\"",
+            ),
             (json!({"method": "NOT", "args": []}), "query.args: NOT takes exactly 1 argument, found 0"),
-            (json!({"method": "NOT", "args": [{"method": "ALL"}, {"method": "ALL"}]}), "query.args: NOT takes exactly 1 argument, found 2"),
+            (
+                json!({"method": "NOT", "args": [{"method": "ALL"}, {"method": "ALL"}]}),
+                "query.args: NOT takes exactly 1 argument, found 2",
+            ),
             (json!({"method": "AND", "args": []}), "query.args: AND takes at least 1 argument, found 0"),
             (json!({"method": "ALL", "args": ["x"]}), "query.args: ALL takes no arguments, found 1"),
-            (json!({"method": "PAGE_NAME_CONTAINS", "args": []}), "query.args: PAGE_NAME_CONTAINS takes at least 1 argument"),
+            (
+                json!({"method": "PAGE_NAME_CONTAINS", "args": []}),
+                "query.args: PAGE_NAME_CONTAINS takes at least 1 argument",
+            ),
             (json!({"method": "PAGE_NAME_CONTAINS", "args": [5]}), "query.args[0]: expected a string, found a number"),
             (json!({"method": "OR", "args": ["ALL"]}), "query.args[0]: expected an object"),
             (json!({"method": "DATETIME_AFTER", "args": ["yesterday"]}), "query.args[0]: expected epoch milliseconds"),
-            (json!({"method": "DATETIME_AFTER", "args": [1759583019000u64]}), "query.args[0]: expected a string of epoch milliseconds, found a number"),
-            (json!({"method": "REFERENCE QUERY", "args": ["abc"]}), "query.method: unknown method \"REFERENCE QUERY\": saved project queries"),
+            (
+                json!({"method": "DATETIME_AFTER", "args": [1759583019000u64]}),
+                "query.args[0]: expected a string of epoch milliseconds, found a number",
+            ),
+            (
+                json!({"method": "REFERENCE QUERY", "args": ["abc"]}),
+                "query.method: unknown method \"REFERENCE QUERY\": saved project queries",
+            ),
             (json!({"method": 3}), "query.method: expected a string, found a number"),
             (json!({"args": []}), "query: missing \"method\""),
             (json!({"method": "ALL", "args": {}}), "query.args: expected a list, found an object"),
             (json!({"method": "ALL", "arg": []}), "query.arg: unknown key"),
             (json!([1, 2]), "query: expected an object"),
             (json!({"method": "OBSERVER_ID_CONTAINS", "args": [""]}), "query.args[0]: arguments may not be empty"),
-            (json!({"method": "ANYTHING_CONTAINS", "args": ["a\nb"]}), "query.args[0]: arguments may not contain control characters"),
+            (
+                json!({"method": "ANYTHING_CONTAINS", "args": ["a\nb"]}),
+                "query.args[0]: arguments may not contain control characters",
+            ),
         ];
         for (input, expected) in cases {
             let got = parse(input.clone()).expect_err(&format!("{input} should be refused"));
@@ -378,8 +423,14 @@ mod tests {
     fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
         use proptest::prelude::*;
         let method = prop_oneof![
-            Just("AND"), Just("OR"), Just("NOT"), Just("ALL"), Just("DATETIME_AFTER"),
-            Just("PAGE_NAME_CONTAINS"), Just("BOGUS"), Just("OBSERVER_ID_EQUALS")
+            Just("AND"),
+            Just("OR"),
+            Just("NOT"),
+            Just("ALL"),
+            Just("DATETIME_AFTER"),
+            Just("PAGE_NAME_CONTAINS"),
+            Just("BOGUS"),
+            Just("OBSERVER_ID_EQUALS")
         ];
         let leaf = prop_oneof![
             Just(Value::Null),

@@ -2,19 +2,22 @@
 //! drivers, so one macro writes both; what differs (connecting, migrations, SQL dialect) is
 //! spelled out per backend below it.
 
-use crate::search::{self, Bind, Dialect, PageCursor};
 use crate::records::{ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, QueueRow};
-use crate::{sql, CatalogueDb, CatalogueRow, CurationRecord, Database, DbError, ExportsDb, ObjectOutcome, OutcomeKind, QueueTable, Result, Tag, User, UsersDb};
-use aao_export_core::export::{ExportParameters, ExportStatus};
-use uuid::Uuid;
+use crate::search::{self, Bind, Dialect, PageCursor};
+use crate::{
+    CatalogueDb, CatalogueRow, CurationRecord, Database, DbError, ExportsDb, ObjectOutcome, OutcomeKind, QueueTable,
+    Result, Tag, User, UsersDb, sql,
+};
 use aao_export_core::document::{Attribute, Classification, Curation};
-use aao_export_core::fields::{seed_fields, ExportableField};
+use aao_export_core::export::{ExportParameters, ExportStatus};
+use aao_export_core::fields::{ExportableField, seed_fields};
 use aao_export_core::query::Query;
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
+use uuid::Uuid;
 
 /// SQLite (WAL), the embedded default.
 #[derive(Clone)]
@@ -214,7 +217,13 @@ macro_rules! storage_impl {
             async fn put_tags(&self, tags: &[Tag]) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
                 for t in tags {
-                    sqlx::query(sql::UPSERT_TAG).bind(&t.id).bind(&t.name).bind(&t.description).bind(&t.hex).execute(&mut *tx).await?;
+                    sqlx::query(sql::UPSERT_TAG)
+                        .bind(&t.id)
+                        .bind(&t.name)
+                        .bind(&t.description)
+                        .bind(&t.hex)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -227,7 +236,11 @@ macro_rules! storage_impl {
                         sqlx::query(statement).bind(&r.observation_id).execute(&mut *tx).await?;
                     }
                     for tag in &r.tag_ids {
-                        sqlx::query(sql::INSERT_APPLIED_TAG).bind(&r.observation_id).bind(tag).execute(&mut *tx).await?;
+                        sqlx::query(sql::INSERT_APPLIED_TAG)
+                            .bind(&r.observation_id)
+                            .bind(tag)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                     for a in &r.attributes {
                         sqlx::query(sql::INSERT_ATTRIBUTE)
@@ -323,7 +336,11 @@ macro_rules! storage_impl {
                     let (outcome, observation_id, detail) = match &o.kind {
                         OutcomeKind::Indexed(e, rdo) => {
                             // The key's old ad goes first: `rdo_key` is unique, so the upsert would clash with it.
-                            sqlx::query(sql::DELETE_OBSERVATION_BY_KEY).bind(&o.key).bind(&e.observation_id).execute(&mut *tx).await?;
+                            sqlx::query(sql::DELETE_OBSERVATION_BY_KEY)
+                                .bind(&o.key)
+                                .bind(&e.observation_id)
+                                .execute(&mut *tx)
+                                .await?;
                             sqlx::query(sql::UPSERT_OBSERVATION)
                                 .bind(&e.observation_id)
                                 .bind(&e.observer_id)
@@ -369,7 +386,9 @@ macro_rules! storage_impl {
             async fn unparseable_objects(&self) -> Result<Vec<(String, String)>> {
                 let rows = sqlx::query(sql::SELECT_UNPARSEABLE).fetch_all(&self.pool).await?;
                 rows.iter()
-                    .map(|r| Ok((r.try_get("object_key")?, r.try_get::<Option<String>, _>("detail")?.unwrap_or_default())))
+                    .map(|r| {
+                        Ok((r.try_get("object_key")?, r.try_get::<Option<String>, _>("detail")?.unwrap_or_default()))
+                    })
                     .collect()
             }
 
@@ -384,7 +403,12 @@ macro_rules! storage_impl {
                 Ok(q.fetch_one(&self.pool).await? as u64)
             }
 
-            async fn search_page(&self, query: &Query, after: Option<&PageCursor>, limit: u32) -> Result<Vec<CatalogueRow>> {
+            async fn search_page(
+                &self,
+                query: &Query,
+                after: Option<&PageCursor>,
+                limit: u32,
+            ) -> Result<Vec<CatalogueRow>> {
                 let compiled = search::page_sql(query, Self::DIALECT, after, limit);
                 let q = bind_all!(sqlx::query(AssertSqlSafe(compiled.text)), &compiled.binds);
                 let rows = q.fetch_all(&self.pool).await?;
@@ -436,7 +460,10 @@ macro_rules! storage_impl {
             async fn unknown_users(&self, ids: &[String]) -> Result<Vec<String>> {
                 let mut known = std::collections::HashSet::new();
                 for chunk in ids.chunks(sql::MAX_IN_LIST) {
-                    let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql::in_list(sql::SELECT_KNOWN_USERS, chunk.len())));
+                    let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql::in_list(
+                        sql::SELECT_KNOWN_USERS,
+                        chunk.len(),
+                    )));
                     for id in chunk {
                         q = q.bind(id);
                     }
@@ -476,7 +503,8 @@ macro_rules! storage_impl {
                 let mut tx = self.begin_write().await?;
                 let lock = sql::LOCK_CREATOR.replace("{lock}", Self::ROW_LOCK);
                 sqlx::query(AssertSqlSafe(lock)).bind(&export.creator_id).fetch_optional(&mut *tx).await?;
-                let in_flight: i64 = sqlx::query_scalar(sql::COUNT_IN_FLIGHT).bind(&export.creator_id).fetch_one(&mut *tx).await?;
+                let in_flight: i64 =
+                    sqlx::query_scalar(sql::COUNT_IN_FLIGHT).bind(&export.creator_id).fetch_one(&mut *tx).await?;
                 if in_flight >= i64::from(export.max_in_flight) {
                     return Ok(CreateOutcome::TooManyInFlight(in_flight as u64));
                 }
@@ -492,12 +520,23 @@ macro_rules! storage_impl {
                     .execute(&mut *tx)
                     .await?;
                 for (position, field_id) in export.field_ids.iter().enumerate() {
-                    sqlx::query(sql::INSERT_EXPORT_FIELD).bind(export.export_id).bind(field_id).bind(position as i64).execute(&mut *tx).await?;
+                    sqlx::query(sql::INSERT_EXPORT_FIELD)
+                        .bind(export.export_id)
+                        .bind(field_id)
+                        .bind(position as i64)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 if let Some(body) = &export.queue_body {
-                    sqlx::query(sql::QUEUE_SEND).bind(body).bind(export.created_at).bind(export.created_at).execute(&mut *tx).await?;
+                    sqlx::query(sql::QUEUE_SEND)
+                        .bind(body)
+                        .bind(export.created_at)
+                        .bind(export.created_at)
+                        .execute(&mut *tx)
+                        .await?;
                 }
-                let record = load_exports!(&mut *tx, sql::IDS_ONE, export.export_id).pop().ok_or(sqlx::Error::RowNotFound)?;
+                let record =
+                    load_exports!(&mut *tx, sql::IDS_ONE, export.export_id).pop().ok_or(sqlx::Error::RowNotFound)?;
                 tx.commit().await?;
                 Ok(CreateOutcome::Created(Box::new(record)))
             }
@@ -523,7 +562,8 @@ macro_rules! storage_impl {
                 for user in user_ids {
                     sqlx::query(sql::INSERT_SHARE).bind(id).bind(user).execute(&mut *tx).await?;
                 }
-                let mut shared: Vec<String> = sqlx::query_scalar(sql::SELECT_SHARES).bind(id).fetch_all(&mut *tx).await?;
+                let mut shared: Vec<String> =
+                    sqlx::query_scalar(sql::SELECT_SHARES).bind(id).fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 shared.sort();
                 Ok(shared)
@@ -534,13 +574,21 @@ macro_rules! storage_impl {
                 for user in user_ids {
                     sqlx::query(sql::DELETE_SHARE).bind(id).bind(user).execute(&mut *tx).await?;
                 }
-                let mut shared: Vec<String> = sqlx::query_scalar(sql::SELECT_SHARES).bind(id).fetch_all(&mut *tx).await?;
+                let mut shared: Vec<String> =
+                    sqlx::query_scalar(sql::SELECT_SHARES).bind(id).fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 shared.sort();
                 Ok(shared)
             }
 
-            async fn claim_export(&self, id: Uuid, attempt: u32, owner: &str, now: i64, lease_until: i64) -> Result<Claim> {
+            async fn claim_export(
+                &self,
+                id: Uuid,
+                attempt: u32,
+                owner: &str,
+                now: i64,
+                lease_until: i64,
+            ) -> Result<Claim> {
                 let mut tx = self.begin_write().await?;
                 let claimed = sqlx::query(sql::CLAIM_EXPORT)
                     .bind(id)
@@ -563,7 +611,15 @@ macro_rules! storage_impl {
                 })
             }
 
-            async fn renew_lease(&self, id: Uuid, owner: &str, now: i64, lease_until: i64, processed: u64, total: u64) -> Result<bool> {
+            async fn renew_lease(
+                &self,
+                id: Uuid,
+                owner: &str,
+                now: i64,
+                lease_until: i64,
+                processed: u64,
+                total: u64,
+            ) -> Result<bool> {
                 let done = sqlx::query(sql::RENEW_LEASE)
                     .bind(id)
                     .bind(owner)
@@ -578,19 +634,26 @@ macro_rules! storage_impl {
 
             async fn finish_export(&self, id: Uuid, owner: &str, now: i64, finish: &Finish) -> Result<bool> {
                 let q = match finish {
-                    Finish::Completed { object_location, s3_url, size_bytes, ad_count, image_count } => sqlx::query(sql::COMPLETE_EXPORT)
+                    Finish::Completed { object_location, s3_url, size_bytes, ad_count, image_count } => {
+                        sqlx::query(sql::COMPLETE_EXPORT)
+                            .bind(id)
+                            .bind(owner)
+                            .bind(now)
+                            .bind(object_location)
+                            .bind(s3_url)
+                            .bind(*size_bytes as i64)
+                            .bind(*ad_count as i64)
+                            .bind(*image_count as i64)
+                    }
+                    Finish::Retry { next_attempt, message } => sqlx::query(sql::RETRY_EXPORT)
                         .bind(id)
                         .bind(owner)
                         .bind(now)
-                        .bind(object_location)
-                        .bind(s3_url)
-                        .bind(*size_bytes as i64)
-                        .bind(*ad_count as i64)
-                        .bind(*image_count as i64),
-                    Finish::Retry { next_attempt, message } => {
-                        sqlx::query(sql::RETRY_EXPORT).bind(id).bind(owner).bind(now).bind(*next_attempt as i64).bind(message)
+                        .bind(*next_attempt as i64)
+                        .bind(message),
+                    Finish::Failed { message } => {
+                        sqlx::query(sql::FAIL_EXPORT).bind(id).bind(owner).bind(now).bind(message)
                     }
-                    Finish::Failed { message } => sqlx::query(sql::FAIL_EXPORT).bind(id).bind(owner).bind(now).bind(message),
                 };
                 Ok(q.execute(&self.pool).await?.rows_affected() == 1)
             }
@@ -600,18 +663,29 @@ macro_rules! storage_impl {
             }
 
             async fn mark_rescued(&self, id: Uuid, now: i64, stuck_before: i64) -> Result<bool> {
-                let marked = sqlx::query(sql::MARK_RESCUED).bind(now).bind(stuck_before).bind(id).execute(&self.pool).await?;
+                let marked =
+                    sqlx::query(sql::MARK_RESCUED).bind(now).bind(stuck_before).bind(id).execute(&self.pool).await?;
                 Ok(marked.rows_affected() == 1)
             }
 
             async fn expire_exports(&self, completed_before: i64, now: i64) -> Result<u64> {
-                Ok(sqlx::query(sql::EXPIRE_EXPORTS).bind(completed_before).bind(now).execute(&self.pool).await?.rows_affected())
+                Ok(sqlx::query(sql::EXPIRE_EXPORTS)
+                    .bind(completed_before)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
             }
 
             async fn expired_files(&self) -> Result<Vec<ExpiredFile>> {
                 let rows = sqlx::query(sql::SELECT_EXPIRED_FILES).fetch_all(&self.pool).await?;
                 rows.iter()
-                    .map(|r| Ok(ExpiredFile { export_id: r.try_get("export_id")?, object_location: r.try_get("object_location")? }))
+                    .map(|r| {
+                        Ok(ExpiredFile {
+                            export_id: r.try_get("export_id")?,
+                            object_location: r.try_get("object_location")?,
+                        })
+                    })
                     .collect()
             }
 
@@ -656,16 +730,33 @@ macro_rules! storage_impl {
             }
 
             async fn queue_delete(&self, message_id: i64, receipt: &str) -> Result<bool> {
-                Ok(sqlx::query(sql::QUEUE_DELETE).bind(message_id).bind(receipt).execute(&self.pool).await?.rows_affected() == 1)
+                Ok(sqlx::query(sql::QUEUE_DELETE)
+                    .bind(message_id)
+                    .bind(receipt)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                    == 1)
             }
 
             async fn queue_change_visibility(&self, message_id: i64, receipt: &str, visible_at: i64) -> Result<bool> {
-                let done = sqlx::query(sql::QUEUE_CHANGE_VISIBILITY).bind(message_id).bind(receipt).bind(visible_at).execute(&self.pool).await?;
+                let done = sqlx::query(sql::QUEUE_CHANGE_VISIBILITY)
+                    .bind(message_id)
+                    .bind(receipt)
+                    .bind(visible_at)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(done.rows_affected() == 1)
             }
 
             async fn queue_bury(&self, message_id: i64, receipt: &str) -> Result<bool> {
-                Ok(sqlx::query(sql::QUEUE_BURY).bind(message_id).bind(receipt).execute(&self.pool).await?.rows_affected() == 1)
+                Ok(sqlx::query(sql::QUEUE_BURY)
+                    .bind(message_id)
+                    .bind(receipt)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                    == 1)
             }
 
             async fn queue_depth(&self) -> Result<(u64, u64)> {

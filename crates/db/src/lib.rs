@@ -11,13 +11,15 @@
 //! [`Database`] is all of them, as [`connect`] opens it. The SQL both backends share is written
 //! once in [`sql`]; the query compiler lives in [`search`].
 
+mod backends;
 pub mod records;
 pub mod search;
-mod backends;
 mod sql;
 
 pub use backends::{PgStorage, SqliteStorage};
 pub use records::{ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, QueueRow};
+/// The driver's error, as the sources of [`DbError`] hold it.
+pub use sqlx::Error as SqlxError;
 
 use aao_export_core::catalogue::CatalogueEntry;
 use aao_export_core::document::Curation;
@@ -62,7 +64,9 @@ impl From<sqlx::Error> for DbError {
         use sqlx::error::ErrorKind;
         match &e {
             sqlx::Error::PoolTimedOut => DbError::PoolExhausted(e),
-            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => DbError::Unavailable(e),
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+                DbError::Unavailable(e)
+            }
             sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => DbError::Corrupt(e.to_string()),
             sqlx::Error::Database(db) => match db.kind() {
                 ErrorKind::UniqueViolation => DbError::Duplicate(e),
@@ -221,7 +225,15 @@ pub trait ExportsDb: Send + Sync + 'static {
     async fn claim_export(&self, id: Uuid, attempt: u32, owner: &str, now: i64, lease_until: i64) -> Result<Claim>;
     /// Extends the lease and records progress; false when the lease is no longer ours (the
     /// export was deleted or taken over).
-    async fn renew_lease(&self, id: Uuid, owner: &str, now: i64, lease_until: i64, processed: u64, total: u64) -> Result<bool>;
+    async fn renew_lease(
+        &self,
+        id: Uuid,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        processed: u64,
+        total: u64,
+    ) -> Result<bool>;
     /// Ends a run under our lease; false when the lease was no longer ours.
     async fn finish_export(&self, id: Uuid, owner: &str, now: i64, finish: &Finish) -> Result<bool>;
     /// Exports that need their message sent again: pending and untouched since `stuck_before`, or

@@ -48,10 +48,21 @@ pub enum Claim {
 /// How a worker's run of an export ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finish {
-    Completed { object_location: String, s3_url: String, size_bytes: u64, ad_count: u64, image_count: u64 },
+    Completed {
+        object_location: String,
+        s3_url: String,
+        size_bytes: u64,
+        ad_count: u64,
+        image_count: u64,
+    },
     /// Back to `pending` for attempt `next_attempt`, with what went wrong.
-    Retry { next_attempt: u32, message: String },
-    Failed { message: String },
+    Retry {
+        next_attempt: u32,
+        message: String,
+    },
+    Failed {
+        message: String,
+    },
 }
 
 /// A stored API key: the user it belongs to and the SHA-256 (hex) of its secret part.

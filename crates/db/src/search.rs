@@ -41,7 +41,8 @@ pub const SEARCH_COLUMNS: &str = "observation_id, observer_id, observed_at, rdo_
 pub fn page_sql(query: &Query, dialect: Dialect, after: Option<&PageCursor>, limit: u32) -> Sql {
     let mut binds = Vec::new();
     // Parenthesised: a top-level OR must not swallow the cursor condition ANDed after it.
-    let mut text = format!("SELECT {SEARCH_COLUMNS} FROM observations WHERE ({})", condition(query, dialect, &mut binds));
+    let mut text =
+        format!("SELECT {SEARCH_COLUMNS} FROM observations WHERE ({})", condition(query, dialect, &mut binds));
     if let Some(cursor) = after {
         binds.push(Bind::Float(cursor.observed_at));
         let at = binds.len();
@@ -151,11 +152,14 @@ mod tests {
             pg.text,
             "SELECT COUNT(*) FROM observations WHERE ((page_names LIKE $1 ESCAPE '\\')) AND (NOT ((observer_id = $2))) AND (observed_at >= $3)"
         );
-        assert_eq!(pg.binds, vec![
-            Bind::Text("%100\\%\\_raiz\\\\%".into()),
-            Bind::Text("a'; DROP TABLE x; --".into()),
-            Bind::Float(1_759_583_019.5),
-        ]);
+        assert_eq!(
+            pg.binds,
+            vec![
+                Bind::Text("%100\\%\\_raiz\\\\%".into()),
+                Bind::Text("a'; DROP TABLE x; --".into()),
+                Bind::Float(1_759_583_019.5),
+            ]
+        );
         let lite = count_sql(&query, Dialect::Sqlite);
         assert!(lite.text.contains("(instr(page_names, $1) > 0)"), "{}", lite.text);
         assert_eq!(lite.binds[0], Bind::Text("100%_raiz\\".into()));

@@ -39,7 +39,8 @@ WHERE observation_id IN ({ids})";
 pub const SELECT_CLASSIFICATIONS: &str = "
 SELECT observation_id, label, score FROM ad_classifications
 WHERE observation_id IN ({ids})";
-pub const SELECT_OBJECT_VERSIONS: &str = "SELECT object_key, version FROM catalogue_objects WHERE object_key IN ({ids})";
+pub const SELECT_OBJECT_VERSIONS: &str =
+    "SELECT object_key, version FROM catalogue_objects WHERE object_key IN ({ids})";
 
 pub const UPSERT_OBSERVATION: &str = "
 INSERT INTO observations (observation_id, observer_id, timestamp, observation_uuid, observed_at, platform,
@@ -70,7 +71,8 @@ pub fn in_list(template: &str, n: usize) -> String {
 
 // ---- users and API keys
 pub const SELECT_USER: &str = "SELECT id, full_name, enabled, role, primary_email FROM users WHERE id = $1";
-pub const SELECT_ENABLED_USERS: &str = "SELECT id, full_name, enabled, role, primary_email FROM users WHERE enabled ORDER BY id";
+pub const SELECT_ENABLED_USERS: &str =
+    "SELECT id, full_name, enabled, role, primary_email FROM users WHERE enabled ORDER BY id";
 pub const SELECT_KNOWN_USERS: &str = "SELECT id FROM users WHERE id IN ({ids})";
 pub const UPSERT_API_KEY: &str = "
 INSERT INTO api_keys (key_id, user_id, secret_hash, created_at) VALUES ($1, $2, $3, $4)
@@ -160,5 +162,4 @@ RETURNING message_id, body, receive_count, receipt";
 pub const QUEUE_DELETE: &str = "DELETE FROM job_queue WHERE message_id = $1 AND receipt = $2";
 pub const QUEUE_CHANGE_VISIBILITY: &str = "UPDATE job_queue SET visible_at = $3 WHERE message_id = $1 AND receipt = $2";
 pub const QUEUE_BURY: &str = "UPDATE job_queue SET dead = TRUE WHERE message_id = $1 AND receipt = $2";
-pub const QUEUE_DEPTH: &str =
-    "SELECT COALESCE(SUM(CASE WHEN dead THEN 0 ELSE 1 END), 0) AS live, COALESCE(SUM(CASE WHEN dead THEN 1 ELSE 0 END), 0) AS dead FROM job_queue";
+pub const QUEUE_DEPTH: &str = "SELECT COALESCE(SUM(CASE WHEN dead THEN 0 ELSE 1 END), 0) AS live, COALESCE(SUM(CASE WHEN dead THEN 1 ELSE 0 END), 0) AS dead FROM job_queue";

@@ -8,15 +8,15 @@
 mod common;
 
 use aao_export_core::query::Query;
-use aao_export_db::testing::TestDatabase;
-use aao_export_db::{ObjectOutcome, OutcomeKind, Storage};
+use aao_export_db::{Database, ObjectOutcome, OutcomeKind};
+use aao_export_testkit::TestDatabase;
 use common::{candidate, ids, newest_first, outcome, rdo, try_search_all};
 use proptest::prelude::*;
-use proptest::sample::{select, Index};
+use proptest::sample::{Index, select};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::fmt;
 use std::sync::Arc;
 
@@ -194,7 +194,8 @@ fn generate_ads(n: usize, seed: u64) -> Vec<GeneratedAd> {
             let observation_uuid = if i % 25 == 7 { observation_id.clone() } else { format!("{ms}.{observation_id}") };
             let candidates: Vec<Value> = (0..rng.random_range(0..=3))
                 .map(|_| {
-                    let categories: Vec<&str> = (0..rng.random_range(0..=2)).map(|_| pick(&mut rng, CATEGORIES)).collect();
+                    let categories: Vec<&str> =
+                        (0..rng.random_range(0..=2)).map(|_| pick(&mut rng, CATEGORIES)).collect();
                     let mut c = candidate(pick(&mut rng, PAGE_NAMES), &categories);
                     c["data"]["currency"] = json!(if rng.random_bool(0.5) { "AUD" } else { "" });
                     if rng.random_bool(0.3) {
@@ -248,7 +249,7 @@ fn expected_ids(query: &Value, ads: &[GeneratedAd]) -> Vec<String> {
     hits.into_iter().map(|(_, id)| id).collect()
 }
 
-async fn try_storage_ids(storage: &dyn Storage, query: &Query, page_size: u32) -> Result<(u64, Vec<String>), String> {
+async fn try_storage_ids(storage: &dyn Database, query: &Query, page_size: u32) -> Result<(u64, Vec<String>), String> {
     let count = storage
         .count_matching(query)
         .await
@@ -256,7 +257,7 @@ async fn try_storage_ids(storage: &dyn Storage, query: &Query, page_size: u32) -
     Ok((count, ids(&try_search_all(storage, query, page_size).await?)))
 }
 
-async fn storage_ids(storage: &dyn Storage, query: &Query, page_size: u32) -> (u64, Vec<String>) {
+async fn storage_ids(storage: &dyn Database, query: &Query, page_size: u32) -> (u64, Vec<String>) {
     try_storage_ids(storage, query, page_size).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -309,7 +310,16 @@ fn phrase(vocabulary: Vec<String>) -> BoxedStrategy<String> {
             let cased = match case {
                 0 | 1 => piece,
                 2 => piece.to_uppercase(),
-                _ => piece.chars().map(|c| if c.is_uppercase() { c.to_lowercase().next().unwrap() } else { c.to_uppercase().next().unwrap() }).collect(),
+                _ => piece
+                    .chars()
+                    .map(|c| {
+                        if c.is_uppercase() {
+                            c.to_lowercase().next().unwrap()
+                        } else {
+                            c.to_uppercase().next().unwrap()
+                        }
+                    })
+                    .collect(),
             };
             // Query arguments may not hold control characters: a line break becomes a space.
             let clean: String = cased.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
@@ -327,7 +337,8 @@ fn strings(words: &[&str]) -> Vec<String> {
 }
 
 fn query_strategy(ads: &[GeneratedAd]) -> impl Strategy<Value = JsonQuery> {
-    let metacharacters = strings(&["%", "_", "\\", "100%", "%_", "e_f", "c%s", "a\\b", "Pure_", "_Fun", "% P", "é", "É", "ß", "SS"]);
+    let metacharacters =
+        strings(&["%", "_", "\\", "100%", "%_", "e_f", "c%s", "a\\b", "Pure_", "_Fun", "% P", "é", "É", "ß", "SS"]);
     let nothing = strings(&["zzz-nothing", "Ünïcode-none", "4873438x"]);
 
     let mut observer_words = strings(OBSERVERS);
@@ -355,7 +366,16 @@ fn query_strategy(ads: &[GeneratedAd]) -> impl Strategy<Value = JsonQuery> {
     any_words.extend(metacharacters);
     any_words.extend(nothing);
     // Keys of the RDO are not text values; some values happen to contain them.
-    any_words.extend(strings(&["page_name", "ocr_data", "FEED_BASED", "temp-v2", "AUD", "$100", "spare change", "tab here"]));
+    any_words.extend(strings(&[
+        "page_name",
+        "ocr_data",
+        "FEED_BASED",
+        "temp-v2",
+        "AUD",
+        "$100",
+        "spare change",
+        "tab here",
+    ]));
 
     let time = (0..=TIME_SPAN + 1, select(vec![-1000i64, -1, 0, 1, 125, 250, 500, 999]))
         .prop_map(|(k, delta)| ((T0 + k) * 1000 + delta).to_string());
@@ -396,25 +416,38 @@ fn sql_search_agrees_with_the_evaluator_on_random_queries() {
             for chunk in outcomes(&ads).chunks(100) {
                 db.storage.record_objects(chunk).await.unwrap();
             }
-            assert_eq!(db.storage.catalogue_size().await.unwrap(), exportable as u64, "[{}] catalogue size", db.storage.backend());
+            assert_eq!(
+                db.storage.catalogue_size().await.unwrap(),
+                exportable as u64,
+                "[{}] catalogue size",
+                db.storage.backend()
+            );
         }
         dbs
     });
-    let storages: Vec<Arc<dyn Storage>> = dbs.iter().map(|db| db.storage.clone()).collect();
+    let storages: Vec<Arc<dyn Database>> = dbs.iter().map(|db| db.storage.clone()).collect();
 
     // The generated data is what the property needs: ties, fractions, ads without candidates.
     let mut times: Vec<f64> = ads.iter().map(|ad| observed_on_device_at(&ad.rdo)).collect();
     times.sort_by(f64::total_cmp);
     times.dedup();
-    assert!(times.len() < 100 && times.iter().any(|t| t.fract() != 0.0), "observed_at values collide and some are fractional");
-    assert!(ads.iter().filter(|ad| candidate_data(&ad.rdo).next().is_none()).count() >= 20, "some ads have no candidates");
+    assert!(
+        times.len() < 100 && times.iter().any(|t| t.fract() != 0.0),
+        "observed_at values collide and some are fractional"
+    );
+    assert!(
+        ads.iter().filter(|ad| candidate_data(&ad.rdo).next().is_none()).count() >= 20,
+        "some ads have no candidates"
+    );
 
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256);
-    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, max_shrink_iters: 4096, ..Config::default() });
+    let mut runner =
+        TestRunner::new(Config { cases, failure_persistence: None, max_shrink_iters: 4096, ..Config::default() });
     let nonempty = std::cell::Cell::new(0usize);
     let partial = std::cell::Cell::new(0usize);
     let result = runner.run(&query_strategy(&ads), |JsonQuery(q)| {
-        let parsed = Query::from_json(&q).map_err(|e| TestCaseError::fail(format!("generated query {q} was refused: {e}")))?;
+        let parsed =
+            Query::from_json(&q).map_err(|e| TestCaseError::fail(format!("generated query {q} was refused: {e}")))?;
         let expected = expected_ids(&q, &ads);
         if !expected.is_empty() {
             nonempty.set(nonempty.get() + 1);
@@ -424,7 +457,9 @@ fn sql_search_agrees_with_the_evaluator_on_random_queries() {
         }
         for storage in &storages {
             let b = storage.backend();
-            let (count, got) = rt.block_on(try_storage_ids(&**storage, &parsed, 50)).map_err(|e| TestCaseError::fail(format!("{e}; query {q}")))?;
+            let (count, got) = rt
+                .block_on(try_storage_ids(&**storage, &parsed, 50))
+                .map_err(|e| TestCaseError::fail(format!("{e}; query {q}")))?;
             if got != expected {
                 return Err(TestCaseError::fail(format!("[{b}] query {q}: {}", difference(&got, &expected))));
             }
@@ -437,7 +472,10 @@ fn sql_search_agrees_with_the_evaluator_on_random_queries() {
     }
     // The generator must make queries that select something, but not always everything.
     let (partial, nonempty) = (partial.get(), nonempty.get());
-    assert!(partial * 3 >= cases as usize, "only {partial} of {cases} queries selected some but not all ads ({nonempty} selected any)");
+    assert!(
+        partial * 3 >= cases as usize,
+        "only {partial} of {cases} queries selected some but not all ads ({nonempty} selected any)"
+    );
     drop(storages);
     drop(dbs);
 }
@@ -453,7 +491,11 @@ const P3_OBSERVER: &str = "a1b2c3d4-0000-4000-8000-00000000000b";
 fn pinned_ads() -> Vec<GeneratedAd> {
     let ad = |id: &str, observer: &str, observed: Value, candidates: Vec<Value>, ocr: &[&str]| {
         let ms = (observed.as_f64().unwrap() * 1000.0).round() as i64;
-        GeneratedAd { observation_id: id.into(), withdrawn: false, rdo: rdo(observer, &format!("{ms}.{id}"), observed, candidates, ocr) }
+        GeneratedAd {
+            observation_id: id.into(),
+            withdrawn: false,
+            rdo: rdo(observer, &format!("{ms}.{id}"), observed, candidates, ocr),
+        }
     };
     let t = T0 + 19;
     vec![
@@ -463,7 +505,13 @@ fn pinned_ads() -> Vec<GeneratedAd> {
         ad("p4", P1_OBSERVER, json!(t), vec![candidate("a\\b", &[])], &["eXf"]),
         ad("p5", P2_OBSERVER, json!(t + 1), vec![candidate("ab", &[])], &["e_f"]),
         ad("p6", P3_OBSERVER, json!(t), vec![], &["Spare\nchange? Invest it"]),
-        ad("p7", P1_OBSERVER, json!(t as f64 + 0.001), vec![candidate("Raiz", &["POLI"]), candidate("Invest", &["TICAL"])], &[]),
+        ad(
+            "p7",
+            P1_OBSERVER,
+            json!(t as f64 + 0.001),
+            vec![candidate("Raiz", &["POLI"]), candidate("Invest", &["TICAL"])],
+            &[],
+        ),
     ]
 }
 
@@ -495,8 +543,14 @@ async fn tricky_semantics_are_pinned_on_every_backend() {
         // No activation codes match nothing, so NOT of that matches everything.
         (json!({"method": "OBSERVER_ID_CONTAINS", "args": []}), vec![]),
         (json!({"method": "OBSERVER_ID_EQUALS", "args": []}), vec![]),
-        (json!({"method": "NOT", "args": [{"method": "OBSERVER_ID_CONTAINS", "args": []}]}), all.iter().map(String::as_str).collect()),
-        (json!({"method": "OR", "args": [{"method": "OBSERVER_ID_CONTAINS", "args": []}, {"method": "OBSERVER_ID_EQUALS", "args": [P3_OBSERVER]}]}), vec!["p6", "p3"]),
+        (
+            json!({"method": "NOT", "args": [{"method": "OBSERVER_ID_CONTAINS", "args": []}]}),
+            all.iter().map(String::as_str).collect(),
+        ),
+        (
+            json!({"method": "OR", "args": [{"method": "OBSERVER_ID_CONTAINS", "args": []}, {"method": "OBSERVER_ID_EQUALS", "args": [P3_OBSERVER]}]}),
+            vec!["p6", "p3"],
+        ),
         // Page names, categories and text ignore case, accents included.
         (json!({"method": "PAGE_NAME_CONTAINS", "args": ["électricité"]}), vec!["p3"]),
         (json!({"method": "PAGE_NAME_CONTAINS", "args": ["ÉLECTRICITÉ"]}), vec!["p3"]),
@@ -519,10 +573,13 @@ async fn tricky_semantics_are_pinned_on_every_backend() {
         (json!({"method": "DATETIME_AFTER", "args": [(t + 2).to_string()]}), vec!["p5", "p2"]),
         (json!({"method": "DATETIME_BEFORE", "args": [t.to_string()]}), vec!["p6", "p4", "p1", "p3"]),
         (json!({"method": "DATETIME_BEFORE", "args": [(t - 1).to_string()]}), vec!["p3"]),
-        (json!({"method": "AND", "args": [
-            {"method": "DATETIME_AFTER", "args": [(t + 500).to_string()]},
-            {"method": "DATETIME_BEFORE", "args": [(t + 500).to_string()]}
-        ]}), vec!["p2"]),
+        (
+            json!({"method": "AND", "args": [
+                {"method": "DATETIME_AFTER", "args": [(t + 500).to_string()]},
+                {"method": "DATETIME_BEFORE", "args": [(t + 500).to_string()]}
+            ]}),
+            vec!["p2"],
+        ),
     ];
     for db in TestDatabase::all().await {
         let s = &*db.storage;
@@ -546,7 +603,10 @@ async fn tricky_semantics_are_pinned_on_every_backend() {
 async fn a_space_does_not_match_a_line_break_on_every_backend() {
     let ads = pinned_ads();
     let query = json!({"method": "ANYTHING_CONTAINS", "args": ["spare change"]});
-    assert!(expected_ids(&query, &ads).is_empty(), "the evaluator: \"spare change\" does not occur in \"Spare\\nchange? ...\"");
+    assert!(
+        expected_ids(&query, &ads).is_empty(),
+        "the evaluator: \"spare change\" does not occur in \"Spare\\nchange? ...\""
+    );
     for db in TestDatabase::all().await {
         let s = &*db.storage;
         s.record_objects(&outcomes(&ads)).await.unwrap();

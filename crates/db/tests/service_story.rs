@@ -1,4 +1,4 @@
-//! The service's side of `Storage`: users and API keys, exports with their fields and shares, the
+//! The service's side of the database (`ExportsDb`, `UsersDb`): users and API keys, exports with their fields and shares, the
 //! worker's leases, the rescuer and the sweeper. Told once and run on every backend: SQLite
 //! always; PostgreSQL when `TEST_DATABASE_URL` is set, both in a database of the server's default
 //! collation and in one whose text sorts by an ICU locale (as a managed PostgreSQL usually does),
@@ -6,8 +6,8 @@
 
 use aao_export_core::export::{ExportParameters, ExportStatus};
 use aao_export_core::fields::field_id;
-use aao_export_db::testing::TestDatabase;
-use aao_export_db::{ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, Storage, User};
+use aao_export_db::{ApiKey, Claim, CreateOutcome, Database, ExpiredFile, ExportRecord, Finish, NewExport, User};
+use aao_export_testkit::TestDatabase;
 use serde_json::json;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -46,7 +46,11 @@ fn new_export(n: u128, creator: &str, created_at: i64, fields: &[&str]) -> NewEx
     NewExport {
         export_id: Uuid::from_u128(0x5e1f_0000_0000_4000_8000_0000_0000_0000 + n),
         creator_id: creator.into(),
-        parameters: ExportParameters { query, include_images: n.is_multiple_of(3), fields: fields.iter().map(|f| f.to_string()).collect() },
+        parameters: ExportParameters {
+            query,
+            include_images: n.is_multiple_of(3),
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+        },
         field_ids: fields.iter().map(|f| field_id(f)).collect(),
         max_retries: 3 + n as u32 % 2,
         created_at,
@@ -81,7 +85,7 @@ fn pending(e: &NewExport) -> ExportRecord {
     }
 }
 
-async fn create(s: &dyn Storage, e: &NewExport) -> ExportRecord {
+async fn create(s: &dyn Database, e: &NewExport) -> ExportRecord {
     match s.create_export(e).await.unwrap_or_else(|err| panic!("[{}] create {}: {err}", s.backend(), e.export_id)) {
         CreateOutcome::Created(record) => {
             assert_eq!(*record, pending(e), "[{}] the created export as stored", s.backend());
@@ -91,7 +95,7 @@ async fn create(s: &dyn Storage, e: &NewExport) -> ExportRecord {
     }
 }
 
-async fn get(s: &dyn Storage, id: Uuid) -> ExportRecord {
+async fn get(s: &dyn Database, id: Uuid) -> ExportRecord {
     s.export(id).await.unwrap().unwrap_or_else(|| panic!("[{}] export {id} exists", s.backend()))
 }
 
@@ -99,7 +103,7 @@ fn ids(records: &[ExportRecord]) -> Vec<Uuid> {
     records.iter().map(|r| r.export_id).collect()
 }
 
-async fn story(s: Arc<dyn Storage>, label: &str) {
+async fn story(s: Arc<dyn Database>, label: &str) {
     let s = &*s;
     let b = format!("{} ({label})", s.backend());
     let b = b.as_str();
@@ -118,23 +122,39 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
     assert_eq!(enabled[5], user("dan", true), "[{b}] a user without an email");
     assert_eq!(s.user("carl").await.unwrap(), Some(user("carl", false)), "[{b}] a disabled user is still a user");
     assert_eq!(s.user("Amy").await.unwrap(), None, "[{b}] ids are case-sensitive");
-    let unknown = s.unknown_users(&["nobody".into(), "amy".into(), "carl".into(), "Amy".into(), "".into()]).await.unwrap();
+    let unknown =
+        s.unknown_users(&["nobody".into(), "amy".into(), "carl".into(), "Amy".into(), "".into()]).await.unwrap();
     assert_eq!(unknown, ["nobody", "Amy", ""], "[{b}] unknown ids, disabled users are known");
     assert_eq!(s.unknown_users(&[]).await.unwrap(), Vec::<String>::new(), "[{b}] no ids, none unknown");
-    let many: Vec<String> = (0..2500).map(|i| if i % 1000 == 7 { "bob".to_string() } else { format!("ghost-{i}") }).collect();
+    let many: Vec<String> =
+        (0..2500).map(|i| if i % 1000 == 7 { "bob".to_string() } else { format!("ghost-{i}") }).collect();
     let unknown = s.unknown_users(&many).await.unwrap();
     assert_eq!(unknown.len(), 2497, "[{b}] more ids than one IN list holds");
-    assert!(!unknown.contains(&"bob".to_string()) && unknown[0] == "ghost-0" && unknown[2496] == "ghost-2499", "[{b}] in order");
+    assert!(
+        !unknown.contains(&"bob".to_string()) && unknown[0] == "ghost-0" && unknown[2496] == "ghost-2499",
+        "[{b}] in order"
+    );
 
     // --- API keys: found by key id with their user, whose state is read fresh every time.
     let key = ApiKey { key_id: "k1".into(), user_id: "amy".into(), secret_hash: "a".repeat(64), created_at: T0 };
     s.put_api_key(&key).await.unwrap();
-    s.put_api_key(&ApiKey { key_id: "k2".into(), user_id: "carl".into(), secret_hash: "c".repeat(64), created_at: T0 + 1 }).await.unwrap();
+    s.put_api_key(&ApiKey {
+        key_id: "k2".into(),
+        user_id: "carl".into(),
+        secret_hash: "c".repeat(64),
+        created_at: T0 + 1,
+    })
+    .await
+    .unwrap();
     assert_eq!(s.api_key("k1").await.unwrap(), Some((key.clone(), user("amy", true))), "[{b}] a key and its user");
     assert_eq!(s.api_key("K1").await.unwrap(), None, "[{b}] key ids are case-sensitive");
     assert_eq!(s.api_key("nope").await.unwrap(), None, "[{b}] an unknown key");
     let (k2, carl) = s.api_key("k2").await.unwrap().unwrap();
-    assert_eq!((k2.user_id.as_str(), k2.created_at, carl.enabled), ("carl", T0 + 1, false), "[{b}] a disabled user's key says so");
+    assert_eq!(
+        (k2.user_id.as_str(), k2.created_at, carl.enabled),
+        ("carl", T0 + 1, false),
+        "[{b}] a disabled user's key says so"
+    );
     let rotated = ApiKey { secret_hash: "b".repeat(64), ..key.clone() };
     s.put_api_key(&rotated).await.unwrap();
     s.put_users(&[User { full_name: "Amy Renamed".into(), ..user("amy", false) }]).await.unwrap();
@@ -178,7 +198,11 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
     let mut ghost = new_export(7, "nobody", T0, &["observer.uuid"]);
     ghost.queue_body = Some("must not be written either".into());
     assert!(s.create_export(&ghost).await.is_err(), "[{b}] an unknown creator is refused by the database");
-    assert_eq!((s.export(ghost.export_id).await.unwrap(), s.queue_depth().await.unwrap()), (None, (0, 0)), "[{b}] and rolled back");
+    assert_eq!(
+        (s.export(ghost.export_id).await.unwrap(), s.queue_depth().await.unwrap()),
+        (None, (0, 0)),
+        "[{b}] and rolled back"
+    );
 
     // bob's exports, one at the very same time as another (ties go by export id).
     let e4 = new_export(4, "bob", T0 + 15, &["observer.uuid", "observation_id"]);
@@ -190,7 +214,11 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
     //     their fields and shares.
     assert_eq!(get(s, e1.export_id).await, r1, "[{b}] export() reads back what was created");
     assert_eq!(s.export(Uuid::from_u128(42)).await.unwrap(), None, "[{b}] an unknown export");
-    assert_eq!(s.exports_visible_to("amy").await.unwrap(), [r3.clone(), r2.clone(), r1.clone()], "[{b}] amy's, newest first");
+    assert_eq!(
+        s.exports_visible_to("amy").await.unwrap(),
+        [r3.clone(), r2.clone(), r1.clone()],
+        "[{b}] amy's, newest first"
+    );
     assert_eq!(s.exports_visible_to("bob").await.unwrap(), [r4.clone(), r5.clone()], "[{b}] bob's, a tie by export id");
     assert_eq!(s.exports_visible_to("dan").await.unwrap(), [], "[{b}] dan has none");
     assert_eq!(s.exports_visible_to("nobody").await.unwrap(), [], "[{b}] nor has an unknown user");
@@ -198,25 +226,61 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
     // --- Sharing: idempotent, answered with the shares after, sorted byte for byte.
     let id1 = e1.export_id;
     assert_eq!(s.share_export(id1, &["dan".into(), "bob".into()]).await.unwrap(), ["bob", "dan"], "[{b}] shared");
-    assert_eq!(s.share_export(id1, &["bob".into(), "Zed".into(), "bob".into(), "ab".into(), "a-c".into()]).await.unwrap(), ["Zed", "a-c", "ab", "bob", "dan"], "[{b}] sharing again adds only the new ones");
-    assert_eq!(s.share_export(id1, &[]).await.unwrap(), ["Zed", "a-c", "ab", "bob", "dan"], "[{b}] sharing with nobody changes nothing");
-    assert!(s.share_export(id1, &["nobody".into()]).await.is_err(), "[{b}] sharing with an unknown id is refused by the database");
-    assert!(s.share_export(Uuid::from_u128(42), &["bob".into()]).await.is_err(), "[{b}] sharing an unknown export is refused");
-    assert_eq!(s.unshare_export(id1, &["dan".into(), "nobody".into(), "ab".into()]).await.unwrap(), ["Zed", "a-c", "bob"], "[{b}] unshared");
-    assert_eq!(s.unshare_export(id1, &["dan".into(), "ab".into()]).await.unwrap(), ["Zed", "a-c", "bob"], "[{b}] unsharing again changes nothing");
+    assert_eq!(
+        s.share_export(id1, &["bob".into(), "Zed".into(), "bob".into(), "ab".into(), "a-c".into()]).await.unwrap(),
+        ["Zed", "a-c", "ab", "bob", "dan"],
+        "[{b}] sharing again adds only the new ones"
+    );
+    assert_eq!(
+        s.share_export(id1, &[]).await.unwrap(),
+        ["Zed", "a-c", "ab", "bob", "dan"],
+        "[{b}] sharing with nobody changes nothing"
+    );
+    assert!(
+        s.share_export(id1, &["nobody".into()]).await.is_err(),
+        "[{b}] sharing with an unknown id is refused by the database"
+    );
+    assert!(
+        s.share_export(Uuid::from_u128(42), &["bob".into()]).await.is_err(),
+        "[{b}] sharing an unknown export is refused"
+    );
+    assert_eq!(
+        s.unshare_export(id1, &["dan".into(), "nobody".into(), "ab".into()]).await.unwrap(),
+        ["Zed", "a-c", "bob"],
+        "[{b}] unshared"
+    );
+    assert_eq!(
+        s.unshare_export(id1, &["dan".into(), "ab".into()]).await.unwrap(),
+        ["Zed", "a-c", "bob"],
+        "[{b}] unsharing again changes nothing"
+    );
     assert_eq!(s.share_export(e4.export_id, &["amy".into()]).await.unwrap(), ["amy"], "[{b}] bob shares with amy");
     let r1 = ExportRecord { shared_with: vec!["Zed".into(), "a-c".into(), "bob".into()], ..r1 };
     let r4 = ExportRecord { shared_with: vec!["amy".into()], ..r4 };
     assert_eq!(get(s, id1).await, r1, "[{b}] the export shows its shares");
-    assert_eq!(s.exports_visible_to("amy").await.unwrap(), [r3.clone(), r4.clone(), r2.clone(), r1.clone()], "[{b}] amy's and those shared with her");
-    assert_eq!(s.exports_visible_to("bob").await.unwrap(), [r4.clone(), r5.clone(), r1.clone()], "[{b}] bob's and amy's shared one");
-    assert_eq!(s.exports_visible_to("Zed").await.unwrap(), std::slice::from_ref(&r1), "[{b}] Zed only sees what is shared with him");
+    assert_eq!(
+        s.exports_visible_to("amy").await.unwrap(),
+        [r3.clone(), r4.clone(), r2.clone(), r1.clone()],
+        "[{b}] amy's and those shared with her"
+    );
+    assert_eq!(
+        s.exports_visible_to("bob").await.unwrap(),
+        [r4.clone(), r5.clone(), r1.clone()],
+        "[{b}] bob's and amy's shared one"
+    );
+    assert_eq!(
+        s.exports_visible_to("Zed").await.unwrap(),
+        std::slice::from_ref(&r1),
+        "[{b}] Zed only sees what is shared with him"
+    );
 
     // --- The worker: claim (compare-and-set on the attempt and the lease), renew, finish.
     let id3 = e3.export_id;
     let lease = 30_000;
     let t = T0 + MINUTE;
-    let Claim::Claimed(c) = s.claim_export(id3, 1, "w1", t, t + lease).await.unwrap() else { panic!("[{b}] w1 claims e3") };
+    let Claim::Claimed(c) = s.claim_export(id3, 1, "w1", t, t + lease).await.unwrap() else {
+        panic!("[{b}] w1 claims e3")
+    };
     let processing = ExportRecord {
         status: ExportStatus::Processing,
         started_at: Some(t),
@@ -227,16 +291,36 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
     };
     assert_eq!(*c, processing, "[{b}] the claimed export");
     assert_eq!(get(s, id3).await, processing, "[{b}] as stored");
-    assert_eq!(s.claim_export(id3, 1, "w2", t + 1000, t + 1000 + lease).await.unwrap(), Claim::Leased, "[{b}] a live lease is not taken");
-    assert_eq!(s.claim_export(id3, 1, "w1", t + 1000, t + 1000 + lease).await.unwrap(), Claim::Leased, "[{b}] not even by its owner (a second delivery)");
+    assert_eq!(
+        s.claim_export(id3, 1, "w2", t + 1000, t + 1000 + lease).await.unwrap(),
+        Claim::Leased,
+        "[{b}] a live lease is not taken"
+    );
+    assert_eq!(
+        s.claim_export(id3, 1, "w1", t + 1000, t + 1000 + lease).await.unwrap(),
+        Claim::Leased,
+        "[{b}] not even by its owner (a second delivery)"
+    );
     assert!(s.renew_lease(id3, "w1", t + 5000, t + 5000 + lease, 10, 100).await.unwrap(), "[{b}] the owner renews");
     assert!(!s.renew_lease(id3, "w2", t + 5000, t + 9 * lease, 99, 100).await.unwrap(), "[{b}] another worker cannot");
-    let renewed = ExportRecord { updated_at: t + 5000, lease_expires_at: Some(t + 5000 + lease), progress_processed: 10, progress_total: Some(100), ..processing.clone() };
+    let renewed = ExportRecord {
+        updated_at: t + 5000,
+        lease_expires_at: Some(t + 5000 + lease),
+        progress_processed: 10,
+        progress_total: Some(100),
+        ..processing.clone()
+    };
     assert_eq!(get(s, id3).await, renewed, "[{b}] renewed with progress");
     // The lease runs out at its expiry instant; only after it may another worker take over.
     let expiry = t + 5000 + lease;
-    assert_eq!(s.claim_export(id3, 1, "w2", expiry, expiry + lease).await.unwrap(), Claim::Leased, "[{b}] not at the expiry instant");
-    let Claim::Claimed(c) = s.claim_export(id3, 1, "w2", expiry + 1, expiry + 1 + lease).await.unwrap() else { panic!("[{b}] w2 takes over") };
+    assert_eq!(
+        s.claim_export(id3, 1, "w2", expiry, expiry + lease).await.unwrap(),
+        Claim::Leased,
+        "[{b}] not at the expiry instant"
+    );
+    let Claim::Claimed(c) = s.claim_export(id3, 1, "w2", expiry + 1, expiry + 1 + lease).await.unwrap() else {
+        panic!("[{b}] w2 takes over")
+    };
     let taken = ExportRecord {
         started_at: Some(expiry + 1),
         updated_at: expiry + 1,
@@ -247,19 +331,37 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
         ..renewed.clone()
     };
     assert_eq!(*c, taken, "[{b}] taken over, progress restarted");
-    assert!(!s.renew_lease(id3, "w1", expiry + 2, expiry + 2 + lease, 50, 100).await.unwrap(), "[{b}] the old owner's renewal fails");
+    assert!(
+        !s.renew_lease(id3, "w1", expiry + 2, expiry + 2 + lease, 50, 100).await.unwrap(),
+        "[{b}] the old owner's renewal fails"
+    );
     for finish in [
-        Finish::Completed { object_location: "w1.zip".into(), s3_url: "s3://b/w1.zip".into(), size_bytes: 1, ad_count: 1, image_count: 1 },
+        Finish::Completed {
+            object_location: "w1.zip".into(),
+            s3_url: "s3://b/w1.zip".into(),
+            size_bytes: 1,
+            ad_count: 1,
+            image_count: 1,
+        },
         Finish::Retry { next_attempt: 2, message: "w1 gave up".into() },
         Finish::Failed { message: "w1 failed".into() },
     ] {
-        assert!(!s.finish_export(id3, "w1", expiry + 3, &finish).await.unwrap(), "[{b}] the old owner cannot finish: {finish:?}");
+        assert!(
+            !s.finish_export(id3, "w1", expiry + 3, &finish).await.unwrap(),
+            "[{b}] the old owner cannot finish: {finish:?}"
+        );
     }
     assert_eq!(get(s, id3).await, taken, "[{b}] the old owner changed nothing");
 
     let done_at = expiry + 10_000;
     let location = "outputs/amy_00000000-0000-0000-0000-000000000003_20251009090000.zip".to_string();
-    let completed = Finish::Completed { object_location: location.clone(), s3_url: format!("s3://exports/{location}"), size_bytes: 1_234_567, ad_count: 7, image_count: 3 };
+    let completed = Finish::Completed {
+        object_location: location.clone(),
+        s3_url: format!("s3://exports/{location}"),
+        size_bytes: 1_234_567,
+        ad_count: 7,
+        image_count: 3,
+    };
     assert!(s.finish_export(id3, "w2", done_at, &completed).await.unwrap(), "[{b}] the owner completes");
     let r3_done = ExportRecord {
         status: ExportStatus::Completed,
@@ -276,9 +378,19 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
         ..taken.clone()
     };
     assert_eq!(get(s, id3).await, r3_done, "[{b}] completed");
-    assert!(!s.finish_export(id3, "w2", done_at + 1, &Finish::Failed { message: "late".into() }).await.unwrap(), "[{b}] finished once only");
-    assert!(!s.renew_lease(id3, "w2", done_at + 1, done_at + lease, 7, 7).await.unwrap(), "[{b}] no lease on a finished export");
-    assert_eq!(s.claim_export(id3, 1, "w3", done_at + 2, done_at + lease).await.unwrap(), Claim::Finished(ExportStatus::Completed), "[{b}] a late message finds it finished");
+    assert!(
+        !s.finish_export(id3, "w2", done_at + 1, &Finish::Failed { message: "late".into() }).await.unwrap(),
+        "[{b}] finished once only"
+    );
+    assert!(
+        !s.renew_lease(id3, "w2", done_at + 1, done_at + lease, 7, 7).await.unwrap(),
+        "[{b}] no lease on a finished export"
+    );
+    assert_eq!(
+        s.claim_export(id3, 1, "w3", done_at + 2, done_at + lease).await.unwrap(),
+        Claim::Finished(ExportStatus::Completed),
+        "[{b}] a late message finds it finished"
+    );
     assert_eq!(get(s, id3).await, r3_done, "[{b}] and changes nothing");
 
     // amy has two in flight now (e1, e2): a limit of three lets one more in.
@@ -289,13 +401,22 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
     assert_eq!(s.create_export(&e6).await.unwrap(), CreateOutcome::TooManyInFlight(3), "[{b}] and then no more");
     // Processing exports count as in flight too.
     let t2 = done_at + MINUTE;
-    assert!(matches!(s.claim_export(e8.export_id, 1, "w1", t2, t2 + lease).await.unwrap(), Claim::Claimed(_)), "[{b}] e8 claimed");
+    assert!(
+        matches!(s.claim_export(e8.export_id, 1, "w1", t2, t2 + lease).await.unwrap(), Claim::Claimed(_)),
+        "[{b}] e8 claimed"
+    );
     assert_eq!(s.create_export(&e6).await.unwrap(), CreateOutcome::TooManyInFlight(3), "[{b}] processing counts");
 
     // Retry: back to pending for the next attempt; the old attempt's message is stale.
     let id4 = e4.export_id;
-    let Claim::Claimed(c) = s.claim_export(id4, 1, "w1", t2, t2 + lease).await.unwrap() else { panic!("[{b}] e4 claimed") };
-    assert_eq!((c.status, c.attempt, c.shared_with.clone()), (ExportStatus::Processing, 1, vec!["amy".to_string()]), "[{b}]");
+    let Claim::Claimed(c) = s.claim_export(id4, 1, "w1", t2, t2 + lease).await.unwrap() else {
+        panic!("[{b}] e4 claimed")
+    };
+    assert_eq!(
+        (c.status, c.attempt, c.shared_with.clone()),
+        (ExportStatus::Processing, 1, vec!["amy".to_string()]),
+        "[{b}]"
+    );
     let retry = Finish::Retry { next_attempt: 2, message: "the observations store timed out".into() };
     assert!(s.finish_export(id4, "w1", t2 + 100, &retry).await.unwrap(), "[{b}] a retry");
     let r4_retry = ExportRecord {
@@ -306,14 +427,33 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
         ..r4.clone()
     };
     assert_eq!(get(s, id4).await, r4_retry, "[{b}] pending again for attempt 2");
-    assert_eq!(s.claim_export(id4, 1, "w2", t2 + 200, t2 + 200 + lease).await.unwrap(), Claim::Stale { current_attempt: 2 }, "[{b}] the first attempt's message is stale");
-    let Claim::Claimed(c) = s.claim_export(id4, 2, "w2", t2 + 300, t2 + 300 + lease).await.unwrap() else { panic!("[{b}] attempt 2 claims") };
+    assert_eq!(
+        s.claim_export(id4, 1, "w2", t2 + 200, t2 + 200 + lease).await.unwrap(),
+        Claim::Stale { current_attempt: 2 },
+        "[{b}] the first attempt's message is stale"
+    );
+    let Claim::Claimed(c) = s.claim_export(id4, 2, "w2", t2 + 300, t2 + 300 + lease).await.unwrap() else {
+        panic!("[{b}] attempt 2 claims")
+    };
     assert_eq!(
         *c,
-        ExportRecord { status: ExportStatus::Processing, updated_at: t2 + 300, started_at: Some(t2 + 300), message: None, lease_owner: Some("w2".into()), lease_expires_at: Some(t2 + 300 + lease), ..r4_retry.clone() },
+        ExportRecord {
+            status: ExportStatus::Processing,
+            updated_at: t2 + 300,
+            started_at: Some(t2 + 300),
+            message: None,
+            lease_owner: Some("w2".into()),
+            lease_expires_at: Some(t2 + 300 + lease),
+            ..r4_retry.clone()
+        },
         "[{b}] attempt 2 runs, the retry's message cleared"
     );
-    assert!(s.finish_export(id4, "w2", t2 + 400, &Finish::Failed { message: "the query names an unknown field".into() }).await.unwrap(), "[{b}] failed");
+    assert!(
+        s.finish_export(id4, "w2", t2 + 400, &Finish::Failed { message: "the query names an unknown field".into() })
+            .await
+            .unwrap(),
+        "[{b}] failed"
+    );
     let r4_failed = ExportRecord {
         status: ExportStatus::Failed,
         updated_at: t2 + 400,
@@ -322,7 +462,11 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
         ..r4_retry.clone()
     };
     assert_eq!(get(s, id4).await, r4_failed, "[{b}] failed, with a message, no lease, never completed");
-    assert_eq!(s.claim_export(id4, 2, "w3", t2 + 500, t2 + 500 + lease).await.unwrap(), Claim::Finished(ExportStatus::Failed), "[{b}]");
+    assert_eq!(
+        s.claim_export(id4, 2, "w3", t2 + 500, t2 + 500 + lease).await.unwrap(),
+        Claim::Finished(ExportStatus::Failed),
+        "[{b}]"
+    );
 
     // --- The rescuer: pending exports untouched for a while, processing ones whose lease ran out.
     //     Now: e1, e2 pending since T0; e8 processing until t2 + lease; e5 pending since T0 + 15.
@@ -332,23 +476,42 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
     assert_eq!(ids(&rescue), [e2.export_id, e1.export_id], "[{b}] pending before T0 + 15 (strictly), newest first");
     assert_eq!(rescue, [r2.clone(), r1.clone()], "[{b}] whole records");
     let rescue = s.exports_to_rescue(t2 + lease, t2).await.unwrap();
-    assert_eq!(ids(&rescue), [e5.export_id, e2.export_id, e1.export_id], "[{b}] a lease that ends now is still live; e9 is fresh");
+    assert_eq!(
+        ids(&rescue),
+        [e5.export_id, e2.export_id, e1.export_id],
+        "[{b}] a lease that ends now is still live; e9 is fresh"
+    );
     let rescue = s.exports_to_rescue(t2 + lease + 1, t2 + 1).await.unwrap();
-    assert_eq!(ids(&rescue), [e9.export_id, e8.export_id, e5.export_id, e2.export_id, e1.export_id], "[{b}] and then the run-out lease too");
+    assert_eq!(
+        ids(&rescue),
+        [e9.export_id, e8.export_id, e5.export_id, e2.export_id, e1.export_id],
+        "[{b}] and then the run-out lease too"
+    );
     let r8_lost = rescue.iter().find(|r| r.export_id == e8.export_id).unwrap();
-    assert_eq!((r8_lost.status, r8_lost.lease_owner.as_deref(), r8_lost.lease_expires_at), (ExportStatus::Processing, Some("w1"), Some(t2 + lease)), "[{b}]");
+    assert_eq!(
+        (r8_lost.status, r8_lost.lease_owner.as_deref(), r8_lost.lease_expires_at),
+        (ExportStatus::Processing, Some("w1"), Some(t2 + lease)),
+        "[{b}]"
+    );
     assert_eq!(r9, get(s, e9.export_id).await, "[{b}] looking for stuck exports only reads");
     //     Marking: one rescuer wins; the export is left alone until a whole waiting period has
     //     passed since its rescue.
     let (now, stuck_before) = (t2 + lease + 1, t2 + 1);
     assert!(s.mark_rescued(e1.export_id, now, stuck_before).await.unwrap(), "[{b}] the first rescuer marks e1");
     assert!(!s.mark_rescued(e1.export_id, now, stuck_before).await.unwrap(), "[{b}] a second rescuer does not");
-    assert!(!s.mark_rescued(e9.export_id, T0 + 1, T0).await.unwrap(), "[{b}] an export that is not stuck is not marked");
+    assert!(
+        !s.mark_rescued(e9.export_id, T0 + 1, T0).await.unwrap(),
+        "[{b}] an export that is not stuck is not marked"
+    );
     let rescue = s.exports_to_rescue(now, stuck_before).await.unwrap();
     assert_eq!(ids(&rescue), [e9.export_id, e8.export_id, e5.export_id, e2.export_id], "[{b}] e1 was just rescued");
     let rescue = s.exports_to_rescue(now + 10, now + 1).await.unwrap();
     assert!(ids(&rescue).contains(&e1.export_id), "[{b}] e1 again once the period since its rescue has passed");
-    assert_eq!(get(s, e1.export_id).await, r1, "[{b}] the mark is the rescuer's own: the export's status object is unchanged");
+    assert_eq!(
+        get(s, e1.export_id).await,
+        r1,
+        "[{b}] the mark is the rescuer's own: the export's status object is unchanged"
+    );
 
     // --- Deleting: the export goes with its fields and shares; what it was is answered.
     let deleted = s.delete_export(id1).await.unwrap();
@@ -356,15 +519,31 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
     assert_eq!(s.delete_export(id1).await.unwrap(), None, "[{b}] deleting again finds nothing");
     assert_eq!(s.export(id1).await.unwrap(), None, "[{b}] gone");
     assert_eq!(s.exports_visible_to("Zed").await.unwrap(), [], "[{b}] its shares went with it");
-    assert_eq!(s.exports_visible_to("bob").await.unwrap(), [r9.clone(), r4_failed.clone(), r5.clone()], "[{b}] bob no longer sees it");
-    assert_eq!(s.claim_export(id1, 1, "w1", t2, t2 + lease).await.unwrap(), Claim::Gone, "[{b}] a message for it finds it gone");
+    assert_eq!(
+        s.exports_visible_to("bob").await.unwrap(),
+        [r9.clone(), r4_failed.clone(), r5.clone()],
+        "[{b}] bob no longer sees it"
+    );
+    assert_eq!(
+        s.claim_export(id1, 1, "w1", t2, t2 + lease).await.unwrap(),
+        Claim::Gone,
+        "[{b}] a message for it finds it gone"
+    );
     // The same id created again starts with none of the old fields or shares left behind.
     let again = new_export(1, "bob", t2 + 5, &["observer.uuid"]);
     let r1_again = create(s, &again).await;
-    assert_eq!((r1_again.parameters.fields.clone(), r1_again.shared_with.clone()), (vec!["observer.uuid".to_string()], vec![]), "[{b}] no leftovers");
+    assert_eq!(
+        (r1_again.parameters.fields.clone(), r1_again.shared_with.clone()),
+        (vec!["observer.uuid".to_string()], vec![]),
+        "[{b}] no leftovers"
+    );
     // Deleting a processing export takes the lease away: renewing and finishing fail.
     let id8 = e8.export_id;
-    assert_eq!(s.delete_export(id8).await.unwrap().map(|r| r.status), Some(ExportStatus::Processing), "[{b}] a processing export deleted");
+    assert_eq!(
+        s.delete_export(id8).await.unwrap().map(|r| r.status),
+        Some(ExportStatus::Processing),
+        "[{b}] a processing export deleted"
+    );
     assert!(!s.renew_lease(id8, "w1", t2 + 10, t2 + lease, 1, 2).await.unwrap(), "[{b}] its worker's renewal fails");
     assert!(!s.finish_export(id8, "w1", t2 + 10, &completed).await.unwrap(), "[{b}] as does its completion");
     assert_eq!(s.export(id8).await.unwrap(), None, "[{b}] which did not bring it back");
@@ -372,24 +551,52 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
     // --- The sweeper: completed exports finished before the cut-off expire; their files are
     //     listed until forgotten. Failed and pending exports never expire.
     let ide = e2.export_id;
-    let Claim::Claimed(_) = s.claim_export(ide, 1, "w1", t2, t2 + lease).await.unwrap() else { panic!("[{b}] e2 claimed") };
-    let later = Finish::Completed { object_location: "outputs/e2.zip".into(), s3_url: "s3://exports/outputs/e2.zip".into(), size_bytes: 22, ad_count: 0, image_count: 0 };
+    let Claim::Claimed(_) = s.claim_export(ide, 1, "w1", t2, t2 + lease).await.unwrap() else {
+        panic!("[{b}] e2 claimed")
+    };
+    let later = Finish::Completed {
+        object_location: "outputs/e2.zip".into(),
+        s3_url: "s3://exports/outputs/e2.zip".into(),
+        size_bytes: 22,
+        ad_count: 0,
+        image_count: 0,
+    };
     assert!(s.finish_export(ide, "w1", t2 + 50, &later).await.unwrap(), "[{b}] e2 completed later");
     let sweep = t2 + 7 * 24 * 60 * MINUTE;
-    assert_eq!(s.expire_exports(done_at, sweep).await.unwrap(), 0, "[{b}] nothing completed before {done_at} (strictly)");
+    assert_eq!(
+        s.expire_exports(done_at, sweep).await.unwrap(),
+        0,
+        "[{b}] nothing completed before {done_at} (strictly)"
+    );
     assert_eq!(s.expired_files().await.unwrap(), [], "[{b}] no expired file yet");
     assert_eq!(s.expire_exports(done_at + 1, sweep).await.unwrap(), 1, "[{b}] e3 expires");
     assert_eq!(s.expire_exports(done_at + 1, sweep + 1).await.unwrap(), 0, "[{b}] once");
     let r3_expired = ExportRecord { status: ExportStatus::Expired, updated_at: sweep, ..r3_done.clone() };
     assert_eq!(get(s, id3).await, r3_expired, "[{b}] expired, its file still recorded");
     assert_eq!(get(s, ide).await.status, ExportStatus::Completed, "[{b}] e2 is not old enough");
-    assert_eq!(s.expired_files().await.unwrap(), [ExpiredFile { export_id: id3, object_location: location.clone() }], "[{b}] the file to delete");
+    assert_eq!(
+        s.expired_files().await.unwrap(),
+        [ExpiredFile { export_id: id3, object_location: location.clone() }],
+        "[{b}] the file to delete"
+    );
     s.forget_file(id3).await.unwrap();
     assert_eq!(s.expired_files().await.unwrap(), [], "[{b}] forgotten");
-    assert_eq!(get(s, id3).await, ExportRecord { object_location: None, ..r3_expired }, "[{b}] an expired export without its file");
-    assert_eq!(s.expire_exports(sweep, sweep).await.unwrap(), 1, "[{b}] at last e2, but not the failed or pending ones");
+    assert_eq!(
+        get(s, id3).await,
+        ExportRecord { object_location: None, ..r3_expired },
+        "[{b}] an expired export without its file"
+    );
+    assert_eq!(
+        s.expire_exports(sweep, sweep).await.unwrap(),
+        1,
+        "[{b}] at last e2, but not the failed or pending ones"
+    );
     assert_eq!(get(s, id4).await, r4_failed, "[{b}] the failed export is untouched");
-    assert_eq!(s.expired_files().await.unwrap(), [ExpiredFile { export_id: ide, object_location: "outputs/e2.zip".into() }], "[{b}] e2's file");
+    assert_eq!(
+        s.expired_files().await.unwrap(),
+        [ExpiredFile { export_id: ide, object_location: "outputs/e2.zip".into() }],
+        "[{b}] e2's file"
+    );
     assert_eq!(get(s, e5.export_id).await, r5, "[{b}] a pending export is untouched by all of it");
     assert_eq!(get(s, again.export_id).await, r1_again, "[{b}]");
     assert_eq!(s.queue_depth().await.unwrap(), (0, 0), "[{b}] the story wrote one message only, and deleted it");
@@ -397,7 +604,7 @@ async fn story(s: Arc<dyn Storage>, label: &str) {
 
 /// Requests that arrive at once: creations cannot together pass the limit on exports in flight,
 /// and claims of one export leave it with one owner.
-async fn concurrent_requests(s: Arc<dyn Storage>, label: &str) {
+async fn concurrent_requests(s: Arc<dyn Database>, label: &str) {
     let b = format!("{} ({label})", s.backend());
     s.put_users(&[user("eve", true)]).await.unwrap();
     let tries: Vec<_> = (0..8u128)
@@ -424,7 +631,9 @@ async fn concurrent_requests(s: Arc<dyn Storage>, label: &str) {
     let claims: Vec<_> = (0..8)
         .map(|i| {
             let s = s.clone();
-            tokio::spawn(async move { s.claim_export(id, 1, &format!("w{i}"), T0 + MINUTE, T0 + 2 * MINUTE).await.unwrap() })
+            tokio::spawn(
+                async move { s.claim_export(id, 1, &format!("w{i}"), T0 + MINUTE, T0 + 2 * MINUTE).await.unwrap() },
+            )
         })
         .collect();
     let mut owners = Vec::new();
@@ -443,3 +652,26 @@ async fn concurrent_requests(s: Arc<dyn Storage>, label: &str) {
 
 /// `CREATE DATABASE` options for a default collation of ICU's en-US (where `Zed` sorts after `amy`).
 const ICU_EN_US: &str = "TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'";
+
+/// Errors say what went wrong, the same on both backends: a second export with the same id is a
+/// duplicate, a share of an export deleted meanwhile misses its reference, and a pool with no free
+/// connection is busy (not a failure of the database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_typed_on_every_backend() {
+    use aao_export_db::DbError;
+    for db in TestDatabase::all().await {
+        let s = db.storage.clone();
+        let b = s.backend();
+        s.put_users(&[user("alice", true), user("bob", true)]).await.unwrap();
+        let e = new_export(900, "alice", 1_000, &["tags"]);
+        create(s.as_ref(), &e).await;
+        let again = s.create_export(&e).await;
+        assert!(matches!(again, Err(DbError::Duplicate(_))), "[{b}] the same id twice: {again:?}");
+        s.delete_export(e.export_id).await.unwrap().expect("deleted");
+        let shared = s.share_export(e.export_id, &["bob".to_string()]).await;
+        assert!(matches!(shared, Err(DbError::MissingReference(_))), "[{b}] sharing a deleted export: {shared:?}");
+        assert!(!DbError::Duplicate(sqlx::Error::RowNotFound).is_transient());
+        assert!(DbError::from(sqlx::Error::PoolTimedOut).is_transient(), "[{b}] an exhausted pool is busy");
+        assert!(matches!(DbError::from(sqlx::Error::PoolTimedOut), DbError::PoolExhausted(_)));
+    }
+}

@@ -1,15 +1,15 @@
-//! The `Storage` story: what a user of the export service relies on from the database, told once
+//! The storage story: what a user of the export service relies on from the database, told once
 //! and run on every backend (SQLite always, PostgreSQL when `TEST_DATABASE_URL` is set).
 
 mod common;
 
 use aao_export_core::document::{Attribute, Classification, Curation};
-use aao_export_core::fields::{field_id, seed_fields, SEED};
+use aao_export_core::fields::{SEED, field_id, seed_fields};
 use aao_export_core::query::Query;
-use aao_export_db::testing::TestDatabase;
-use aao_export_db::{CurationRecord, ObjectOutcome, OutcomeKind, Storage, Tag, User};
+use aao_export_db::{CurationRecord, Database, ObjectOutcome, OutcomeKind, Tag, User};
+use aao_export_testkit::TestDatabase;
 use common::{candidate, ids, newest_first, outcome, rdo, search_all};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -41,7 +41,14 @@ fn key(observer: &str, observation_uuid: &str) -> String {
 }
 
 /// Records an RDO as indexed at its usual key and notes it in the model.
-fn indexed(model: &mut Model, id: &str, observer: &str, observed_at: f64, candidates: Vec<Value>, ocr: &[&str]) -> ObjectOutcome {
+fn indexed(
+    model: &mut Model,
+    id: &str,
+    observer: &str,
+    observed_at: f64,
+    candidates: Vec<Value>,
+    ocr: &[&str],
+) -> ObjectOutcome {
     let ms = (observed_at * 1000.0).round() as i64;
     let uuid = format!("{ms}.{id}");
     let value = rdo(observer, &uuid, json!(observed_at), candidates, ocr);
@@ -73,7 +80,7 @@ fn expected_order(model: &Model, keep: impl Fn(&str, &Ad) -> bool) -> Vec<String
 }
 
 /// The whole catalogue, paged three at a time, is exactly the model, newest first, row by row.
-async fn check_catalogue(s: &dyn Storage, model: &Model, step: &str) {
+async fn check_catalogue(s: &dyn Database, model: &Model, step: &str) {
     let b = s.backend();
     assert_eq!(s.catalogue_size().await.unwrap(), model.len() as u64, "[{b}] {step}: catalogue_size");
     assert_eq!(s.count_matching(&Query::All).await.unwrap(), model.len() as u64, "[{b}] {step}: count_matching(ALL)");
@@ -89,11 +96,14 @@ async fn check_catalogue(s: &dyn Storage, model: &Model, step: &str) {
 }
 
 /// `query` finds exactly the model's ads that `keep` accepts, newest first, whatever the page size.
-async fn check_search(s: &dyn Storage, model: &Model, query: Value, keep: impl Fn(&str, &Ad) -> bool) {
+async fn check_search(s: &dyn Database, model: &Model, query: Value, keep: impl Fn(&str, &Ad) -> bool) {
     let b = s.backend();
     let parsed = Query::from_json(&query).unwrap();
     let expected = expected_order(model, keep);
-    assert!(!expected.is_empty() && expected.len() < model.len(), "the story's query {query} should select some ads, not all");
+    assert!(
+        !expected.is_empty() && expected.len() < model.len(),
+        "the story's query {query} should select some ads, not all"
+    );
     assert_eq!(s.count_matching(&parsed).await.unwrap(), expected.len() as u64, "[{b}] count_matching({query})");
     for page_size in [1, 3, 1000] {
         let got = ids(&search_all(s, &parsed, page_size).await);
@@ -110,7 +120,7 @@ fn page_names(ad: &Ad) -> Vec<String> {
         .collect()
 }
 
-async fn story(s: Arc<dyn Storage>) {
+async fn story(s: Arc<dyn Database>) {
     let s = &*s;
     let b = s.backend();
 
@@ -140,7 +150,8 @@ async fn story(s: Arc<dyn Storage>) {
     };
     s.put_users(&[user("u1", "admin", Some("u1@example.org")), user("u2", "guest", None)]).await.unwrap();
     s.put_users(&[User { enabled: false, ..user("u2", "user", Some("u2@example.org")) }]).await.unwrap();
-    let tag = |id: &str, name: &str| Tag { id: id.into(), name: name.into(), description: None, hex: Some("#ff0000".into()) };
+    let tag =
+        |id: &str, name: &str| Tag { id: id.into(), name: name.into(), description: None, hex: Some("#ff0000".into()) };
     s.put_tags(&[tag("t1", "Zeta"), tag("t2", "alpha"), tag("t3", "Beta"), tag("t4", "Électoral")]).await.unwrap();
     // Tags are upserted: a renamed tag shows its new name.
     s.put_tags(&[tag("t1", "Zeta (renamed)")]).await.unwrap();
@@ -185,7 +196,11 @@ async fn story(s: Arc<dyn Storage>) {
         ],
         classifications: vec![class("commercial", 0.25), class("political", 0.125), class("political", 0.9)],
     };
-    let ad2 = Curation { tags: vec!["alpha".into()], attributes: vec![attribute("starred", None, None, None)], classifications: vec![] };
+    let ad2 = Curation {
+        tags: vec!["alpha".into()],
+        attributes: vec![attribute("starred", None, None, None)],
+        classifications: vec![],
+    };
     assert_eq!(
         got,
         HashMap::from([("ad-1".to_string(), ad1.clone()), ("ad-2".to_string(), ad2.clone())]),
@@ -208,7 +223,8 @@ async fn story(s: Arc<dyn Storage>) {
     };
     s.put_curation(&[ad1_new]).await.unwrap();
     let got = s.curation(&wanted(&["ad-1", "ad-2"])).await.unwrap();
-    let ad1_replaced = Curation { tags: vec!["Beta".into()], attributes: vec![], classifications: vec![class("other", 0.5)] };
+    let ad1_replaced =
+        Curation { tags: vec!["Beta".into()], attributes: vec![], classifications: vec![class("other", 0.5)] };
     assert_eq!(got.get("ad-1"), Some(&ad1_replaced), "[{b}] ad-1's curation was replaced, not added to");
     assert_eq!(got.get("ad-2"), Some(&ad2), "[{b}] ad-2's curation is untouched");
     s.put_curation(&[CurationRecord { observation_id: "ad-2".into(), ..Default::default() }]).await.unwrap();
@@ -219,20 +235,41 @@ async fn story(s: Arc<dyn Storage>) {
     let mut model = Model::new();
     check_catalogue(s, &model, "empty catalogue").await;
 
-    let a = indexed(&mut model, "aaaa0001-0000-4000-8000-000000000001", OBSERVER_1, 1_759_583_019.0, vec![candidate("Raiz Invest", &["UNKNOWN"])], &["Raiz"]);
+    let a = indexed(
+        &mut model,
+        "aaaa0001-0000-4000-8000-000000000001",
+        OBSERVER_1,
+        1_759_583_019.0,
+        vec![candidate("Raiz Invest", &["UNKNOWN"])],
+        &["Raiz"],
+    );
     let key_a = a.key.clone();
-    let b_ad = indexed(&mut model, "bbbb0002-0000-4000-8000-000000000002", OBSERVER_2, 1_759_583_030.5, vec![candidate("COLES", &["HOUSING"])], &["Down Down"]);
+    let b_ad = indexed(
+        &mut model,
+        "bbbb0002-0000-4000-8000-000000000002",
+        OBSERVER_2,
+        1_759_583_030.5,
+        vec![candidate("COLES", &["HOUSING"])],
+        &["Down Down"],
+    );
     let key_b = b_ad.key.clone();
     let withdrawn_rdo = {
-        let mut v = rdo(OBSERVER_3, "1759583040000.cccc0003-0000-4000-8000-000000000003", json!(1_759_583_040), vec![], &["x"]);
+        let mut v =
+            rdo(OBSERVER_3, "1759583040000.cccc0003-0000-4000-8000-000000000003", json!(1_759_583_040), vec![], &["x"]);
         v["is_user_disabled"] = json!(true);
         v
     };
     let key_c = key(OBSERVER_3, "1759583040000.cccc0003-0000-4000-8000-000000000003");
     let c = outcome(&key_c, "v1", &withdrawn_rdo);
-    assert!(matches!(&c.kind, OutcomeKind::Withdrawn { observation_id: Some(id) } if id == "cccc0003-0000-4000-8000-000000000003"));
+    assert!(
+        matches!(&c.kind, OutcomeKind::Withdrawn { observation_id: Some(id) } if id == "cccc0003-0000-4000-8000-000000000003")
+    );
     let key_bad = format!("{OBSERVER_1}/rdo/1759583050000.broken/output.json");
-    let bad = ObjectOutcome { key: key_bad.clone(), version: "v1".into(), kind: OutcomeKind::Unparseable("the RDO is not valid JSON: EOF while parsing".into()) };
+    let bad = ObjectOutcome {
+        key: key_bad.clone(),
+        version: "v1".into(),
+        kind: OutcomeKind::Unparseable("the RDO is not valid JSON: EOF while parsing".into()),
+    };
     let key_bad2 = format!("{OBSERVER_1}/rdo/1759583051000.no-observer/output.json");
     let mut no_observer = rdo(OBSERVER_1, "1759583051000.no-observer", json!(1_759_583_051), vec![], &[]);
     no_observer.as_object_mut().unwrap().remove("observer");
@@ -242,7 +279,14 @@ async fn story(s: Arc<dyn Storage>) {
     check_catalogue(s, &model, "after the first batch").await;
 
     let versions = s
-        .object_versions(&[key_a.clone(), key_b.clone(), key_c.clone(), key_bad.clone(), key_bad2.clone(), "never/seen.json".into()])
+        .object_versions(&[
+            key_a.clone(),
+            key_b.clone(),
+            key_c.clone(),
+            key_bad.clone(),
+            key_bad2.clone(),
+            "never/seen.json".into(),
+        ])
         .await
         .unwrap();
     let expected_versions = HashMap::from([
@@ -277,7 +321,11 @@ async fn story(s: Arc<dyn Storage>) {
     s.record_objects(&[w]).await.unwrap();
     let a_ad = model.remove("aaaa0001-0000-4000-8000-000000000001").unwrap();
     check_catalogue(s, &model, "after A was withdrawn").await;
-    assert_eq!(s.object_versions(std::slice::from_ref(&key_a)).await.unwrap()[&key_a], "v2", "[{b}] the withdrawal's version is recorded");
+    assert_eq!(
+        s.object_versions(std::slice::from_ref(&key_a)).await.unwrap()[&key_a],
+        "v2",
+        "[{b}] the withdrawal's version is recorded"
+    );
 
     // The participant comes back: the same key indexes the ad again.
     let mut a_back = a_ad.rdo.clone();
@@ -290,7 +338,8 @@ async fn story(s: Arc<dyn Storage>) {
     let b_id = "bbbb0002-0000-4000-8000-000000000002";
     let mut b_changed = model[b_id].rdo.clone();
     b_changed["observation"]["observed_on_device_at"] = json!(1_759_583_031.25);
-    b_changed["enrichment"]["meta_adlibrary_scrape"]["candidates"] = json!([candidate("Coles Supermarkets", &["HOUSING"])]);
+    b_changed["enrichment"]["meta_adlibrary_scrape"]["candidates"] =
+        json!([candidate("Coles Supermarkets", &["HOUSING"])]);
     let changed = indexed_at(&mut model, &key_b, "v2", b_id, b_changed);
     s.record_objects(&[changed]).await.unwrap();
     check_catalogue(s, &model, "after B's RDO changed").await;
@@ -303,7 +352,13 @@ async fn story(s: Arc<dyn Storage>) {
 
     // The key now holds another ad: the old row goes, the new one comes.
     let d_id = "dddd0004-0000-4000-8000-000000000004";
-    let d_rdo = rdo(OBSERVER_2, &format!("1759583060000.{d_id}"), json!(1_759_583_060), vec![candidate("Woolworths", &["UNKNOWN"])], &[]);
+    let d_rdo = rdo(
+        OBSERVER_2,
+        &format!("1759583060000.{d_id}"),
+        json!(1_759_583_060),
+        vec![candidate("Woolworths", &["UNKNOWN"])],
+        &[],
+    );
     let d = indexed_at(&mut model, &key_b, "v3", d_id, d_rdo);
     model.remove(b_id);
     s.record_objects(&[d])
@@ -313,15 +368,31 @@ async fn story(s: Arc<dyn Storage>) {
 
     // An object that was unparseable becomes a good RDO; a good one becomes unparseable.
     let e_id = "eeee0005-0000-4000-8000-000000000005";
-    let e = indexed_at(&mut model, &key_bad, "v2", e_id, rdo(OBSERVER_1, &format!("1759583050000.{e_id}"), json!(1_759_583_050), vec![], &[]));
+    let e = indexed_at(
+        &mut model,
+        &key_bad,
+        "v2",
+        e_id,
+        rdo(OBSERVER_1, &format!("1759583050000.{e_id}"), json!(1_759_583_050), vec![], &[]),
+    );
     let f_id = "ffff0006-0000-4000-8000-000000000006";
     let key_f = key(OBSERVER_3, &format!("1759583070000.{f_id}"));
-    let f = indexed_at(&mut model, &key_f, "v1", f_id, rdo(OBSERVER_3, &format!("1759583070000.{f_id}"), json!(1_759_583_070), vec![], &[]));
+    let f = indexed_at(
+        &mut model,
+        &key_f,
+        "v1",
+        f_id,
+        rdo(OBSERVER_3, &format!("1759583070000.{f_id}"), json!(1_759_583_070), vec![], &[]),
+    );
     s.record_objects(&[e, f]).await.unwrap();
     check_catalogue(s, &model, "after E and F were indexed").await;
-    s.record_objects(&[ObjectOutcome { key: key_f.clone(), version: "v2".into(), kind: OutcomeKind::Unparseable("the RDO is not a JSON object".into()) }])
-        .await
-        .unwrap();
+    s.record_objects(&[ObjectOutcome {
+        key: key_f.clone(),
+        version: "v2".into(),
+        kind: OutcomeKind::Unparseable("the RDO is not a JSON object".into()),
+    }])
+    .await
+    .unwrap();
     model.remove(f_id);
     check_catalogue(s, &model, "after F's object became unparseable").await;
     assert_eq!(
@@ -338,21 +409,62 @@ async fn story(s: Arc<dyn Storage>) {
     // one is an old-layout ad whose observation.uuid has no timestamp.
     let t = 1_759_583_019.0;
     let batch = vec![
-        indexed(&mut model, "c3f0a1b2-0000-4000-8000-000000000010", OBSERVER_1, t, vec![candidate("COLES", &["UNKNOWN"])], &["Fresh"]),
+        indexed(
+            &mut model,
+            "c3f0a1b2-0000-4000-8000-000000000010",
+            OBSERVER_1,
+            t,
+            vec![candidate("COLES", &["UNKNOWN"])],
+            &["Fresh"],
+        ),
         indexed(&mut model, "C3F0A1B2-0000-4000-8000-000000000010", OBSERVER_2, t, vec![], &["FRESH"]),
-        indexed(&mut model, "b7000000-0000-4000-8000-000000000011", OBSERVER_3, t, vec![candidate("Raiz Invest", &["POLITICAL"])], &[]),
+        indexed(
+            &mut model,
+            "b7000000-0000-4000-8000-000000000011",
+            OBSERVER_3,
+            t,
+            vec![candidate("Raiz Invest", &["POLITICAL"])],
+            &[],
+        ),
         indexed(&mut model, "e60b8866-daa0-40de-821b-80d8863db2b6", OBSERVER_1, t, vec![], &[]),
-        indexed(&mut model, "0a000000-0000-4000-8000-000000000012", OBSERVER_2, t + 0.5, vec![candidate("coles", &[])], &[]),
+        indexed(
+            &mut model,
+            "0a000000-0000-4000-8000-000000000012",
+            OBSERVER_2,
+            t + 0.5,
+            vec![candidate("coles", &[])],
+            &[],
+        ),
         indexed(&mut model, "0b000000-0000-4000-8000-000000000013", OBSERVER_2, t + 0.5, vec![], &[]),
         indexed(&mut model, "f0000000-0000-4000-8000-000000000014", OBSERVER_3, t - 1.0, vec![], &[]),
-        indexed(&mut model, "f0000000-0000-4000-8000-000000000015", OBSERVER_3, t - 1.0, vec![candidate("Électricité Verte", &["HOUSING"])], &[]),
+        indexed(
+            &mut model,
+            "f0000000-0000-4000-8000-000000000015",
+            OBSERVER_3,
+            t - 1.0,
+            vec![candidate("Électricité Verte", &["HOUSING"])],
+            &[],
+        ),
         indexed(&mut model, "F0000000-0000-4000-8000-000000000016", OBSERVER_1, t - 1.0, vec![], &[]),
         indexed(&mut model, "10000000-0000-4000-8000-000000000017", OBSERVER_1, t + 0.25, vec![], &[]),
-        indexed(&mut model, "20000000-0000-4000-8000-000000000018", OBSERVER_2, t + 100.0, vec![candidate("COLES", &["UNKNOWN"])], &[]),
+        indexed(
+            &mut model,
+            "20000000-0000-4000-8000-000000000018",
+            OBSERVER_2,
+            t + 100.0,
+            vec![candidate("COLES", &["UNKNOWN"])],
+            &[],
+        ),
     ];
     s.record_objects(&batch).await.unwrap();
     let old_id = "a0000000-0000-4000-8000-00000000001f";
-    let old = indexed_at(&mut model, &format!("{OBSERVER_1}/rdo/{old_id}/output.json"), "v1", old_id, rdo(OBSERVER_1, old_id, json!(t), vec![], &["old layout"]));
+    let old = indexed_at(
+        &mut model,
+        &format!("{OBSERVER_1}/rdo/{old_id}/output.json"),
+        "v1",
+        old_id,
+        rdo(OBSERVER_1, old_id, json!(t), vec![], &["old layout"]),
+    );
     s.record_objects(&[old]).await.unwrap();
     check_catalogue(s, &model, "after the search batch").await;
 
@@ -380,15 +492,14 @@ async fn story(s: Arc<dyn Storage>) {
             {"method": "DATETIME_BEFORE", "args": ["1759583019500"]},
             {"method": "NOT", "args": [{"method": "OBSERVER_ID_CONTAINS", "args": ["48734387"]}]}
         ]}),
-        |_, ad| ad.observed_at >= 1_759_583_019.0 && ad.observed_at <= 1_759_583_019.5 && !ad.observer.contains("48734387"),
+        |_, ad| {
+            ad.observed_at >= 1_759_583_019.0 && ad.observed_at <= 1_759_583_019.5 && !ad.observer.contains("48734387")
+        },
     )
     .await;
-    check_search(
-        s,
-        &model,
-        json!({"method": "ANYTHING_CONTAINS", "args": ["fresh", "OLD LAYOUT"]}),
-        |_, ad| ad.text.to_lowercase().contains("fresh") || ad.text.contains("old layout"),
-    )
+    check_search(s, &model, json!({"method": "ANYTHING_CONTAINS", "args": ["fresh", "OLD LAYOUT"]}), |_, ad| {
+        ad.text.to_lowercase().contains("fresh") || ad.text.contains("old layout")
+    })
     .await;
 
     // --- Migrating again leaves the data alone. ---

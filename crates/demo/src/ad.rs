@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 
 use crate::rng::{DOMAIN_AD, distinct_indices, pick, pick_weighted, rng_for, round, uuid_v4};
 use crate::vocabulary::{
-    ADVERTISERS, Advertiser, CLASSIFICATION_LABELS, CTAS, FORMULA_LIKE, OCR_NOISE, PLATFORMS,
-    STRESS_ADVERTISERS, STRESS_OCR, UNICODE_BITS,
+    ADVERTISERS, Advertiser, CLASSIFICATION_LABELS, CTAS, FORMULA_LIKE, OCR_NOISE, PLATFORMS, STRESS_ADVERTISERS,
+    STRESS_OCR, UNICODE_BITS,
 };
 use crate::{
-    DemoAd, DemoAttribute, DemoClassification, DemoData, FIRST_OBSERVATION_S, LAST_OBSERVATION_S,
-    N_OBSERVERS, POOL_SLOTS,
+    DemoAd, DemoAttribute, DemoClassification, DemoData, FIRST_OBSERVATION_S, LAST_OBSERVATION_S, N_OBSERVERS,
+    POOL_SLOTS,
 };
 
 /// Share of ads whose RDO sits at the old key layout.
@@ -31,19 +31,11 @@ impl DemoData {
 
         // --- who and when ------------------------------------------------------------------
         let x = r.random::<f64>();
-        let oi = self
-            .observer_cdf
-            .iter()
-            .position(|c| x < *c)
-            .unwrap_or(N_OBSERVERS - 1);
+        let oi = self.observer_cdf.iter().position(|c| x < *c).unwrap_or(N_OBSERVERS - 1);
         let observer = &self.observers[oi];
         let ad_uuid = uuid_v4(r);
         let observed_s = r.random_range(FIRST_OBSERVATION_S..LAST_OBSERVATION_S);
-        let ms_part = if r.random_bool(0.6) {
-            0
-        } else {
-            r.random_range(0..1000i64)
-        };
+        let ms_part = if r.random_bool(0.6) { 0 } else { r.random_range(0..1000i64) };
         let ts_ms = observed_s * 1000 + ms_part;
         let submitted_s = observed_s + r.random_range(20..4 * 3600i64);
         let obs_uuid = format!("{ts_ms}.{ad_uuid}");
@@ -58,14 +50,7 @@ impl DemoData {
         let platform = *pick_weighted(r, PLATFORMS);
         let ad_format = match platform {
             "TIKTOK" | "YOUTUBE" => *pick_weighted(r, &[("REEL_BASED", 0.7), ("FEED_BASED", 0.3)]),
-            _ => *pick_weighted(
-                r,
-                &[
-                    ("FEED_BASED", 0.7),
-                    ("REEL_BASED", 0.2),
-                    ("STORY_BASED", 0.1),
-                ],
-            ),
+            _ => *pick_weighted(r, &[("FEED_BASED", 0.7), ("REEL_BASED", 0.2), ("STORY_BASED", 0.1)]),
         };
         let exposure = *pick_weighted(r, &[("unknown", 0.8), ("full", 0.12), ("partial", 0.08)]);
         let (adv_index, advertiser) = if stress {
@@ -76,11 +61,8 @@ impl DemoData {
             (k, ADVERTISERS[k])
         };
         let dev = observer.device;
-        let (ad_w, ad_h) = if r.random_bool(0.7) {
-            (dev.w, dev.h)
-        } else {
-            (dev.w, r.random_range(dev.h / 3..dev.h * 9 / 10))
-        };
+        let (ad_w, ad_h) =
+            if r.random_bool(0.7) { (dev.w, dev.h) } else { (dev.w, r.random_range(dev.h / 3..dev.h * 9 / 10)) };
         let video = if ad_format == "REEL_BASED" || r.random_bool(0.25) {
             let fps = *pick(r, &[30.0f64, 60.0, 24.0, 29.97, 59.94]);
             let n_seconds = round(r.random_range(2.0f64..60.0), 3);
@@ -95,18 +77,9 @@ impl DemoData {
         let media_dir = uuid_v4(r);
         let step = *pick(r, &[120u32, 240, 480]);
         let media: Vec<String> = (0..n_images)
-            .map(|j| {
-                format!(
-                    "{}/temp-v2/{}/{}.jpg",
-                    observer.uuid,
-                    media_dir,
-                    (j as u32 + 1) * step
-                )
-            })
+            .map(|j| format!("{}/temp-v2/{}/{}.jpg", observer.uuid, media_dir, (j as u32 + 1) * step))
             .collect();
-        let pool_slots: Vec<usize> = (0..n_images)
-            .map(|_| r.random_range(0..POOL_SLOTS))
-            .collect();
+        let pool_slots: Vec<usize> = (0..n_images).map(|_| r.random_range(0..POOL_SLOTS)).collect();
 
         let n_keyframes = r.random_range(1..=3usize);
         let mut keyframes = Vec::with_capacity(n_keyframes);
@@ -168,15 +141,10 @@ impl DemoData {
             };
             candidates.push(self.candidate(r, i, ci, adv, observed_s, &all_text));
         }
-        let mut pcts: Vec<f64> = (0..n_candidates)
-            .map(|_| round(r.random_range(5.0f64..99.0), 2))
-            .collect();
+        let mut pcts: Vec<f64> = (0..n_candidates).map(|_| round(r.random_range(5.0f64..99.0), 2)).collect();
         pcts.sort_by(|a, b| b.total_cmp(a));
-        let rankings: Vec<Value> = pcts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| json!({ "this_selected_candidate_i": i, "ranking_pct": p }))
-            .collect();
+        let rankings: Vec<Value> =
+            pcts.iter().enumerate().map(|(i, p)| json!({ "this_selected_candidate_i": i, "ranking_pct": p })).collect();
         let scraped = n_candidates > 0;
         let reference_part = |scraped: bool| {
             if scraped {
@@ -194,11 +162,7 @@ impl DemoData {
         } else {
             json!({ "restitched_image_key": "unknown", "value": "unknown", "confidence": 0.0 })
         };
-        let scraped_at = if scraped {
-            submitted_s + r.random_range(60..86_400i64)
-        } else {
-            0
-        };
+        let scraped_at = if scraped { submitted_s + r.random_range(60..86_400i64) } else { 0 };
         let enrichment = json!({
             "ccl_v2": {},
             "ccl": {},
@@ -241,10 +205,7 @@ impl DemoData {
         // --- curation (relational) ----------------------------------------------------------
         let tag_ids = if r.random_bool(0.3) {
             let k = r.random_range(1..=3usize);
-            distinct_indices(r, self.tags.len(), k)
-                .into_iter()
-                .map(|i| self.tags[i].id.clone())
-                .collect()
+            distinct_indices(r, self.tags.len(), k).into_iter().map(|i| self.tags[i].id.clone()).collect()
         } else {
             Vec::new()
         };
@@ -255,11 +216,7 @@ impl DemoData {
                 let created_by = pick(r, &self.users).id.clone();
                 let (modified_at, modified_by, value) = if r.random_bool(0.15) {
                     // Changed its mind later.
-                    (
-                        created_at + r.random_range(60_000..20 * 86_400_000i64),
-                        pick(r, &self.users).id.clone(),
-                        "false",
-                    )
+                    (created_at + r.random_range(60_000..20 * 86_400_000i64), pick(r, &self.users).id.clone(), "false")
                 } else {
                     (created_at, created_by.clone(), "true")
                 };
@@ -286,11 +243,7 @@ impl DemoData {
                 .enumerate()
                 .map(|(i, l)| DemoClassification {
                     label: l.to_string(),
-                    score: if i == 0 {
-                        r.random_range(0.55f64..1.0)
-                    } else {
-                        r.random_range(0.0f64..0.6)
-                    },
+                    score: if i == 0 { r.random_range(0.55f64..1.0) } else { r.random_range(0.0f64..0.6) },
                 })
                 .collect()
         } else {
@@ -300,16 +253,7 @@ impl DemoData {
         let images = media
             .iter()
             .zip(&pool_slots)
-            .map(|(k, &slot)| {
-                (
-                    k.clone(),
-                    if with_images {
-                        self.pool_image(slot)
-                    } else {
-                        Bytes::new()
-                    },
-                )
-            })
+            .map(|(k, &slot)| (k.clone(), if with_images { self.pool_image(slot) } else { Bytes::new() }))
             .collect();
 
         DemoAd {
@@ -356,11 +300,7 @@ impl DemoData {
                         } else if x < 0.87 {
                             pick(r, UNICODE_BITS).to_string()
                         } else if x < 0.93 {
-                            format!(
-                                "${}.{:02}",
-                                r.random_range(5..500u32),
-                                *pick(r, &[0u32, 95, 99, 49])
-                            )
+                            format!("${}.{:02}", r.random_range(5..500u32), *pick(r, &[0u32, 95, 99, 49]))
                         } else {
                             pick(r, FORMULA_LIKE).to_string()
                         }
@@ -368,16 +308,9 @@ impl DemoData {
                 };
                 let char_w = r.random_range(14..30u32);
                 let h = r.random_range(26..90u32);
-                let w =
-                    ((text.chars().count() as u32 * char_w).min(ad_w.saturating_sub(40))).max(20);
-                let x = r
-                    .random_range(0..(ad_w.saturating_sub(w)).max(1))
-                    .min(ad_w / 2);
-                let conf = if r.random_bool(0.8) {
-                    r.random_range(0.85f64..1.0)
-                } else {
-                    r.random_range(0.3f64..0.85)
-                };
+                let w = ((text.chars().count() as u32 * char_w).min(ad_w.saturating_sub(40))).max(20);
+                let x = r.random_range(0..(ad_w.saturating_sub(w)).max(1)).min(ad_w / 2);
+                let conf = if r.random_bool(0.8) { r.random_range(0.85f64..1.0) } else { r.random_range(0.3f64..0.85) };
                 let b = json!({ "x": x, "y": y, "w": w, "h": h, "text": text, "confidence": conf });
                 all_text.push(text);
                 y = (y + r.random_range(row_step / 2..row_step + 1)).min(ad_h.saturating_sub(h));
@@ -391,8 +324,7 @@ fn to_pretty_json(v: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 * 1024);
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"   ");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-    v.serialize(&mut ser)
-        .expect("serialising a serde_json::Value cannot fail");
+    v.serialize(&mut ser).expect("serialising a serde_json::Value cannot fail");
     out
 }
 
@@ -402,11 +334,7 @@ mod tests {
     use crate::tests::{data, parse};
 
     fn keys(v: &Value) -> Vec<&str> {
-        v.as_object()
-            .expect("an object")
-            .keys()
-            .map(String::as_str)
-            .collect()
+        v.as_object().expect("an object").keys().map(String::as_str).collect()
     }
 
     #[test]
@@ -416,40 +344,17 @@ mod tests {
         for i in 0..300 {
             let ad = d.ad_without_image_bytes(i);
             let v = parse(&ad);
-            assert_eq!(
-                keys(&v),
-                [
-                    "version",
-                    "is_user_disabled",
-                    "observer",
-                    "observation",
-                    "enrichment",
-                    "media"
-                ]
-            );
+            assert_eq!(keys(&v), ["version", "is_user_disabled", "observer", "observation", "enrichment", "media"]);
             assert_eq!(v["version"], json!(2.0));
             assert_eq!(
                 keys(&v["observer"]),
-                [
-                    "uuid",
-                    "demographic_characteristics",
-                    "joined_at",
-                    "device_dimensions",
-                    "device"
-                ]
+                ["uuid", "demographic_characteristics", "joined_at", "device_dimensions", "device"]
             );
-            assert_eq!(
-                keys(&v["observer"]["device"]),
-                ["dimensions", "os_version", "api_level", "device", "model"]
-            );
+            assert_eq!(keys(&v["observer"]["device"]), ["dimensions", "os_version", "api_level", "device", "model"]);
             assert!(v["observer"]["device_dimensions"]["w"].is_string());
             assert!(v["observer"]["joined_at"].is_f64());
             assert_eq!(v["observer"]["uuid"], ad.observer_id.as_str());
-            let withdrawn = observers
-                .iter()
-                .find(|(u, _)| *u == ad.observer_id)
-                .expect("known observer")
-                .1;
+            let withdrawn = observers.iter().find(|(u, _)| *u == ad.observer_id).expect("known observer").1;
             assert_eq!(v["is_user_disabled"], withdrawn);
 
             let o = &v["observation"];
@@ -486,18 +391,9 @@ mod tests {
             assert!(o["submitted_from_device_at"].as_i64().unwrap() > ts / 1000);
             let new_key = format!("{}/rdo/{}/output.json", ad.observer_id, uuid);
             let old_key = format!("{}/rdo/{}/output.json", ad.observer_id, ad.observation_id);
-            assert!(
-                ad.rdo_key == new_key || ad.rdo_key == old_key,
-                "{}",
-                ad.rdo_key
-            );
+            assert!(ad.rdo_key == new_key || ad.rdo_key == old_key, "{}", ad.rdo_key);
 
-            let media: Vec<&str> = v["media"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m.as_str().unwrap())
-                .collect();
+            let media: Vec<&str> = v["media"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
             let image_keys: Vec<&str> = ad.images.iter().map(|(k, _)| k.as_str()).collect();
             assert_eq!(media, image_keys);
             assert!((1..=3).contains(&media.len()));
@@ -508,16 +404,7 @@ mod tests {
             let kfs = o["keyframes"].as_array().unwrap();
             assert!((1..=3).contains(&kfs.len()));
             for kf in kfs {
-                assert_eq!(
-                    keys(kf),
-                    [
-                        "observed_at",
-                        "y_offset",
-                        "screenshot_cropped",
-                        "frame",
-                        "ocr_data"
-                    ]
-                );
+                assert_eq!(keys(kf), ["observed_at", "y_offset", "screenshot_cropped", "frame", "ocr_data"]);
                 assert!(media.contains(&kf["frame"].as_str().unwrap()));
                 let ocr = kf["ocr_data"].as_array().unwrap();
                 assert!((3..=15).contains(&ocr.len()));
@@ -531,17 +418,7 @@ mod tests {
             let e = &v["enrichment"];
             assert_eq!(keys(e), ["ccl_v2", "ccl", "meta_adlibrary_scrape", "media"]);
             let m = &e["meta_adlibrary_scrape"];
-            assert_eq!(
-                keys(m),
-                [
-                    "comparisons",
-                    "candidates",
-                    "rankings",
-                    "scraped_at",
-                    "reference",
-                    "query"
-                ]
-            );
+            assert_eq!(keys(m), ["comparisons", "candidates", "rankings", "scraped_at", "reference", "query"]);
             let cands = m["candidates"].as_array().unwrap();
             assert!(cands.len() <= 3);
             assert_eq!(m["rankings"].as_array().unwrap().len(), cands.len());
@@ -647,21 +524,9 @@ mod tests {
             all
         });
         let count = |f: fn(&Summary) -> bool| all.iter().filter(|s| f(s)).count();
-        let (withdrawn, old_layout, tagged) = (
-            count(|s| s.withdrawn),
-            count(|s| s.old_layout),
-            count(|s| s.tagged),
-        );
-        let (starred, hidden, classified) = (
-            count(|s| s.starred),
-            count(|s| s.hidden),
-            count(|s| s.classified),
-        );
-        let (stress, formula, unicode) = (
-            count(|s| s.stress),
-            count(|s| s.formula),
-            count(|s| s.unicode),
-        );
+        let (withdrawn, old_layout, tagged) = (count(|s| s.withdrawn), count(|s| s.old_layout), count(|s| s.tagged));
+        let (starred, hidden, classified) = (count(|s| s.starred), count(|s| s.hidden), count(|s| s.classified));
+        let (stress, formula, unicode) = (count(|s| s.stress), count(|s| s.formula), count(|s| s.unicode));
         let mut platforms = std::collections::BTreeMap::new();
         let mut per_observer = std::collections::HashMap::new();
         for s in &all {
@@ -669,18 +534,10 @@ mod tests {
             *per_observer.entry(s.observer.clone()).or_insert(0) += 1;
         }
         let pct = |x: usize| x as f64 * 100.0 / n as f64;
-        assert!(
-            (0.5..=1.6).contains(&pct(withdrawn)),
-            "withdrawn {}%",
-            pct(withdrawn)
-        );
+        assert!((0.5..=1.6).contains(&pct(withdrawn)), "withdrawn {}%", pct(withdrawn));
         assert_eq!(platforms.len(), 4, "{platforms:?}");
         assert!(platforms.values().all(|c| *c > n / 20), "{platforms:?}");
-        assert!(
-            (3.0..=7.0).contains(&pct(old_layout)),
-            "old layout {}%",
-            pct(old_layout)
-        );
+        assert!((3.0..=7.0).contains(&pct(old_layout)), "old layout {}%", pct(old_layout));
         assert!((25.0..=35.0).contains(&pct(tagged)));
         assert!((16.0..=24.0).contains(&pct(starred)));
         assert!((7.0..=13.0).contains(&pct(hidden)));
@@ -690,11 +547,7 @@ mod tests {
         assert!(unicode > n / 20);
         // Uneven spread over observers.
         let max = per_observer.values().max().unwrap();
-        let min_active = per_observer
-            .values()
-            .filter(|c| **c > n / 50)
-            .min()
-            .unwrap();
+        let min_active = per_observer.values().filter(|c| **c > n / 50).min().unwrap();
         assert!(*max > 2 * *min_active, "{per_observer:?}");
     }
 }

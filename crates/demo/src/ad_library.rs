@@ -49,43 +49,15 @@ impl DemoData {
         let (impressions_text, impressions_index, reach, spend, currency) = if with_stats {
             let bucket = r.random_range(0..6usize);
             let imp = ["<1K", "1K-5K", "5K-10K", "10K-50K", "50K-100K", "100K-200K"][bucket];
-            let spend = [
-                "<$100",
-                "$100 - $199",
-                "$200 - $299",
-                "$500 - $599",
-                "$1K - $2K",
-                "$5K - $10K",
-            ][bucket];
+            let spend = ["<$100", "$100 - $199", "$200 - $299", "$500 - $599", "$1K - $2K", "$5K - $10K"][bucket];
             let reach = if r.random_bool(0.6) {
-                Value::from(
-                    [
-                        "<1K",
-                        "1K - 5K",
-                        "5K - 10K",
-                        "10K - 50K",
-                        "50K - 100K",
-                        "100K - 500K",
-                    ][bucket],
-                )
+                Value::from(["<1K", "1K - 5K", "5K - 10K", "10K - 50K", "50K - 100K", "100K - 500K"][bucket])
             } else {
                 Value::Null
             };
-            (
-                Value::from(imp),
-                bucket as i64,
-                reach,
-                Value::from(spend),
-                "AUD",
-            )
+            (Value::from(imp), bucket as i64, reach, Value::from(spend), "AUD")
         } else {
-            (
-                Value::Null,
-                -1,
-                Value::Null,
-                Value::Null,
-                if r.random_bool(0.2) { "AUD" } else { "" },
-            )
+            (Value::Null, -1, Value::Null, Value::Null, if r.random_bool(0.2) { "AUD" } else { "" })
         };
         let publisher_platform: Vec<&str> = match r.random_range(0..5u32) {
             0 => vec!["FACEBOOK"],
@@ -94,18 +66,8 @@ impl DemoData {
             3 => vec!["FACEBOOK", "INSTAGRAM", "MESSENGER"],
             _ => vec!["FACEBOOK", "MESSENGER"],
         };
-        let body = all_text
-            .iter()
-            .filter(|t| t.len() > 12)
-            .take(2)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(" ");
-        let body = if body.is_empty() {
-            pick(r, sector.phrases()).to_string()
-        } else {
-            body
-        };
+        let body = all_text.iter().filter(|t| t.len() > 12).take(2).cloned().collect::<Vec<_>>().join(" ");
+        let body = if body.is_empty() { pick(r, sector.phrases()).to_string() } else { body };
         let page_id = &self.page_ids[advertiser_index];
         let cta = *pick(r, CTAS);
         json!({
@@ -163,20 +125,11 @@ mod tests {
         let mut names = std::collections::HashMap::new();
         for i in 0..400 {
             let v = parse(&d.ad_without_image_bytes(i));
-            for c in v["enrichment"]["meta_adlibrary_scrape"]["candidates"]
-                .as_array()
-                .unwrap()
-            {
-                *names
-                    .entry(c["data"]["page_name"].as_str().unwrap().to_string())
-                    .or_insert(0) += 1;
+            for c in v["enrichment"]["meta_adlibrary_scrape"]["candidates"].as_array().unwrap() {
+                *names.entry(c["data"]["page_name"].as_str().unwrap().to_string()).or_insert(0) += 1;
             }
         }
-        let solar = names
-            .iter()
-            .filter(|(k, _)| k.to_lowercase().contains("solar"))
-            .map(|(_, c)| c)
-            .sum::<usize>();
+        let solar = names.iter().filter(|(k, _)| k.to_lowercase().contains("solar")).map(|(_, c)| c).sum::<usize>();
         assert!(solar >= 3);
         assert!(names.values().filter(|c| **c >= 3).count() >= 10);
     }

@@ -7,16 +7,8 @@ use crate::POOL_SLOTS;
 use crate::rng::{DOMAIN_POOL, pick, pick_weighted, rng_for};
 
 /// Screenshot sizes of the pool, `(w, h)`.
-const POOL_DIMS: &[(u32, u32)] = &[
-    (480, 854),
-    (540, 960),
-    (576, 1024),
-    (720, 1280),
-    (720, 1600),
-    (864, 1536),
-    (1080, 1920),
-    (1080, 2340),
-];
+const POOL_DIMS: &[(u32, u32)] =
+    &[(480, 854), (540, 960), (576, 1024), (720, 1280), (720, 1600), (864, 1536), (1080, 1920), (1080, 2340)];
 
 /// Target size of pool slot `j`: quantiles of a log-normal (median ~80 KB), jittered and
 /// clipped to 22 KB .. 340 KB, so the pool always spans the whole range.
@@ -39,10 +31,8 @@ pub(crate) fn render_pool_jpeg(seed: u64, j: u64) -> Vec<u8> {
         let px = (dims.0 * dims.1) as f64;
         for &q in POOL_QUALITIES {
             let f = screen_factor(dims.1);
-            let (lo, hi) = (
-                expected_bytes(q, 2.0, px * 0.45, px * 0.55) * f,
-                expected_bytes(q, 60.0, px * 0.45, px * 0.55) * f,
-            );
+            let (lo, hi) =
+                (expected_bytes(q, 2.0, px * 0.45, px * 0.55) * f, expected_bytes(q, 60.0, px * 0.45, px * 0.55) * f);
             if (lo..=hi).contains(&target) {
                 // Prefer smaller screens: cheaper to encode, and cropped ads are common.
                 feasible.push(((dims, q), 1.0 / px));
@@ -60,22 +50,14 @@ pub(crate) fn render_pool_jpeg(seed: u64, j: u64) -> Vec<u8> {
     let noise_seed = seed ^ j.wrapping_mul(0x2545_F491_4F6C_DD1D);
     // Up to two correction steps keep the pool's sizes close to their targets.
     let mut asked = target / screen_factor(dims.1);
-    let mut best = encode(
-        &layout.render(noise_amp_for(asked, quality, ui_px, media_px), noise_seed),
-        dims,
-        quality,
-    );
+    let mut best = encode(&layout.render(noise_amp_for(asked, quality, ui_px, media_px), noise_seed), dims, quality);
     for _ in 0..2 {
         let ratio = best.len() as f64 / target;
         if (0.85..=1.12).contains(&ratio) {
             break;
         }
         asked /= ratio;
-        let again = encode(
-            &layout.render(noise_amp_for(asked, quality, ui_px, media_px), noise_seed),
-            dims,
-            quality,
-        );
+        let again = encode(&layout.render(noise_amp_for(asked, quality, ui_px, media_px), noise_seed), dims, quality);
         if (again.len() as f64 / target).ln().abs() < ratio.ln().abs() {
             best = again;
         }
@@ -86,8 +68,7 @@ pub(crate) fn render_pool_jpeg(seed: u64, j: u64) -> Vec<u8> {
 fn encode(rgb: &[u8], (w, h): (u32, u32), quality: u8) -> Vec<u8> {
     let mut out = Vec::with_capacity(rgb.len() / 8);
     let enc = jpeg_encoder::Encoder::new(&mut out, quality);
-    enc.encode(rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
-        .expect("in-memory JPEG encoding cannot fail");
+    enc.encode(rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb).expect("in-memory JPEG encoding cannot fail");
     out
 }
 
@@ -113,17 +94,10 @@ fn lerp(a: f64, b: f64, t: f64) -> f64 {
 /// The [`SIZE_MODEL`] row of `quality`, interpolated: `(ui_bpp, noise_bpp by AMPS)`.
 fn size_model(quality: u8) -> (f64, [f64; 6]) {
     let q = quality.clamp(62, 90);
-    let i = SIZE_MODEL
-        .iter()
-        .rposition(|r| r.0 <= q)
-        .unwrap()
-        .min(SIZE_MODEL.len() - 2);
+    let i = SIZE_MODEL.iter().rposition(|r| r.0 <= q).unwrap().min(SIZE_MODEL.len() - 2);
     let (lo, hi) = (SIZE_MODEL[i], SIZE_MODEL[i + 1]);
     let t = (q - lo.0) as f64 / (hi.0 - lo.0) as f64;
-    (
-        lerp(lo.1, hi.1, t),
-        std::array::from_fn(|k| lerp(lo.2[k], hi.2[k], t)),
-    )
+    (lerp(lo.1, hi.1, t), std::array::from_fn(|k| lerp(lo.2[k], hi.2[k], t)))
 }
 
 /// Small screens cost more per pixel (their UI edges are denser) than the fit's average.
@@ -137,13 +111,7 @@ fn expected_bytes(quality: u8, amp: f64, ui_px: f64, media_px: f64) -> f64 {
     let (ui, row) = size_model(quality);
     let amp = amp.clamp(0.0, AMPS[5]);
     let i = AMPS.iter().rposition(|a| *a <= amp).unwrap().min(4);
-    ui * ui_px
-        + media_px
-            * lerp(
-                row[i],
-                row[i + 1],
-                (amp - AMPS[i]) / (AMPS[i + 1] - AMPS[i]),
-            )
+    ui * ui_px + media_px * lerp(row[i], row[i + 1], (amp - AMPS[i]) / (AMPS[i + 1] - AMPS[i]))
 }
 
 /// The noise amplitude expected to give `bytes` (inverse of [`expected_bytes`], clamped).
@@ -195,9 +163,7 @@ impl Layout {
         let shapes = (0..rng.random_range(2..9usize))
             .map(|_| {
                 let sw = rng.random_range(w / 10..w * 2 / 3);
-                let sh = rng.random_range(
-                    (media_bottom - media_top) / 10..(media_bottom - media_top) * 2 / 3,
-                );
+                let sh = rng.random_range((media_bottom - media_top) / 10..(media_bottom - media_top) * 2 / 3);
                 let x = rng.random_range(0..w - sw);
                 let y = rng.random_range(media_top..media_bottom - sh);
                 (x, y, sw, sh, color(rng))
@@ -221,19 +187,7 @@ impl Layout {
         }
         let bw = w * rng.random_range(30..60u32) / 100;
         let button = (w / 24, h - h / 10, bw, h / 22, color(rng));
-        Layout {
-            w,
-            h,
-            bg,
-            ink,
-            media_top,
-            media_bottom,
-            c1: color(rng),
-            c2: color(rng),
-            shapes,
-            text_rows,
-            button,
-        }
+        Layout { w, h, bg, ink, media_top, media_bottom, c1: color(rng), c2: color(rng), shapes, text_rows, button }
     }
 
     fn fill(&self, buf: &mut [u8], x: u32, y: u32, w: u32, h: u32, c: [u8; 3]) {
@@ -255,24 +209,10 @@ impl Layout {
         let mut buf = vec![0u8; (w * h * 3) as usize];
         self.fill(&mut buf, 0, 0, w, h, self.bg);
         // Status bar and header: avatar + page name.
-        self.fill(
-            &mut buf,
-            0,
-            0,
-            w,
-            h / 40,
-            self.ink.map(|c| c / 3 + self.bg[0] / 2),
-        );
+        self.fill(&mut buf, 0, 0, w, h / 40, self.ink.map(|c| c / 3 + self.bg[0] / 2));
         let line_h = (h / 64).max(8);
         self.fill(&mut buf, w / 24, h / 30, line_h * 3, line_h * 3, self.c2);
-        self.fill(
-            &mut buf,
-            w / 24 + line_h * 4,
-            h / 30 + line_h / 2,
-            w / 3,
-            line_h,
-            self.ink,
-        );
+        self.fill(&mut buf, w / 24 + line_h * 4, h / 30 + line_h / 2, w / 3, line_h, self.ink);
         // Media: 2-D gradient, shapes, noise.
         let mh = (self.media_bottom - self.media_top).max(1);
         let mut grad_row = vec![0u8; (w * 3) as usize];
@@ -295,9 +235,7 @@ impl Layout {
         }
         if amp > 0.0 {
             // clamp(v + d, 0, 255) == CLAMP[v + d + 384] for |d| <= 384.
-            let clamp: Vec<u8> = (0..1024i32)
-                .map(|i| (i - 384).clamp(0, 255) as u8)
-                .collect();
+            let clamp: Vec<u8> = (0..1024i32).map(|i| (i - 384).clamp(0, 255) as u8).collect();
             let mut state = noise_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
             let scale = (amp.min(AMPS[5]) * 256.0 / 128.0) as i32;
             let start = (self.media_top * w * 3) as usize;
@@ -368,15 +306,8 @@ mod tests {
             assert!(!ad.images.is_empty());
             for (_, jpeg) in &ad.images {
                 let (w, h) = jpeg_frame_size(jpeg);
-                assert!(
-                    (480..=1080).contains(&w) && (854..=2400).contains(&h),
-                    "{w}x{h}"
-                );
-                assert!(
-                    (18_000..=450_000).contains(&jpeg.len()),
-                    "{} bytes",
-                    jpeg.len()
-                );
+                assert!((480..=1080).contains(&w) && (854..=2400).contains(&h), "{w}x{h}");
+                assert!((18_000..=450_000).contains(&jpeg.len()), "{} bytes", jpeg.len());
                 seen += 1;
             }
         }
@@ -384,11 +315,7 @@ mod tests {
         // The whole pool: too slow for debug builds (the encoder is generic, so it is compiled
         // without optimisation there), quick in release builds.
         if !cfg!(debug_assertions) {
-            let d = DemoData::new(&DemoConfig {
-                ads: 1000,
-                images_per_ad: 3,
-                seed: 12,
-            });
+            let d = DemoData::new(&DemoConfig { ads: 1000, images_per_ad: 3, seed: 12 });
             let sizes: Vec<usize> = (0..POOL_SLOTS)
                 .map(|j| {
                     let jpeg = d.pool_image(j);
@@ -396,22 +323,12 @@ mod tests {
                     jpeg.len()
                 })
                 .collect();
-            assert!(
-                sizes.iter().all(|s| (18_000..=450_000).contains(s)),
-                "{sizes:?}"
-            );
+            assert!(sizes.iter().all(|s| (18_000..=450_000).contains(s)), "{sizes:?}");
             let mean = sizes.iter().sum::<usize>() / sizes.len();
             assert!((70_000..=130_000).contains(&mean), "mean {mean}");
-            assert!(
-                sizes.iter().filter(|s| **s < 40_000).count() >= 3,
-                "{sizes:?}"
-            );
-            assert!(
-                sizes.iter().filter(|s| **s > 200_000).count() >= 2,
-                "{sizes:?}"
-            );
-            let distinct: std::collections::HashSet<_> =
-                (0..POOL_SLOTS).map(|j| d.pool_image(j)).collect();
+            assert!(sizes.iter().filter(|s| **s < 40_000).count() >= 3, "{sizes:?}");
+            assert!(sizes.iter().filter(|s| **s > 200_000).count() >= 2, "{sizes:?}");
+            let distinct: std::collections::HashSet<_> = (0..POOL_SLOTS).map(|j| d.pool_image(j)).collect();
             assert_eq!(distinct.len(), POOL_SLOTS);
         }
     }
@@ -422,11 +339,7 @@ mod tests {
     fn pool_report() {
         for seed in [1u64, 2, 3] {
             let t = std::time::Instant::now();
-            let d = DemoData::new(&DemoConfig {
-                ads: 1000,
-                images_per_ad: 3,
-                seed,
-            });
+            let d = DemoData::new(&DemoConfig { ads: 1000, images_per_ad: 3, seed });
             let built = t.elapsed();
             let mut sizes: Vec<usize> = (0..POOL_SLOTS).map(|j| d.pool_image(j).len()).collect();
             sizes.sort();

@@ -24,7 +24,7 @@ mod rng;
 mod seed;
 mod vocabulary;
 
-pub use seed::{SeedProgress, SeedReport, seed_demo_data};
+pub use seed::{SeedError, SeedProgress, SeedReport, seed_demo_data};
 
 use std::sync::OnceLock;
 
@@ -166,17 +166,8 @@ impl DemoData {
             let device = pick(&mut rng, DEVICES);
             let withdrawn = i == withdrawn_at;
             // Uneven activity: a few heavy observers and a long tail.
-            let w = if withdrawn {
-                0.0
-            } else {
-                rng.random_range(0.15f64..1.0).powi(2)
-            };
-            observers.push(Observer {
-                uuid,
-                withdrawn,
-                joined_at_ms,
-                device,
-            });
+            let w = if withdrawn { 0.0 } else { rng.random_range(0.15f64..1.0).powi(2) };
+            observers.push(Observer { uuid, withdrawn, joined_at_ms, device });
             weights.push(w);
         }
         let active_total: f64 = weights.iter().sum();
@@ -185,11 +176,7 @@ impl DemoData {
             .iter()
             .zip(&weights)
             .map(|(o, w)| {
-                acc += if o.withdrawn {
-                    WITHDRAWN_SHARE
-                } else {
-                    w / active_total * (1.0 - WITHDRAWN_SHARE)
-                };
+                acc += if o.withdrawn { WITHDRAWN_SHARE } else { w / active_total * (1.0 - WITHDRAWN_SHARE) };
                 acc
             })
             .collect::<Vec<_>>();
@@ -198,10 +185,7 @@ impl DemoData {
         let page_ids = ADVERTISERS
             .iter()
             .chain(STRESS_ADVERTISERS)
-            .map(|_| {
-                rng.random_range(100_000_000_000_000u64..999_999_999_999_999)
-                    .to_string()
-            })
+            .map(|_| rng.random_range(100_000_000_000_000u64..999_999_999_999_999).to_string())
             .collect();
 
         DemoData {
@@ -222,9 +206,7 @@ impl DemoData {
 
     /// Encodes every pool image not encoded yet, using all available cores.
     pub fn warm_up(&self) {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(8);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
         let next = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..threads {
@@ -243,9 +225,7 @@ impl DemoData {
 
     /// The JPEG of pool slot `j` (`j < POOL_SLOTS`), encoding it on first use.
     pub fn pool_image(&self, j: usize) -> Bytes {
-        self.pool[j]
-            .get_or_init(|| Bytes::from(render_pool_jpeg(self.config.seed, j as u64)))
-            .clone()
+        self.pool[j].get_or_init(|| Bytes::from(render_pool_jpeg(self.config.seed, j as u64))).clone()
     }
 
     /// 3-4 researchers; `researcher-1` is an admin.
@@ -259,10 +239,7 @@ impl DemoData {
 
     /// `(observer uuid, withdrawn)`; exactly one observer is a withdrawn participant.
     pub fn observers(&self) -> Vec<(String, bool)> {
-        self.observers
-            .iter()
-            .map(|o| (o.uuid.clone(), o.withdrawn))
-            .collect()
+        self.observers.iter().map(|o| (o.uuid.clone(), o.withdrawn)).collect()
     }
 
     /// The ad at `index`: a deterministic function of `(seed, index)`.
@@ -284,11 +261,7 @@ mod tests {
 
     /// Lazy: only the tests that look at images pay for encoding them.
     pub(crate) fn data(ads: usize, images_per_ad: usize, seed: u64) -> DemoData {
-        DemoData::new_lazy(&DemoConfig {
-            ads,
-            images_per_ad,
-            seed,
-        })
+        DemoData::new_lazy(&DemoConfig { ads, images_per_ad, seed })
     }
 
     pub(crate) fn parse(ad: &DemoAd) -> Value {
@@ -323,16 +296,11 @@ mod tests {
         assert_eq!(x.rdo, y.rdo);
         assert_eq!(x.images, y.images);
         assert_eq!(a.observers(), b.observers());
-        assert_eq!(
-            a.ad_without_image_bytes(2).rdo,
-            a.ad_without_image_bytes(2).rdo
-        );
+        assert_eq!(a.ad_without_image_bytes(2).rdo, a.ad_without_image_bytes(2).rdo);
         // From several threads at once.
         let from_threads: Vec<Vec<u8>> = std::thread::scope(|s| {
             let b = &b;
-            let hs: Vec<_> = (0..4)
-                .map(|i| s.spawn(move || b.ad_without_image_bytes(i).rdo))
-                .collect();
+            let hs: Vec<_> = (0..4).map(|i| s.spawn(move || b.ad_without_image_bytes(i).rdo)).collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         for (i, rdo) in from_threads.iter().enumerate() {
@@ -342,16 +310,10 @@ mod tests {
         let c = data(8, 2, 43);
         assert_ne!(a.observers(), c.observers());
         for i in 0..8 {
-            assert_ne!(
-                a.ad_without_image_bytes(i).rdo,
-                c.ad_without_image_bytes(i).rdo
-            );
+            assert_ne!(a.ad_without_image_bytes(i).rdo, c.ad_without_image_bytes(i).rdo);
         }
         assert_ne!(a.pool_image(0), c.pool_image(0));
         // Other indices: other ads.
-        assert_ne!(
-            a.ad_without_image_bytes(0).observation_id,
-            a.ad_without_image_bytes(1).observation_id
-        );
+        assert_ne!(a.ad_without_image_bytes(0).observation_id, a.ad_without_image_bytes(1).observation_id);
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::{DemoConfig, DemoData};
 use aao_export_core::document::{Attribute, Classification};
-use aao_export_db::{CurationRecord, Storage, Tag, User};
+use aao_export_db::{CatalogueDb, CurationRecord, DbError, Tag, User, UsersDb};
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -23,6 +23,19 @@ pub struct SeedReport {
     pub observers: Vec<(String, bool)>,
 }
 
+/// Why seeding stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("writing the demo tables: {0}")]
+    Db(#[from] DbError),
+    #[error("writing to the observations store: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("a demo object key is not valid: {0}")]
+    Key(#[from] object_store::path::Error),
+    #[error("generating a demo ad: {0}")]
+    Generator(#[from] tokio::task::JoinError),
+}
+
 /// Progress callback: ads written so far.
 pub struct SeedProgress<'a> {
     pub written: &'a (dyn Fn(u64) + Sync),
@@ -30,23 +43,34 @@ pub struct SeedProgress<'a> {
 
 /// Writes the users, tags and curation of `config`'s data set to `storage` and its RDOs and images
 /// to `observations`; the catalogue stays as it was until the caller indexes.
-pub async fn seed_demo_data(
-    storage: Arc<dyn Storage>,
+pub async fn seed_demo_data<D: UsersDb + CatalogueDb + ?Sized>(
+    storage: &D,
     observations: Arc<dyn ObjectStore>,
     config: &DemoConfig,
     progress: SeedProgress<'_>,
-) -> anyhow::Result<SeedReport> {
+) -> Result<SeedReport, SeedError> {
     let demo = Arc::new(DemoData::new(config));
     let users: Vec<User> = demo
         .users()
         .iter()
-        .map(|u| User { id: u.id.clone(), full_name: u.full_name.clone(), enabled: true, role: u.role.clone(), primary_email: u.email.clone() })
+        .map(|u| User {
+            id: u.id.clone(),
+            full_name: u.full_name.clone(),
+            enabled: true,
+            role: u.role.clone(),
+            primary_email: u.email.clone(),
+        })
         .collect();
     storage.put_users(&users).await?;
     let tags: Vec<Tag> = demo
         .tags()
         .iter()
-        .map(|t| Tag { id: t.id.clone(), name: t.name.clone(), description: Some(t.description.clone()), hex: Some(t.hex.clone()) })
+        .map(|t| Tag {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            description: Some(t.description.clone()),
+            hex: Some(t.hex.clone()),
+        })
         .collect();
     storage.put_tags(&tags).await?;
 
@@ -64,7 +88,7 @@ pub async fn seed_demo_data(
                     written += image.len() as u64;
                     store.put(&Path::parse(key)?, PutPayload::from(image.clone())).await?;
                 }
-                anyhow::Ok((ad, written))
+                Ok::<_, SeedError>((ad, written))
             }
         })
         .buffer_unordered(WRITE_CONCURRENCY);
@@ -89,7 +113,11 @@ pub async fn seed_demo_data(
                         modified_by: Some(a.modified_by),
                     })
                     .collect(),
-                classifications: ad.classifications.into_iter().map(|c| Classification { label: c.label, score: c.score }).collect(),
+                classifications: ad
+                    .classifications
+                    .into_iter()
+                    .map(|c| Classification { label: c.label, score: c.score })
+                    .collect(),
             });
         }
         if curation.len() >= CURATION_BATCH {

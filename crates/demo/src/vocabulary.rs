@@ -47,14 +47,7 @@ pub(crate) const DEVICES: &[Device] = &[
         w: 1080,
         h: 2340,
     },
-    Device {
-        model: "SM-A145F",
-        device: "a14",
-        os_version: "4.19.191-27516853",
-        api_level: 33,
-        w: 1080,
-        h: 2408,
-    },
+    Device { model: "SM-A145F", device: "a14", os_version: "4.19.191-27516853", api_level: 33, w: 1080, h: 2408 },
     Device {
         model: "moto g54 5G",
         device: "cancunf",
@@ -363,34 +356,15 @@ pub(crate) const CLASSIFICATION_LABELS: &[&str] = &[
     "energy",
 ];
 
-pub(crate) const PLATFORMS: &[(&str, f64)] = &[
-    ("FACEBOOK", 0.40),
-    ("INSTAGRAM", 0.30),
-    ("TIKTOK", 0.17),
-    ("YOUTUBE", 0.13),
-];
+pub(crate) const PLATFORMS: &[(&str, f64)] =
+    &[("FACEBOOK", 0.40), ("INSTAGRAM", 0.30), ("TIKTOK", 0.17), ("YOUTUBE", 0.13)];
 
 /// The researchers of the `users` table.
 pub(crate) fn demo_users() -> Vec<DemoUser> {
     [
-        (
-            "researcher-1",
-            "Dr Aisha Rahman",
-            "admin",
-            Some("a.rahman@example.edu.au"),
-        ),
-        (
-            "researcher-2",
-            "Tom O'Connell",
-            "user",
-            Some("t.oconnell@example.edu.au"),
-        ),
-        (
-            "researcher-3",
-            "Mei Lin Zhou",
-            "user",
-            Some("meilin.zhou@example.edu.au"),
-        ),
+        ("researcher-1", "Dr Aisha Rahman", "admin", Some("a.rahman@example.edu.au")),
+        ("researcher-2", "Tom O'Connell", "user", Some("t.oconnell@example.edu.au")),
+        ("researcher-3", "Mei Lin Zhou", "user", Some("meilin.zhou@example.edu.au")),
         ("researcher-4", "José Álvarez", "user", None),
     ]
     .into_iter()
@@ -406,33 +380,17 @@ pub(crate) fn demo_users() -> Vec<DemoUser> {
 /// The tags of the `tags` table; ids are UUIDv5 of the name, so they are the same for every seed.
 pub(crate) fn demo_tags() -> Vec<DemoTag> {
     [
-        (
-            "Political",
-            "Political or issue-based advertising",
-            "#d62728",
-        ),
+        ("Political", "Political or issue-based advertising", "#d62728"),
         ("Gambling", "Betting, wagering and pokies", "#9467bd"),
         ("Alcohol", "Alcoholic drinks and venues", "#ff7f0e"),
-        (
-            "Misleading",
-            "Possibly misleading or deceptive claims",
-            "#8c564b",
-        ),
-        (
-            "Greenwashing",
-            "Environmental claims worth a closer look",
-            "#2ca02c",
-        ),
+        ("Misleading", "Possibly misleading or deceptive claims", "#8c564b"),
+        ("Greenwashing", "Environmental claims worth a closer look", "#2ca02c"),
         ("Health claims", "Therapeutic or health claims", "#17becf"),
         ("Follow up", "Needs another look by the team", "#7f7f7f"),
     ]
     .into_iter()
     .map(|(name, description, hex)| DemoTag {
-        id: uuid::Uuid::new_v5(
-            &uuid::Uuid::NAMESPACE_URL,
-            format!("aao-demo-tag:{name}").as_bytes(),
-        )
-        .to_string(),
+        id: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("aao-demo-tag:{name}").as_bytes()).to_string(),
         name: name.to_string(),
         description: description.to_string(),
         hex: hex.to_string(),
@@ -449,11 +407,7 @@ mod tests {
         let d = data(1, 1, 1);
         assert!((3..=4).contains(&d.users().len()));
         assert!(d.users().iter().any(|u| u.role == "admin"));
-        assert!(
-            d.users()
-                .iter()
-                .all(|u| u.role == "admin" || u.role == "user")
-        );
+        assert!(d.users().iter().all(|u| u.role == "admin" || u.role == "user"));
         assert_eq!(d.users()[0].id, "researcher-1");
         assert!((5..=8).contains(&d.tags().len()));
         for t in d.tags() {

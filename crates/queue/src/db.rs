@@ -2,7 +2,7 @@
 //! export and its message commit together. Receiving long-polls by checking every
 //! [`POLL_INTERVAL`], which keeps an idle worker's pick-up well under a second.
 
-use crate::{Queue, QueueError, Receipt, Received, Result, MAX_DELAY, MAX_VISIBILITY};
+use crate::{MAX_DELAY, MAX_VISIBILITY, Queue, QueueError, Receipt, Received, Result};
 use aao_export_core::time::{millis as ms, now_ms};
 use aao_export_db::QueueTable;
 use async_trait::async_trait;
@@ -74,7 +74,11 @@ impl Queue for DbQueue {
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
                 if row.receive_count > self.max_receives {
-                    tracing::warn!(message_id = row.message_id, receives = row.receive_count, "dead-lettering a message received too often");
+                    tracing::warn!(
+                        message_id = row.message_id,
+                        receives = row.receive_count,
+                        "dead-lettering a message received too often"
+                    );
                     self.storage.queue_bury(row.message_id, &row.receipt).await?;
                     continue;
                 }

@@ -26,13 +26,13 @@ pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
 pub enum QueueError {
     #[error("database queue: {0}")]
     Database(#[from] aao_export_db::DbError),
-    #[error("SQS, {what}: {}", aws_sdk_sqs::error::DisplayErrorContext(.source))]
+    #[error("SQS: {what}: {}", aws_sdk_sqs::error::DisplayErrorContext(.source))]
     Sqs {
         what: String,
         #[source]
         source: Box<aws_sdk_sqs::Error>,
     },
-    #[error("SQS, {what}: the answer has no {missing}")]
+    #[error("SQS: {what}: the answer has no {missing}")]
     IncompleteAnswer { what: String, missing: &'static str },
     #[error("invalid receipt handle")]
     BadReceipt,
@@ -89,7 +89,11 @@ pub trait Queue: Send + Sync + 'static {
 
 /// Opens the queue the configuration names: empty or `db` → the database queue, else an SQS
 /// queue URL.
-pub async fn open(sqs_queue_url: Option<&str>, table: Arc<dyn aao_export_db::QueueTable>, aws: &AwsSettings) -> Arc<dyn Queue> {
+pub async fn open(
+    sqs_queue_url: Option<&str>,
+    table: Arc<dyn aao_export_db::QueueTable>,
+    aws: &AwsSettings,
+) -> Arc<dyn Queue> {
     match sqs_queue_url.map(str::trim).filter(|u| !u.is_empty() && *u != "db") {
         None => Arc::new(DbQueue::new(table)),
         Some(url) => Arc::new(SqsQueue::connect(url, aws).await),

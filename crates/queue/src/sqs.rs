@@ -2,10 +2,10 @@
 //! waits are rounded up to the next second (zero stays zero), and capped at SQS's own limits.
 //! The dead-letter queue is the queue's redrive policy (see [`SqsQueue::create_with_dead_letter`]).
 
-use crate::{AwsSettings, Queue, QueueError, Receipt, Received, Result, MAX_DELAY, MAX_VISIBILITY};
+use crate::{AwsSettings, MAX_DELAY, MAX_VISIBILITY, Queue, QueueError, Receipt, Received, Result};
 use async_trait::async_trait;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use std::time::Duration;
 
 /// The longest long poll one receive may ask SQS for.
@@ -31,7 +31,11 @@ impl SqsQueue {
     /// Creates (or finds, if they exist with the same attributes) the queue `name` and its
     /// dead-letter queue `{name}-dead`, the first redriving a message to the second once it has
     /// been received `max_receive_count` times. Returns `(queue_url, dead_letter_url)`.
-    pub async fn create_with_dead_letter(aws: &AwsSettings, name: &str, max_receive_count: u32) -> Result<(String, String)> {
+    pub async fn create_with_dead_letter(
+        aws: &AwsSettings,
+        name: &str,
+        max_receive_count: u32,
+    ) -> Result<(String, String)> {
         let client = client(aws).await;
         let dead_name = format!("{name}-dead");
         let what = format!("creating queue {dead_name}");
@@ -44,11 +48,11 @@ impl SqsQueue {
             .send()
             .await
             .map_err(|e| sqs_error(&format!("reading the ARN of {dead_url}"), e))?;
-        let dead_arn = attrs
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .ok_or_else(|| QueueError::IncompleteAnswer { what: format!("reading the ARN of {dead_url}"), missing: "queue ARN" })?;
-        let policy = format!(r#"{{"deadLetterTargetArn":"{dead_arn}","maxReceiveCount":"{}"}}"#, max_receive_count.max(1));
+        let dead_arn = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).ok_or_else(|| {
+            QueueError::IncompleteAnswer { what: format!("reading the ARN of {dead_url}"), missing: "queue ARN" }
+        })?;
+        let policy =
+            format!(r#"{{"deadLetterTargetArn":"{dead_arn}","maxReceiveCount":"{}"}}"#, max_receive_count.max(1));
         let main = client
             .create_queue()
             .queue_name(name)
@@ -56,7 +60,13 @@ impl SqsQueue {
             .send()
             .await
             .map_err(|e| sqs_error(&format!("creating queue {name}"), e))?;
-        let url = main.queue_url().ok_or_else(|| QueueError::IncompleteAnswer { what: format!("creating queue {name}"), missing: "queue URL" })?.to_string();
+        let url = main
+            .queue_url()
+            .ok_or_else(|| QueueError::IncompleteAnswer {
+                what: format!("creating queue {name}"),
+                missing: "queue URL",
+            })?
+            .to_string();
         Ok((url, dead_url))
     }
 }
@@ -127,15 +137,20 @@ impl Queue for SqsQueue {
             .messages()
             .iter()
             .map(|m| {
-                let receipt = m
-                    .receipt_handle()
-                    .ok_or_else(|| QueueError::IncompleteAnswer { what: format!("receiving from {}", self.url), missing: "receipt handle" })?;
+                let receipt = m.receipt_handle().ok_or_else(|| QueueError::IncompleteAnswer {
+                    what: format!("receiving from {}", self.url),
+                    missing: "receipt handle",
+                })?;
                 let receive_count = m
                     .attributes()
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(1);
-                Ok(Received { body: m.body().unwrap_or_default().to_string(), receipt: Receipt(receipt.to_string()), receive_count })
+                Ok(Received {
+                    body: m.body().unwrap_or_default().to_string(),
+                    receipt: Receipt(receipt.to_string()),
+                    receive_count,
+                })
             })
             .collect()
     }

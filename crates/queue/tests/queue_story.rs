@@ -5,8 +5,8 @@
 //!
 //! Where the backends differ the story says so and asserts what each one does.
 
-use aao_export_db::testing::TestDatabase;
 use aao_export_queue::{AwsSettings, DbQueue, Queue, QueueError, Received, SqsQueue};
+use aao_export_testkit::TestDatabase;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,12 +44,12 @@ async fn sqs_subject(aws: &AwsSettings, scratch: &TestDatabase) -> Subject {
     let (url, _) = SqsQueue::create_with_dead_letter(aws, &name, 5).await.unwrap();
     let (poison_url, dead_url) = SqsQueue::create_with_dead_letter(aws, &format!("{name}-p"), 2).await.unwrap();
     // `open` picks SQS for a queue URL (the storage is not used then).
-    let queue = aao_export_queue::open(Some(&url), scratch.storage.clone(), aws).await.unwrap();
+    let queue = aao_export_queue::open(Some(&url), scratch.storage.clone(), aws).await;
     Subject {
         label: "sqs".into(),
         queue,
-        poison: Arc::new(SqsQueue::connect(&poison_url, aws).await.unwrap()),
-        kind: Kind::Sqs { dead_letter: SqsQueue::connect(&dead_url, aws).await.unwrap() },
+        poison: Arc::new(SqsQueue::connect(&poison_url, aws).await),
+        kind: Kind::Sqs { dead_letter: SqsQueue::connect(&dead_url, aws).await },
     }
 }
 
@@ -59,8 +59,11 @@ async fn sqs_errors_are_readable() {
     let Some(aws) = sqs_settings("the SQS error test") else { return };
     let endpoint = aws.endpoint_url.clone().unwrap();
     let url = format!("{endpoint}/123456789012/aao-no-such-queue-{}", uuid::Uuid::new_v4().simple());
-    let queue = SqsQueue::connect(&url, &aws).await.unwrap();
-    let Err(QueueError::Sqs(message)) = queue.send("x", Duration::ZERO).await else { panic!("sending to a missing queue must fail") };
+    let queue = SqsQueue::connect(&url, &aws).await;
+    let Err(error @ QueueError::Sqs { .. }) = queue.send("x", Duration::ZERO).await else {
+        panic!("sending to a missing queue must fail")
+    };
+    let message = error.to_string().trim_start_matches("SQS: ").to_string();
     assert!(message.starts_with(&format!("sending to {url}: ")), "{message}");
     assert!(message.contains("NonExistentQueue") && message.contains("does not exist"), "{message}");
     let error = queue.receive(1, SEC, Duration::ZERO).await.unwrap_err();
@@ -72,12 +75,12 @@ async fn sqs_errors_are_readable() {
 async fn open_without_url_is_the_database_queue() {
     let db = TestDatabase::sqlite().await;
     for url in [None, Some(""), Some("  "), Some("db")] {
-        let q = aao_export_queue::open(url, db.storage.clone(), &AwsSettings::default()).await.unwrap();
-        assert_eq!((q.backend(), q.in_database()), ("database", true), "{url:?}");
+        let q = aao_export_queue::open(url, db.storage.clone(), &AwsSettings::default()).await;
+        assert_eq!((q.backend(), q.outbox("m").is_some()), ("database", true), "{url:?}");
     }
 }
 
-use aao_export_db::testing::external;
+use aao_export_testkit::external;
 
 /// moto's endpoint; credentials come from the environment (`AWS_ACCESS_KEY_ID`, …).
 fn sqs_settings(what: &str) -> Option<AwsSettings> {
@@ -141,14 +144,15 @@ async fn story(s: Subject) {
     let q = s.queue.clone();
     let started = Instant::now();
     match &s.kind {
-        Kind::Db { .. } => assert_eq!((q.backend(), q.in_database()), ("database", true), "[{l}]"),
-        Kind::Sqs { .. } => assert_eq!((q.backend(), q.in_database()), ("sqs", false), "[{l}]"),
+        Kind::Db { .. } => assert_eq!((q.backend(), q.outbox("m").is_some()), ("database", true), "[{l}]"),
+        Kind::Sqs { .. } => assert_eq!((q.backend(), q.outbox("m").is_some()), ("sqs", false), "[{l}]"),
     }
     s.settled("a new queue").await;
 
     // 1. The exact body makes the round trip; a delete removes it for good (it does not come back
     //    once its visibility would have run out).
-    let body = "{\"export_id\":\"5f0c\",\"note\":\"h\u{e9}llo \u{2713} \\\"quoted\\\"\\n\",\"attempt\":1}\n  trailing  ";
+    let body =
+        "{\"export_id\":\"5f0c\",\"note\":\"h\u{e9}llo \u{2713} \\\"quoted\\\"\\n\",\"attempt\":1}\n  trailing  ";
     q.send(body, Duration::ZERO).await.unwrap();
     let m = s.one(SEC, 2 * SEC, "round trip").await;
     assert_eq!(m.body, body, "[{l}] the body comes back byte for byte");
@@ -303,7 +307,11 @@ async fn story(s: Subject) {
     p.send("poison", Duration::ZERO).await.unwrap();
     for n in 1..=2 {
         let got = p.receive(10, SEC, 2 * SEC).await.unwrap();
-        assert_eq!(got.iter().map(|m| (m.body.as_str(), m.receive_count)).collect::<Vec<_>>(), [("poison", n)], "[{l}] receive {n}");
+        assert_eq!(
+            got.iter().map(|m| (m.body.as_str(), m.receive_count)).collect::<Vec<_>>(),
+            [("poison", n)],
+            "[{l}] receive {n}"
+        );
         tokio::time::sleep(PAST_ONE_SECOND).await;
     }
     let got = p.receive(10, SEC, SEC).await.unwrap();

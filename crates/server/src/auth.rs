@@ -1,211 +1,53 @@
-//! Who is calling: an API key (`X-API-Key: aao_{key_id}_{secret}`) or an HS256 bearer token with the
-//! AAO claims. Either way the user's current row decides whether they are enabled and what role
-//! they have, so disabling a user or changing their role takes effect at once.
+//! The caller of a request: an API key in `X-API-Key`, or a bearer token in `Authorization`. The
+//! header is read here; whether it names an enabled user is the service's decision.
 
-use crate::error::{codes, ApiError};
-use crate::state::{now_ms, Shared};
-use aao_export_db::{ApiKey, User};
+use crate::error::{ApiError, codes};
+use crate::state::Shared;
+use aao_export_service::Caller;
+use aao_export_service::auth::{by_api_key, by_token};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 /// The header an API key travels in.
 pub const API_KEY_HEADER: &str = "x-api-key";
-/// Every API key starts with this.
-pub const API_KEY_PREFIX: &str = "aao_";
-/// Seconds of clock skew tolerated on a token's `exp`.
-const LEEWAY_SECS: u64 = 30;
 
-/// The authenticated caller.
+/// The authenticated caller, as an extractor.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthUser {
-    pub id: String,
-    pub full_name: String,
-    pub role: String,
-}
+pub struct AuthUser(pub Caller);
 
-impl AuthUser {
-    pub fn is_admin(&self) -> bool {
-        self.role == "admin"
+impl std::ops::Deref for AuthUser {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.0
     }
-
-    fn from_user(user: User) -> Result<Self, ApiError> {
-        if !user.enabled {
-            return Err(ApiError::forbidden(codes::USER_DISABLED, format!("user {:?} is disabled; ask an administrator to enable the account", user.id)));
-        }
-        Ok(AuthUser { id: user.id, full_name: user.full_name, role: user.role })
-    }
-}
-
-/// The claims of an AAO session token.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: String,
-    #[serde(default)]
-    pub role: String,
-    #[serde(default)]
-    pub full_name: String,
-    #[serde(default)]
-    pub enabled: bool,
-    #[serde(default)]
-    pub iat: u64,
-    pub exp: u64,
-}
-
-/// A new API key for a user: the key to hand to the user (shown once) and the record to store,
-/// which keeps only the SHA-256 of the secret part.
-pub fn new_api_key(user_id: &str) -> (String, ApiKey) {
-    let key_id = random_hex(12);
-    let secret = random_hex(32);
-    let record = ApiKey { key_id: key_id.clone(), user_id: user_id.to_string(), secret_hash: sha256_hex(&secret), created_at: now_ms() };
-    (format!("{API_KEY_PREFIX}{key_id}_{secret}"), record)
-}
-
-/// A bearer token for a user, signed with HS256, valid for `ttl_secs`.
-pub fn mint_token(user: &User, secret: &str, ttl_secs: u64) -> String {
-    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
-    let claims = Claims {
-        sub: user.id.clone(),
-        role: user.role.clone(),
-        full_name: user.full_name.clone(),
-        enabled: user.enabled,
-        iat: now,
-        exp: now.saturating_add(ttl_secs),
-    };
-    sign_claims(&claims, secret)
-}
-
-/// Signs any claims (tests use it for expired tokens).
-pub fn sign_claims(claims: &Claims, secret: &str) -> String {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes())).expect("HS256 signing cannot fail")
 }
 
 impl FromRequestParts<Shared> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Self::Rejection> {
-        authenticate(&parts.headers, state).await
-    }
-}
-
-async fn authenticate(headers: &HeaderMap, state: &Shared) -> Result<AuthUser, ApiError> {
-    if let Some(value) = headers.get(API_KEY_HEADER) {
-        let key = value.to_str().unwrap_or_default().trim();
-        return by_api_key(key, state).await;
-    }
-    if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
-        let value = value.to_str().unwrap_or_default().trim();
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => {
-                return Err(ApiError::unauthorised(
-                    codes::NO_VALID_AUTHENTICATION,
-                    "the Authorization header must be \"Bearer <token>\"; API keys go in the X-API-Key header",
-                ))
-            }
-        };
-        return by_token(token, state).await;
-    }
-    Err(ApiError::unauthorised(
-        codes::NO_VALID_AUTHENTICATION,
-        "no credentials: send an API key in the X-API-Key header or a bearer token in the Authorization header",
-    ))
-}
-
-/// Splits `aao_{key_id}_{secret}`.
-fn parse_api_key(key: &str) -> Option<(&str, &str)> {
-    let (key_id, secret) = key.strip_prefix(API_KEY_PREFIX)?.split_once('_')?;
-    let fine = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    (fine(key_id, 64) && fine(secret, 256)).then_some((key_id, secret))
-}
-
-async fn by_api_key(key: &str, state: &Shared) -> Result<AuthUser, ApiError> {
-    let Some((key_id, secret)) = parse_api_key(key) else {
-        return Err(ApiError::unauthorised(codes::INVALID_API_KEY, "the X-API-Key header does not hold an aao-export API key (aao_{key_id}_{secret})"));
-    };
-    let invalid = || ApiError::unauthorised(codes::INVALID_API_KEY, "the API key is not valid: it is unknown or has been revoked");
-    let Some((stored, user)) = state.storage.api_key(key_id).await? else { return Err(invalid()) };
-    let presented = sha256_hex(secret);
-    if !bool::from(presented.as_bytes().ct_eq(stored.secret_hash.to_ascii_lowercase().as_bytes())) {
-        return Err(invalid());
-    }
-    AuthUser::from_user(user)
-}
-
-async fn by_token(token: &str, state: &Shared) -> Result<AuthUser, ApiError> {
-    let unauthorised = || ApiError::unauthorised(codes::UNAUTHORISED, "the bearer token is not valid: it is malformed or was not signed by this service");
-    let secret = state.settings.jwt_secret.as_bytes();
-    if secret.is_empty() || token.is_empty() {
-        return Err(unauthorised());
-    }
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.leeway = LEEWAY_SECS;
-    validation.set_required_spec_claims(&["exp", "sub"]);
-    let claims = match jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation) {
-        Ok(data) => data.claims,
-        Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => {
-            return Err(ApiError::unauthorised(codes::SESSION_TOKEN_EXPIRED, "the bearer token has expired; sign in again for a new one"));
+        let users = state.service.users.as_ref();
+        if let Some(value) = parts.headers.get(API_KEY_HEADER) {
+            let key = value.to_str().unwrap_or_default().trim();
+            return Ok(AuthUser(by_api_key(users, key).await?));
         }
-        Err(_) => return Err(unauthorised()),
-    };
-    match state.storage.user(&claims.sub).await? {
-        Some(user) => AuthUser::from_user(user),
-        None => Err(ApiError::unauthorised(codes::USER_NOT_FOUND, format!("the bearer token is for user {:?}, who does not exist", claims.sub))),
-    }
-}
-
-/// SHA-256 of a text, as lowercase hex (how API key secrets are stored).
-pub fn sha256_hex(text: &str) -> String {
-    hex(&Sha256::digest(text.as_bytes()))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    out
-}
-
-fn random_hex(n: usize) -> String {
-    use rand::Rng;
-    let mut bytes = vec![0u8; n];
-    rand::rng().fill_bytes(&mut bytes);
-    hex(&bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_keys_parse_and_hash() {
-        let (key, record) = new_api_key("alice");
-        let (key_id, secret) = parse_api_key(&key).unwrap();
-        assert_eq!(key_id, record.key_id);
-        assert_eq!(sha256_hex(secret), record.secret_hash);
-        assert_eq!(record.user_id, "alice");
-        assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "URL-safe: {key}");
-        assert_ne!(new_api_key("alice").0, key, "random");
-        for bad in ["", "aao_", "aao_abc", "aao__x", "aao_x_", "xyz_a_b", "aao_a_b c", "aao_ä_b"] {
-            assert!(parse_api_key(bad).is_none(), "{bad:?}");
+        if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+            let value = value.to_str().unwrap_or_default().trim();
+            let token = match value.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+                _ => {
+                    return Err(ApiError::unauthorised(
+                        codes::NO_VALID_AUTHENTICATION,
+                        "the Authorization header must be \"Bearer <token>\"; API keys go in the X-API-Key header",
+                    ));
+                }
+            };
+            return Ok(AuthUser(by_token(users, &state.service.tokens, token).await?));
         }
-        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    }
-
-    #[test]
-    fn tokens_carry_the_aao_claims() {
-        let user = User { id: "u1".into(), full_name: "U One".into(), enabled: true, role: "admin".into(), primary_email: None };
-        let token = mint_token(&user, "s3cret", 60);
-        let data = jsonwebtoken::decode::<Claims>(&token, &DecodingKey::from_secret(b"s3cret"), &Validation::new(Algorithm::HS256)).unwrap();
-        assert_eq!((data.claims.sub.as_str(), data.claims.role.as_str(), data.claims.full_name.as_str(), data.claims.enabled), ("u1", "admin", "U One", true));
-        assert_eq!(data.claims.exp, data.claims.iat + 60);
+        Err(ApiError::unauthorised(
+            codes::NO_VALID_AUTHENTICATION,
+            "no credentials: send an API key in the X-API-Key header or a bearer token in the Authorization header",
+        ))
     }
 }

@@ -1,102 +1,94 @@
 //! One error type for the whole API, turned into HTTP in one place: the AAO envelope
 //! `{"success": false, "comment": "<CODE>", "message": "<what is wrong>"}`.
 //!
-//! Client errors carry their status, code and a sentence naming the fault. Server errors
-//! (database, queue, object store) are logged with their detail and answered with a generic
-//! 500: nothing a client sends may reach them.
+//! Refusals from the service layer carry their kind (mapped to a status here, in [`status_of`]),
+//! code and a sentence naming the fault. A busy database is a 503 with `Retry-After`. Other
+//! failures (database, queue, object store) are logged with their detail and answered with a
+//! generic 500: nothing a client sends may reach them.
 
-use aao_export_db::DbError;
-use aao_export_queue::QueueError;
+use aao_export_service::{Refusal, RefusalKind, ServiceError};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-/// The `comment` codes the API answers with.
-pub mod codes {
-    pub const INVALID_JSON: &str = "INVALID_JSON";
-    pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
-    pub const UNKNOWN_USERS: &str = "UNKNOWN_USERS";
-    pub const NO_VALID_AUTHENTICATION: &str = "NO_VALID_AUTHENTICATION";
-    pub const INVALID_API_KEY: &str = "INVALID_API_KEY";
-    pub const SESSION_TOKEN_EXPIRED: &str = "SESSION_TOKEN_EXPIRED";
-    pub const UNAUTHORISED: &str = "UNAUTHORISED";
-    pub const USER_NOT_FOUND: &str = "USER_NOT_FOUND";
-    pub const USER_DISABLED: &str = "USER_DISABLED";
-    pub const FORBIDDEN: &str = "FORBIDDEN";
-    pub const INVALID_SIGNATURE: &str = "INVALID_SIGNATURE";
-    pub const NOT_FOUND: &str = "NOT_FOUND";
-    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
-    pub const LINK_EXPIRED: &str = "LINK_EXPIRED";
-    pub const EXPORT_EXPIRED: &str = "EXPORT_EXPIRED";
-    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
-    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
-    pub const TOO_MANY_EXPORTS: &str = "TOO_MANY_EXPORTS";
-    pub const NOT_READY: &str = "NOT_READY";
-    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
-}
+pub use aao_export_service::codes;
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// A refusal the client can act on.
-    #[error("{status} {comment}: {message}")]
-    Client { status: StatusCode, comment: &'static str, message: String },
+    /// What the service layer said: a refusal, or a failure of a part.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
     /// The database is unreachable (readiness only).
     #[error("not ready: {0}")]
     NotReady(String),
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-    #[error("object store: {0}")]
-    Store(#[from] object_store::Error),
-    #[error("{0}")]
-    Internal(String),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// How long a client should wait before trying again when the service is busy.
+const RETRY_AFTER_SECS: &str = "1";
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        ApiError::Service(ServiceError::Refused(r))
+    }
+}
+
 impl ApiError {
-    pub fn new(status: StatusCode, comment: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Client { status, comment, message: message.into() }
+    pub fn new(kind: RefusalKind, comment: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::refuse(kind, comment, message).into()
     }
     pub fn bad_request(comment: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, comment, message)
+        Self::new(RefusalKind::BadRequest, comment, message)
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::bad_request(codes::INVALID_REQUEST, message)
     }
     pub fn unauthorised(comment: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, comment, message)
-    }
-    pub fn forbidden(comment: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, comment, message)
+        Self::new(RefusalKind::Unauthenticated, comment, message)
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
-    }
-    pub fn gone(comment: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::GONE, comment, message)
+        Self::new(RefusalKind::NotFound, codes::NOT_FOUND, message)
     }
 
     /// The status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Client { status, .. } => *status,
+            ApiError::Service(ServiceError::Refused(r)) => status_of(r.kind),
+            ApiError::Service(e) if e.is_busy() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Service(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// The `comment` code.
     pub fn comment(&self) -> &'static str {
         match self {
-            ApiError::Client { comment, .. } => comment,
+            ApiError::Service(ServiceError::Refused(r)) => r.comment,
+            ApiError::Service(e) if e.is_busy() => codes::BUSY,
             ApiError::NotReady(_) => codes::NOT_READY,
-            _ => codes::INTERNAL_ERROR,
+            ApiError::Service(_) => codes::INTERNAL_ERROR,
         }
+    }
+}
+
+/// The HTTP status of each kind of refusal: the one place they are decided.
+pub fn status_of(kind: RefusalKind) -> StatusCode {
+    match kind {
+        RefusalKind::BadRequest => StatusCode::BAD_REQUEST,
+        RefusalKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        RefusalKind::Forbidden => StatusCode::FORBIDDEN,
+        RefusalKind::NotFound => StatusCode::NOT_FOUND,
+        RefusalKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        RefusalKind::Conflict => StatusCode::CONFLICT,
+        RefusalKind::Gone => StatusCode::GONE,
+        RefusalKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        RefusalKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        RefusalKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+        RefusalKind::TooMany => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 
@@ -109,17 +101,27 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = match &self {
-            ApiError::Client { message, .. } => message.clone(),
+            ApiError::Service(ServiceError::Refused(r)) => r.message.clone(),
             ApiError::NotReady(detail) => {
                 tracing::warn!(detail = %detail, "readiness check failed");
                 "the service cannot reach its database; try again shortly".to_string()
             }
-            other => {
+            ApiError::Service(e) if e.is_busy() => {
+                tracing::warn!(error = %e, "the database is busy");
+                format!("the service is busy; try again in {RETRY_AFTER_SECS} s")
+            }
+            ApiError::Service(other) => {
                 tracing::error!(error = %other, "request failed on the server's side");
                 "the server could not complete the request; the failure has been logged".to_string()
             }
         };
-        (status, axum::Json(envelope(self.comment(), &message))).into_response()
+        let mut response = (status, axum::Json(envelope(self.comment(), &message))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        response
     }
 }
 
@@ -150,16 +152,25 @@ pub(crate) struct BodyLimit(pub usize);
 
 fn json_rejection(rejection: JsonRejection, limit: Option<usize>) -> ApiError {
     match rejection {
-        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(codes::INVALID_JSON, format!("the body is not valid JSON: {}", source_text(&e.body_text()))),
-        JsonRejection::JsonDataError(e) => ApiError::invalid(format!("the body has the wrong shape: {}", source_text(&e.body_text()))),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+            codes::INVALID_JSON,
+            format!("the body is not valid JSON: {}", source_text(&e.body_text())),
+        ),
+        JsonRejection::JsonDataError(e) => {
+            ApiError::invalid(format!("the body has the wrong shape: {}", source_text(&e.body_text())))
+        }
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RefusalKind::UnsupportedMediaType,
             codes::UNSUPPORTED_MEDIA_TYPE,
             "the body must be JSON, sent with the header Content-Type: application/json",
         ),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             let limit = limit.map_or_else(String::new, |n| format!(" ({n} bytes)"));
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE, format!("the request body is larger than the API accepts{limit}"))
+            ApiError::new(
+                RefusalKind::TooLarge,
+                codes::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than the API accepts{limit}"),
+            )
         }
         other => ApiError::invalid(format!("the request body could not be read: {}", other.body_text())),
     }
@@ -197,4 +208,37 @@ pub fn query_pairs(uri: &axum::http::Uri) -> ApiResult<Vec<(String, String)>> {
     axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
         .map(|q| q.0)
         .map_err(|e| ApiError::invalid(format!("the query string is malformed: {}", source_text(&e.body_text()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aao_export_db::DbError;
+
+    async fn answer(e: ApiError) -> (StatusCode, Option<String>, serde_json::Value) {
+        let response = e.into_response();
+        let retry = response.headers().get(axum::http::header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_string());
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 10_000).await.unwrap();
+        (status, retry, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_busy_database_is_a_503_with_retry_after_and_a_duplicate_a_409() {
+        let (status, retry, body) = answer(ServiceError::Db(DbError::from(sqlx::Error::PoolTimedOut)).into()).await;
+        assert_eq!(
+            (status, retry.as_deref(), body["comment"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("1"), Some("BUSY"))
+        );
+        let (status, retry, body) =
+            answer(ServiceError::refuse(RefusalKind::Conflict, codes::CONFLICT, "export x exists already").into())
+                .await;
+        assert_eq!(
+            (status, retry, body["message"].as_str()),
+            (StatusCode::CONFLICT, None, Some("export x exists already"))
+        );
+        let (status, _, body) = answer(ServiceError::Db(DbError::Corrupt("secret detail".into())).into()).await;
+        assert_eq!((status, body["comment"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("INTERNAL_ERROR")));
+        assert!(!body.to_string().contains("secret detail"), "no detail leaks: {body}");
+    }
 }

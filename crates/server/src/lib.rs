@@ -1,8 +1,9 @@
 //! The HTTP API of aao-export (axum): exports and their sharing, downloads, users, health and
-//! the OpenAPI document with its docs page.
+//! the OpenAPI document (generated from the handlers) with its docs page.
 //!
-//! Each module owns its routes (`router()`); [`error::ApiError`] is the one error type, turned
-//! into the AAO envelope in one place. Every endpoint needs credentials ([`auth::AuthUser`])
+//! Handlers only extract, call the service layer (`aao-export-service`), and answer. Each module
+//! owns its routes (`router()`); [`error::ApiError`] is the one error type, turned into the AAO
+//! envelope in one place. Every endpoint needs credentials ([`auth::AuthUser`])
 //! except `/healthz`, `/readyz`, `/openapi.json`, `/docs` and `/downloads/...`, whose links carry
 //! their own signature.
 
@@ -17,7 +18,7 @@ pub mod users;
 
 pub use auth::AuthUser;
 pub use error::{ApiError, Json};
-pub use state::{ApiSettings, AppState};
+pub use state::AppState;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Request, Uri};
@@ -30,11 +31,12 @@ use tracing::Level;
 
 /// The whole API as one router.
 pub fn app(state: AppState) -> Router {
-    let limit = state.settings.max_body_bytes;
+    let limit = state.max_body_bytes;
     let shared = Arc::new(state);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request<_>| {
-            let id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
+            let id =
+                request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
             // The path only: a download link's query string holds its signature.
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         })
@@ -61,7 +63,7 @@ async fn unknown_route(method: Method, uri: Uri) -> ApiError {
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        aao_export_service::RefusalKind::MethodNotAllowed,
         error::codes::METHOD_NOT_ALLOWED,
         format!("{method} is not allowed on {}; the Allow header lists the methods that are", uri.path()),
     )
@@ -69,6 +71,10 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 
 /// Serves the API on a bound listener until `shutdown` completes, then finishes the requests in
 /// progress and returns.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }

@@ -8,10 +8,10 @@ pub mod links;
 pub use aao_export_core::aws::AwsSettings;
 pub use links::LocalLinks;
 
+use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::prefix::PrefixStore;
-use object_store::ObjectStore;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +94,9 @@ impl ExportsStore {
         let backing = match StoreLocation::parse(location)? {
             StoreLocation::Local(root) => ExportsBacking::Local { root },
             StoreLocation::S3 { bucket, prefix } => {
-                let signer = s3_builder(&bucket, s3).build().map_err(|source| StoreError::Open { location: location.into(), source })?;
+                let signer = s3_builder(&bucket, s3)
+                    .build()
+                    .map_err(|source| StoreError::Open { location: location.into(), source })?;
                 ExportsBacking::S3 { signer: Arc::new(signer), prefix }
             }
         };
@@ -148,7 +150,8 @@ impl ExportsStore {
         match &self.backing {
             ExportsBacking::S3 { signer, prefix } => {
                 let full = if prefix.is_empty() { key.to_string() } else { format!("{prefix}/{key}") };
-                let url = signer.signed_url(http::Method::GET, &object_store::path::Path::from(full), valid_for).await?;
+                let url =
+                    signer.signed_url(http::Method::GET, &object_store::path::Path::from(full), valid_for).await?;
                 Ok(url.to_string())
             }
             ExportsBacking::Local { .. } => {
@@ -188,11 +191,20 @@ mod tests {
 
     #[test]
     fn locations_parse() {
-        assert_eq!(StoreLocation::parse("data/observations").unwrap(), StoreLocation::Local("data/observations".into()));
+        assert_eq!(
+            StoreLocation::parse("data/observations").unwrap(),
+            StoreLocation::Local("data/observations".into())
+        );
         assert_eq!(StoreLocation::parse("/abs").unwrap(), StoreLocation::Local("/abs".into()));
         assert_eq!(StoreLocation::parse("file:///x/y").unwrap(), StoreLocation::Local("/x/y".into()));
-        assert_eq!(StoreLocation::parse("s3://b/p/q/").unwrap(), StoreLocation::S3 { bucket: "b".into(), prefix: "p/q".into() });
-        assert_eq!(StoreLocation::parse("my-bucket").unwrap(), StoreLocation::S3 { bucket: "my-bucket".into(), prefix: "".into() });
+        assert_eq!(
+            StoreLocation::parse("s3://b/p/q/").unwrap(),
+            StoreLocation::S3 { bucket: "b".into(), prefix: "p/q".into() }
+        );
+        assert_eq!(
+            StoreLocation::parse("my-bucket").unwrap(),
+            StoreLocation::S3 { bucket: "my-bucket".into(), prefix: "".into() }
+        );
         assert!(StoreLocation::parse("s3://").unwrap_err().to_string().contains("no bucket name"));
         assert!(StoreLocation::parse("  ").is_err());
     }

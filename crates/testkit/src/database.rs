@@ -2,7 +2,7 @@
 //! `TEST_DATABASE_URL` and dropped again when the guard goes.
 
 use crate::external;
-use aao_export_db::{connect, Database};
+use aao_export_db::{Database, connect};
 use sqlx::Connection;
 use std::sync::Arc;
 
@@ -27,12 +27,79 @@ impl TestDatabase {
     }
 
     /// A fresh PostgreSQL database, or `None` when `TEST_DATABASE_URL` is unset. When
-    #[cfg(test)]
+    /// `AAO_REQUIRE_EXTERNAL=1` (the test command sets it) a missing URL fails the test instead.
+    pub async fn postgres() -> Option<TestDatabase> {
+        Self::postgres_with("").await
+    }
+
+    /// A fresh PostgreSQL database created with these `CREATE DATABASE` options (e.g. another
+    /// collation), or `None` as for [`TestDatabase::postgres`].
+    pub async fn postgres_with(create_options: &str) -> Option<TestDatabase> {
+        let admin_url = external("TEST_DATABASE_URL", "the PostgreSQL run")?;
+        let name = format!("aao_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("TEST_DATABASE_URL accepts connections");
+        let create = format!("CREATE DATABASE {name} {create_options}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {create_options}: {e}"));
+        admin.close().await.ok();
+        let url = with_database(&admin_url, &name);
+        let storage = connect(&url).await.expect("PostgreSQL migrates");
+        Some(TestDatabase { storage, url, cleanup: Cleanup::Postgres { admin_url, name } })
+    }
+
+    /// Both backends: SQLite always, PostgreSQL when configured.
+    pub async fn all() -> Vec<TestDatabase> {
+        let mut dbs = vec![TestDatabase::sqlite().await];
+        dbs.extend(TestDatabase::postgres().await);
+        dbs
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs outside async code; a short thread with its own runtime does the DROP.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                rt.block_on(async {
+                    let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                        .execute(&mut admin)
+                        .await
+                        .ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// The same server URL with another database name.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
 mod tests {
     #[test]
     fn database_name_is_replaced() {
         assert_eq!(super::with_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
-        assert_eq!(super::with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            super::with_database("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
         assert_eq!(super::with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

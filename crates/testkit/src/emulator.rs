@@ -6,14 +6,23 @@ use std::io::{Read, Write};
 /// One plain HTTP/1.1 request; the status code and the body.
 pub fn raw_http(endpoint: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("connecting to the S3 emulator at {host}: {e}"));
+    let mut stream =
+        std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("connecting to the S3 emulator at {host}: {e}"));
     stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("a read timeout");
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
-        .expect("sending to the emulator");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("sending to the emulator");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).expect("reading the emulator's answer");
     let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("an HTTP response: {text}"));
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("an HTTP response: {text}"));
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
 }
@@ -49,6 +58,8 @@ pub fn open_multipart_uploads(endpoint: &str, bucket: &str) -> usize {
 /// Creates an SQS queue with a dead-letter queue on the emulator and returns its URL.
 pub async fn create_queue(endpoint: &str, name: &str) -> String {
     let aws = aao_export_core::aws::AwsSettings { region: s3_region(), endpoint_url: Some(endpoint.to_string()) };
-    let (url, _dead) = aao_export_queue::SqsQueue::create_with_dead_letter(&aws, name, 5).await.expect("the emulator creates the queue");
+    let (url, _dead) = aao_export_queue::SqsQueue::create_with_dead_letter(&aws, name, 5)
+        .await
+        .expect("the emulator creates the queue");
     url
 }

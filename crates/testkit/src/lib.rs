@@ -32,7 +32,8 @@ pub fn external(var: &str, what: &str) -> Option<String> {
 /// Runs `$AAO_CHECK_ZIP` (python zipfile, layout walk, unzip -t, 7z t, streaming bsdtar) on a ZIP file.
 pub fn check_zip_file(file: &Path) {
     let Some(script) = external("AAO_CHECK_ZIP", "the external ZIP readers") else { return };
-    let out = std::process::Command::new(&script).arg(file).output().unwrap_or_else(|e| panic!("running {script}: {e}"));
+    let out =
+        std::process::Command::new(&script).arg(file).output().unwrap_or_else(|e| panic!("running {script}: {e}"));
     assert!(
         out.status.success(),
         "check-zip rejected {} ({})\n--- stdout\n{}\n--- stderr\n{}",

@@ -4,7 +4,7 @@
 
 use aao_export_core::catalogue::catalogue_entry;
 use aao_export_core::document::parse_rdo;
-use aao_export_db::{ObjectOutcome, OutcomeKind, Storage};
+use aao_export_db::{CatalogueDb, DbError, ObjectOutcome, OutcomeKind};
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use std::sync::Arc;
@@ -37,20 +37,31 @@ fn version(meta: &ObjectMeta) -> String {
     meta.e_tag.clone().unwrap_or_else(|| format!("{}-{}", meta.size, meta.last_modified.timestamp_millis()))
 }
 
+/// Why an indexing run stopped (an unreadable RDO does not stop it: it is reported).
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("listing the observations store failed: {0}")]
+    Listing(#[from] object_store::Error),
+    #[error("recording the catalogue failed: {0}")]
+    Db(#[from] DbError),
+}
+
 /// Indexes the whole store; `on_progress` hears the number of RDO objects looked at so far.
 pub async fn index_observations(
-    storage: Arc<dyn Storage>,
+    storage: Arc<dyn CatalogueDb>,
     observations: Arc<dyn ObjectStore>,
     on_progress: impl Fn(u64),
-) -> Result<IndexReport, anyhow::Error> {
+) -> Result<IndexReport, IndexError> {
     let mut report = IndexReport::default();
-    let mut listing = observations.list(None).try_filter(|m| futures::future::ready(is_rdo_key(m.location.as_ref()))).chunks(BATCH);
+    let mut listing =
+        observations.list(None).try_filter(|m| futures::future::ready(is_rdo_key(m.location.as_ref()))).chunks(BATCH);
     while let Some(chunk) = listing.next().await {
         let metas: Vec<ObjectMeta> = chunk.into_iter().collect::<Result<_, _>>()?;
         report.scanned += metas.len() as u64;
         let keys: Vec<String> = metas.iter().map(|m| m.location.to_string()).collect();
         let known = storage.object_versions(&keys).await?;
-        let changed: Vec<ObjectMeta> = metas.into_iter().filter(|m| known.get(m.location.as_ref()) != Some(&version(m))).collect();
+        let changed: Vec<ObjectMeta> =
+            metas.into_iter().filter(|m| known.get(m.location.as_ref()) != Some(&version(m))).collect();
         report.unchanged += (keys.len() - changed.len()) as u64;
         let outcomes: Vec<ObjectOutcome> = futures::stream::iter(changed)
             .map(|meta| {

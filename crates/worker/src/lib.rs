@@ -1,9 +1,10 @@
-//! The export engine and the job runner: object stores, the catalogue indexer, the ZIP builder,
-//! the runner that turns queue messages into exports, and the sweeper and rescuer. Demo data is
-//! the `aao-export-demo` crate's.
+//! The export engine and the job runner: the catalogue indexer ([`index`]), the export pipeline
+//! with its ZIP writer ([`archive`]), the runner that turns queue messages into exports
+//! ([`runner`]: claim, heartbeat, retry, cancel, complete), and the sweeper and rescuer
+//! ([`upkeep`]). Object stores are the `aao-export-stores` crate's; demo data the
+//! `aao-export-demo` crate's.
 
 pub mod archive;
 pub mod index;
 pub mod runner;
-pub mod stores;
 pub mod upkeep;

@@ -7,16 +7,15 @@
 //! worker killed at any instant leaves a message that comes back and a lease that runs out, and
 //! the next worker starts over, overwriting the same key.
 
-use crate::archive::{build_export, ExportError, ExportJob, Progress, UploadTarget};
-use crate::stores::{ExportsBacking, ExportsStore};
-use aao_export_core::export::{download_name, object_key, JobMessage};
-use aao_export_core::fields::resolve_fields;
-use aao_export_core::query::Query;
-use aao_export_db::{Claim, ExportRecord, Finish, Storage};
+use crate::archive::{ExportError, ExportJob, JobError, Progress, UploadTarget, build_export};
+use aao_export_core::export::{JobMessage, download_name, object_key};
+use aao_export_core::time::{millis as ms, now_ms};
+use aao_export_db::{CatalogueDb, Claim, DbError, ExportRecord, ExportsDb, Finish};
 use aao_export_queue::{Queue, Receipt, Received};
+use aao_export_stores::{ExportsBacking, ExportsStore};
 use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -52,16 +51,31 @@ impl RunnerSettings {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "worker".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "worker".into())
 }
 
 /// Everything a job needs.
 pub struct Runner {
-    pub storage: Arc<dyn Storage>,
+    /// The catalogue the exports read.
+    pub catalogue: Arc<dyn CatalogueDb>,
+    /// The exports' rows: claims, leases, outcomes.
+    pub exports: Arc<dyn ExportsDb>,
     pub queue: Arc<dyn Queue>,
     pub observations: Arc<dyn ObjectStore>,
-    pub exports: ExportsStore,
+    /// Where finished ZIPs go.
+    pub files: ExportsStore,
     pub settings: RunnerSettings,
+}
+
+/// Why a run may succeed on a retry.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("reading the field catalogue failed: {0}")]
+    Catalogue(#[source] DbError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
 }
 
 /// How one run of an export ended, before it is recorded.
@@ -72,9 +86,9 @@ enum RunOutcome {
     /// The worker is shutting down: hand the export back as it is.
     Shutdown,
     /// Cannot succeed on a retry.
-    Permanent(String),
+    Permanent(JobError),
     /// May succeed on a retry.
-    Transient(String),
+    Transient(RunError),
 }
 
 impl Runner {
@@ -146,7 +160,8 @@ impl Runner {
     async fn handle_job(&self, job: JobMessage, message: Received, shutdown: CancellationToken) {
         let owner = &self.settings.worker_id;
         let now = now_ms();
-        let claim = self.storage.claim_export(job.export_id, job.attempt, owner, now, now + ms(self.settings.lease)).await;
+        let claim =
+            self.exports.claim_export(job.export_id, job.attempt, owner, now, now + ms(self.settings.lease)).await;
         let record = match claim {
             Ok(Claim::Claimed(record)) => *record,
             Ok(other) => {
@@ -162,7 +177,7 @@ impl Runner {
         };
         tracing::info!(receive_count = message.receive_count, "export claimed");
         let key = object_key(&record.creator_id, record.export_id, record.created_at);
-        match self.exports.clear_interrupted_uploads(&key) {
+        match self.files.clear_interrupted_uploads(&key) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "removed what an interrupted earlier attempt left behind"),
             Err(e) => tracing::warn!(error = %e, "could not remove an interrupted earlier attempt's staged upload"),
@@ -173,30 +188,20 @@ impl Runner {
 
     /// Builds the export under a heartbeat. Cancels itself when the lease is lost or the worker
     /// shuts down.
-    async fn build(&self, record: &ExportRecord, key: &str, receipt: &Receipt, shutdown: &CancellationToken) -> RunOutcome {
-        let query = match Query::from_json(&record.parameters.query) {
-            Ok(q) => q,
-            Err(e) => return RunOutcome::Permanent(format!("the export's query cannot be run: {e}")),
-        };
-        let catalogue = match self.storage.exportable_fields().await {
+    async fn build(
+        &self,
+        record: &ExportRecord,
+        key: &str,
+        receipt: &Receipt,
+        shutdown: &CancellationToken,
+    ) -> RunOutcome {
+        let catalogue = match self.catalogue.exportable_fields().await {
             Ok(c) => c,
-            Err(e) => return RunOutcome::Transient(format!("reading the field catalogue failed: {e}")),
+            Err(e) => return RunOutcome::Transient(RunError::Catalogue(e)),
         };
-        let fields = match resolve_fields(Some(&record.parameters.fields), &catalogue) {
-            Ok(f) => f,
-            Err(e) => return RunOutcome::Permanent(format!("the export's fields cannot be exported: {e}")),
-        };
-        let now = chrono::Utc::now();
-        let job = ExportJob {
-            export_id: record.export_id,
-            creator_id: record.creator_id.clone(),
-            export_parameters: serde_json::to_value(&record.parameters).expect("parameters serialise"),
-            shared_with: record.shared_with.clone(),
-            created_at: chrono::DateTime::from_timestamp_millis(record.created_at).unwrap_or(now),
-            started_at: now,
-            query,
-            fields,
-            include_images: record.parameters.include_images,
+        let job = match ExportJob::new(record.clone(), &catalogue) {
+            Ok(job) => job,
+            Err(e) => return RunOutcome::Permanent(e),
         };
         let progress = Arc::new(Progress::default());
         let cancel = CancellationToken::new();
@@ -204,9 +209,9 @@ impl Runner {
         let path = object_store::path::Path::from(key);
         let heartbeat = self.heartbeat(record, receipt, progress.clone(), cancel.clone(), lost_lease.clone());
         let build = build_export(
-            self.storage.clone(),
+            self.catalogue.clone(),
             self.observations.clone(),
-            UploadTarget { store: self.exports.store.clone(), key: &path, options: self.upload_options(record) },
+            UploadTarget { store: self.files.store.clone(), key: &path, options: self.upload_options(record) },
             &job,
             progress,
             cancel.clone(),
@@ -225,20 +230,31 @@ impl Runner {
             Ok(summary) => RunOutcome::Built(summary),
             Err(ExportError::Cancelled) if lost_lease.is_cancelled() => RunOutcome::LostLease,
             Err(ExportError::Cancelled) => RunOutcome::Shutdown,
-            Err(e) => RunOutcome::Transient(e.to_string()),
+            Err(e) => RunOutcome::Transient(e.into()),
         }
     }
 
     /// Renews the lease and the message's invisibility, and records progress, every heartbeat;
     /// cancels the build when the lease is no longer ours (the export was deleted).
-    async fn heartbeat(&self, record: &ExportRecord, receipt: &Receipt, progress: Arc<Progress>, cancel: CancellationToken, lost: CancellationToken) {
+    async fn heartbeat(
+        &self,
+        record: &ExportRecord,
+        receipt: &Receipt,
+        progress: Arc<Progress>,
+        cancel: CancellationToken,
+        lost: CancellationToken,
+    ) {
         let owner = &self.settings.worker_id;
         loop {
             tokio::time::sleep(self.settings.heartbeat).await;
             let now = now_ms();
             let processed = progress.processed.load(Ordering::Relaxed);
             let total = progress.total.load(Ordering::Relaxed);
-            match self.storage.renew_lease(record.export_id, owner, now, now + ms(self.settings.lease), processed, total).await {
+            match self
+                .exports
+                .renew_lease(record.export_id, owner, now, now + ms(self.settings.lease), processed, total)
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::info!("the export was deleted or taken over: stopping");
@@ -255,7 +271,7 @@ impl Runner {
 
     /// On S3 the object carries its download name, so a presigned GET saves as `export_{id}.zip`.
     fn upload_options(&self, record: &ExportRecord) -> PutMultipartOptions {
-        match self.exports.backing {
+        match self.files.backing {
             ExportsBacking::S3 { .. } => {
                 let mut attributes = Attributes::new();
                 attributes.insert(Attribute::ContentType, "application/zip".into());
@@ -276,7 +292,7 @@ impl Runner {
         let finish = match outcome {
             RunOutcome::Built(summary) => Finish::Completed {
                 object_location: key.to_string(),
-                s3_url: self.exports.url_of(key),
+                s3_url: self.files.url_of(key),
                 size_bytes: summary.size_bytes,
                 ad_count: summary.ad_count,
                 image_count: summary.image_count,
@@ -288,8 +304,11 @@ impl Runner {
             }
             RunOutcome::Shutdown => {
                 // Same attempt again, at once, on whichever worker comes next.
-                let handed_back = Finish::Retry { next_attempt: record.attempt, message: "interrupted by a worker shutdown; it will resume".into() };
-                if let Err(e) = self.storage.finish_export(id, owner, now_ms(), &handed_back).await {
+                let handed_back = Finish::Retry {
+                    next_attempt: record.attempt,
+                    message: "interrupted by a worker shutdown; it will resume".into(),
+                };
+                if let Err(e) = self.exports.finish_export(id, owner, now_ms(), &handed_back).await {
                     tracing::warn!(error = %e, "handing the export back failed; its lease will run out");
                 }
                 if let Err(e) = self.queue.change_visibility(receipt, Duration::ZERO).await {
@@ -297,24 +316,21 @@ impl Runner {
                 }
                 return;
             }
-            RunOutcome::Permanent(message) => Finish::Failed { message },
+            RunOutcome::Permanent(error) => Finish::Failed { message: error.to_string() },
             RunOutcome::Transient(error) if record.attempt <= record.max_retries => {
                 let delay = backoff(self.settings.backoff_base, record.attempt);
                 tracing::warn!(%error, retry_in_s = delay.as_secs_f64(), "attempt failed; retrying");
                 let next = Finish::Retry {
                     next_attempt: record.attempt + 1,
-                    message: format!("attempt {} failed ({error}); retrying in {} s", record.attempt, delay.as_secs().max(1)),
+                    message: format!(
+                        "attempt {} failed ({error}); retrying in {} s",
+                        record.attempt,
+                        delay.as_secs().max(1)
+                    ),
                 };
-                match self.storage.finish_export(id, owner, now_ms(), &next).await {
+                match self.exports.finish_export(id, owner, now_ms(), &next).await {
                     Ok(true) => {
-                        let message = JobMessage {
-                            export_id: id,
-                            creator_id: record.creator_id.clone(),
-                            export_parameters: record.parameters.clone(),
-                            attempt: record.attempt + 1,
-                            max_retries: record.max_retries,
-                        };
-                        let body = serde_json::to_string(&message).expect("a job message serialises");
+                        let body = JobMessage::for_attempt(record, record.attempt + 1).to_body();
                         if let Err(e) = self.queue.send(&body, delay).await {
                             // The rescuer sends it again once the export has sat pending a while.
                             tracing::warn!(error = %e, "sending the retry failed; the rescuer will");
@@ -333,9 +349,11 @@ impl Runner {
                 message: format!("the export failed after {} attempts; the last error: {error}", record.attempt),
             },
         };
-        match self.storage.finish_export(id, owner, now_ms(), &finish).await {
+        match self.exports.finish_export(id, owner, now_ms(), &finish).await {
             Ok(true) => match &finish {
-                Finish::Completed { size_bytes, ad_count, .. } => tracing::info!(size_bytes, ad_count, "export completed"),
+                Finish::Completed { size_bytes, ad_count, .. } => {
+                    tracing::info!(size_bytes, ad_count, "export completed")
+                }
                 _ => tracing::warn!(outcome = ?finish, "export failed"),
             },
             Ok(false) => {
@@ -351,7 +369,7 @@ impl Runner {
     }
 
     async fn remove_object(&self, key: &str) {
-        match self.exports.store.delete(&object_store::path::Path::from(key)).await {
+        match self.files.store.delete(&object_store::path::Path::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => tracing::warn!(error = %e, key, "removing the export's file failed"),
         }
@@ -369,14 +387,6 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
     let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     let jitter = 0.5 + rand::random::<f64>();
     exp.mul_f64(jitter).min(aao_export_queue::MAX_DELAY)
-}
-
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

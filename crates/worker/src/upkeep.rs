@@ -2,11 +2,11 @@
 //! their files (the row stays, so its user sees `expired`), and the rescuer, which sends the
 //! message again for exports that have none alive (pending too long, or a lease that ran out).
 
-use crate::runner::now_ms;
-use crate::stores::ExportsStore;
 use aao_export_core::export::JobMessage;
-use aao_export_db::Storage;
-use aao_export_queue::Queue;
+use aao_export_core::time::{millis, now_ms};
+use aao_export_db::{DbError, ExportsDb};
+use aao_export_queue::{Queue, QueueError};
+use aao_export_stores::ExportsStore;
 use object_store::ObjectStoreExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,9 +22,16 @@ pub struct SweepReport {
 
 /// Marks completed exports older than `expiration` as expired and deletes every expired
 /// export's file still present. Safe to run from any number of processes.
-pub async fn sweep_once(storage: &dyn Storage, exports: &ExportsStore, expiration: Duration) -> aao_export_db::Result<SweepReport> {
+pub async fn sweep_once(
+    storage: &dyn ExportsDb,
+    exports: &ExportsStore,
+    expiration: Duration,
+) -> aao_export_db::Result<SweepReport> {
     let now = now_ms();
-    let mut report = SweepReport { expired: storage.expire_exports(now - expiration.as_millis() as i64, now).await?, ..Default::default() };
+    let mut report = SweepReport {
+        expired: storage.expire_exports(now.saturating_sub(millis(expiration)), now).await?,
+        ..Default::default()
+    };
     for file in storage.expired_files().await? {
         match exports.store.delete(&object_store::path::Path::from(file.object_location.as_str())).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {
@@ -49,31 +56,37 @@ pub async fn sweep_once(storage: &dyn Storage, exports: &ExportsStore, expiratio
 /// `pending_after`, by one rescuer however many run, so a long backlog does not fill the queue
 /// with copies. A copy that still goes out is harmless: a claim is a compare-and-set, and a
 /// message for an attempt already taken is dropped. Returns how many messages it sent.
-pub async fn rescue_once(storage: &dyn Storage, queue: &dyn Queue, pending_after: Duration) -> anyhow::Result<usize> {
+pub async fn rescue_once(
+    storage: &dyn ExportsDb,
+    queue: &dyn Queue,
+    pending_after: Duration,
+) -> Result<usize, UpkeepError> {
     let now = now_ms();
-    let stuck_before = now - pending_after.as_millis() as i64;
+    let stuck_before = now.saturating_sub(millis(pending_after));
     let mut sent = 0;
     for record in storage.exports_to_rescue(now, stuck_before).await? {
         if !storage.mark_rescued(record.export_id, now, stuck_before).await? {
             continue; // another rescuer took it, or a worker did
         }
-        let message = JobMessage {
-            export_id: record.export_id,
-            creator_id: record.creator_id.clone(),
-            export_parameters: record.parameters.clone(),
-            attempt: record.attempt,
-            max_retries: record.max_retries,
-        };
-        queue.send(&serde_json::to_string(&message)?, Duration::ZERO).await?;
+        queue.send(&JobMessage::for_attempt(&record, record.attempt).to_body(), Duration::ZERO).await?;
         tracing::info!(export_id = %record.export_id, status = %record.status, attempt = record.attempt, "re-sent the message of a stuck export");
         sent += 1;
     }
     Ok(sent)
 }
 
+/// Why a rescue pass stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum UpkeepError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
 /// Runs the sweeper and the rescuer every `every` until shutdown.
 pub async fn run_upkeep(
-    storage: Arc<dyn Storage>,
+    storage: Arc<dyn ExportsDb>,
     queue: Arc<dyn Queue>,
     exports: ExportsStore,
     expiration: Duration,

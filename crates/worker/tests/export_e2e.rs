@@ -6,18 +6,17 @@
 
 mod common;
 
-use aao_export_core::fields::resolve_fields;
-use aao_export_core::query::Query;
-use aao_export_db::testing::TestDatabase;
-use aao_export_db::Storage;
-use aao_export_demo::{seed_demo_data, DemoConfig, SeedProgress, SeedReport};
-use aao_export_worker::archive::{build_export, ExportError, ExportJob, ExportSummary, Progress, UploadTarget};
-use aao_export_worker::index::{index_observations, IndexReport};
-use aao_export_worker::stores::{open_store, S3Settings};
+use aao_export_core::export::{ExportRecord, ExportRequest};
+use aao_export_db::Database;
+use aao_export_demo::{DemoConfig, SeedProgress, SeedReport, seed_demo_data};
+use aao_export_stores::{AwsSettings, open_store};
+use aao_export_testkit::TestDatabase;
+use aao_export_worker::archive::{ExportError, ExportJob, ExportSummary, Progress, UploadTarget, build_export};
+use aao_export_worker::index::{IndexReport, index_observations};
 use common::*;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,50 +43,62 @@ fn explicit() -> Vec<String> {
 }
 
 /// Writes the demo data, then indexes the store, as `aao-export demo-data` does.
-async fn seed(storage: Arc<dyn Storage>, observations: Arc<dyn ObjectStore>, config: &DemoConfig) -> (SeedReport, IndexReport) {
+async fn seed(
+    storage: Arc<dyn Database>,
+    observations: Arc<dyn ObjectStore>,
+    config: &DemoConfig,
+) -> (SeedReport, IndexReport) {
     let quiet = |_: u64| {};
-    let report = seed_demo_data(storage.clone(), observations.clone(), config, SeedProgress { written: &quiet }).await.expect("demo data seeds");
+    let report = seed_demo_data(storage.as_ref(), observations.clone(), config, SeedProgress { written: &quiet })
+        .await
+        .expect("demo data seeds");
     let index = index_observations(storage, observations, quiet).await.expect("demo data indexes");
     (report, index)
 }
 
-/// The job the API would build: the request as given, the query parsed, the fields resolved.
-async fn job(storage: &dyn Storage, query: &Value, fields: Option<&[String]>, include_images: bool) -> ExportJob {
+/// The job the API would build: the request validated (fields resolved, defaults spelled out), an
+/// export recorded with it, and that record's query parsed.
+async fn job(storage: &dyn Database, query: &Value, fields: Option<&[String]>, include_images: bool) -> ExportJob {
     let catalogue = storage.exportable_fields().await.unwrap();
-    let resolved = resolve_fields(fields, &catalogue).unwrap();
-    let now = chrono::Utc::now();
-    let mut parameters = json!({"query": query, "include_images": include_images});
+    let mut body = json!({"query": query, "include_images": include_images});
     if let Some(fields) = fields {
-        parameters["fields"] = json!(fields);
+        body["fields"] = json!(fields);
     }
-    ExportJob {
-        export_id: uuid::Uuid::new_v4(),
-        creator_id: "researcher-1".into(),
-        export_parameters: parameters,
-        shared_with: vec!["researcher-2".into()],
-        created_at: now,
-        started_at: now,
-        query: Query::from_json(query).unwrap(),
-        fields: resolved,
-        include_images,
-    }
+    let request = ExportRequest::from_json(&body, &catalogue).unwrap();
+    let mut record = ExportRecord::pending(
+        uuid::Uuid::new_v4(),
+        "researcher-1",
+        request.parameters(),
+        3,
+        aao_export_core::time::now_ms(),
+    );
+    record.shared_with = vec!["researcher-2".into()];
+    ExportJob::new(record, &catalogue).unwrap()
 }
 
 /// `outputs/{creator_id}_{export_id}_{YYYYMMDDHHMMSS}.zip`.
 fn key_for(job: &ExportJob) -> Path {
-    Path::from(format!("outputs/{}_{}_{}.zip", job.creator_id, job.export_id, job.created_at.format("%Y%m%d%H%M%S")))
+    Path::from(aao_export_core::export::object_key(&job.record.creator_id, job.record.export_id, job.record.created_at))
 }
 
 async fn export(
-    storage: &Arc<dyn Storage>,
+    storage: &Arc<dyn Database>,
     observations: &Arc<dyn ObjectStore>,
     exports: &Arc<dyn ObjectStore>,
     job: &ExportJob,
 ) -> Result<(ExportSummary, Arc<Progress>), ExportError> {
     let progress = Arc::new(Progress::default());
     let key = key_for(job);
-    let run = build_export(storage.clone(), observations.clone(), UploadTarget::new(exports.clone(), &key), job, progress.clone(), Default::default());
-    let summary = tokio::time::timeout(Duration::from_secs(120), run).await.expect("the export finishes (no deadlock)")?;
+    let run = build_export(
+        storage.clone(),
+        observations.clone(),
+        UploadTarget::new(exports.clone(), &key),
+        job,
+        progress.clone(),
+        Default::default(),
+    );
+    let summary =
+        tokio::time::timeout(Duration::from_secs(120), run).await.expect("the export finishes (no deadlock)")?;
     Ok((summary, progress))
 }
 
@@ -181,7 +192,7 @@ async fn export_matrix(db: TestDatabase) {
     let seed_value = pick_seed(ADS, IMAGES_PER_AD);
     let config = DemoConfig { ads: ADS, images_per_ad: IMAGES_PER_AD, seed: seed_value };
     let obs_dir = tempfile::tempdir().unwrap();
-    let observations = open_store(obs_dir.path().to_str().unwrap(), &S3Settings::default()).unwrap();
+    let observations = open_store(obs_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
     let (report, index) = seed(storage.clone(), observations.clone(), &config).await;
     let source = Source::read(observations.as_ref(), &config).await;
     let withdrawn = source.ads.iter().filter(|a| a.withdrawn).count();
@@ -192,7 +203,11 @@ async fn export_matrix(db: TestDatabase) {
     assert_eq!(index.indexed, (ADS - withdrawn) as u64);
     assert_eq!(index.withdrawn, withdrawn as u64);
     assert!(index.unparseable.is_empty(), "{:?}", index.unparseable);
-    assert_eq!(storage.catalogue_size().await.unwrap(), (ADS - withdrawn) as u64, "{backend}: withdrawn ads are kept out");
+    assert_eq!(
+        storage.catalogue_size().await.unwrap(),
+        (ADS - withdrawn) as u64,
+        "{backend}: withdrawn ads are kept out"
+    );
 
     for case in cases(&source) {
         let label = format!("{backend}/{}", case.name);
@@ -200,12 +215,17 @@ async fn export_matrix(db: TestDatabase) {
         assert_eq!(expected.is_empty(), case.empty, "{label}: {} ads selected", expected.len());
         let job = job(storage.as_ref(), &case.query, case.fields.as_deref(), case.include_images).await;
         let exports_dir = tempfile::tempdir().unwrap();
-        let exports = open_store(exports_dir.path().to_str().unwrap(), &S3Settings::default()).unwrap();
-        let (summary, progress) = export(&storage, &observations, &exports, &job).await.unwrap_or_else(|e| panic!("{label}: {e}"));
+        let exports = open_store(exports_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
+        let (summary, progress) =
+            export(&storage, &observations, &exports, &job).await.unwrap_or_else(|e| panic!("{label}: {e}"));
 
         // Exactly one object, at the key; no staging files left in the folder.
         let key = key_for(&job);
-        assert_eq!(list_keys(exports.as_ref()).await, vec![key.to_string()], "{label}: the exports store holds one object");
+        assert_eq!(
+            list_keys(exports.as_ref()).await,
+            vec![key.to_string()],
+            "{label}: the exports store holds one object"
+        );
         assert_eq!(files_under(exports_dir.path()), vec![key.to_string()], "{label}: no staging files remain");
         let bytes = get_bytes(exports.as_ref(), key.as_ref()).await.unwrap();
 
@@ -220,7 +240,10 @@ async fn export_matrix(db: TestDatabase) {
         };
         let details = check_export(&bytes, &job, &summary, &progress, &expectation).await.details;
         assert_eq!(details["missing_image_count"], 0, "{label}");
-        eprintln!("{label}: {} ads, {} images, {} bytes: checked", summary.ad_count, summary.image_count, summary.size_bytes);
+        eprintln!(
+            "{label}: {} ads, {} images, {} bytes: checked",
+            summary.ad_count, summary.image_count, summary.size_bytes
+        );
     }
 }
 
@@ -244,7 +267,7 @@ async fn missing_image_is_listed_not_fatal() {
         let backend = storage.backend();
         let config = DemoConfig { ads: 30, images_per_ad: 3, seed: pick_seed(30, 3) };
         let obs_dir = tempfile::tempdir().unwrap();
-        let observations = open_store(obs_dir.path().to_str().unwrap(), &S3Settings::default()).unwrap();
+        let observations = open_store(obs_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
         seed(storage.clone(), observations.clone(), &config).await;
         let source = Source::read(observations.as_ref(), &config).await;
         // The second image of an ad with at least three: image_1 and image_3 stay, image_2 goes.
@@ -258,8 +281,9 @@ async fn missing_image_is_listed_not_fatal() {
 
         let job = job(storage.as_ref(), &json!({"method": "ALL"}), Some(&explicit()), true).await;
         let exports_dir = tempfile::tempdir().unwrap();
-        let exports = open_store(exports_dir.path().to_str().unwrap(), &S3Settings::default()).unwrap();
-        let (summary, progress) = export(&storage, &observations, &exports, &job).await.expect("a missing image does not fail the export");
+        let exports = open_store(exports_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
+        let (summary, progress) =
+            export(&storage, &observations, &exports, &job).await.expect("a missing image does not fail the export");
         let bytes = get_bytes(exports.as_ref(), key_for(&job).as_ref()).await.unwrap();
         let label = format!("{backend}/missing-image");
         let expectation = Expectation {
@@ -278,11 +302,15 @@ async fn missing_image_is_listed_not_fatal() {
         assert_eq!(listed["key"], json!(gone), "{label}");
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
         let folder = format!("ads/{}/", victim.observation_id);
-        let names: Vec<String> = archive.file_names().map(|n| n.unwrap().to_string()).filter(|n| n.starts_with(&folder)).collect();
+        let names: Vec<String> =
+            archive.file_names().map(|n| n.unwrap().to_string()).filter(|n| n.starts_with(&folder)).collect();
         assert!(!names.contains(&format!("{folder}image_2.jpg")), "{label}: {names:?}");
         assert!(names.contains(&format!("{folder}image_1.jpg")), "{label}: {names:?}");
         if victim.media.len() >= 3 {
-            assert!(names.contains(&format!("{folder}image_3.jpg")), "{label}: later images keep their numbers: {names:?}");
+            assert!(
+                names.contains(&format!("{folder}image_3.jpg")),
+                "{label}: later images keep their numbers: {names:?}"
+            );
         }
         assert!(archive.by_name(&format!("{folder}data.json")).is_ok());
     }
@@ -297,7 +325,7 @@ async fn corrupt_rdos_are_reported_and_skipped() {
         let backend = storage.backend();
         let config = DemoConfig { ads: 40, images_per_ad: 1, seed: pick_seed(40, 1) };
         let obs_dir = tempfile::tempdir().unwrap();
-        let observations = open_store(obs_dir.path().to_str().unwrap(), &S3Settings::default()).unwrap();
+        let observations = open_store(obs_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
         let observer = "0f1e2d3c-4b5a-4697-8877-665544332211";
         let garbage_key = format!("{observer}/rdo/1759583019000.deadbeef-0000-4000-8000-000000000001/output.json");
         let no_uuid_key = format!("{observer}/rdo/deadbeef-0000-4000-8000-000000000002/output.json");
@@ -356,13 +384,16 @@ async fn corrupt_rdos_are_reported_and_skipped() {
         assert_eq!(third.unchanged, third.scanned - 2, "{backend}: {third:?}");
         assert_eq!(storage.catalogue_size().await.unwrap(), config.ads as u64 - withdrawn + 1);
         let known: Vec<String> = storage.unparseable_objects().await.unwrap().into_iter().map(|(k, _)| k).collect();
-        assert!(!known.contains(&garbage_key), "{backend}: a fixed object is no longer listed as unreadable: {known:?}");
+        assert!(
+            !known.contains(&garbage_key),
+            "{backend}: a fixed object is no longer listed as unreadable: {known:?}"
+        );
 
         let query = json!({"method": "OBSERVATION_ID_CONTAINS", "args": [target.observation_id]});
         let fields = vec!["observation_id".to_string(), "observation.platform".to_string()];
         let job = job(storage.as_ref(), &query, Some(&fields), false).await;
         let exports_dir = tempfile::tempdir().unwrap();
-        let exports = open_store(exports_dir.path().to_str().unwrap(), &S3Settings::default()).unwrap();
+        let exports = open_store(exports_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
         let (summary, progress) = export(&storage, &observations, &exports, &job).await.unwrap();
         let bytes = get_bytes(exports.as_ref(), key_for(&job).as_ref()).await.unwrap();
         let mut updated = target.clone();
@@ -387,23 +418,29 @@ async fn failed_upload_leaves_nothing_behind() {
     // Large enough with images for two 8 MiB parts.
     let config = DemoConfig { ads: 90, images_per_ad: 3, seed: pick_seed(90, 3) };
     let obs_dir = tempfile::tempdir().unwrap();
-    let observations = open_store(obs_dir.path().to_str().unwrap(), &S3Settings::default()).unwrap();
+    let observations = open_store(obs_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
     seed(storage.clone(), observations.clone(), &config).await;
 
     for (fail_part, include_images) in [(0, false), (0, true), (1, true)] {
         let label = format!("part {fail_part} fails, images {include_images}");
         let exports_dir = tempfile::tempdir().unwrap();
-        let local = open_store(exports_dir.path().to_str().unwrap(), &S3Settings::default()).unwrap();
+        let local = open_store(exports_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
         let exports: Arc<dyn ObjectStore> = Arc::new(FailingUploads::always(local.clone(), fail_part));
         let job = job(storage.as_ref(), &json!({"method": "ALL"}), None, include_images).await;
         let result = export(&storage, &observations, &exports, &job).await;
         match result {
             Err(ExportError::Upload(e)) => assert!(e.to_string().contains("injected failure"), "{label}: {e}"),
             Err(other) => panic!("{label}: expected an upload error, got {other}"),
-            Ok((summary, _)) => panic!("{label}: the export succeeded although its upload failed ({} bytes)", summary.size_bytes),
+            Ok((summary, _)) => {
+                panic!("{label}: the export succeeded although its upload failed ({} bytes)", summary.size_bytes)
+            }
         }
         assert!(list_keys(local.as_ref()).await.is_empty(), "{label}: no object is left");
-        assert!(files_under(exports_dir.path()).is_empty(), "{label}: no staging file is left: {:?}", files_under(exports_dir.path()));
+        assert!(
+            files_under(exports_dir.path()).is_empty(),
+            "{label}: no staging file is left: {:?}",
+            files_under(exports_dir.path())
+        );
     }
 }
 
@@ -413,7 +450,7 @@ async fn failed_upload_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_round_trip() {
     let Some(endpoint) = external("TEST_S3_ENDPOINT", "the S3 round trip") else { return };
-    let settings = S3Settings { region: s3_region(), endpoint_url: Some(endpoint.clone()) };
+    let settings = AwsSettings { region: s3_region(), endpoint_url: Some(endpoint.clone()) };
     let obs_bucket = create_bucket(&endpoint, "obs");
     let exp_bucket = create_bucket(&endpoint, "exp");
     let observations = open_store(&format!("s3://{obs_bucket}"), &settings).unwrap();
@@ -431,17 +468,28 @@ async fn s3_round_trip() {
     let source = Source::read(observations.as_ref(), &config).await;
 
     let mut expected_objects = Vec::new();
-    for (name, fields, include_images) in [("s3-all-default-images", None, true), ("s3-all-explicit", Some(explicit()), false)] {
+    for (name, fields, include_images) in
+        [("s3-all-default-images", None, true), ("s3-all-explicit", Some(explicit()), false)]
+    {
         let label = format!("{backend}/{name}");
         let job = job(storage.as_ref(), &json!({"method": "ALL"}), fields.as_deref(), include_images).await;
-        let (summary, progress) = export(&storage, &observations, &exports, &job).await.unwrap_or_else(|e| panic!("{label}: {e}"));
+        let (summary, progress) =
+            export(&storage, &observations, &exports, &job).await.unwrap_or_else(|e| panic!("{label}: {e}"));
         if include_images {
-            assert!(summary.size_bytes > 8 * 1024 * 1024, "{label}: big enough for two parts: {} bytes", summary.size_bytes);
+            assert!(
+                summary.size_bytes > 8 * 1024 * 1024,
+                "{label}: big enough for two parts: {} bytes",
+                summary.size_bytes
+            );
         }
         let key = key_for(&job);
         expected_objects.push(format!("some/prefix/{key}"));
         expected_objects.sort();
-        assert_eq!(list_keys(whole_bucket.as_ref()).await, expected_objects, "{label}: one object per export, under the prefix");
+        assert_eq!(
+            list_keys(whole_bucket.as_ref()).await,
+            expected_objects,
+            "{label}: one object per export, under the prefix"
+        );
         assert_eq!(open_multipart_uploads(&endpoint, &exp_bucket), 0, "{label}: no multipart upload left open");
         let bytes = get_bytes(exports.as_ref(), key.as_ref()).await.unwrap();
         let expectation = Expectation {
@@ -468,8 +516,16 @@ async fn s3_round_trip() {
         let job = job(storage.as_ref(), &json!({"method": "ALL"}), None, true).await;
         let result = export(&storage, &observations, &failing, &job).await;
         assert!(matches!(result, Err(ExportError::Upload(_))), "part {fail_part} fails: {:?}", result.map(|r| r.0));
-        assert_eq!(list_keys(whole_bucket.as_ref()).await, expected_objects, "part {fail_part} fails: no object is left");
-        assert_eq!(open_multipart_uploads(&endpoint, &exp_bucket), 0, "part {fail_part} fails: the multipart upload is aborted");
+        assert_eq!(
+            list_keys(whole_bucket.as_ref()).await,
+            expected_objects,
+            "part {fail_part} fails: no object is left"
+        );
+        assert_eq!(
+            open_multipart_uploads(&endpoint, &exp_bucket),
+            0,
+            "part {fail_part} fails: the multipart upload is aborted"
+        );
     }
 }
 
@@ -482,16 +538,17 @@ async fn exported_numbers_are_the_rdo_numbers() {
     let storage = db.storage.clone();
     let config = DemoConfig { ads: 40, images_per_ad: 1, seed: pick_seed(40, 1) };
     let obs_dir = tempfile::tempdir().unwrap();
-    let observations = open_store(obs_dir.path().to_str().unwrap(), &S3Settings::default()).unwrap();
+    let observations = open_store(obs_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
     seed(storage.clone(), observations.clone(), &config).await;
     let source = Source::read(observations.as_ref(), &config).await;
-    let fields: Vec<String> = ["observation_id", "ocr.confidence", "observer.joined_at", "observation.video.n_seconds", "classifications"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let fields: Vec<String> =
+        ["observation_id", "ocr.confidence", "observer.joined_at", "observation.video.n_seconds", "classifications"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     let job = job(storage.as_ref(), &json!({"method": "ALL"}), Some(&fields), false).await;
     let exports_dir = tempfile::tempdir().unwrap();
-    let exports = open_store(exports_dir.path().to_str().unwrap(), &S3Settings::default()).unwrap();
+    let exports = open_store(exports_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
     let (summary, progress) = export(&storage, &observations, &exports, &job).await.unwrap();
     let bytes = get_bytes(exports.as_ref(), key_for(&job).as_ref()).await.unwrap();
     let expectation = Expectation {
@@ -519,7 +576,7 @@ async fn unreadable_rdos_are_reported_on_every_index_run() {
     let db = TestDatabase::sqlite().await;
     let storage = db.storage.clone();
     let obs_dir = tempfile::tempdir().unwrap();
-    let observations = open_store(obs_dir.path().to_str().unwrap(), &S3Settings::default()).unwrap();
+    let observations = open_store(obs_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
     let key = "0f1e2d3c-4b5a-4697-8877-665544332211/rdo/1759583019000.deadbeef-0000-4000-8000-000000000001/output.json";
     observations.put(&Path::parse(key).unwrap(), PutPayload::from_static(b"{ not json")).await.unwrap();
     let first = index_observations(storage.clone(), observations.clone(), |_| {}).await.unwrap();

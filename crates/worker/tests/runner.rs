@@ -6,15 +6,15 @@
 
 mod common;
 
-use common::FailingUploads;
-use aao_export_core::export::{object_key, ExportParameters, ExportStatus, JobMessage};
-use aao_export_db::testing::TestDatabase;
-use aao_export_db::{CreateOutcome, ExportRecord, NewExport, Storage, User};
-use aao_export_demo::{seed_demo_data, DemoConfig, SeedProgress};
+use aao_export_core::export::{ExportParameters, ExportStatus, JobMessage, object_key};
+use aao_export_db::{CreateOutcome, Database, ExportRecord, NewExport, User};
+use aao_export_demo::{DemoConfig, SeedProgress, seed_demo_data};
 use aao_export_queue::{DbQueue, Queue};
+use aao_export_stores::{ExportsBacking, ExportsStore, open_store};
+use aao_export_testkit::TestDatabase;
 use aao_export_worker::index::index_observations;
 use aao_export_worker::runner::{Runner, RunnerSettings};
-use aao_export_worker::stores::{open_store, ExportsBacking, ExportsStore};
+use common::FailingUploads;
 use object_store::ObjectStore;
 use serde_json::json;
 use std::io::Read;
@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 /// One test's world: a database with demo data, a queue, stores, and a runner.
 struct World {
     _db: TestDatabase,
-    storage: Arc<dyn Storage>,
+    storage: Arc<dyn Database>,
     queue: Arc<DbQueue>,
     exports_dir: tempfile::TempDir,
     _observations_dir: tempfile::TempDir,
@@ -39,21 +39,40 @@ impl World {
         let observations = open_store(observations_dir.path().to_str().unwrap(), &Default::default()).unwrap();
         let quiet = |_: u64| {};
         let config = DemoConfig { ads, images_per_ad: 3, seed: 11 };
-        seed_demo_data(storage.clone(), observations.clone(), &config, SeedProgress { written: &quiet }).await.unwrap();
+        seed_demo_data(storage.as_ref(), observations.clone(), &config, SeedProgress { written: &quiet })
+            .await
+            .unwrap();
         index_observations(storage.clone(), observations.clone(), quiet).await.unwrap();
         storage
-            .put_users(&[User { id: "alice".into(), full_name: "Alice".into(), enabled: true, role: "user".into(), primary_email: None }])
+            .put_users(&[User {
+                id: "alice".into(),
+                full_name: "Alice".into(),
+                enabled: true,
+                role: "user".into(),
+                primary_email: None,
+            }])
             .await
             .unwrap();
         let queue = Arc::new(DbQueue::new(storage.clone()));
-        World { _db: db, storage, queue, exports_dir: tempfile::tempdir().unwrap(), _observations_dir: observations_dir, observations }
+        World {
+            _db: db,
+            storage,
+            queue,
+            exports_dir: tempfile::tempdir().unwrap(),
+            _observations_dir: observations_dir,
+            observations,
+        }
     }
 
     /// The exports store over the temp folder, optionally wrapped.
     fn exports(&self, wrap: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>) -> ExportsStore {
         let location = self.exports_dir.path().to_str().unwrap().to_string();
         let plain = ExportsStore::open(&location, &Default::default()).unwrap();
-        ExportsStore { store: wrap(plain.store.clone()), location, backing: ExportsBacking::Local { root: self.exports_dir.path().into() } }
+        ExportsStore {
+            store: wrap(plain.store.clone()),
+            location,
+            backing: ExportsBacking::Local { root: self.exports_dir.path().into() },
+        }
     }
 
     fn runner(&self, exports: ExportsStore) -> Arc<Runner> {
@@ -62,16 +81,30 @@ impl World {
         settings.heartbeat = Duration::from_millis(200);
         settings.poll_wait = Duration::from_millis(200);
         settings.backoff_base = Duration::from_millis(50);
-        Arc::new(Runner { storage: self.storage.clone(), queue: self.queue.clone(), observations: self.observations.clone(), exports, settings })
+        Arc::new(Runner {
+            catalogue: self.storage.clone(),
+            exports: self.storage.clone(),
+            queue: self.queue.clone(),
+            observations: self.observations.clone(),
+            files: exports,
+            settings,
+        })
     }
 
     /// Creates an export the way the API does (row and message in one transaction).
     async fn create(&self, query: serde_json::Value, include_images: bool, max_retries: u32) -> ExportRecord {
         let catalogue = self.storage.exportable_fields().await.unwrap();
         let fields: Vec<_> = catalogue.iter().filter(|f| f.is_default).collect();
-        let parameters = ExportParameters { query, include_images, fields: fields.iter().map(|f| f.path.clone()).collect() };
+        let parameters =
+            ExportParameters { query, include_images, fields: fields.iter().map(|f| f.path.clone()).collect() };
         let export_id = uuid::Uuid::new_v4();
-        let message = JobMessage { export_id, creator_id: "alice".into(), export_parameters: parameters.clone(), attempt: 1, max_retries };
+        let message = JobMessage {
+            export_id,
+            creator_id: "alice".into(),
+            export_parameters: parameters.clone(),
+            attempt: 1,
+            max_retries,
+        };
         let new = NewExport {
             export_id,
             creator_id: "alice".into(),
@@ -171,7 +204,11 @@ async fn a_job_completes_into_one_zip() {
         assert_eq!(done.status, ExportStatus::Completed, "{done:?}");
         assert_eq!(done.attempt, 1);
         assert!(done.started_at.is_some() && done.completed_at.is_some() && done.message.is_none());
-        let expected = w.storage.count_matching(&aao_export_core::query::Query::from_json(&json!({"method": "ALL"})).unwrap()).await.unwrap();
+        let expected = w
+            .storage
+            .count_matching(&aao_export_core::query::Query::from_json(&json!({"method": "ALL"})).unwrap())
+            .await
+            .unwrap();
         assert!(expected > 30, "the catalogue holds the demo ads (withdrawn ones are never indexed)");
         assert_eq!(done.ad_count, Some(expected));
         assert_eq!(done.progress_processed, done.ad_count.unwrap());
@@ -187,7 +224,8 @@ async fn a_job_completes_into_one_zip() {
 
 fn flaky(failures: usize, part_delay: Duration) -> impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
     move |inner| {
-        let store = if failures > 0 { FailingUploads::first(inner, failures) } else { FailingUploads::slow(inner, part_delay) };
+        let store =
+            if failures > 0 { FailingUploads::first(inner, failures) } else { FailingUploads::slow(inner, part_delay) };
         Arc::new(store)
     }
 }
@@ -239,7 +277,11 @@ async fn deleted_exports_and_poison_messages_are_dropped() {
         w.queue_drained().await;
         stop(running).await;
         assert_eq!(done.status, ExportStatus::Completed, "the good job behind the bad ones ran");
-        assert_eq!(w.queue.depth().await.unwrap(), (0, 0), "bad messages were deleted, not dead-lettered after retries");
+        assert_eq!(
+            w.queue.depth().await.unwrap(),
+            (0, 0),
+            "bad messages were deleted, not dead-lettered after retries"
+        );
         assert_eq!(w.files(), vec![done.object_location.unwrap()]);
         assert!(w.storage.export(deleted.export_id).await.unwrap().is_none());
     })
@@ -296,10 +338,23 @@ async fn the_sweeper_expires_old_exports_and_deletes_their_files() {
         for age_days in [10, 1] {
             let record = w.create(json!({"method": "ALL"}), false, 3).await;
             let key = object_key(&record.creator_id, record.export_id, record.created_at);
-            exports.store.put(&object_store::path::Path::from(key.as_str()), b"zip bytes".to_vec().into()).await.unwrap();
+            exports
+                .store
+                .put(&object_store::path::Path::from(key.as_str()), b"zip bytes".to_vec().into())
+                .await
+                .unwrap();
             let done_at = now - age_days * day;
-            assert!(matches!(w.storage.claim_export(record.export_id, 1, "w", done_at, done_at + 1000).await.unwrap(), aao_export_db::Claim::Claimed(_)));
-            let finish = Finish::Completed { object_location: key, s3_url: String::new(), size_bytes: 9, ad_count: 1, image_count: 0 };
+            assert!(matches!(
+                w.storage.claim_export(record.export_id, 1, "w", done_at, done_at + 1000).await.unwrap(),
+                aao_export_db::Claim::Claimed(_)
+            ));
+            let finish = Finish::Completed {
+                object_location: key,
+                s3_url: String::new(),
+                size_bytes: 9,
+                ad_count: 1,
+                image_count: 0,
+            };
             assert!(w.storage.finish_export(record.export_id, "w", done_at, &finish).await.unwrap());
             ids.push(record.export_id);
         }
@@ -327,11 +382,19 @@ async fn the_rescuer_sends_lost_messages_again() {
         let received = w.queue.receive(10, Duration::from_secs(60), Duration::ZERO).await.unwrap();
         assert_eq!(received.len(), 1);
         w.queue.delete(&received[0].receipt).await.unwrap(); // the message is lost
-        assert_eq!(rescue_once(w.storage.as_ref(), w.queue.as_ref(), Duration::from_secs(3600)).await.unwrap(), 0, "not stuck yet");
+        assert_eq!(
+            rescue_once(w.storage.as_ref(), w.queue.as_ref(), Duration::from_secs(3600)).await.unwrap(),
+            0,
+            "not stuck yet"
+        );
         tokio::time::sleep(Duration::from_millis(400)).await;
         let wait = Duration::from_millis(300);
         assert_eq!(rescue_once(w.storage.as_ref(), w.queue.as_ref(), wait).await.unwrap(), 1);
-        assert_eq!(rescue_once(w.storage.as_ref(), w.queue.as_ref(), wait).await.unwrap(), 0, "rescued once per waiting period");
+        assert_eq!(
+            rescue_once(w.storage.as_ref(), w.queue.as_ref(), wait).await.unwrap(),
+            0,
+            "rescued once per waiting period"
+        );
         let running = start(w.runner(w.exports(|s| s)));
         let done = w.settled(record.export_id).await.unwrap();
         w.queue_drained().await;

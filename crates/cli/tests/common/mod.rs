@@ -2,8 +2,7 @@
 //! `aao-export` in it, and the externals (PostgreSQL, the S3/SQS emulator) the test command starts.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_aao-export");
@@ -55,7 +54,11 @@ impl Workdir {
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "aao-export {args:?} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status);
+        assert!(
+            out.status.success(),
+            "aao-export {args:?} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+            out.status
+        );
         assert!(!stderr.contains("panicked"), "aao-export {args:?} panicked:\n{stderr}");
         stdout.into_owned()
     }
@@ -66,72 +69,33 @@ impl Workdir {
         let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(!out.status.success(), "aao-export {args:?} should fail\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
         assert!(!stderr.contains("panicked"), "aao-export {args:?} panicked:\n{stderr}");
-        assert!(stderr.contains(message), "aao-export {args:?}: stderr should contain {message:?}\n--- stderr\n{stderr}");
+        assert!(
+            stderr.contains(message),
+            "aao-export {args:?}: stderr should contain {message:?}\n--- stderr\n{stderr}"
+        );
         stderr.into_owned()
     }
 }
 
-pub use aao_export_db::testing::external;
+#[allow(unused_imports)]
+pub use aao_export_testkit::{check_zip_file as check_zip_externally, create_queue, external, files_under};
 
-pub fn check_zip_externally(file: &Path) {
-    let Some(script) = external("AAO_CHECK_ZIP", "the external ZIP readers") else { return };
-    let out = Command::new(&script).arg(file).output().unwrap_or_else(|e| panic!("running {script}: {e}"));
-    assert!(
-        out.status.success(),
-        "check-zip rejected {}\n--- stdout\n{}\n--- stderr\n{}",
-        file.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Every file under a folder, relative, sorted.
-pub fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    if dir.exists() {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if path.is_dir() {
-                out.extend(files_under(&path).into_iter().map(|f| format!("{name}/{f}")));
-            } else {
-                out.push(name);
-            }
-        }
-    }
-    out.sort();
-    out
+/// Creates a bucket with a unique name on the S3 emulator.
+pub fn create_bucket(endpoint: &str) -> String {
+    aao_export_testkit::create_bucket(endpoint, "cli")
 }
 
 // ---------------------------------------------------------------------------------------------
 // What the demo data holds, and the check of an exported ZIP against it
 // ---------------------------------------------------------------------------------------------
 
-/// The first seed whose first `ads` ads include a withdrawn participant's ad.
-pub fn create_bucket(endpoint: &str) -> String {
-    let name = format!("aao-cli-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "ap-southeast-2".into());
-    let body = if region == "us-east-1" {
-        String::new()
-    } else {
-        format!("<CreateBucketConfiguration><LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>")
-    };
-    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("connecting to the S3 emulator at {host}: {e}"));
-    write!(stream, "PUT /{name} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"), "creating bucket {name}: {response}");
-    name
-}
-
-
 impl Workdir {
     /// The S3/SQS emulator's endpoint and credentials (the AWS variables the test command sets).
     pub fn with_aws(mut self, endpoint: &str) -> Workdir {
         self = self.with("AWS_ENDPOINT_URL", endpoint);
         for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
-            let value = std::env::var(key).unwrap_or_else(|_| if key == "AWS_REGION" { "ap-southeast-2".into() } else { "test".into() });
+            let value = std::env::var(key)
+                .unwrap_or_else(|_| if key == "AWS_REGION" { "ap-southeast-2".into() } else { "test".into() });
             self = self.with(key, &value);
         }
         self
@@ -166,7 +130,8 @@ impl Workdir {
         });
         let wants_url = args.first().is_some_and(|a| *a == "serve" || *a == "api");
         let url = if wants_url {
-            rx.recv_timeout(std::time::Duration::from_secs(120)).unwrap_or_else(|_| panic!("{args:?} did not print its address; log: {}", self.log(args)))
+            rx.recv_timeout(std::time::Duration::from_secs(120))
+                .unwrap_or_else(|_| panic!("{args:?} did not print its address; log: {}", self.log(args)))
         } else {
             String::new()
         };
@@ -221,12 +186,4 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// Creates an SQS queue with a dead-letter queue on the emulator and returns its URL.
-pub async fn create_queue(endpoint: &str, name: &str) -> String {
-    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "ap-southeast-2".into());
-    let aws = aao_export_queue::AwsSettings { region, endpoint_url: Some(endpoint.to_string()) };
-    let (url, _dead) = aao_export_queue::SqsQueue::create_with_dead_letter(&aws, name, 5).await.expect("the emulator creates the queue");
-    url
 }

@@ -5,11 +5,17 @@
 
 use aao_export_core::catalogue::catalogue_entry;
 use aao_export_core::query::Query;
-use aao_export_db::{CatalogueRow, ObjectOutcome, OutcomeKind, Storage};
-use serde_json::{json, Value};
+use aao_export_db::{CatalogueRow, Database, ObjectOutcome, OutcomeKind};
+use serde_json::{Value, json};
 
 /// An RDO of version 2 with the parts the catalogue and the query language look at.
-pub fn rdo(observer: &str, observation_uuid: &str, observed_on_device_at: Value, candidates: Vec<Value>, ocr: &[&str]) -> Value {
+pub fn rdo(
+    observer: &str,
+    observation_uuid: &str,
+    observed_on_device_at: Value,
+    candidates: Vec<Value>,
+    ocr: &[&str],
+) -> Value {
     let ocr_data: Vec<Value> = ocr
         .iter()
         .enumerate()
@@ -60,13 +66,17 @@ pub fn outcome(key: &str, version: &str, rdo: &Value) -> ObjectOutcome {
 }
 
 /// Every row matching `query`, page by page with the cursor; panics (naming the backend) on error.
-pub async fn search_all(storage: &dyn Storage, query: &Query, page_size: u32) -> Vec<CatalogueRow> {
+pub async fn search_all(storage: &dyn Database, query: &Query, page_size: u32) -> Vec<CatalogueRow> {
     try_search_all(storage, query, page_size).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Every row matching `query`, page by page with the cursor, checking each page on the way: a
 /// page larger than asked, or a row seen twice (paging that does not move on), is an error.
-pub async fn try_search_all(storage: &dyn Storage, query: &Query, page_size: u32) -> Result<Vec<CatalogueRow>, String> {
+pub async fn try_search_all(
+    storage: &dyn Database,
+    query: &Query,
+    page_size: u32,
+) -> Result<Vec<CatalogueRow>, String> {
     let backend = storage.backend();
     let mut rows: Vec<CatalogueRow> = Vec::new();
     let mut seen = std::collections::HashSet::new();

@@ -2,14 +2,29 @@
 //! deleting, the in-flight limit, expiry, the field catalogue and the users list.
 
 use crate::common::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The spec's keys of a status object, then the additive ones (DESIGN.md §5), in order.
 const STATUS_KEYS: [&str; 17] = [
-    "export_id", "creator_id", "export_parameters", "shared_with", "status", "url", "created_at", "updated_at", "started_at", "completed_at", "message",
-    "progress", "attempt", "size_bytes", "ad_count", "image_count", "expires_at",
+    "export_id",
+    "creator_id",
+    "export_parameters",
+    "shared_with",
+    "status",
+    "url",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "completed_at",
+    "message",
+    "progress",
+    "attempt",
+    "size_bytes",
+    "ad_count",
+    "image_count",
+    "expires_at",
 ];
 
 fn keys(v: &Value) -> Vec<&str> {
@@ -45,7 +60,9 @@ async fn create_shows_a_pending_export_and_queues_the_spec_payload() {
         assert_eq!(export["export_parameters"], request, "[{b}] the parameters echo the request");
         assert_eq!(export["shared_with"], json!([]));
         assert_eq!(export["status"], json!("pending"));
-        for null in ["url", "started_at", "completed_at", "message", "size_bytes", "ad_count", "image_count", "expires_at"] {
+        for null in
+            ["url", "started_at", "completed_at", "message", "size_bytes", "ad_count", "image_count", "expires_at"]
+        {
             assert_eq!(export[null], Value::Null, "[{b}] {null}");
         }
         assert!(is_rfc3339_utc(&export["created_at"]) && is_rfc3339_utc(&export["updated_at"]), "[{b}] {export}");
@@ -59,10 +76,24 @@ async fn create_shows_a_pending_export_and_queues_the_spec_payload() {
         // No fields: the catalogue's defaults, spelled out; include_images defaults to false.
         let defaults = app.create(CREATOR, json!({"query": {"method": "ALL"}})).await;
         let (_, catalogue) = app.get("/exports/fields", &app.key(CREATOR)).await;
-        let default_paths: Vec<Value> = catalogue.as_array().unwrap().iter().filter(|f| f["is_default"] == json!(true)).map(|f| f["path"].clone()).collect();
-        assert_eq!(defaults["export_parameters"], json!({"query": {"method": "ALL"}, "include_images": false, "fields": default_paths}), "[{b}]");
-        let empty = app.create(CREATOR, json!({"query": {"method": "ALL"}, "fields": [], "include_images": null})).await;
-        assert_eq!(empty["export_parameters"], defaults["export_parameters"], "[{b}] an empty list means the defaults too");
+        let default_paths: Vec<Value> = catalogue
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["is_default"] == json!(true))
+            .map(|f| f["path"].clone())
+            .collect();
+        assert_eq!(
+            defaults["export_parameters"],
+            json!({"query": {"method": "ALL"}, "include_images": false, "fields": default_paths}),
+            "[{b}]"
+        );
+        let empty =
+            app.create(CREATOR, json!({"query": {"method": "ALL"}, "fields": [], "include_images": null})).await;
+        assert_eq!(
+            empty["export_parameters"], defaults["export_parameters"],
+            "[{b}] an empty list means the defaults too"
+        );
 
         // The queue holds exactly the spec's payload for each, committed with the export.
         let received = app.queue_messages().await;
@@ -72,7 +103,10 @@ async fn create_shows_a_pending_export_and_queues_the_spec_payload() {
             .collect();
         assert_eq!(received.len(), 3, "[{b}] {received:?}");
         for want in &expected {
-            let got = received.iter().find(|m| m["export_id"] == want["export_id"]).unwrap_or_else(|| panic!("[{b}] no message for {want}"));
+            let got = received
+                .iter()
+                .find(|m| m["export_id"] == want["export_id"])
+                .unwrap_or_else(|| panic!("[{b}] no message for {want}"));
             assert_eq!(got, want, "[{b}] the queue message");
             assert_eq!(keys(got), ["export_id", "creator_id", "export_parameters", "attempt", "max_retries"], "[{b}]");
         }
@@ -98,11 +132,15 @@ impl TestApp {
 async fn lists_hold_what_each_user_may_see_newest_first() {
     for app in apps().await {
         let b = app.backend;
-        let first = app.create(CREATOR, json!({"query": {"method": "ALL"}})).await["export_id"].as_str().unwrap().to_string();
+        let first =
+            app.create(CREATOR, json!({"query": {"method": "ALL"}})).await["export_id"].as_str().unwrap().to_string();
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let second = app.create(CREATOR, json!({"query": {"method": "ALL"}})).await["export_id"].as_str().unwrap().to_string();
-        let others = app.create(OTHER, json!({"query": {"method": "ALL"}})).await["export_id"].as_str().unwrap().to_string();
-        let (status, shared) = app.post(&format!("/exports/{first}/share"), &app.key(CREATOR), json!({"user_ids": [SHARED]})).await;
+        let second =
+            app.create(CREATOR, json!({"query": {"method": "ALL"}})).await["export_id"].as_str().unwrap().to_string();
+        let others =
+            app.create(OTHER, json!({"query": {"method": "ALL"}})).await["export_id"].as_str().unwrap().to_string();
+        let (status, shared) =
+            app.post(&format!("/exports/{first}/share"), &app.key(CREATOR), json!({"user_ids": [SHARED]})).await;
         assert_eq!(status, 200, "{shared}");
 
         let list = |who: &'static str, query: &'static str| {
@@ -121,7 +159,11 @@ async fn lists_hold_what_each_user_may_see_newest_first() {
         assert_eq!(list(SHARED, "").await, [first.as_str()], "[{b}] shared with them");
         assert_eq!(list(OTHER, "").await, [others.as_str()], "[{b}] only their own");
         assert_eq!(list(ADMIN, "").await, Vec::<String>::new(), "[{b}] an admin's own list is their own");
-        assert_eq!(list(ADMIN, "?user_id=creator").await, [second.clone(), first.clone()], "[{b}] an admin lists anyone's");
+        assert_eq!(
+            list(ADMIN, "?user_id=creator").await,
+            [second.clone(), first.clone()],
+            "[{b}] an admin lists anyone's"
+        );
         assert_eq!(list(ADMIN, "?user_id=shared").await, [first.as_str()], "[{b}]");
         assert_eq!(list(ADMIN, "?user_id=disabled").await, Vec::<String>::new(), "[{b}] a disabled user exists");
         let (_, one) = app.get(&format!("/exports?user_id={SHARED}"), &app.key(ADMIN)).await;
@@ -133,7 +175,8 @@ async fn lists_hold_what_each_user_may_see_newest_first() {
 async fn share_and_unshare_round_trip() {
     for app in apps().await {
         let b = app.backend;
-        let id = app.create(CREATOR, json!({"query": {"method": "ALL"}})).await["export_id"].as_str().unwrap().to_string();
+        let id =
+            app.create(CREATOR, json!({"query": {"method": "ALL"}})).await["export_id"].as_str().unwrap().to_string();
         let path = |action: &str| format!("/exports/{id}/{action}");
         assert_error(&app.get(&format!("/exports/{id}"), &app.key(OTHER)).await, 404, "NOT_FOUND", "before sharing");
 
@@ -141,16 +184,37 @@ async fn share_and_unshare_round_trip() {
         assert_eq!(shared, (200, json!({"success": true, "shared_with": [OTHER, SHARED]})), "[{b}]");
         let (status, seen) = app.get(&format!("/exports/{id}"), &app.key(OTHER)).await;
         assert_eq!((status, &seen["shared_with"]), (200, &json!([OTHER, SHARED])), "[{b}] {seen}");
-        assert_eq!(app.post(&path("share"), &app.key(CREATOR), json!({"user_ids": [OTHER]})).await.1["shared_with"], json!([OTHER, SHARED]), "[{b}] sharing again changes nothing");
+        assert_eq!(
+            app.post(&path("share"), &app.key(CREATOR), json!({"user_ids": [OTHER]})).await.1["shared_with"],
+            json!([OTHER, SHARED]),
+            "[{b}] sharing again changes nothing"
+        );
         // A disabled user exists, so sharing with them is allowed (they cannot sign in).
-        assert_eq!(app.post(&path("share"), &app.key(ADMIN), json!({"user_ids": [DISABLED]})).await.0, 200, "[{b}] an admin may share");
+        assert_eq!(
+            app.post(&path("share"), &app.key(ADMIN), json!({"user_ids": [DISABLED]})).await.0,
+            200,
+            "[{b}] an admin may share"
+        );
 
         let unshared = app.post(&path("unshare"), &app.key(CREATOR), json!({"user_ids": [OTHER, DISABLED]})).await;
         assert_eq!(unshared, (200, json!({"success": true, "shared_with": [SHARED]})), "[{b}]");
         assert_error(&app.get(&format!("/exports/{id}"), &app.key(OTHER)).await, 404, "NOT_FOUND", "after unsharing");
-        assert_eq!(app.post(&path("unshare"), &app.key(CREATOR), json!({"user_ids": [ADMIN]})).await, (200, json!({"success": true, "shared_with": [SHARED]})), "[{b}] unsharing someone it is not shared with changes nothing");
-        assert_error(&app.post(&path("unshare"), &app.key(SHARED), json!({"user_ids": [SHARED]})).await, 403, "FORBIDDEN", "a shared user may not manage access");
-        assert_eq!(app.post(&path("unshare"), &app.key(ADMIN), json!({"user_ids": [SHARED]})).await.1["shared_with"], json!([]), "[{b}] an admin may unshare");
+        assert_eq!(
+            app.post(&path("unshare"), &app.key(CREATOR), json!({"user_ids": [ADMIN]})).await,
+            (200, json!({"success": true, "shared_with": [SHARED]})),
+            "[{b}] unsharing someone it is not shared with changes nothing"
+        );
+        assert_error(
+            &app.post(&path("unshare"), &app.key(SHARED), json!({"user_ids": [SHARED]})).await,
+            403,
+            "FORBIDDEN",
+            "a shared user may not manage access",
+        );
+        assert_eq!(
+            app.post(&path("unshare"), &app.key(ADMIN), json!({"user_ids": [SHARED]})).await.1["shared_with"],
+            json!([]),
+            "[{b}] an admin may unshare"
+        );
         assert_eq!(app.get(&format!("/exports/{id}"), &app.key(CREATOR)).await.1["shared_with"], json!([]));
     }
 }
@@ -163,23 +227,46 @@ async fn delete_removes_the_rows_and_the_file() {
         let key = app.complete(id, now_ms(), Some(b"zip bytes")).await;
         let file = app.exports_root.join(&key);
         assert!(file.is_file());
-        assert_error(&app.call("DELETE", &format!("/exports/{id}"), &app.key(SHARED), Body::None).await, 403, "FORBIDDEN", "shared");
+        assert_error(
+            &app.call("DELETE", &format!("/exports/{id}"), &app.key(SHARED), Body::None).await,
+            403,
+            "FORBIDDEN",
+            "shared",
+        );
         assert!(file.is_file(), "[{b}] a refused delete leaves the file");
 
-        assert_eq!(app.call("DELETE", &format!("/exports/{id}"), &app.key(CREATOR), Body::None).await, (200, json!({"success": true})), "[{b}]");
+        assert_eq!(
+            app.call("DELETE", &format!("/exports/{id}"), &app.key(CREATOR), Body::None).await,
+            (200, json!({"success": true})),
+            "[{b}]"
+        );
         assert_eq!(app.storage.export(id).await.unwrap(), None, "[{b}] the rows are gone");
         assert!(!file.exists(), "[{b}] the file is gone");
         assert_error(&app.get(&format!("/exports/{id}"), &app.key(CREATOR)).await, 404, "NOT_FOUND", "deleted");
-        assert_error(&app.call("DELETE", &format!("/exports/{id}"), &app.key(CREATOR), Body::None).await, 404, "NOT_FOUND", "deleted twice");
+        assert_error(
+            &app.call("DELETE", &format!("/exports/{id}"), &app.key(CREATOR), Body::None).await,
+            404,
+            "NOT_FOUND",
+            "deleted twice",
+        );
         assert_eq!(app.get("/exports", &app.key(SHARED)).await.1, json!([]), "[{b}] gone from the shared user's list");
 
         // A pending export (no file yet) and an admin deleting someone else's; a completed
         // export whose file is already gone deletes as well.
-        let pending = app.create(OTHER, json!({"query": {"method": "ALL"}})).await["export_id"].as_str().unwrap().to_string();
-        assert_eq!(app.call("DELETE", &format!("/exports/{pending}"), &app.key(ADMIN), Body::None).await, (200, json!({"success": true})), "[{b}]");
+        let pending =
+            app.create(OTHER, json!({"query": {"method": "ALL"}})).await["export_id"].as_str().unwrap().to_string();
+        assert_eq!(
+            app.call("DELETE", &format!("/exports/{pending}"), &app.key(ADMIN), Body::None).await,
+            (200, json!({"success": true})),
+            "[{b}]"
+        );
         let fileless = app.seed_export(CREATOR, &[]).await;
         app.complete(fileless, now_ms(), None).await;
-        assert_eq!(app.call("DELETE", &format!("/exports/{fileless}"), &app.key(CREATOR), Body::None).await.0, 200, "[{b}]");
+        assert_eq!(
+            app.call("DELETE", &format!("/exports/{fileless}"), &app.key(CREATOR), Body::None).await.0,
+            200,
+            "[{b}]"
+        );
     }
 }
 
@@ -191,14 +278,27 @@ async fn too_many_exports_in_flight_is_a_429() {
         assert_eq!(limit, 5);
         let mut created = Vec::new();
         for _ in 0..limit {
-            created.push(app.create(CREATOR, json!({"query": {"method": "ALL"}})).await["export_id"].as_str().unwrap().to_string());
+            created.push(
+                app.create(CREATOR, json!({"query": {"method": "ALL"}})).await["export_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
         }
         let refused = app.post("/exports", &app.key(CREATOR), json!({"query": {"method": "ALL"}})).await;
         assert_error(&refused, 429, "TOO_MANY_EXPORTS", "over the limit");
         assert!(refused.1["message"].as_str().unwrap().contains(&format!("at most {limit}")), "[{b}] {}", refused.1);
-        assert_eq!(app.get("/exports", &app.key(CREATOR)).await.1.as_array().unwrap().len(), limit as usize, "[{b}] nothing was created");
+        assert_eq!(
+            app.get("/exports", &app.key(CREATOR)).await.1.as_array().unwrap().len(),
+            limit as usize,
+            "[{b}] nothing was created"
+        );
         assert_eq!(app.queue.depth().await.unwrap().0, u64::from(limit), "[{b}] nor queued");
-        assert_eq!(app.post("/exports", &app.key(OTHER), json!({"query": {"method": "ALL"}})).await.0, 201, "[{b}] the limit is per user");
+        assert_eq!(
+            app.post("/exports", &app.key(OTHER), json!({"query": {"method": "ALL"}})).await.0,
+            201,
+            "[{b}] the limit is per user"
+        );
 
         // One finishes: room for one more.
         app.complete(created[0].parse().unwrap(), now_ms(), None).await;
@@ -245,7 +345,10 @@ async fn the_field_catalogue_and_the_users() {
             assert!(uuid::Uuid::parse_str(f["field_id"].as_str().unwrap()).is_ok());
         }
         let ocr = fields.iter().find(|f| f["path"] == json!("ocr.text")).unwrap();
-        assert_eq!((ocr["name"].as_str().unwrap(), ocr["group"].as_str().unwrap(), &ocr["is_default"]), ("OCR Text", "OCR", &json!(false)));
+        assert_eq!(
+            (ocr["name"].as_str().unwrap(), ocr["group"].as_str().unwrap(), &ocr["is_default"]),
+            ("OCR Text", "OCR", &json!(false))
+        );
         assert_eq!(fields.iter().filter(|f| f["is_default"] == json!(true)).count(), 13);
 
         let (status, users) = app.get("/users", &app.token(SHARED)).await;
@@ -276,17 +379,31 @@ impl aao_export_queue::Queue for ExternalQueue {
     fn backend(&self) -> &'static str {
         "external"
     }
-    fn in_database(&self) -> bool {
-        false
+    fn outbox(&self, _: &str) -> Option<String> {
+        None
+    }
+    async fn after_commit(&self, body: &str) -> aao_export_queue::Result<()> {
+        self.send(body, Duration::ZERO).await
+    }
+    fn longest_wait(&self) -> Duration {
+        Duration::from_secs(1)
     }
     async fn send(&self, body: &str, delay: Duration) -> aao_export_queue::Result<()> {
         if self.fail {
-            return Err(aao_export_queue::QueueError::Sqs("the queue is unreachable".into()));
+            return Err(aao_export_queue::QueueError::IncompleteAnswer {
+                what: "sending".into(),
+                missing: "a reachable queue",
+            });
         }
         self.sent.lock().unwrap().push((body.to_string(), delay));
         Ok(())
     }
-    async fn receive(&self, _: u32, _: Duration, _: Duration) -> aao_export_queue::Result<Vec<aao_export_queue::Received>> {
+    async fn receive(
+        &self,
+        _: u32,
+        _: Duration,
+        _: Duration,
+    ) -> aao_export_queue::Result<Vec<aao_export_queue::Received>> {
         Ok(vec![])
     }
     async fn delete(&self, _: &aao_export_queue::Receipt) -> aao_export_queue::Result<()> {
@@ -302,7 +419,7 @@ impl aao_export_queue::Queue for ExternalQueue {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_external_queue_gets_the_message_after_the_commit() {
     let queue = std::sync::Arc::new(ExternalQueue { sent: Default::default(), fail: false });
-    let db = aao_export_db::testing::TestDatabase::sqlite().await;
+    let db = aao_export_testkit::TestDatabase::sqlite().await;
     let app = spawn_app_on(db, |_| {}, Some(queue.clone()), None).await;
     let export = app.create(CREATOR, json!({"query": {"method": "ALL"}, "fields": ["tags"]})).await;
     let sent = queue.sent.lock().unwrap().clone();
@@ -316,9 +433,10 @@ async fn an_external_queue_gets_the_message_after_the_commit() {
     assert_eq!(app.queue.depth().await.unwrap(), (0, 0), "nothing in the database queue");
 
     let failing = std::sync::Arc::new(ExternalQueue { sent: Default::default(), fail: true });
-    let app = spawn_app_on(aao_export_db::testing::TestDatabase::sqlite().await, |_| {}, Some(failing), None).await;
+    let app = spawn_app_on(aao_export_testkit::TestDatabase::sqlite().await, |_| {}, Some(failing), None).await;
     let export = app.create(CREATOR, json!({"query": {"method": "ALL"}})).await;
-    let (status, read) = app.get(&format!("/exports/{}", export["export_id"].as_str().unwrap()), &app.key(CREATOR)).await;
+    let (status, read) =
+        app.get(&format!("/exports/{}", export["export_id"].as_str().unwrap()), &app.key(CREATOR)).await;
     assert_eq!((status, &read["status"]), (200, &json!("pending")), "the export stands for the rescuer: {read}");
 }
 
@@ -326,7 +444,7 @@ async fn an_external_queue_gets_the_message_after_the_commit() {
 /// or until the export expires, whichever is sooner. (Signing needs no server: nothing is fetched.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_s3_the_link_is_a_presigned_get() {
-    use aao_export_worker::stores::{ExportsBacking, ExportsStore};
+    use aao_export_stores::{ExportsBacking, ExportsStore};
     use object_store::aws::AmazonS3Builder;
     let s3 = || {
         AmazonS3Builder::new()
@@ -344,7 +462,7 @@ async fn on_s3_the_link_is_a_presigned_get() {
         location: "s3://exports-bucket/some/prefix".into(),
         backing: ExportsBacking::S3 { signer: std::sync::Arc::new(s3()), prefix: "some/prefix".into() },
     };
-    let app = spawn_app_on(aao_export_db::testing::TestDatabase::sqlite().await, |_| {}, None, Some(store)).await;
+    let app = spawn_app_on(aao_export_testkit::TestDatabase::sqlite().await, |_| {}, None, Some(store)).await;
     let id = app.seed_export(CREATOR, &[]).await;
     let key = app.complete(id, now_ms(), None).await;
     let (_, export) = app.get(&format!("/exports/{id}"), &app.key(CREATOR)).await;
@@ -361,6 +479,11 @@ async fn on_s3_the_link_is_a_presigned_get() {
 
     // The API serves no local downloads for an S3 store.
     let later = now_ms() / 1000 + 600;
-    let sig = aao_export_server::downloads::signature(&app.settings.download_key, &id.to_string(), later);
-    assert_error(&app.get(&format!("/downloads/{id}?expires={later}&signature={sig}"), &Auth::None).await, 404, "NOT_FOUND", "S3");
+    let sig = app.links.signature(&id.to_string(), later);
+    assert_error(
+        &app.get(&format!("/downloads/{id}?expires={later}&signature={sig}"), &Auth::None).await,
+        404,
+        "NOT_FOUND",
+        "S3",
+    );
 }

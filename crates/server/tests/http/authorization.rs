@@ -4,8 +4,8 @@
 //! refused cells must leave the export as it was.
 
 use crate::common::*;
-use aao_export_server::auth::Claims;
-use serde_json::{json, Value};
+use aao_export_service::auth::Claims;
+use serde_json::{Value, json};
 use std::fmt::Write;
 use uuid::Uuid;
 
@@ -18,9 +18,21 @@ struct Caller {
 
 fn callers(app: &TestApp) -> Vec<Caller> {
     let now = (now_ms() / 1000) as u64;
-    let claims = |sub: &str, role: &str, iat: u64, exp: u64| Claims { sub: sub.into(), role: role.into(), full_name: sub.into(), enabled: true, iat, exp };
+    let claims = |sub: &str, role: &str, iat: u64, exp: u64| Claims {
+        sub: sub.into(),
+        role: role.into(),
+        full_name: sub.into(),
+        enabled: true,
+        iat,
+        exp,
+    };
     let creator_token = app.tokens[CREATOR].clone();
-    let foreign = aao_export_server::auth::sign_claims(&claims(ADMIN, "admin", now, now + 3600), "another-secret");
+    let foreign = aao_export_service::Tokens::new("another-secret".to_string().into(), 3600).sign(&claims(
+        ADMIN,
+        "admin",
+        now,
+        now + 3600,
+    ));
     // The creator's header and signature around the payload of a token that says "admin".
     let tampered = {
         let mine: Vec<&str> = creator_token.split('.').collect();
@@ -31,21 +43,49 @@ fn callers(app: &TestApp) -> Vec<Caller> {
     let refused = |status, comment| Err((status, comment));
     vec![
         Caller { name: "anonymous", auth: Auth::None, user: refused(401, "NO_VALID_AUTHENTICATION") },
-        Caller { name: "unknown API key", auth: Auth::Key(format!("aao_{}_{}", "0".repeat(24), "a".repeat(64))), user: refused(401, "INVALID_API_KEY") },
-        Caller { name: "API key with a wrong secret", auth: Auth::Key(format!("aao_{key_id}_{}", "b".repeat(64))), user: refused(401, "INVALID_API_KEY") },
+        Caller {
+            name: "unknown API key",
+            auth: Auth::Key(format!("aao_{}_{}", "0".repeat(24), "a".repeat(64))),
+            user: refused(401, "INVALID_API_KEY"),
+        },
+        Caller {
+            name: "API key with a wrong secret",
+            auth: Auth::Key(format!("aao_{key_id}_{}", "b".repeat(64))),
+            user: refused(401, "INVALID_API_KEY"),
+        },
         Caller { name: "malformed API key", auth: Auth::Key("hunter2".into()), user: refused(401, "INVALID_API_KEY") },
         Caller { name: "empty API key", auth: Auth::Key(String::new()), user: refused(401, "INVALID_API_KEY") },
-        Caller { name: "Basic authorization", auth: Auth::Header("Authorization", "Basic dXNlcjpwYXNz".into()), user: refused(401, "NO_VALID_AUTHENTICATION") },
-        Caller { name: "expired token", auth: Auth::Bearer(app.signed(&claims(CREATOR, "user", now - 7200, now - 3600))), user: refused(401, "SESSION_TOKEN_EXPIRED") },
+        Caller {
+            name: "Basic authorization",
+            auth: Auth::Header("Authorization", "Basic dXNlcjpwYXNz".into()),
+            user: refused(401, "NO_VALID_AUTHENTICATION"),
+        },
+        Caller {
+            name: "expired token",
+            auth: Auth::Bearer(app.signed(&claims(CREATOR, "user", now - 7200, now - 3600))),
+            user: refused(401, "SESSION_TOKEN_EXPIRED"),
+        },
         Caller { name: "tampered token", auth: Auth::Bearer(tampered), user: refused(401, "UNAUTHORISED") },
-        Caller { name: "token signed with another secret", auth: Auth::Bearer(foreign), user: refused(401, "UNAUTHORISED") },
+        Caller {
+            name: "token signed with another secret",
+            auth: Auth::Bearer(foreign),
+            user: refused(401, "UNAUTHORISED"),
+        },
         Caller { name: "malformed token", auth: Auth::Bearer("not.a.jwt".into()), user: refused(401, "UNAUTHORISED") },
-        Caller { name: "token of a user who does not exist", auth: Auth::Bearer(app.signed(&claims("ghost", "admin", now, now + 3600))), user: refused(401, "USER_NOT_FOUND") },
+        Caller {
+            name: "token of a user who does not exist",
+            auth: Auth::Bearer(app.signed(&claims("ghost", "admin", now, now + 3600))),
+            user: refused(401, "USER_NOT_FOUND"),
+        },
         Caller { name: "disabled user's key", auth: app.key(DISABLED), user: refused(403, "USER_DISABLED") },
         Caller { name: "disabled user's token", auth: app.token(DISABLED), user: refused(403, "USER_DISABLED") },
         Caller { name: "another user", auth: app.key(OTHER), user: Ok(OTHER) },
         // The claims say admin; the user's row says user, and the row decides.
-        Caller { name: "another user whose token claims admin", auth: Auth::Bearer(app.signed(&claims(OTHER, "admin", now, now + 3600))), user: Ok(OTHER) },
+        Caller {
+            name: "another user whose token claims admin",
+            auth: Auth::Bearer(app.signed(&claims(OTHER, "admin", now, now + 3600))),
+            user: Ok(OTHER),
+        },
         Caller { name: "a user it is shared with", auth: app.key(SHARED), user: Ok(SHARED) },
         Caller { name: "the creator (key)", auth: app.key(CREATOR), user: Ok(CREATOR) },
         Caller { name: "the creator (token)", auth: app.token(CREATOR), user: Ok(CREATOR) },
@@ -127,7 +167,8 @@ async fn request(app: &TestApp, endpoint: Endpoint, id: Uuid, link: &str, auth: 
     };
     let response = app.send(method, &path, auth, body).await;
     let status = response.status().as_u16();
-    let json = response.headers().get("content-type").is_some_and(|ct| ct.to_str().unwrap().starts_with("application/json"));
+    let json =
+        response.headers().get("content-type").is_some_and(|ct| ct.to_str().unwrap().starts_with("application/json"));
     let bytes = response.bytes().await.unwrap();
     (status, if json { Some(serde_json::from_slice(&bytes).unwrap()) } else { None })
 }
@@ -142,7 +183,8 @@ async fn every_endpoint_against_every_caller() {
         for caller in callers(&app) {
             for endpoint in ENDPOINTS {
                 cells += 1;
-                let changes = matches!(endpoint, Endpoint::Delete | Endpoint::Share | Endpoint::Unshare | Endpoint::Download);
+                let changes =
+                    matches!(endpoint, Endpoint::Delete | Endpoint::Share | Endpoint::Unshare | Endpoint::Download);
                 let id = if changes { app.seed_export(CREATOR, &[SHARED]).await } else { unchanged };
                 let link = if endpoint == Endpoint::Download {
                     app.complete(id, now_ms(), Some(b"PK-not-really-a-zip")).await;
@@ -170,7 +212,11 @@ async fn every_endpoint_against_every_caller() {
                 if want_status >= 400 {
                     let after = app.storage.export(id).await.unwrap();
                     if after != before {
-                        let _ = writeln!(failures, "{endpoint:?} by {}: refused but changed the export: {before:?} -> {after:?}", caller.name);
+                        let _ = writeln!(
+                            failures,
+                            "{endpoint:?} by {}: refused but changed the export: {before:?} -> {after:?}",
+                            caller.name
+                        );
                     }
                 }
                 if wrong {
@@ -183,14 +229,19 @@ async fn every_endpoint_against_every_caller() {
                 }
             }
         }
-        assert!(failures.is_empty(), "[{}] {} of {cells} cells wrong:\n{failures}", app.backend, failures.lines().count());
+        assert!(
+            failures.is_empty(),
+            "[{}] {} of {cells} cells wrong:\n{failures}",
+            app.backend,
+            failures.lines().count()
+        );
         assert!(cells >= 250, "{cells}");
     }
 }
 
-async fn apps_with(adjust: impl Fn(&mut aao_export_server::ApiSettings) + Copy) -> Vec<TestApp> {
+async fn apps_with(adjust: impl Fn(&mut aao_export_service::Settings) + Copy) -> Vec<TestApp> {
     let mut apps = Vec::new();
-    for db in aao_export_db::testing::TestDatabase::all().await {
+    for db in aao_export_testkit::TestDatabase::all().await {
         apps.push(spawn_app_with(db, adjust).await);
     }
     apps
@@ -206,6 +257,11 @@ async fn the_users_row_decides_not_the_token() {
     app.storage.put_users(&[aao_export_db::User { role: "admin".into(), ..user(OTHER) }]).await.unwrap();
     assert_eq!(app.get(&format!("/exports/{id}"), &token).await.0, 200, "promoted: the same token now acts as admin");
     app.storage.put_users(&[aao_export_db::User { enabled: false, ..user(OTHER) }]).await.unwrap();
-    assert_error(&app.get(&format!("/exports/{id}"), &token).await, 403, "USER_DISABLED", "disabled since the token was minted");
+    assert_error(
+        &app.get(&format!("/exports/{id}"), &token).await,
+        403,
+        "USER_DISABLED",
+        "disabled since the token was minted",
+    );
     assert_error(&app.get("/exports", &app.key(OTHER)).await, 403, "USER_DISABLED", "and their key too");
 }

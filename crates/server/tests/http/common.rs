@@ -2,15 +2,16 @@
 //! its own database queue and exports folder, served on 127.0.0.1:0, with five seeded users and
 //! their API keys and bearer tokens. Nothing is shared between tests, so they run in parallel.
 
-use aao_export_core::export::{object_key, ExportRequest};
-use aao_export_db::testing::TestDatabase;
-use aao_export_db::{Claim, CreateOutcome, Finish, NewExport, Storage, User};
+use aao_export_core::export::{ExportRequest, object_key};
+use aao_export_db::{Claim, CreateOutcome, Database, Finish, NewExport, User};
 use aao_export_queue::{DbQueue, Queue};
-use aao_export_server::auth::{mint_token, new_api_key, sign_claims, Claims};
-use aao_export_server::{ApiSettings, AppState};
-use aao_export_worker::stores::{ExportsStore, S3Settings};
+use aao_export_server::AppState;
+use aao_export_service::auth::{Claims, new_api_key};
+use aao_export_service::{Service, Settings, Tokens};
+use aao_export_stores::{ExportsStore, LocalLinks};
+use aao_export_testkit::TestDatabase;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,10 +28,14 @@ pub const DAY_MS: i64 = 86_400_000;
 pub struct TestApp {
     pub url: String,
     pub http: reqwest::Client,
-    pub storage: Arc<dyn Storage>,
+    pub storage: Arc<dyn Database>,
     pub queue: Arc<DbQueue>,
     pub exports_root: PathBuf,
-    pub settings: ApiSettings,
+    pub settings: Settings,
+    pub max_body_bytes: usize,
+    /// Signs local download links as the app does.
+    pub links: LocalLinks,
+    pub jwt: Tokens,
     pub backend: &'static str,
     /// API keys and bearer tokens by user id.
     pub keys: HashMap<&'static str, String>,
@@ -86,38 +91,46 @@ pub async fn spawn_app(db: TestDatabase) -> TestApp {
     spawn_app_with(db, |_| {}).await
 }
 
-pub async fn spawn_app_with(db: TestDatabase, adjust: impl FnOnce(&mut ApiSettings)) -> TestApp {
+pub async fn spawn_app_with(db: TestDatabase, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_on(db, adjust, None, None).await
 }
 
 /// The app with another queue than the database queue (`app.queue` is then unused by the API),
 /// or another exports store than a local folder (`app.exports_root` is then unused).
-pub async fn spawn_app_on(db: TestDatabase, adjust: impl FnOnce(&mut ApiSettings), other_queue: Option<Arc<dyn Queue>>, other_exports: Option<ExportsStore>) -> TestApp {
+pub async fn spawn_app_on(
+    db: TestDatabase,
+    adjust: impl FnOnce(&mut Settings),
+    other_queue: Option<Arc<dyn Queue>>,
+    other_exports: Option<ExportsStore>,
+) -> TestApp {
     let storage = db.storage.clone();
     storage.put_users(&USERS.map(user)).await.unwrap();
     let mut keys = HashMap::new();
     let mut tokens = HashMap::new();
-    let secret = format!("jwt-{}", Uuid::new_v4());
+    let jwt = Tokens::new(format!("jwt-{}", Uuid::new_v4()).into(), 3600);
     for id in USERS {
         let (key, record) = new_api_key(id);
         storage.put_api_key(&record).await.unwrap();
         keys.insert(id, key);
         // The disabled user's token was minted while they were enabled.
-        tokens.insert(id, mint_token(&User { enabled: true, ..user(id) }, &secret, 3600));
+        tokens.insert(id, jwt.mint(&User { enabled: true, ..user(id) }));
     }
     let dir = tempfile::tempdir().unwrap();
     let exports_root = dir.path().join("exports");
     let exports = match other_exports {
         Some(exports) => exports,
-        None => ExportsStore::open(exports_root.to_str().unwrap(), &S3Settings::default()).unwrap(),
+        None => ExportsStore::open(exports_root.to_str().unwrap(), &Default::default()).unwrap(),
     };
     let queue = Arc::new(DbQueue::new(storage.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let mut settings = ApiSettings::new(url.clone(), secret, Uuid::new_v4().as_bytes().to_vec());
+    let mut settings = Settings::default();
     adjust(&mut settings);
+    let links = LocalLinks::new(&url, Uuid::new_v4().as_bytes().to_vec());
     let api_queue = other_queue.unwrap_or_else(|| queue.clone() as Arc<dyn Queue>);
-    let state = AppState { storage: storage.clone(), queue: api_queue, exports, settings: settings.clone() };
+    let state =
+        AppState::new(Service::new(storage.clone(), api_queue, exports, links.clone(), jwt.clone(), settings.clone()));
+    let max_body_bytes = state.max_body_bytes;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(aao_export_server::serve(listener, state, async move {
         let _ = stopped.await;
@@ -130,6 +143,9 @@ pub async fn spawn_app_on(db: TestDatabase, adjust: impl FnOnce(&mut ApiSettings
         queue,
         exports_root,
         settings,
+        max_body_bytes,
+        links,
+        jwt,
         keys,
         tokens,
         _stop: stop,
@@ -149,7 +165,7 @@ impl TestApp {
 
     /// A token signed with this app's secret from any claims.
     pub fn signed(&self, claims: &Claims) -> String {
-        sign_claims(claims, &self.settings.jwt_secret)
+        self.jwt.sign(claims)
     }
 
     pub async fn send(&self, method: &str, path: &str, auth: &Auth, body: Body) -> reqwest::Response {
@@ -181,7 +197,8 @@ impl TestApp {
         let response = self.send(method, path, auth, body).await;
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path} answered {status} with a body that is not JSON: {text:?}"));
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{method} {path} answered {status} with a body that is not JSON: {text:?}"));
         (status, value)
     }
 
@@ -204,7 +221,11 @@ impl TestApp {
     /// `shared_with`.
     pub async fn seed_export(&self, creator: &str, shared_with: &[&str]) -> Uuid {
         let catalogue = self.storage.exportable_fields().await.unwrap();
-        let request = ExportRequest::from_json(&json!({"query": {"method": "ALL"}, "fields": ["observation_id", "tags"]}), &catalogue).unwrap();
+        let request = ExportRequest::from_json(
+            &json!({"query": {"method": "ALL"}, "fields": ["observation_id", "tags"]}),
+            &catalogue,
+        )
+        .unwrap();
         let export_id = Uuid::new_v4();
         let new = NewExport {
             export_id,
@@ -228,7 +249,11 @@ impl TestApp {
     /// `bytes`) puts its file where the exports store keeps it. Returns the object key.
     pub async fn complete(&self, id: Uuid, completed_at: i64, bytes: Option<&[u8]>) -> String {
         let record = self.storage.export(id).await.unwrap().unwrap();
-        let claim = self.storage.claim_export(id, record.attempt, "test-worker", completed_at - 1000, completed_at + 60_000).await.unwrap();
+        let claim = self
+            .storage
+            .claim_export(id, record.attempt, "test-worker", completed_at - 1000, completed_at + 60_000)
+            .await
+            .unwrap();
         assert!(matches!(claim, Claim::Claimed(_)), "{claim:?}");
         let key = object_key(&record.creator_id, id, record.created_at);
         if let Some(bytes) = bytes {

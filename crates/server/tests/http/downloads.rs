@@ -2,7 +2,6 @@
 //! the export's name, ranges, and links that were altered, have run out or outlived the export.
 
 use crate::common::*;
-use aao_export_server::downloads::signature;
 use serde_json::json;
 
 fn query_param(url: &str, name: &str) -> String {
@@ -28,8 +27,14 @@ async fn a_completed_export_downloads_from_its_link() {
         // Like curl -O -J: no credentials, the name from Content-Disposition.
         let response = reqwest::get(&url).await.unwrap();
         assert_eq!(response.status().as_u16(), 200, "[{b}]");
-        let header = |r: &reqwest::Response, name: &str| r.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-        assert_eq!(header(&response, "content-disposition"), format!("attachment; filename=\"export_{id}.zip\""), "[{b}]");
+        let header = |r: &reqwest::Response, name: &str| {
+            r.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+        };
+        assert_eq!(
+            header(&response, "content-disposition"),
+            format!("attachment; filename=\"export_{id}.zip\""),
+            "[{b}]"
+        );
         assert_eq!(header(&response, "content-type"), "application/zip");
         assert_eq!(header(&response, "content-length"), "5000");
         assert_eq!(header(&response, "accept-ranges"), "bytes");
@@ -66,7 +71,11 @@ async fn a_completed_export_downloads_from_its_link() {
         }
         // A genuine link past its expiry is refused as expired.
         let past = now_s - 10;
-        let expired_link = format!("{}/downloads/{id}?expires={past}&signature={}", app.url, signature(&app.settings.download_key, &id.to_string(), past));
+        let expired_link = format!(
+            "{}/downloads/{id}?expires={past}&signature={}",
+            app.url,
+            app.links.signature(&id.to_string(), past)
+        );
         let refused = app.get(&expired_link, &Auth::None).await;
         assert_error(&refused, 410, "LINK_EXPIRED", "a link past its expiry");
 
@@ -96,13 +105,21 @@ async fn links_never_outlive_the_export() {
         let old = app.seed_export(CREATOR, &[]).await;
         app.complete(old, now_ms() - expiry - 1000, Some(b"old")).await;
         let later = now_ms() / 1000 + 600;
-        let link = format!("{}/downloads/{old}?expires={later}&signature={}", app.url, signature(&app.settings.download_key, &old.to_string(), later));
+        let link = format!(
+            "{}/downloads/{old}?expires={later}&signature={}",
+            app.url,
+            app.links.signature(&old.to_string(), later)
+        );
         assert_error(&app.get(&link, &Auth::None).await, 410, "EXPORT_EXPIRED", "an expired export");
 
         // A pending export has no link, and a signed link to it finds no file.
         let pending = app.seed_export(CREATOR, &[]).await;
         assert_eq!(app.get(&format!("/exports/{pending}"), &app.key(CREATOR)).await.1["url"], serde_json::Value::Null);
-        let link = format!("{}/downloads/{pending}?expires={later}&signature={}", app.url, signature(&app.settings.download_key, &pending.to_string(), later));
+        let link = format!(
+            "{}/downloads/{pending}?expires={later}&signature={}",
+            app.url,
+            app.links.signature(&pending.to_string(), later)
+        );
         assert_error(&app.get(&link, &Auth::None).await, 404, "NOT_FOUND", "a pending export");
 
         // A completed export whose file went missing.

@@ -2,7 +2,7 @@
 //! request ids and graceful shutdown.
 
 use crate::common::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -11,7 +11,10 @@ async fn health_and_readiness() {
         assert_eq!(app.get("/healthz", &Auth::None).await, (200, json!({"status": "ok"})));
         assert_eq!(app.get("/readyz", &Auth::None).await, (200, json!({"status": "ok"})));
         let response = app.send("GET", "/healthz", &Auth::None, Body::None).await;
-        assert!(response.headers().get("x-request-id").is_some_and(|v| !v.is_empty()), "every answer carries a request id");
+        assert!(
+            response.headers().get("x-request-id").is_some_and(|v| !v.is_empty()),
+            "every answer carries a request id"
+        );
         let response = app.send("GET", "/healthz", &Auth::Header("x-request-id", "abc-123".into()), Body::None).await;
         assert_eq!(response.headers()["x-request-id"], "abc-123", "a caller's request id is kept");
     }
@@ -22,7 +25,7 @@ async fn health_and_readiness() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_fails_without_the_database() {
     use sqlx::Connection;
-    let Some(db) = aao_export_db::testing::TestDatabase::postgres().await else { return };
+    let Some(db) = aao_export_testkit::TestDatabase::postgres().await else { return };
     let admin_url = std::env::var("TEST_DATABASE_URL").unwrap();
     let name = db.url.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
     let app = spawn_app(db).await;
@@ -60,11 +63,21 @@ async fn the_openapi_document_matches_the_router() {
             let response = app.send(&method.to_uppercase(), &concrete, &app.key(ADMIN), body).await;
             let status = response.status().as_u16();
             let text = response.text().await.unwrap();
-            let comment = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["comment"].as_str().map(str::to_string));
-            assert!(status != 405 && !(status == 404 && text.contains("no endpoint")), "{method} {path} is documented but not served: {status} {text}");
+            let comment =
+                serde_json::from_str::<Value>(&text).ok().and_then(|v| v["comment"].as_str().map(str::to_string));
+            assert!(
+                status != 405 && !(status == 404 && text.contains("no endpoint")),
+                "{method} {path} is documented but not served: {status} {text}"
+            );
             let public = op["security"] == json!([]);
-            let anonymous = app.send(&method.to_uppercase(), &concrete, &Auth::None, Body::None).await.status().as_u16();
-            assert_eq!(anonymous == 401, !public, "{method} {path}: documented as {} ({comment:?})", if public { "public" } else { "needing credentials" });
+            let anonymous =
+                app.send(&method.to_uppercase(), &concrete, &Auth::None, Body::None).await.status().as_u16();
+            assert_eq!(
+                anonymous == 401,
+                !public,
+                "{method} {path}: documented as {} ({comment:?})",
+                if public { "public" } else { "needing credentials" }
+            );
             for (code, _) in op["responses"].as_object().unwrap() {
                 assert!(code.parse::<u16>().is_ok(), "{method} {path}: response {code}");
             }
@@ -72,8 +85,19 @@ async fn the_openapi_document_matches_the_router() {
     }
     documented.sort();
     let served = [
-        "DELETE /exports/{export_id}", "GET /docs", "GET /downloads/{export_id}", "GET /exports", "GET /exports/fields", "GET /exports/{export_id}",
-        "GET /healthz", "GET /openapi.json", "GET /readyz", "GET /users", "POST /exports", "POST /exports/{export_id}/share", "POST /exports/{export_id}/unshare",
+        "DELETE /exports/{export_id}",
+        "GET /docs",
+        "GET /downloads/{export_id}",
+        "GET /exports",
+        "GET /exports/fields",
+        "GET /exports/{export_id}",
+        "GET /healthz",
+        "GET /openapi.json",
+        "GET /readyz",
+        "GET /users",
+        "POST /exports",
+        "POST /exports/{export_id}/share",
+        "POST /exports/{export_id}/unshare",
     ];
     assert_eq!(documented, served, "the document lists exactly the served operations");
 }
@@ -85,7 +109,8 @@ async fn the_docs_page_is_self_contained_html() {
     assert_eq!(response.status().as_u16(), 200);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let page = response.text().await.unwrap();
-    for needle in ["/exports/{export_id}/share", "X-API-Key", "user_id", "ExportStatus", "TOO_MANY_EXPORTS", "<table>"] {
+    for needle in ["/exports/{export_id}/share", "X-API-Key", "user_id", "ExportStatus", "TOO_MANY_EXPORTS", "<table>"]
+    {
         assert!(page.contains(needle), "the page shows {needle}");
     }
     assert!(!page.contains("<script") && !page.contains("src=\"http"), "nothing fetched from elsewhere");
@@ -93,16 +118,18 @@ async fn the_docs_page_is_self_contained_html() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_stops_gracefully() {
-    let db = aao_export_db::testing::TestDatabase::sqlite().await;
+    let db = aao_export_testkit::TestDatabase::sqlite().await;
     let dir = tempfile::tempdir().unwrap();
-    let exports = aao_export_worker::stores::ExportsStore::open(dir.path().to_str().unwrap(), &Default::default()).unwrap();
+    let exports = aao_export_stores::ExportsStore::open(dir.path().to_str().unwrap(), &Default::default()).unwrap();
     let queue = std::sync::Arc::new(aao_export_queue::DbQueue::new(db.storage.clone()));
-    let state = aao_export_server::AppState {
-        storage: db.storage.clone(),
+    let state = aao_export_server::AppState::new(aao_export_service::Service::new(
+        db.storage.clone(),
         queue,
         exports,
-        settings: aao_export_server::ApiSettings::new("http://127.0.0.1", "s", b"k".to_vec()),
-    };
+        aao_export_stores::LocalLinks::new("http://127.0.0.1", b"k".to_vec()),
+        aao_export_service::Tokens::new("s".to_string().into(), 60),
+        Default::default(),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -111,7 +138,8 @@ async fn serve_stops_gracefully() {
     }));
     assert_eq!(reqwest::get(format!("http://{addr}/healthz")).await.unwrap().status().as_u16(), 200);
     stop.send(()).unwrap();
-    let result = tokio::time::timeout(Duration::from_secs(5), server).await.expect("serve returns after the shutdown signal");
+    let result =
+        tokio::time::timeout(Duration::from_secs(5), server).await.expect("serve returns after the shutdown signal");
     assert!(result.unwrap().is_ok());
     assert!(reqwest::get(format!("http://{addr}/healthz")).await.is_err(), "no longer listening");
 }

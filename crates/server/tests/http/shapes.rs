@@ -16,7 +16,13 @@ const PENDING: &str = "00000000-0000-4000-8000-000000000001";
 const COMPLETED: &str = "00000000-0000-4000-8000-000000000002";
 const FAILED: &str = "00000000-0000-4000-8000-000000000003";
 
-async fn put_export(app: &TestApp, id: &str, created_at: i64, request: serde_json::Value, shared_with: &[&str]) -> Uuid {
+async fn put_export(
+    app: &TestApp,
+    id: &str,
+    created_at: i64,
+    request: serde_json::Value,
+    shared_with: &[&str],
+) -> Uuid {
     let catalogue = app.storage.exportable_fields().await.unwrap();
     let request = ExportRequest::from_json(&request, &catalogue).unwrap();
     let export_id = Uuid::parse_str(id).unwrap();
@@ -77,41 +83,106 @@ async fn the_json_of_every_endpoint_is_pinned() {
             &app,
             completed,
             T0 + 121_000,
-            Finish::Completed { object_location: "outputs/x.zip".into(), s3_url: "x".into(), size_bytes: 123_456, ad_count: 42, image_count: 0 },
+            Finish::Completed {
+                object_location: "outputs/x.zip".into(),
+                s3_url: "x".into(),
+                size_bytes: 123_456,
+                ad_count: 42,
+                image_count: 0,
+            },
         )
         .await;
-        let failed = put_export(&app, FAILED, T0 + 2000, json!({"query": {"method": "OBSERVER_ID_CONTAINS", "args": ["4873", "ü\"<x>"]}, "fields": ["tags"]}), &[SHARED]).await;
-        finish(&app, failed, T0 + 122_000, Finish::Failed { message: "the export failed after 1 attempts; the last error: boom".into() }).await;
+        let failed = put_export(
+            &app,
+            FAILED,
+            T0 + 2000,
+            json!({"query": {"method": "OBSERVER_ID_CONTAINS", "args": ["4873", "ü\"<x>"]}, "fields": ["tags"]}),
+            &[SHARED],
+        )
+        .await;
+        finish(
+            &app,
+            failed,
+            T0 + 122_000,
+            Finish::Failed { message: "the export failed after 1 attempts; the last error: boom".into() },
+        )
+        .await;
 
         let (status, got) = text(&app, "GET", &format!("/exports/{pending}"), &app.key(CREATOR), Body::None).await;
         assert_eq!((status, got.as_str()), (200, PENDING_JSON), "[{b}] a pending export");
 
         let (status, got) = text(&app, "GET", &format!("/exports/{completed}"), &app.key(CREATOR), Body::None).await;
-        let url = serde_json::from_str::<serde_json::Value>(&got).unwrap()["url"].as_str().unwrap_or_default().to_string();
-        assert!(url.starts_with(&format!("{}/downloads/{completed}?expires=", app.url)) && url.contains("&signature="), "[{b}] {url}");
-        assert_eq!((status, got.as_str()), (200, COMPLETED_JSON.replace("{URL}", &url).as_str()), "[{b}] a completed export");
+        let url =
+            serde_json::from_str::<serde_json::Value>(&got).unwrap()["url"].as_str().unwrap_or_default().to_string();
+        assert!(
+            url.starts_with(&format!("{}/downloads/{completed}?expires=", app.url)) && url.contains("&signature="),
+            "[{b}] {url}"
+        );
+        assert_eq!(
+            (status, got.as_str()),
+            (200, COMPLETED_JSON.replace("{URL}", &url).as_str()),
+            "[{b}] a completed export"
+        );
 
         let (status, got) = text(&app, "GET", &format!("/exports/{failed}"), &app.key(SHARED), Body::None).await;
-        assert_eq!((status, got.as_str()), (200, FAILED_JSON), "[{b}] a failed export, read by a user it is shared with");
+        assert_eq!(
+            (status, got.as_str()),
+            (200, FAILED_JSON),
+            "[{b}] a failed export, read by a user it is shared with"
+        );
 
         // The list: newest first, the same objects joined.
         let (status, got) = text(&app, "GET", "/exports", &app.key(CREATOR), Body::None).await;
-        let url_now = serde_json::from_str::<serde_json::Value>(&got).unwrap()[1]["url"].as_str().unwrap_or_default().to_string();
+        let url_now =
+            serde_json::from_str::<serde_json::Value>(&got).unwrap()[1]["url"].as_str().unwrap_or_default().to_string();
         let list = format!("[{FAILED_JSON},{},{PENDING_JSON}]", COMPLETED_JSON.replace("{URL}", &url_now));
         assert_eq!((status, got.as_str()), (200, list.as_str()), "[{b}] the list");
         let (status, got) = text(&app, "GET", "/exports?user_id=nobody-has-exports", &app.key(ADMIN), Body::None).await;
-        assert_eq!((status, got.as_str()), (400, r#"{"success":false,"comment":"UNKNOWN_USERS","message":"user_id: no user \"nobody-has-exports\""}"#), "[{b}]");
+        assert_eq!(
+            (status, got.as_str()),
+            (400, r#"{"success":false,"comment":"UNKNOWN_USERS","message":"user_id: no user \"nobody-has-exports\""}"#),
+            "[{b}]"
+        );
         let (status, got) = text(&app, "GET", &format!("/exports?user_id={OTHER}"), &app.key(ADMIN), Body::None).await;
-        assert_eq!((status, got.as_str()), (200, format!("[{PENDING_JSON}]").as_str()), "[{b}] another user's list, for an admin");
+        assert_eq!(
+            (status, got.as_str()),
+            (200, format!("[{PENDING_JSON}]").as_str()),
+            "[{b}] another user's list, for an admin"
+        );
 
         // Sharing answers.
-        let (status, got) = text(&app, "POST", &format!("/exports/{completed}/share"), &app.key(CREATOR), Body::Json(json!({"user_ids": [SHARED, ADMIN]}))).await;
-        assert_eq!((status, got.as_str()), (200, r#"{"success":true,"shared_with":["admin","shared"]}"#), "[{b}] share");
-        let (status, got) = text(&app, "POST", &format!("/exports/{completed}/unshare"), &app.key(CREATOR), Body::Json(json!({"user_ids": [ADMIN]}))).await;
+        let (status, got) = text(
+            &app,
+            "POST",
+            &format!("/exports/{completed}/share"),
+            &app.key(CREATOR),
+            Body::Json(json!({"user_ids": [SHARED, ADMIN]})),
+        )
+        .await;
+        assert_eq!(
+            (status, got.as_str()),
+            (200, r#"{"success":true,"shared_with":["admin","shared"]}"#),
+            "[{b}] share"
+        );
+        let (status, got) = text(
+            &app,
+            "POST",
+            &format!("/exports/{completed}/unshare"),
+            &app.key(CREATOR),
+            Body::Json(json!({"user_ids": [ADMIN]})),
+        )
+        .await;
         assert_eq!((status, got.as_str()), (200, r#"{"success":true,"shared_with":["shared"]}"#), "[{b}] unshare");
 
         // Errors.
-        let (status, got) = text(&app, "POST", "/exports", &app.key(CREATOR), Body::Json(json!({"query": {"method": "AND", "args": [{"method": "ALL"}, {"method": "FOO"}]}}))).await;
+        let (status, got) = text(
+            &app,
+            "POST",
+            "/exports",
+            &app.key(CREATOR),
+            Body::Json(json!({"query": {"method": "AND", "args": [{"method": "ALL"}, {"method": "FOO"}]}})),
+        )
+        .await;
         assert_eq!(status, 400, "[{b}]");
         assert!(got.starts_with(r#"{"success":false,"comment":"INVALID_REQUEST","message":"query.args[1].method: unknown method \"FOO\""#), "[{b}] {got}");
         let (status, got) = text(&app, "GET", &format!("/exports/{pending}"), &app.key(OTHER), Body::None).await;
@@ -119,11 +190,22 @@ async fn the_json_of_every_endpoint_is_pinned() {
         let (status, got) = text(&app, "DELETE", &format!("/exports/{pending}"), &app.key(SHARED), Body::None).await;
         assert_eq!(
             (status, got.as_str()),
-            (403, r#"{"success":false,"comment":"FORBIDDEN","message":"export 00000000-0000-4000-8000-000000000001 is shared with you, but only its creator (creator) or an admin may delete it"}"#),
+            (
+                403,
+                r#"{"success":false,"comment":"FORBIDDEN","message":"export 00000000-0000-4000-8000-000000000001 is shared with you, but only its creator (creator) or an admin may delete it"}"#
+            ),
             "[{b}]"
         );
-        let (status, got) = text(&app, "GET", "/exports/00000000-0000-4000-8000-00000000000f", &app.key(CREATOR), Body::None).await;
-        assert_eq!((status, got.as_str()), (404, r#"{"success":false,"comment":"NOT_FOUND","message":"no export 00000000-0000-4000-8000-00000000000f"}"#), "[{b}]");
+        let (status, got) =
+            text(&app, "GET", "/exports/00000000-0000-4000-8000-00000000000f", &app.key(CREATOR), Body::None).await;
+        assert_eq!(
+            (status, got.as_str()),
+            (
+                404,
+                r#"{"success":false,"comment":"NOT_FOUND","message":"no export 00000000-0000-4000-8000-00000000000f"}"#
+            ),
+            "[{b}]"
+        );
         let (status, got) = text(&app, "DELETE", &format!("/exports/{failed}"), &app.key(CREATOR), Body::None).await;
         assert_eq!((status, got.as_str()), (200, r#"{"success":true}"#), "[{b}] delete");
 
@@ -133,7 +215,10 @@ async fn the_json_of_every_endpoint_is_pinned() {
         let (status, got) = text(&app, "GET", "/users", &app.key(CREATOR), Body::None).await;
         assert_eq!(
             (status, got.as_str()),
-            (200, r#"[{"id":"admin","full_name":"Admin"},{"id":"creator","full_name":"Creator"},{"id":"other","full_name":"Other"},{"id":"shared","full_name":"Shared"}]"#),
+            (
+                200,
+                r#"[{"id":"admin","full_name":"Admin"},{"id":"creator","full_name":"Creator"},{"id":"other","full_name":"Other"},{"id":"shared","full_name":"Shared"}]"#
+            ),
             "[{b}] users"
         );
         let (status, got) = text(&app, "GET", "/healthz", &Auth::None, Body::None).await;

@@ -12,26 +12,30 @@
 
 pub mod zip_stream;
 
-use aao_export_core::archive::{ad_folder, image_entry, FieldDescription, MissingImage, CSV_ENTRY, DETAILS_ENTRY};
+use aao_export_core::api::{ArchiveContents, ExportDetails, ExportStatusObject};
+use aao_export_core::archive::{CSV_ENTRY, DETAILS_ENTRY, FieldDescription, MissingImage, ad_folder, image_entry};
 use aao_export_core::csv_cell::csv_cell;
-use aao_export_core::document::{export_document, extract, nest, Curation, RdoPaths};
+use aao_export_core::document::{Curation, RdoPaths, export_document, extract, nest};
+use aao_export_core::export::{ExportRecord, ExportStatus};
 use aao_export_core::fields::ExportableField;
+use aao_export_core::fields::resolve_fields;
 use aao_export_core::query::Query;
-use aao_export_db::{CatalogueRow, Storage};
+use aao_export_core::time::{hex, now_ms};
+use aao_export_db::{CatalogueDb, CatalogueRow};
 use bytes::Bytes;
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{Datelike, Timelike};
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMultipartOptions, WriteMultipart};
-use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use zip_stream::{Method, RawEntry, ZipStreamWriter};
 
 /// Ads fetched from the catalogue per query.
@@ -52,19 +56,34 @@ const CHUNKS_QUEUED: usize = 4;
 /// The longest list of unreadable images `export_details.json` spells out; the count is always exact.
 const MAX_LISTED_MISSING: usize = 10_000;
 
-/// What to export, and the status fields `export_details.json` repeats.
+/// What to export: the export as recorded, its query parsed and its fields resolved.
 #[derive(Debug, Clone)]
 pub struct ExportJob {
-    pub export_id: uuid::Uuid,
-    pub creator_id: String,
-    /// The request as the user gave it: `{query, include_images, fields}`.
-    pub export_parameters: Value,
-    pub shared_with: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub started_at: DateTime<Utc>,
+    pub record: ExportRecord,
     pub query: Query,
     pub fields: Vec<ExportableField>,
-    pub include_images: bool,
+}
+
+/// Why an export's recorded parameters cannot be run (a retry would not help).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("the export's query cannot be run: {0}")]
+    Query(#[from] aao_export_core::query::QueryError),
+    #[error("the export's fields cannot be exported: {0}")]
+    Fields(#[from] aao_export_core::fields::FieldsError),
+}
+
+impl ExportJob {
+    /// The job of a recorded export: its query parsed and its fields resolved against `catalogue`.
+    pub fn new(record: ExportRecord, catalogue: &[ExportableField]) -> Result<Self, JobError> {
+        let query = Query::from_json(&record.parameters.query)?;
+        let fields = resolve_fields(Some(&record.parameters.fields), catalogue)?;
+        Ok(ExportJob { record, query, fields })
+    }
+
+    pub fn include_images(&self) -> bool {
+        self.record.parameters.include_images
+    }
 }
 
 /// Live counters, readable while the export runs.
@@ -85,7 +104,8 @@ pub struct ExportSummary {
     /// Size of the ZIP.
     pub size_bytes: u64,
     pub csv_sha256: String,
-    pub completed_at: DateTime<Utc>,
+    /// Epoch milliseconds.
+    pub completed_at: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,8 +116,12 @@ pub enum ExportError {
     Upload(#[from] object_store::Error),
     #[error("building the archive failed: {0}")]
     Archive(#[from] io::Error),
-    #[error("the export was stopped: {0}")]
-    Interrupted(String),
+    #[error("the export was stopped while {stage}: {source}")]
+    Interrupted {
+        stage: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     #[error("the export was cancelled")]
     Cancelled,
 }
@@ -133,7 +157,7 @@ impl<'a> UploadTarget<'a> {
 
 /// Builds the export into `exports` at `key`. Either the whole ZIP lands or nothing does.
 pub async fn build_export(
-    storage: Arc<dyn Storage>,
+    storage: Arc<dyn CatalogueDb>,
     observations: Arc<dyn ObjectStore>,
     target: UploadTarget<'_>,
     job: &ExportJob,
@@ -148,7 +172,8 @@ pub async fn build_export(
     // read back in the same rotation so the archive keeps newest-first order.
     let projectors = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     let (page_txs, page_rxs): (Vec<_>, Vec<_>) = (0..projectors).map(|_| mpsc::channel::<Page>(1)).unzip();
-    let (projected_txs, projected_rxs): (Vec<_>, Vec<_>) = (0..projectors).map(|_| mpsc::channel::<Vec<ProjectedAd>>(1)).unzip();
+    let (projected_txs, projected_rxs): (Vec<_>, Vec<_>) =
+        (0..projectors).map(|_| mpsc::channel::<Vec<ProjectedAd>>(1)).unzip();
     let (archived_tx, archived_rx) = mpsc::channel::<Vec<ArchivedAd>>(2);
     let (chunk_tx, mut chunk_rx) = mpsc::channel::<Bytes>(CHUNKS_QUEUED);
 
@@ -165,11 +190,15 @@ pub async fn build_export(
             tokio::task::spawn_blocking(move || span.in_scope(|| project_pages(&fields, rx, tx)))
         })
         .collect();
-    let batch = if job.include_images { BATCH_WITH_IMAGES } else { BATCH_WITHOUT_IMAGES };
-    let images = tokio::spawn(fetch_images(observations, job.include_images, batch, projected_rxs, archived_tx).instrument(span.clone()));
+    let batch = if job.include_images() { BATCH_WITH_IMAGES } else { BATCH_WITHOUT_IMAGES };
+    let images = tokio::spawn(
+        fetch_images(observations, job.include_images(), batch, projected_rxs, archived_tx).instrument(span.clone()),
+    );
     let writer_job = job.clone();
     let writer_progress = progress.clone();
-    let writer = tokio::task::spawn_blocking(move || span.in_scope(|| write_archive(&writer_job, archived_rx, ChunkSink::new(chunk_tx), &writer_progress)));
+    let writer = tokio::task::spawn_blocking(move || {
+        span.in_scope(|| write_archive(&writer_job, archived_rx, ChunkSink::new(chunk_tx), &writer_progress))
+    });
 
     let mut multipart = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
     let mut upload_error = None;
@@ -220,14 +249,21 @@ pub async fn build_export(
     }
 }
 
-async fn join<T>(handle: tokio::task::JoinHandle<Result<T, ExportError>>, stage: &str) -> Result<T, ExportError> {
-    handle.await.map_err(|e| ExportError::Interrupted(format!("{stage}: {e}")))?
+async fn join<T>(
+    handle: tokio::task::JoinHandle<Result<T, ExportError>>,
+    stage: &'static str,
+) -> Result<T, ExportError> {
+    handle.await.map_err(|source| ExportError::Interrupted { stage, source })?
 }
 
 /// A page of matching ads and their curation.
 type Page = (Vec<CatalogueRow>, HashMap<String, Curation>);
 
-async fn read_pages(storage: Arc<dyn Storage>, query: Query, projectors: Vec<mpsc::Sender<Page>>) -> Result<(), ExportError> {
+async fn read_pages(
+    storage: Arc<dyn CatalogueDb>,
+    query: Query,
+    projectors: Vec<mpsc::Sender<Page>>,
+) -> Result<(), ExportError> {
     let mut cursor = None;
     for projector in projectors.iter().cycle() {
         let rows = storage.search_page(&query, cursor.as_ref(), PAGE_SIZE).await?;
@@ -243,7 +279,11 @@ async fn read_pages(storage: Arc<dyn Storage>, query: Query, projectors: Vec<mps
     Ok(())
 }
 
-fn project_pages(fields: &[String], mut pages: mpsc::Receiver<Page>, tx: mpsc::Sender<Vec<ProjectedAd>>) -> Result<(), ExportError> {
+fn project_pages(
+    fields: &[String],
+    mut pages: mpsc::Receiver<Page>,
+    tx: mpsc::Sender<Vec<ProjectedAd>>,
+) -> Result<(), ExportError> {
     while let Some((rows, curation)) = pages.blocking_recv() {
         if tx.blocking_send(project_rows(&rows, &curation, fields)?).is_err() {
             break;
@@ -253,7 +293,11 @@ fn project_pages(fields: &[String], mut pages: mpsc::Receiver<Page>, tx: mpsc::S
 }
 
 /// Projects catalogue rows onto the fields, in order.
-fn project_rows(rows: &[CatalogueRow], curation: &HashMap<String, Curation>, fields: &[String]) -> io::Result<Vec<ProjectedAd>> {
+fn project_rows(
+    rows: &[CatalogueRow],
+    curation: &HashMap<String, Curation>,
+    fields: &[String],
+) -> io::Result<Vec<ProjectedAd>> {
     let record_buffer = RecordBuffer::default();
     let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(record_buffer.clone());
     let empty = Curation::default();
@@ -271,15 +315,26 @@ fn project_rows(rows: &[CatalogueRow], curation: &HashMap<String, Curation>, fie
         if rdo.get("is_user_disabled").and_then(Value::as_bool) == Some(true) {
             continue; // withdrawn participant: never exported
         }
-        let media: Vec<String> =
-            rdo.get("media").and_then(Value::as_array).into_iter().flatten().filter_map(|m| m.as_str().map(str::to_string)).collect();
+        let media: Vec<String> = rdo
+            .get("media")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.as_str().map(str::to_string))
+            .collect();
         let document = export_document(rdo, &row.observation_id, curation.get(&row.observation_id).unwrap_or(&empty));
         let values: Vec<Option<Value>> = fields.iter().map(|f| extract(&document, f)).collect();
         let data_json = serde_json::to_vec_pretty(&nest(fields, &values)).map_err(io::Error::other)?;
         csv.write_record(values.iter().map(|v| csv_cell(v.as_ref()).into_owned())).map_err(io::Error::other)?;
         csv.flush()?;
         let csv_record = record_buffer.take();
-        out.push(ProjectedAd { folder: ad_folder(&row.observation_id), observation_id: row.observation_id.clone(), data_json, csv_record, media });
+        out.push(ProjectedAd {
+            folder: ad_folder(&row.observation_id),
+            observation_id: row.observation_id.clone(),
+            data_json,
+            csv_record,
+            media,
+        });
     }
     Ok(out)
 }
@@ -399,7 +454,12 @@ struct CsvSpool {
 impl CsvSpool {
     fn new() -> io::Result<Self> {
         let file = BufWriter::with_capacity(256 * 1024, tempfile::tempfile()?);
-        Ok(Self { encoder: flate2::write::DeflateEncoder::new(file, flate2::Compression::new(zip_stream::DEFLATE_LEVEL)), crc: crc32fast::Hasher::new(), sha: Sha256::new(), len: 0 })
+        Ok(Self {
+            encoder: flate2::write::DeflateEncoder::new(file, flate2::Compression::new(zip_stream::DEFLATE_LEVEL)),
+            crc: crc32fast::Hasher::new(),
+            sha: Sha256::new(),
+            len: 0,
+        })
     }
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.crc.update(bytes);
@@ -412,12 +472,26 @@ impl CsvSpool {
         let compressed_size = file.stream_position()?;
         file.seek(SeekFrom::Start(0))?;
         let sha = hex(&self.sha.finalize());
-        Ok((RawEntry { method: Method::Deflated, crc32: self.crc.finalize(), uncompressed_size: self.len, compressed_size, data: file }, sha))
+        Ok((
+            RawEntry {
+                method: Method::Deflated,
+                crc32: self.crc.finalize(),
+                uncompressed_size: self.len,
+                compressed_size,
+                data: file,
+            },
+            sha,
+        ))
     }
 }
 
-fn write_archive(job: &ExportJob, mut batches: mpsc::Receiver<Vec<ArchivedAd>>, sink: ChunkSink, progress: &Progress) -> Result<ExportSummary, ExportError> {
-    let t = job.created_at;
+fn write_archive(
+    job: &ExportJob,
+    mut batches: mpsc::Receiver<Vec<ArchivedAd>>,
+    sink: ChunkSink,
+    progress: &Progress,
+) -> Result<ExportSummary, ExportError> {
+    let t = chrono::DateTime::from_timestamp_millis(job.record.created_at).unwrap_or_default();
     let stamp = (t.year() as u16, t.month() as u8, t.day() as u8, t.hour() as u8, t.minute() as u8, t.second() as u8);
     let mut zip = ZipStreamWriter::new(sink, stamp)?;
     let mut csv = CsvSpool::new()?;
@@ -454,15 +528,43 @@ fn write_archive(job: &ExportJob, mut batches: mpsc::Receiver<Vec<ArchivedAd>>, 
     let csv_bytes = csv.len;
     let (csv_entry, csv_sha256) = csv.into_entry()?;
     zip.add_raw(CSV_ENTRY, csv_entry)?;
-    let completed_at = Utc::now();
-    let details = export_details(job, completed_at, ad_count, image_count, image_bytes, csv_bytes, &csv_sha256, missing_count, &missing);
+    let completed_at = now_ms();
+    let contents = ArchiveContents {
+        fields: job
+            .fields
+            .iter()
+            .map(|f| FieldDescription {
+                path: f.path.clone(),
+                name: f.name.clone(),
+                description: f.description.clone(),
+            })
+            .collect(),
+        ad_count,
+        image_count,
+        image_bytes,
+        csv_bytes,
+        all_data_csv_sha256: csv_sha256.clone(),
+        missing_image_count: missing_count,
+        missing_images: missing,
+    };
+    let details = ExportDetails::new(completed_status(&job.record, completed_at), contents);
     zip.add(DETAILS_ENTRY, &serde_json::to_vec_pretty(&details).map_err(io::Error::other)?, Method::Deflated)?;
     let (mut sink, size_bytes) = zip.finish()?;
     sink.flush()?;
-    Ok(ExportSummary { ad_count, image_count, missing_image_count: missing_count, size_bytes, csv_sha256, completed_at })
+    Ok(ExportSummary {
+        ad_count,
+        image_count,
+        missing_image_count: missing_count,
+        size_bytes,
+        csv_sha256,
+        completed_at,
+    })
 }
 
-fn next_ad(batches: &mut mpsc::Receiver<Vec<ArchivedAd>>, pending: &mut std::vec::IntoIter<ArchivedAd>) -> Option<ArchivedAd> {
+fn next_ad(
+    batches: &mut mpsc::Receiver<Vec<ArchivedAd>>,
+    pending: &mut std::vec::IntoIter<ArchivedAd>,
+) -> Option<ArchivedAd> {
     loop {
         if let Some(ad) = pending.next() {
             return Some(ad);
@@ -471,48 +573,14 @@ fn next_ad(batches: &mut mpsc::Receiver<Vec<ArchivedAd>>, pending: &mut std::vec
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn export_details(
-    job: &ExportJob,
-    completed_at: DateTime<Utc>,
-    ad_count: u64,
-    image_count: u64,
-    image_bytes: u64,
-    csv_bytes: u64,
-    csv_sha256: &str,
-    missing_count: u64,
-    missing: &[MissingImage],
-) -> Value {
-    let fields: Vec<FieldDescription> = job
-        .fields
-        .iter()
-        .map(|f| FieldDescription { path: f.path.clone(), name: f.name.clone(), description: f.description.clone() })
-        .collect();
-    json!({
-        "export_id": job.export_id,
-        "creator_id": job.creator_id,
-        "export_parameters": job.export_parameters,
-        "shared_with": job.shared_with,
-        "created_at": rfc3339(job.created_at),
-        "updated_at": rfc3339(completed_at),
-        "started_at": rfc3339(job.started_at),
-        "completed_at": rfc3339(completed_at),
-        "message": null,
-        "fields": fields,
-        "ad_count": ad_count,
-        "image_count": image_count,
-        "image_bytes": image_bytes,
-        "csv_bytes": csv_bytes,
-        "all_data_csv_sha256": csv_sha256,
-        "missing_image_count": missing_count,
-        "missing_images": missing,
-    })
-}
-
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The export's status object as it will read once completed at `completed_at` (started now if
+/// no worker recorded a start, as for a one-off export from the command line).
+fn completed_status(record: &ExportRecord, completed_at: i64) -> ExportStatusObject {
+    let mut done = record.clone();
+    done.status = ExportStatus::Completed;
+    done.started_at = Some(record.started_at.unwrap_or(completed_at));
+    done.completed_at = Some(completed_at);
+    done.updated_at = completed_at;
+    done.message = None;
+    ExportStatusObject::new(&done, None, completed_at, i64::MAX)
 }

@@ -86,24 +86,30 @@ impl<W: Write> ZipStreamWriter<W> {
             self.deflate(data)?;
             if self.scratch.len() < data.len() {
                 let compressed = std::mem::take(&mut self.scratch);
-                let result = self.add_raw(name, RawEntry {
-                    method: Method::Deflated,
-                    crc32: crc,
-                    uncompressed_size: data.len() as u64,
-                    compressed_size: compressed.len() as u64,
-                    data: compressed.as_slice(),
-                });
+                let result = self.add_raw(
+                    name,
+                    RawEntry {
+                        method: Method::Deflated,
+                        crc32: crc,
+                        uncompressed_size: data.len() as u64,
+                        compressed_size: compressed.len() as u64,
+                        data: compressed.as_slice(),
+                    },
+                );
                 self.scratch = compressed;
                 return result;
             }
         }
-        self.add_raw(name, RawEntry {
-            method: Method::Stored,
-            crc32: crc,
-            uncompressed_size: data.len() as u64,
-            compressed_size: data.len() as u64,
-            data,
-        })
+        self.add_raw(
+            name,
+            RawEntry {
+                method: Method::Stored,
+                crc32: crc,
+                uncompressed_size: data.len() as u64,
+                compressed_size: data.len() as u64,
+                data,
+            },
+        )
     }
 
     /// Adds an entry whose compressed bytes, CRC and sizes are already known.
@@ -143,7 +149,10 @@ impl<W: Write> ZipStreamWriter<W> {
         self.write_out(&local)?;
         let copied = io::copy(&mut (&mut entry.data).take(entry.compressed_size), &mut CountingOut(self))?;
         if copied != entry.compressed_size {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("entry {name}: expected {} bytes, read {copied}", entry.compressed_size)));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("entry {name}: expected {} bytes, read {copied}", entry.compressed_size),
+            ));
         }
 
         // Central directory record, spooled until the end.
@@ -354,7 +363,7 @@ mod tests {
     }
 
     /// Writes zero runs as holes, so a 4+ GiB archive costs no disk.
-    struct SparseFile(std::fs::File);
+    struct SparseFile(File);
 
     impl Write for SparseFile {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -387,7 +396,13 @@ mod tests {
         let file = named.reopen().unwrap();
         let mut w = ZipStreamWriter::new(SparseFile(file.try_clone().unwrap()), TIME).unwrap();
         w.add("first.txt", b"before", Method::Stored).unwrap();
-        let entry = RawEntry { method: Method::Stored, crc32: crc.finalize(), uncompressed_size: size, compressed_size: size, data: io::repeat(0).take(size) };
+        let entry = RawEntry {
+            method: Method::Stored,
+            crc32: crc.finalize(),
+            uncompressed_size: size,
+            compressed_size: size,
+            data: io::repeat(0).take(size),
+        };
         w.add_raw("big.bin", entry).unwrap();
         w.add("after.txt", "after the big one ".repeat(10).as_bytes(), Method::Deflated).unwrap();
         let (sparse, total) = w.finish().unwrap();
@@ -407,7 +422,12 @@ mod tests {
         // And the other readers (scripts/check-zip.sh), when the test command provides them.
         if let Ok(script) = std::env::var("AAO_CHECK_ZIP") {
             let out = std::process::Command::new("bash").arg(script).arg(named.path()).output().unwrap();
-            assert!(out.status.success(), "check-zip rejected the ZIP64 archive:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "check-zip rejected the ZIP64 archive:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 
@@ -415,7 +435,16 @@ mod tests {
     fn raw_entries_must_supply_their_bytes() {
         let mut w = ZipStreamWriter::new(Vec::new(), TIME).unwrap();
         let err = w
-            .add_raw("x", RawEntry { method: Method::Stored, crc32: 0, uncompressed_size: 10, compressed_size: 10, data: &b"short"[..] })
+            .add_raw(
+                "x",
+                RawEntry {
+                    method: Method::Stored,
+                    crc32: 0,
+                    uncompressed_size: 10,
+                    compressed_size: 10,
+                    data: &b"short"[..],
+                },
+            )
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }

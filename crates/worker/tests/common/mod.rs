@@ -6,45 +6,32 @@
 #![allow(dead_code)]
 
 use aao_export_core::fields::SEED;
-use aao_export_worker::archive::{ExportJob, ExportSummary, Progress};
 use aao_export_demo::{DemoConfig, DemoData};
+use aao_export_worker::archive::{ExportJob, ExportSummary, Progress};
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::stream::BoxStream;
 use futures::TryStreamExt;
+use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt, PutMultipartOptions,
-    PutOptions, PutPayload, PutResult, UploadPart,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
-use std::io::{Read, Write};
-use std::sync::atomic::Ordering;
+use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 // ---------------------------------------------------------------------------------------------
 // External pieces
 // ---------------------------------------------------------------------------------------------
 
-pub use aao_export_db::testing::external;
-
-/// Runs `$AAO_CHECK_ZIP` (python zipfile, layout walk, unzip -t, 7z t, streaming bsdtar) on the bytes.
-pub fn check_zip_externally(bytes: &[u8], label: &str) {
-    let Some(script) = external("AAO_CHECK_ZIP", "the external ZIP readers") else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join(format!("{}.zip", label.replace(|c: char| !c.is_ascii_alphanumeric(), "_")));
-    std::fs::write(&file, bytes).unwrap();
-    let out = std::process::Command::new(&script).arg(&file).output().unwrap_or_else(|e| panic!("running {script}: {e}"));
-    assert!(
-        out.status.success(),
-        "{label}: check-zip rejected the archive ({})\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+#[allow(unused_imports)]
+pub use aao_export_testkit::{
+    check_zip_externally, create_bucket, external, files_under, open_multipart_uploads, s3_region,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Demo data and the source of truth
@@ -119,7 +106,9 @@ impl Source {
         let mut ads = Vec::with_capacity(config.ads);
         for i in 0..config.ads {
             let generated = demo.ad_without_image_bytes(i);
-            let stored = get_bytes(store, &generated.rdo_key).await.unwrap_or_else(|| panic!("RDO {} is in the store", generated.rdo_key));
+            let stored = get_bytes(store, &generated.rdo_key)
+                .await
+                .unwrap_or_else(|| panic!("RDO {} is in the store", generated.rdo_key));
             let rdo = exact_json(&stored);
             let observation_uuid = rdo["observation"]["uuid"].as_str().unwrap();
             let (_, observation_id) = observation_uuid.split_once('.').unwrap();
@@ -134,7 +123,8 @@ impl Source {
                            "modified_at": a.modified_at, "modified_by": a.modified_by}),
                 );
             }
-            let mut classifications: Vec<(String, f64)> = generated.classifications.iter().map(|c| (c.label.clone(), c.score)).collect();
+            let mut classifications: Vec<(String, f64)> =
+                generated.classifications.iter().map(|c| (c.label.clone(), c.score)).collect();
             classifications.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
             ads.push(SourceAd {
                 observation_id: observation_id.to_string(),
@@ -145,7 +135,10 @@ impl Source {
                 media: rdo["media"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect(),
                 tags,
                 attributes,
-                classifications: classifications.into_iter().map(|(label, score)| json!({"label": label, "score": score})).collect(),
+                classifications: classifications
+                    .into_iter()
+                    .map(|(label, score)| json!({"label": label, "score": score}))
+                    .collect(),
                 rdo,
             });
         }
@@ -153,7 +146,11 @@ impl Source {
         assert_eq!(withdrawn.len(), 1, "the demo data has one withdrawn participant");
         let withdrawn_observer = withdrawn[0].clone();
         for ad in &ads {
-            assert_eq!(ad.withdrawn, ad.observer_id == withdrawn_observer, "only the withdrawn participant's ads are disabled");
+            assert_eq!(
+                ad.withdrawn,
+                ad.observer_id == withdrawn_observer,
+                "only the withdrawn participant's ads are disabled"
+            );
         }
         let mut per_observer: HashMap<&str, usize> = HashMap::new();
         for ad in ads.iter().filter(|a| !a.withdrawn) {
@@ -171,7 +168,9 @@ impl Source {
     /// The exportable ads a predicate selects, newest first (observed time desc, then id desc).
     pub fn select(&self, predicate: impl Fn(&SourceAd) -> bool) -> Vec<&SourceAd> {
         let mut selected: Vec<&SourceAd> = self.active().filter(|a| predicate(a)).collect();
-        selected.sort_by(|a, b| b.observed_at.total_cmp(&a.observed_at).then_with(|| b.observation_id.cmp(&a.observation_id)));
+        selected.sort_by(|a, b| {
+            b.observed_at.total_cmp(&a.observed_at).then_with(|| b.observation_id.cmp(&a.observation_id))
+        });
         selected
     }
 }
@@ -205,7 +204,8 @@ pub fn exact_json(bytes: &[u8]) -> Value {
         }
     }
     let text = std::str::from_utf8(bytes).expect("JSON is UTF-8");
-    serde_json::from_str::<Box<RawValue>>(text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", &text[..text.len().min(200)]));
+    serde_json::from_str::<Box<RawValue>>(text)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", &text[..text.len().min(200)]));
     go(text)
 }
 
@@ -353,9 +353,16 @@ pub struct Checked {
 /// Opens the ZIP with the `zip` crate and checks every entry against the source of truth; then
 /// runs the external readers. Numbers must match to a few units in the last place here; whether
 /// they match exactly is reported in [`Checked::inexact`] (and asserted by a test of its own).
-pub async fn check_export(zip_bytes: &[u8], job: &ExportJob, summary: &ExportSummary, progress: &Progress, expect: &Expectation<'_>) -> Checked {
+pub async fn check_export(
+    zip_bytes: &[u8],
+    job: &ExportJob,
+    summary: &ExportSummary,
+    progress: &Progress,
+    expect: &Expectation<'_>,
+) -> Checked {
     let label = &expect.label;
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap_or_else(|e| panic!("{label}: the zip crate opens the archive: {e}"));
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes))
+        .unwrap_or_else(|e| panic!("{label}: the zip crate opens the archive: {e}"));
     let mut entries: HashMap<String, (Vec<u8>, zip::CompressionMethod)> = HashMap::new();
     let mut order = Vec::new();
     for i in 0..archive.len() {
@@ -364,7 +371,10 @@ pub async fn check_export(zip_bytes: &[u8], job: &ExportJob, summary: &ExportSum
         let mut data = Vec::new();
         file.read_to_end(&mut data).unwrap_or_else(|e| panic!("{label}: reading {name}: {e}"));
         assert_eq!(data.len() as u64, file.size(), "{label}: {name}: size");
-        assert!(entries.insert(name.clone(), (data, file.compression())).is_none(), "{label}: entry {name} appears twice");
+        assert!(
+            entries.insert(name.clone(), (data, file.compression())).is_none(),
+            "{label}: entry {name} appears twice"
+        );
         order.push(name);
     }
 
@@ -383,9 +393,17 @@ pub async fn check_export(zip_bytes: &[u8], job: &ExportJob, summary: &ExportSum
             let name = format!("ads/{}/image_{}.jpg", ad.observation_id, n + 1);
             match get_bytes(expect.observations.as_ref(), key).await {
                 Some(bytes) => {
-                    let (data, method) = entries.get(&name).unwrap_or_else(|| panic!("{label}: {name} is missing from the archive"));
-                    assert!(data.as_slice() == bytes.as_ref(), "{label}: {name} differs from the observations store's {key}");
-                    assert_eq!(*method, zip::CompressionMethod::Stored, "{label}: {name}: images are stored, not recompressed");
+                    let (data, method) =
+                        entries.get(&name).unwrap_or_else(|| panic!("{label}: {name} is missing from the archive"));
+                    assert!(
+                        data.as_slice() == bytes.as_ref(),
+                        "{label}: {name} differs from the observations store's {key}"
+                    );
+                    assert_eq!(
+                        *method,
+                        zip::CompressionMethod::Stored,
+                        "{label}: {name}: images are stored, not recompressed"
+                    );
                     expected_names.insert(name);
                     image_count += 1;
                 }
@@ -396,7 +414,10 @@ pub async fn check_export(zip_bytes: &[u8], job: &ExportJob, summary: &ExportSum
     let actual_names: BTreeSet<String> = entries.keys().cloned().collect();
     let unexpected: Vec<_> = actual_names.difference(&expected_names).collect();
     let absent: Vec<_> = expected_names.difference(&actual_names).collect();
-    assert!(unexpected.is_empty() && absent.is_empty(), "{label}: unexpected entries {unexpected:?}; absent entries {absent:?}");
+    assert!(
+        unexpected.is_empty() && absent.is_empty(),
+        "{label}: unexpected entries {unexpected:?}; absent entries {absent:?}"
+    );
     for forbidden in &expect.forbidden_observers {
         for (name, (data, _)) in &entries {
             assert!(!name.contains(forbidden.as_str()), "{label}: {name} names a withdrawn participant");
@@ -436,11 +457,13 @@ pub async fn check_export(zip_bytes: &[u8], job: &ExportJob, summary: &ExportSum
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(csv_bytes.as_slice());
     let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
     assert_eq!(header, expect.paths, "{label}: CSV header = requested paths in order");
-    let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().unwrap_or_else(|e| panic!("{label}: CSV parses: {e}"));
+    let rows: Vec<csv::StringRecord> =
+        reader.records().collect::<Result<_, _>>().unwrap_or_else(|e| panic!("{label}: CSV parses: {e}"));
     assert_eq!(rows.len(), expect.ads.len(), "{label}: one CSV row per ad");
     for (i, (row, ad)) in rows.iter().zip(&expect.ads).enumerate() {
         let cells: Vec<&str> = row.iter().collect();
-        let expected: Vec<String> = expect.paths.iter().map(|p| expected_cell(expected_value(ad, p).as_ref())).collect();
+        let expected: Vec<String> =
+            expect.paths.iter().map(|p| expected_cell(expected_value(ad, p).as_ref())).collect();
         assert_eq!(cells.len(), expected.len(), "{label}: CSV row {i} (ad {})", ad.observation_id);
         for ((cell, want), path) in cells.iter().zip(&expected).zip(&expect.paths) {
             if cell == want {
@@ -450,8 +473,13 @@ pub async fn check_export(zip_bytes: &[u8], job: &ExportJob, summary: &ExportSum
             // number-fidelity test); anything else is a wrong cell.
             let numbers = |text: &str| serde_json::from_str::<Value>(text).ok().map(|_| exact_json(text.as_bytes()));
             match (numbers(cell), numbers(want)) {
-                (Some(a), Some(b)) if approx_eq(&a, &b) => inexact.push(format!("all_data.csv row {i} {path}: {}", first_difference(&a, &b))),
-                _ => panic!("{label}: CSV row {i} (ad {}), column {path}:\n  actual: {cell:?}\nexpected: {want:?}", ad.observation_id),
+                (Some(a), Some(b)) if approx_eq(&a, &b) => {
+                    inexact.push(format!("all_data.csv row {i} {path}: {}", first_difference(&a, &b)))
+                }
+                _ => panic!(
+                    "{label}: CSV row {i} (ad {}), column {path}:\n  actual: {cell:?}\nexpected: {want:?}",
+                    ad.observation_id
+                ),
             }
         }
     }
@@ -461,14 +489,20 @@ pub async fn check_export(zip_bytes: &[u8], job: &ExportJob, summary: &ExportSum
     assert_eq!(*details_method, zip::CompressionMethod::Deflated, "{label}: export_details.json is deflated");
     let details: Value = serde_json::from_slice(details_bytes).unwrap();
     let obj = details.as_object().unwrap();
-    assert!(!obj.contains_key("url") && !obj.contains_key("status"), "{label}: export_details.json has no url and no status: {details:#}");
-    assert_eq!(details["export_id"], json!(job.export_id.to_string()), "{label}");
-    assert_eq!(details["creator_id"], json!(job.creator_id), "{label}");
-    assert_eq!(details["export_parameters"], job.export_parameters, "{label}");
+    assert!(
+        !obj.contains_key("url") && !obj.contains_key("status"),
+        "{label}: export_details.json has no url and no status: {details:#}"
+    );
+    assert_eq!(details["export_id"], json!(job.record.export_id.to_string()), "{label}");
+    assert_eq!(details["creator_id"], json!(job.record.creator_id), "{label}");
+    assert_eq!(details["export_parameters"], json!(job.record.parameters), "{label}");
     assert_eq!(details["export_parameters"]["include_images"], json!(expect.include_images), "{label}");
     for key in ["created_at", "started_at", "completed_at", "updated_at"] {
         let text = details[key].as_str().unwrap_or_else(|| panic!("{label}: {key} is a string"));
-        assert!(chrono::DateTime::parse_from_rfc3339(text).is_ok() && text.ends_with('Z'), "{label}: {key} = {text:?} is RFC 3339 UTC");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(text).is_ok() && text.ends_with('Z'),
+            "{label}: {key} = {text:?} is RFC 3339 UTC"
+        );
     }
     let catalogue: HashMap<&str, (&str, &str)> = SEED.iter().map(|f| (f.1, (f.2, f.3))).collect();
     let fields = details["fields"].as_array().unwrap();
@@ -493,7 +527,11 @@ pub async fn check_export(zip_bytes: &[u8], job: &ExportJob, summary: &ExportSum
         .collect();
     assert_eq!(listed, missing, "{label}: missing_images");
     let sha = hex(&Sha256::digest(csv_bytes));
-    assert_eq!(details["all_data_csv_sha256"], json!(sha), "{label}: all_data_csv_sha256 is the SHA-256 of all_data.csv");
+    assert_eq!(
+        details["all_data_csv_sha256"],
+        json!(sha),
+        "{label}: all_data_csv_sha256 is the SHA-256 of all_data.csv"
+    );
 
     // The summary and the live counters agree with the archive.
     assert_eq!(summary.ad_count, expect.ads.len() as u64, "{label}");
@@ -507,7 +545,12 @@ pub async fn check_export(zip_bytes: &[u8], job: &ExportJob, summary: &ExportSum
     assert_eq!(progress.bytes.load(Ordering::Relaxed), zip_bytes.len() as u64, "{label}: progress.bytes");
 
     check_zip_externally(zip_bytes, label);
-    assert!(inexact.is_empty(), "{label}: {} numbers differ from the RDO's in the last digits, e.g. {}", inexact.len(), inexact[0]);
+    assert!(
+        inexact.is_empty(),
+        "{label}: {} numbers differ from the RDO's in the last digits, e.g. {}",
+        inexact.len(),
+        inexact[0]
+    );
     Checked { details, inexact }
 }
 
@@ -522,7 +565,9 @@ pub fn approx_eq(a: &Value, b: &Value) -> bool {
             (x - y).abs() <= 4.0 * f64::EPSILON * x.abs().max(y.abs())
         }
         (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| approx_eq(x, y)),
-        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| approx_eq(v, w))),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| approx_eq(v, w)))
+        }
         _ => a == b,
     }
 }
@@ -530,82 +575,18 @@ pub fn approx_eq(a: &Value, b: &Value) -> bool {
 /// The first place two (approximately equal) values differ, as `actual vs expected`.
 pub fn first_difference(a: &Value, b: &Value) -> String {
     match (a, b) {
-        (Value::Array(x), Value::Array(y)) => x.iter().zip(y).find(|(x, y)| x != y).map_or_else(String::new, |(x, y)| first_difference(x, y)),
-        (Value::Object(x), Value::Object(y)) => {
-            x.iter().find(|(k, v)| y.get(*k) != Some(*v)).map_or_else(String::new, |(k, v)| format!("{k}: {}", first_difference(v, &y[k])))
+        (Value::Array(x), Value::Array(y)) => {
+            x.iter().zip(y).find(|(x, y)| x != y).map_or_else(String::new, |(x, y)| first_difference(x, y))
         }
+        (Value::Object(x), Value::Object(y)) => x
+            .iter()
+            .find(|(k, v)| y.get(*k) != Some(*v))
+            .map_or_else(String::new, |(k, v)| format!("{k}: {}", first_difference(v, &y[k]))),
         _ => format!("{a} vs {b}"),
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Every file under a folder, relative, sorted (to see staging files the object store hides).
-pub fn files_under(dir: &std::path::Path) -> Vec<String> {
-    fn go(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let entry = entry.unwrap();
-            let path = entry.path();
-            if path.is_dir() {
-                go(root, &path, out);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    go(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
-// ---------------------------------------------------------------------------------------------
-// The S3 emulator (moto), spoken to directly: it can create buckets and list uploads, and it
-// does not check signatures
-// ---------------------------------------------------------------------------------------------
-
-/// One plain HTTP/1.1 request; the status code and the body.
-pub fn raw_http(endpoint: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("connecting to the S3 emulator at {host}: {e}"));
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("an HTTP response: {text}"));
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
-}
-
-/// Creates a bucket with a unique name on the emulator.
-pub fn create_bucket(endpoint: &str, purpose: &str) -> String {
-    let name = format!("aao-e2e-{purpose}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let region = s3_region();
-    let body = if region == "us-east-1" {
-        String::new()
-    } else {
-        format!(
-            "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>"
-        )
-    };
-    let (status, text) = raw_http(endpoint, "PUT", &format!("/{name}"), &body);
-    assert_eq!(status, 200, "creating bucket {name}: {text}");
-    name
-}
-
-/// Multipart uploads still in progress in a bucket (an aborted or finished upload leaves none).
-pub fn open_multipart_uploads(endpoint: &str, bucket: &str) -> usize {
-    let (status, text) = raw_http(endpoint, "GET", &format!("/{bucket}?uploads"), "");
-    assert_eq!(status, 200, "listing multipart uploads of {bucket}: {text}");
-    text.matches("<Upload>").count()
-}
-
-pub fn s3_region() -> String {
-    std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| "ap-southeast-2".into())
-}
+pub use aao_export_core::time::hex;
 
 // ---------------------------------------------------------------------------------------------
 // An exports store whose multipart uploads fail at a chosen part
@@ -648,10 +629,19 @@ impl std::fmt::Display for FailingUploads {
 
 #[async_trait]
 impl ObjectStore for FailingUploads {
-    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
         self.inner.put_opts(location, payload, opts).await
     }
-    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> object_store::Result<Box<dyn MultipartUpload>> {
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
         use std::sync::atomic::Ordering;
         let fails = self.failing_uploads.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
         let inner = self.inner.put_multipart_opts(location, opts).await?;
@@ -661,7 +651,10 @@ impl ObjectStore for FailingUploads {
     async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
         self.inner.get_opts(location, options).await
     }
-    fn delete_stream(&self, locations: BoxStream<'static, object_store::Result<Path>>) -> BoxStream<'static, object_store::Result<Path>> {
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
         self.inner.delete_stream(locations)
     }
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
@@ -689,7 +682,12 @@ impl MultipartUpload for FailingUpload {
         let n = self.parts;
         self.parts += 1;
         if self.fail_part.is_some_and(|p| p <= n) {
-            return Box::pin(async move { Err(object_store::Error::Generic { store: "test", source: format!("injected failure of part {n}").into() }) });
+            return Box::pin(async move {
+                Err(object_store::Error::Generic {
+                    store: "test",
+                    source: format!("injected failure of part {n}").into(),
+                })
+            });
         }
         let part = self.inner.put_part(data);
         let delay = self.delay;
@@ -700,7 +698,10 @@ impl MultipartUpload for FailingUpload {
     }
     async fn complete(&mut self) -> object_store::Result<PutResult> {
         if self.fail_part.is_some() {
-            return Err(object_store::Error::Generic { store: "test", source: "injected failure at completion".into() });
+            return Err(object_store::Error::Generic {
+                store: "test",
+                source: "injected failure at completion".into(),
+            });
         }
         self.inner.complete().await
     }

@@ -1,0 +1,241 @@
+//! Who is calling: an API key (`aao_{key_id}_{secret}`) or an HS256 bearer token with the AAO
+//! claims. Either way the user's current row decides whether they are enabled and what role they
+//! have, so disabling a user or changing their role takes effect at once. Every front door
+//! extracts the credential its own way and asks here.
+
+use crate::error::{ServiceError, ServiceResult, codes};
+use aao_export_core::time::{hex, now_ms};
+use aao_export_db::{ApiKey, User, UsersDb};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Every API key starts with this.
+pub const API_KEY_PREFIX: &str = "aao_";
+/// Seconds of clock skew tolerated on a token's `exp`.
+const LEEWAY_SECS: u64 = 30;
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub id: String,
+    pub full_name: String,
+    pub role: String,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+
+    fn from_user(user: User) -> ServiceResult<Self> {
+        if !user.enabled {
+            return Err(ServiceError::forbidden(
+                codes::USER_DISABLED,
+                format!("user {:?} is disabled; ask an administrator to enable the account", user.id),
+            ));
+        }
+        Ok(Caller { id: user.id, full_name: user.full_name, role: user.role })
+    }
+}
+
+/// The claims of an AAO session token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub full_name: String,
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub iat: u64,
+    pub exp: u64,
+}
+
+/// Signs and checks bearer tokens. The secret never prints.
+#[derive(Clone)]
+pub struct Tokens {
+    secret: SecretString,
+    /// How long a minted token is valid.
+    pub ttl_secs: u64,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = if self.secret.expose_secret().is_empty() { "[empty]" } else { "[redacted]" };
+        f.debug_struct("Tokens").field("secret", &shown).field("ttl_secs", &self.ttl_secs).finish()
+    }
+}
+
+impl Tokens {
+    /// Tokens signed with `secret` (empty: every token is refused), valid for `ttl_secs`.
+    pub fn new(secret: SecretString, ttl_secs: u64) -> Self {
+        Tokens { secret, ttl_secs }
+    }
+
+    /// A bearer token for a user, valid for `ttl_secs`.
+    pub fn mint(&self, user: &User) -> String {
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
+        let claims = Claims {
+            sub: user.id.clone(),
+            role: user.role.clone(),
+            full_name: user.full_name.clone(),
+            enabled: user.enabled,
+            iat: now,
+            exp: now.saturating_add(self.ttl_secs),
+        };
+        self.sign(&claims)
+    }
+
+    /// Signs any claims (tests use it for expired tokens).
+    pub fn sign(&self, claims: &Claims) -> String {
+        let key = EncodingKey::from_secret(self.secret.expose_secret().as_bytes());
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key).expect("HS256 signing cannot fail")
+    }
+
+    /// The claims of a token this service signed, or why it is refused.
+    fn verify(&self, token: &str) -> ServiceResult<Claims> {
+        let unauthorised = || {
+            ServiceError::unauthenticated(
+                codes::UNAUTHORISED,
+                "the bearer token is not valid: it is malformed or was not signed by this service",
+            )
+        };
+        let secret = self.secret.expose_secret().as_bytes();
+        if secret.is_empty() || token.is_empty() {
+            return Err(unauthorised());
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECS;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        match jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation) {
+            Ok(data) => Ok(data.claims),
+            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(ServiceError::unauthenticated(
+                codes::SESSION_TOKEN_EXPIRED,
+                "the bearer token has expired; sign in again for a new one",
+            )),
+            Err(_) => Err(unauthorised()),
+        }
+    }
+}
+
+/// A new API key for a user: the key to hand to the user (shown once) and the record to store,
+/// which keeps only the SHA-256 of the secret part.
+pub fn new_api_key(user_id: &str) -> (String, ApiKey) {
+    let key_id = random_hex(12);
+    let secret = random_hex(32);
+    let record = ApiKey {
+        key_id: key_id.clone(),
+        user_id: user_id.to_string(),
+        secret_hash: sha256_hex(&secret),
+        created_at: now_ms(),
+    };
+    (format!("{API_KEY_PREFIX}{key_id}_{secret}"), record)
+}
+
+/// Splits `aao_{key_id}_{secret}`.
+fn parse_api_key(key: &str) -> Option<(&str, &str)> {
+    let (key_id, secret) = key.strip_prefix(API_KEY_PREFIX)?.split_once('_')?;
+    let fine = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    (fine(key_id, 64) && fine(secret, 256)).then_some((key_id, secret))
+}
+
+/// The caller an API key names.
+pub async fn by_api_key(users: &dyn UsersDb, key: &str) -> ServiceResult<Caller> {
+    let Some((key_id, secret)) = parse_api_key(key) else {
+        return Err(ServiceError::unauthenticated(
+            codes::INVALID_API_KEY,
+            "the X-API-Key header does not hold an aao-export API key (aao_{key_id}_{secret})",
+        ));
+    };
+    let invalid = || {
+        ServiceError::unauthenticated(
+            codes::INVALID_API_KEY,
+            "the API key is not valid: it is unknown or has been revoked",
+        )
+    };
+    let Some((stored, user)) = users.api_key(key_id).await? else { return Err(invalid()) };
+    let presented = sha256_hex(secret);
+    if !bool::from(presented.as_bytes().ct_eq(stored.secret_hash.to_ascii_lowercase().as_bytes())) {
+        return Err(invalid());
+    }
+    Caller::from_user(user)
+}
+
+/// The caller a bearer token names.
+pub async fn by_token(users: &dyn UsersDb, tokens: &Tokens, token: &str) -> ServiceResult<Caller> {
+    let claims = tokens.verify(token)?;
+    match users.user(&claims.sub).await? {
+        Some(user) => Caller::from_user(user),
+        None => Err(ServiceError::unauthenticated(
+            codes::USER_NOT_FOUND,
+            format!("the bearer token is for user {:?}, who does not exist", claims.sub),
+        )),
+    }
+}
+
+/// SHA-256 of a text, as lowercase hex (how API key secrets are stored).
+pub fn sha256_hex(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+fn random_hex(n: usize) -> String {
+    use rand::Rng;
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    hex(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_parse_and_hash() {
+        let (key, record) = new_api_key("alice");
+        let (key_id, secret) = parse_api_key(&key).unwrap();
+        assert_eq!(key_id, record.key_id);
+        assert_eq!(sha256_hex(secret), record.secret_hash);
+        assert_eq!(record.user_id, "alice");
+        assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "URL-safe: {key}");
+        assert_ne!(new_api_key("alice").0, key, "random");
+        for bad in ["", "aao_", "aao_abc", "aao__x", "aao_x_", "xyz_a_b", "aao_a_b c", "aao_ä_b"] {
+            assert!(parse_api_key(bad).is_none(), "{bad:?}");
+        }
+        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn tokens_carry_the_aao_claims() {
+        let user = User {
+            id: "u1".into(),
+            full_name: "U One".into(),
+            enabled: true,
+            role: "admin".into(),
+            primary_email: None,
+        };
+        let tokens = Tokens::new("s3cret".to_string().into(), 60);
+        let token = tokens.mint(&user);
+        let data = jsonwebtoken::decode::<Claims>(
+            &token,
+            &DecodingKey::from_secret(b"s3cret"),
+            &Validation::new(Algorithm::HS256),
+        )
+        .unwrap();
+        assert_eq!(
+            (data.claims.sub.as_str(), data.claims.role.as_str(), data.claims.full_name.as_str(), data.claims.enabled),
+            ("u1", "admin", "U One", true)
+        );
+        assert_eq!(data.claims.exp, data.claims.iat + 60);
+        assert_eq!(tokens.verify(&token).unwrap().sub, "u1");
+        assert!(Tokens::new(String::new().into(), 60).verify(&token).is_err(), "an empty secret verifies nothing");
+        assert!(!format!("{tokens:?}").contains("s3cret"));
+    }
+}

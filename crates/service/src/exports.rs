@@ -1,0 +1,337 @@
+//! The use cases on exports: create, list, read, delete, share, unshare, and the local download.
+//!
+//! Who may do what (aao-contracts.md §5): the creator and admins manage an export; users it is
+//! shared with may see and download it but not manage it (403); anyone else is told it does not
+//! exist (404, the same answer as for an id that names nothing).
+
+use crate::Service;
+use crate::auth::Caller;
+use crate::error::{RefusalKind, ServiceError, ServiceResult, codes, conflict_or};
+use aao_export_core::api::{CreateExportRequest, ExportStatusObject, ShareRequest, UserSummary};
+use aao_export_core::export::{ExportRecord, ExportRequest, ExportStatus, JobMessage};
+use aao_export_core::fields::ExportableField;
+use aao_export_core::time::{now_ms, rfc3339};
+use aao_export_db::{CreateOutcome, DbError, NewExport};
+use object_store::ObjectStoreExt;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A download link is valid for at most this long (and never past the export's expiry).
+pub const MAX_LINK_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// May this caller see the export (and download it)?
+pub fn may_see(caller: &Caller, record: &ExportRecord) -> bool {
+    caller.is_admin() || record.creator_id == caller.id || record.shared_with.contains(&caller.id)
+}
+
+/// May this caller manage the export (delete, share, unshare)?
+pub fn may_manage(caller: &Caller, record: &ExportRecord) -> bool {
+    caller.is_admin() || record.creator_id == caller.id
+}
+
+/// User ids never hold control characters (and PostgreSQL cannot even compare text holding NUL).
+fn has_control(id: &str) -> bool {
+    id.chars().any(char::is_control)
+}
+
+fn no_export(id: Uuid) -> ServiceError {
+    ServiceError::not_found(format!("no export {id}"))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Sharing {
+    Share,
+    Unshare,
+}
+
+impl Service {
+    /// The export, if the caller may see it; otherwise the same 404 as for an unknown id.
+    pub async fn visible(&self, caller: &Caller, id: Uuid) -> ServiceResult<ExportRecord> {
+        match self.exports.export(id).await? {
+            Some(record) if may_see(caller, &record) => Ok(record),
+            _ => Err(no_export(id)),
+        }
+    }
+
+    /// The export, if the caller may manage it: 404 when they may not see it, 403 when they may
+    /// only see it.
+    pub async fn managed(&self, caller: &Caller, id: Uuid, action: &str) -> ServiceResult<ExportRecord> {
+        let record = self.visible(caller, id).await?;
+        if !may_manage(caller, &record) {
+            return Err(ServiceError::forbidden(
+                codes::FORBIDDEN,
+                format!(
+                    "export {id} is shared with you, but only its creator ({}) or an admin may {action}",
+                    record.creator_id
+                ),
+            ));
+        }
+        Ok(record)
+    }
+
+    /// The status object as a reader sees it at `now`, with a fresh download link when completed.
+    pub async fn status_object(&self, record: &ExportRecord, now: i64) -> ExportStatusObject {
+        let url = self.download_link(record, now).await;
+        ExportStatusObject::new(record, url, now, self.settings.expiry_ms())
+    }
+
+    /// A fresh download link for a completed, unexpired export: valid for at most
+    /// [`MAX_LINK_LIFETIME`] and never past the expiry. `None` otherwise, or when signing failed
+    /// (logged; the status is still worth answering).
+    pub async fn download_link(&self, record: &ExportRecord, now: i64) -> Option<String> {
+        let expiry_ms = self.settings.expiry_ms();
+        if record.status_at(now, expiry_ms) != ExportStatus::Completed {
+            return None;
+        }
+        let key = record.object_location.as_deref()?;
+        let until_expiry = record.expires_at(expiry_ms)?.saturating_sub(now);
+        let valid_ms = until_expiry.min(aao_export_core::time::millis(MAX_LINK_LIFETIME));
+        if valid_ms <= 0 {
+            return None;
+        }
+        let valid_for = Duration::from_millis(valid_ms.unsigned_abs());
+        match self.files.download_link(&self.links, record.export_id, key, now, valid_for).await {
+            Ok(url) => Some(url),
+            Err(e) => {
+                tracing::error!(export_id = %record.export_id, error = %e, "signing a download link failed");
+                None
+            }
+        }
+    }
+
+    /// Creates an export: validates the request against the catalogue, refuses a creator with
+    /// too many exports in flight, and queues its job with the write that records it.
+    pub async fn create(&self, caller: &Caller, request: &CreateExportRequest) -> ServiceResult<ExportStatusObject> {
+        let catalogue = self.catalogue.exportable_fields().await?;
+        let request = ExportRequest::resolve(request, &catalogue).map_err(|e| ServiceError::invalid(e.0))?;
+        let record = ExportRecord::pending(
+            Uuid::new_v4(),
+            &caller.id,
+            request.parameters(),
+            self.settings.max_retries,
+            now_ms(),
+        );
+        let body = JobMessage::for_attempt(&record, 1).to_body();
+        let new = NewExport {
+            export_id: record.export_id,
+            creator_id: record.creator_id.clone(),
+            parameters: record.parameters.clone(),
+            field_ids: request.fields.iter().map(|f| f.field_id).collect(),
+            max_retries: record.max_retries,
+            created_at: record.created_at,
+            max_in_flight: self.settings.max_in_flight,
+            queue_body: self.queue.outbox(&body),
+        };
+        let export_id = record.export_id;
+        let created = match self
+            .exports
+            .create_export(&new)
+            .await
+            .map_err(|e| conflict_or(e, || format!("export {export_id} exists already")))?
+        {
+            CreateOutcome::Created(record) => record,
+            CreateOutcome::TooManyInFlight(in_flight) => {
+                let limit = self.settings.max_in_flight;
+                return Err(ServiceError::refuse(
+                    RefusalKind::TooMany,
+                    codes::TOO_MANY_EXPORTS,
+                    format!(
+                        "you have {in_flight} exports pending or processing and at most {limit} may be in flight at once; wait for one to finish or delete one"
+                    ),
+                ));
+            }
+        };
+        // The export is committed; if an SQS send fails, the rescuer sends the message again for
+        // an export left pending, so the request still succeeded.
+        if let Err(e) = self.queue.after_commit(&body).await {
+            tracing::error!(%export_id, error = %e, "queueing a new export failed; the rescuer will send it again");
+        }
+        tracing::info!(%export_id, creator = %caller.id, "export created");
+        Ok(self.status_object(&created, now_ms()).await)
+    }
+
+    /// Exports created by or shared with a user (the caller by default; another user's only for
+    /// admins), newest first.
+    pub async fn list(&self, caller: &Caller, user_id: Option<&str>) -> ServiceResult<Vec<ExportStatusObject>> {
+        let target = match user_id {
+            Some(id) if id.trim().is_empty() => {
+                return Err(ServiceError::invalid("user_id: empty; name a user, or leave it out for your own exports"));
+            }
+            Some(id) if has_control(id) => {
+                return Err(ServiceError::invalid(format!(
+                    "user_id: {id:?} contains a control character; user ids never do"
+                )));
+            }
+            Some(id) => id,
+            None => caller.id.as_str(),
+        };
+        if target != caller.id {
+            if !caller.is_admin() {
+                return Err(ServiceError::forbidden(
+                    codes::FORBIDDEN,
+                    format!("only admins may list another user's exports; you are {:?}", caller.id),
+                ));
+            }
+            if !self.users.unknown_users(&[target.to_string()]).await?.is_empty() {
+                return Err(ServiceError::refuse(
+                    RefusalKind::BadRequest,
+                    codes::UNKNOWN_USERS,
+                    format!("user_id: no user {target:?}"),
+                ));
+            }
+        }
+        let records = self.exports.exports_visible_to(target).await?;
+        let now = now_ms();
+        let mut list = Vec::with_capacity(records.len());
+        for record in &records {
+            list.push(self.status_object(record, now).await);
+        }
+        Ok(list)
+    }
+
+    /// One export's status, for whoever may see it.
+    pub async fn read(&self, caller: &Caller, id: Uuid) -> ServiceResult<ExportStatusObject> {
+        let record = self.visible(caller, id).await?;
+        Ok(self.status_object(&record, now_ms()).await)
+    }
+
+    /// Deletes an export: the rows, then the file. A worker building it notices its lease is
+    /// gone and stops.
+    pub async fn delete(&self, caller: &Caller, id: Uuid) -> ServiceResult<()> {
+        self.managed(caller, id, "delete it").await?;
+        let Some(record) = self.exports.delete_export(id).await? else { return Err(no_export(id)) };
+        if let Some(key) = record.object_location.as_deref() {
+            match self.files.store.delete(&object_store::path::Path::from(key)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                // The rows are gone, so the export is deleted as far as anyone can see; the file
+                // left behind is logged for an operator (S3's lifecycle rule removes it anyway).
+                Err(e) => {
+                    tracing::error!(export_id = %id, key, error = %e, "the export was deleted but its file could not be")
+                }
+            }
+        }
+        tracing::info!(export_id = %id, by = %caller.id, "export deleted");
+        Ok(())
+    }
+
+    /// Gives users access; returns whom the export is shared with after.
+    pub async fn share(&self, caller: &Caller, id: Uuid, request: &ShareRequest) -> ServiceResult<Vec<String>> {
+        self.change_shares(caller, id, request, Sharing::Share).await
+    }
+
+    /// Takes users' access away; returns whom the export is shared with after.
+    pub async fn unshare(&self, caller: &Caller, id: Uuid, request: &ShareRequest) -> ServiceResult<Vec<String>> {
+        self.change_shares(caller, id, request, Sharing::Unshare).await
+    }
+
+    /// Checks everything before changing anything: a list with an unknown user or the creator is
+    /// refused whole.
+    async fn change_shares(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        request: &ShareRequest,
+        how: Sharing,
+    ) -> ServiceResult<Vec<String>> {
+        let action = if how == Sharing::Share { "share it" } else { "unshare it" };
+        let record = self.managed(caller, id, action).await?;
+        let ids = &request.user_ids;
+        if let Some(bad) = ids.iter().find(|id| has_control(id)) {
+            return Err(ServiceError::invalid(format!(
+                "user_ids: {bad:?} contains a control character; user ids never do"
+            )));
+        }
+        let unknown = self.users.unknown_users(ids).await?;
+        if !unknown.is_empty() {
+            let named = unknown.iter().map(|u| format!("{u:?}")).collect::<Vec<_>>().join(", ");
+            let s = if unknown.len() == 1 { "" } else { "s" };
+            return Err(ServiceError::refuse(
+                RefusalKind::BadRequest,
+                codes::UNKNOWN_USERS,
+                format!("user_ids: no user{s} {named}; nothing was changed"),
+            ));
+        }
+        if ids.contains(&record.creator_id) {
+            return Err(ServiceError::invalid(format!(
+                "user_ids: {:?} created this export and always has access to it; nothing was changed",
+                record.creator_id
+            )));
+        }
+        let changed = match how {
+            Sharing::Share => self.exports.share_export(id, ids).await,
+            Sharing::Unshare => self.exports.unshare_export(id, ids).await,
+        };
+        let shared_with = match changed {
+            Ok(shared_with) => shared_with,
+            // Deleted by someone else since it was read: the share's reference is gone.
+            Err(DbError::MissingReference(_)) => return Err(no_export(id)),
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(export_id = %id, by = %caller.id, users = ?ids, shared = (how == Sharing::Share), "export access changed");
+        Ok(shared_with)
+    }
+
+    /// The catalogue of exportable fields, in catalogue order.
+    pub async fn fields(&self) -> ServiceResult<Vec<ExportableField>> {
+        Ok(self.catalogue.exportable_fields().await?)
+    }
+
+    /// The enabled users one may share with, by id.
+    pub async fn users(&self) -> ServiceResult<Vec<UserSummary>> {
+        let users = self.users.enabled_users().await?;
+        Ok(users.into_iter().map(|u| UserSummary { id: u.id, full_name: u.full_name }).collect())
+    }
+
+    /// The file behind a local download link, once the link's signature, its expiry and the
+    /// export's state are checked. The link is the credential: no caller is needed.
+    pub async fn local_download(
+        &self,
+        raw_id: &str,
+        expires: i64,
+        signature: &str,
+    ) -> ServiceResult<(Uuid, std::path::PathBuf)> {
+        if !self.links.verify(raw_id, expires, signature) {
+            return Err(bad_link());
+        }
+        let now = now_ms();
+        if expires.saturating_mul(1000) < now {
+            return Err(ServiceError::refuse(
+                RefusalKind::Gone,
+                codes::LINK_EXPIRED,
+                format!(
+                    "this download link expired at {}; GET /exports/{raw_id} gives a fresh one",
+                    rfc3339(expires.saturating_mul(1000))
+                ),
+            ));
+        }
+        let gone = || ServiceError::not_found(format!("export {raw_id} no longer exists or has no file to download"));
+        let id = Uuid::try_parse(raw_id).map_err(|_| gone())?;
+        let record = self.exports.export(id).await?.ok_or_else(gone)?;
+        match record.status_at(now, self.settings.expiry_ms()) {
+            ExportStatus::Completed => {}
+            ExportStatus::Expired => {
+                return Err(ServiceError::refuse(
+                    RefusalKind::Gone,
+                    codes::EXPORT_EXPIRED,
+                    format!("export {id} has expired and its file was deleted"),
+                ));
+            }
+            _ => return Err(gone()),
+        }
+        if self.files.is_s3() {
+            return Err(ServiceError::not_found(format!(
+                "export {id} is stored on S3: download it from the link in GET /exports/{id}"
+            )));
+        }
+        let path = record.object_location.as_deref().and_then(|key| self.files.local_path(key)).ok_or_else(gone)?;
+        Ok((id, path))
+    }
+}
+
+/// A local download link that is incomplete or altered.
+pub fn bad_link() -> ServiceError {
+    ServiceError::forbidden(
+        codes::INVALID_SIGNATURE,
+        "this download link is incomplete or has been altered; GET /exports/{export_id} gives a fresh one",
+    )
+}

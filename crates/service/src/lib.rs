@@ -1,0 +1,89 @@
+//! Every use case of aao-export, as functions on [`Service`]: create (validation, in-flight cap,
+//! enqueue with the write), list, read (status object with a fresh link), delete (with cancel),
+//! share, unshare, the local download, and authentication; with the rules of who may see and who
+//! may manage an export ([`exports::may_see`], [`exports::may_manage`]).
+//!
+//! The JSON API, the pages and the Lambda adapters call these and only answer in their own form;
+//! nothing here knows HTTP or SQL. Failures are [`ServiceError`]s: a [`Refusal`] the caller can act
+//! on, or a failure of a part.
+
+pub mod auth;
+pub mod error;
+pub mod exports;
+
+pub use auth::{Caller, Tokens};
+pub use error::{Refusal, RefusalKind, ServiceError, ServiceResult, codes};
+
+use aao_export_db::{CatalogueDb, Database, ExportsDb, UsersDb};
+use aao_export_queue::Queue;
+use aao_export_stores::{ExportsStore, LocalLinks};
+use std::sync::Arc;
+
+/// The most exports one user may have pending or processing at once, unless configured.
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 5;
+
+/// The rules' numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Retries after the first attempt, written into each new export.
+    pub max_retries: u32,
+    /// Completed exports expire this many days after completion.
+    pub expiration_days: u32,
+    /// The most exports one user may have pending or processing.
+    pub max_in_flight: u32,
+}
+
+impl Default for Settings {
+    /// The spec's and DESIGN.md's defaults: 3 retries, 7 days, 5 exports in flight.
+    fn default() -> Self {
+        Settings { max_retries: 3, expiration_days: 7, max_in_flight: DEFAULT_MAX_IN_FLIGHT }
+    }
+}
+
+impl Settings {
+    /// How long after completion an export expires, in milliseconds.
+    pub fn expiry_ms(&self) -> i64 {
+        i64::from(self.expiration_days) * 86_400_000
+    }
+}
+
+/// The service's parts; each use case touches only the ones it needs. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    pub catalogue: Arc<dyn CatalogueDb>,
+    pub users: Arc<dyn UsersDb>,
+    pub exports: Arc<dyn ExportsDb>,
+    pub queue: Arc<dyn Queue>,
+    /// Where finished ZIPs live.
+    pub files: ExportsStore,
+    /// Signs download links of a local exports folder.
+    pub links: LocalLinks,
+    pub tokens: Tokens,
+    pub settings: Settings,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("queue", &self.queue.backend())
+            .field("files", &self.files.location)
+            .field("links", &self.links)
+            .field("tokens", &self.tokens)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// The service over one database (each concern seen through its own trait).
+    pub fn new(
+        db: Arc<dyn Database>,
+        queue: Arc<dyn Queue>,
+        files: ExportsStore,
+        links: LocalLinks,
+        tokens: Tokens,
+        settings: Settings,
+    ) -> Self {
+        Service { catalogue: db.clone(), users: db.clone(), exports: db, queue, files, links, tokens, settings }
+    }
+}
