@@ -99,6 +99,19 @@ fi
 # A build that failed before any test ran still fails the run.
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 
+# The browser tests, for a full (argument-free) run.
+if [ "$#" -eq 0 ]; then
+    ui_status=0
+    bash scripts/ui-test.sh 2>&1 | tee "$log" || ui_status=$?
+    p=0 f=0 s=0
+    read -r p f s < <(sed -n 's/^ui: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$log" | tail -1) || true
+    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+    if [ "$ui_status" -ne 0 ]; then
+        [ "${f:-0}" -eq 0 ] && failed=$((failed + 1))
+        status=$ui_status
+    fi
+fi
+
 if [ "$status" -eq 0 ]; then _aao_say "tests passed"; else _aao_err "tests failed (exit $status)"; fi
 summary
 exit "$status"

@@ -272,6 +272,53 @@ fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max { s.to_string() } else { format!("{}…", s.chars().take(max).collect::<String>()) }
 }
 
+/// A query in words, as people read it: `PAGE NAME CONTAINS "bank" AND NOT TIME BEFORE 1 Jan 2026`.
+/// Works on any JSON (a stored query, or one still being written): what it cannot read it shows
+/// as compact JSON. Times are UTC.
+pub fn describe(value: &Value) -> String {
+    describe_node(value, 0)
+}
+
+fn describe_node(value: &Value, depth: usize) -> String {
+    let method = value.get("method").and_then(Value::as_str).unwrap_or_default();
+    let args: &[Value] = value.get("args").and_then(Value::as_array).map_or(&[], Vec::as_slice);
+    let label = METHODS.iter().find(|(m, _)| *m == method).map(|(_, label)| *label);
+    let group = |joiner: &str| {
+        let parts: Vec<String> = args.iter().map(|a| describe_node(a, depth + 1)).collect();
+        let text = parts.join(joiner);
+        if depth > 0 && parts.len() > 1 { format!("({text})") } else { text }
+    };
+    match (method, label) {
+        ("ALL", _) => "ALL ADS".to_string(),
+        ("AND", _) if !args.is_empty() => group(" AND "),
+        ("OR", _) if !args.is_empty() => group(" OR "),
+        ("NOT", _) if args.len() == 1 => format!("NOT {}", describe_node(&args[0], depth + 1)),
+        ("DATETIME_AFTER" | "DATETIME_BEFORE", Some(label)) if args.len() == 1 => {
+            format!("{label} {}", instant(&args[0]))
+        }
+        (_, Some(label)) if !args.is_empty() && args.iter().all(Value::is_string) => {
+            let phrases: Vec<String> = args.iter().filter_map(Value::as_str).map(|p| format!("{p:?}")).collect();
+            format!("{label} {}", phrases.join(" OR "))
+        }
+        _ => value.to_string(),
+    }
+}
+
+/// Epoch milliseconds (a string, as the AAO sends them) as a date in words: `1 Jan 2026`, with the
+/// time when it is not midnight (UTC).
+fn instant(arg: &Value) -> String {
+    let ms = match arg {
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    };
+    match ms.and_then(chrono::DateTime::from_timestamp_millis) {
+        Some(t) if t.format("%H:%M:%S").to_string() == "00:00:00" => t.format("%-d %b %Y").to_string(),
+        Some(t) => t.format("%-d %b %Y %H:%M UTC").to_string(),
+        None => arg.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,5 +492,25 @@ mod tests {
                     .prop_map(|(m, args)| json!({"method": m, "args": args})),
             ]
         })
+    }
+
+    #[test]
+    fn queries_read_as_words() {
+        use serde_json::json;
+        let q = json!({"method": "AND", "args": [
+            {"method": "PAGE_NAME_CONTAINS", "args": ["bank"]},
+            {"method": "NOT", "args": [{"method": "DATETIME_BEFORE", "args": ["1767225600000"]}]}
+        ]});
+        assert_eq!(describe(&q), "PAGE NAME CONTAINS \"bank\" AND NOT TIME BEFORE 1 Jan 2026");
+        let q = json!({"method": "OR", "args": [
+            {"method": "OBSERVER_ID_CONTAINS", "args": ["4873", "a1b2"]},
+            {"method": "AND", "args": [{"method": "ALL"}, {"method": "DATETIME_AFTER", "args": ["1767270600000"]}]}
+        ]});
+        assert_eq!(
+            describe(&q),
+            "ACTIVATION CODE CONTAINS \"4873\" OR \"a1b2\" OR (ALL ADS AND TIME AFTER 1 Jan 2026 12:30 UTC)"
+        );
+        assert_eq!(describe(&json!({"method": "FOO", "args": [1]})), r#"{"method":"FOO","args":[1]}"#);
+        assert_eq!(describe(&json!("<b>")), "\"<b>\"", "anything else shows as JSON (escaping is the page's job)");
     }
 }

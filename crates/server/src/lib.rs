@@ -13,6 +13,8 @@ pub mod error;
 pub mod exports;
 pub mod health;
 pub mod openapi;
+pub mod pages;
+pub mod sessions;
 pub mod state;
 pub mod users;
 
@@ -41,12 +43,13 @@ pub fn app(state: AppState) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         })
         .on_response(DefaultOnResponse::new().level(Level::INFO));
-    Router::new()
+    let api = Router::new()
         .merge(health::router())
         .merge(exports::router())
         .merge(downloads::router())
         .merge(users::router())
         .merge(openapi::router())
+        .merge(pages::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -54,7 +57,9 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(shared)
+        .with_state(shared);
+    // Negotiation runs before routing: a browser's GET of a page path is routed to the page.
+    Router::new().fallback_service(api).layer(axum::middleware::from_fn(pages::negotiate))
 }
 
 async fn unknown_route(method: Method, uri: Uri) -> ApiError {

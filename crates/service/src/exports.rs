@@ -24,9 +24,14 @@ pub fn may_see(caller: &Caller, record: &ExportRecord) -> bool {
     caller.is_admin() || record.creator_id == caller.id || record.shared_with.contains(&caller.id)
 }
 
-/// May this caller manage the export (delete, share, unshare)?
+/// May this caller manage the export (delete, share, unshare, retry)?
 pub fn may_manage(caller: &Caller, record: &ExportRecord) -> bool {
-    caller.is_admin() || record.creator_id == caller.id
+    manages(caller, &record.creator_id)
+}
+
+/// The management rule on its own: the creator and admins (for pages showing status objects).
+pub fn manages(caller: &Caller, creator_id: &str) -> bool {
+    caller.is_admin() || creator_id == caller.id
 }
 
 /// User ids never hold control characters (and PostgreSQL cannot even compare text holding NUL).

@@ -111,7 +111,7 @@ impl World {
             parameters,
             field_ids: fields.iter().map(|f| f.field_id).collect(),
             max_retries,
-            created_at: chrono::Utc::now().timestamp_millis(),
+            created_at: aao_export_core::time::now_ms(),
             max_in_flight: 100,
             queue_body: Some(serde_json::to_string(&message).unwrap()),
         };
@@ -333,7 +333,7 @@ async fn the_sweeper_expires_old_exports_and_deletes_their_files() {
     each_database(async |w| {
         let exports = w.exports(|s| s);
         let day = 86_400_000;
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = aao_export_core::time::now_ms();
         let mut ids = Vec::new();
         for age_days in [10, 1] {
             let record = w.create(json!({"method": "ALL"}), false, 3).await;

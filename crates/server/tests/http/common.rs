@@ -273,9 +273,7 @@ impl TestApp {
     }
 }
 
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
+pub use aao_export_core::time::now_ms;
 
 /// Asserts an error answer: the status, the envelope, the comment and a message that says something.
 #[track_caller]

@@ -1,0 +1,270 @@
+// What a researcher does in a browser, end to end against the running binary: sign in, build a
+// query and see what it matches, create an export with images and watch it complete, download and
+// open the ZIP, share and unshare, retry a failed export, delete, see errors where they belong.
+// Every page visited is saved under target/ui-screenshots/ for people to look at.
+import { test, expect } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync, renameSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { tmpdir } from "node:os";
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const AXE = require.resolve("axe-core/axe.min.js");
+const SHOTS = resolve(import.meta.dirname, "../../target/ui-screenshots");
+mkdirSync(SHOTS, { recursive: true });
+
+const base = () => process.env.AAO_URL;
+const code = () => process.env.AAO_CODES.split(" ")[0];
+const exportsDir = () => join(process.env.AAO_WORK, "data/exports");
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, name + ".png"), fullPage: true });
+}
+
+async function signIn(page, user, password) {
+  await page.goto(base() + "/signin");
+  await page.getByLabel("Username").fill(user);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/exports$/);
+}
+
+/** The API as the signed-in page sees it (same cookie). */
+async function apiGet(page, path) {
+  return page.evaluate(async (p) => {
+    const r = await fetch(p, { headers: { Accept: "application/json" } });
+    return { status: r.status, body: await r.json() };
+  }, path);
+}
+
+/** Builds "ACTIVATION CODE CONTAINS <code>" with the builder. */
+async function buildQuery(page, phrase) {
+  await page.getByLabel("Ads to export").selectOption("OBSERVER_ID_CONTAINS");
+  await page.getByLabel(/ACTIVATION CODE CONTAINS/).fill(phrase);
+}
+
+test.describe.serial("a researcher's exports", () => {
+  let exportId = null;
+
+  test("a page without a session goes to sign-in, a wrong password is refused, then back", async ({ page }) => {
+    await page.goto(base() + "/exports");
+    await expect(page).toHaveURL(/\/signin\?next=%2Fexports$|\/signin\?next=\/exports$/);
+    await shot(page, "signin");
+    await page.getByLabel("Username").fill("bob");
+    await page.getByLabel("Password").fill("not-his-password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect(page.getByRole("alert")).toContainText(/username or password/i);
+    await expect(page).toHaveURL(/\/signin/);
+    await shot(page, "signin-refused");
+    await page.getByLabel("Password").fill("bob-password-1");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect(page).toHaveURL(/\/exports$/);
+    await expect(page.getByText(/No exports yet/)).toBeVisible();
+    await shot(page, "exports-empty");
+  });
+
+  test("the builder counts the matching ads and shows the first of them", async ({ page }) => {
+    await signIn(page, "bob", "bob-password-1");
+    await page.getByRole("link", { name: "New export" }).first().click();
+    await expect(page).toHaveURL(/\/exports\/new$/);
+    await buildQuery(page, code());
+    const count = page.locator("#count");
+    await expect(count).toHaveText(/^\d[\d,]* ads? match(es)?$/);
+    const shown = Number((await count.textContent()).replace(/\D/g, ""));
+    const api = await page.evaluate(async (c) => {
+      const r = await fetch("/exports/preview", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ query: { method: "OBSERVER_ID_CONTAINS", args: [c] } }) });
+      return r.json();
+    }, code());
+    expect(shown).toBe(api.ad_count);
+    expect(shown).toBeGreaterThan(0);
+    await page.getByText("Browse ads").click();
+    const thumbs = page.locator("#preview-ads img");
+    await expect(thumbs.first()).toBeVisible();
+    const broken = await thumbs.evaluateAll((imgs) => imgs.filter((i) => i.complete && i.naturalWidth === 0).length);
+    expect(broken).toBe(0);
+    await expect(page.getByText(/x of y|\d+ of \d+ selected/)).toBeVisible();
+    await shot(page, "new-export");
+  });
+
+  test("creating an export with images: it appears, completes, and its ZIP opens", async ({ page }) => {
+    await signIn(page, "bob", "bob-password-1");
+    await page.goto(base() + "/exports/new");
+    await buildQuery(page, code());
+    await expect(page.locator("#count")).toHaveText(/ads? match/);
+    await page.getByRole("switch", { name: "Include images" }).check();
+    await page.getByRole("checkbox", { name: "Observation ID" }).check();
+    await page.getByRole("button", { name: "Create export" }).click();
+    await expect(page).toHaveURL(/\/exports$/);
+    const card = page.getByRole("article").first();
+    await expect(card).toContainText(/pending|processing|completed/);
+    await shot(page, "exports-new-card");
+    await expect(card).toContainText("completed", { timeout: 60_000 });
+    await shot(page, "exports-completed");
+    exportId = await card.getAttribute("data-id");
+    const href = await card.getByRole("link", { name: "Download" }).getAttribute("href");
+    const zip = await page.request.get(href);
+    expect(zip.status()).toBe(200);
+    const file = join(tmpdir(), "aao-ui-" + exportId + ".zip");
+    writeFileSync(file, await zip.body());
+    const listing = execFileSync("python3", ["-c", "import sys, zipfile; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))", file]).toString();
+    rmSync(file);
+    expect(listing).toContain("all_data.csv");
+    expect(listing).toContain("export_details.json");
+    expect(listing).toMatch(/ads\/[^/]+\/image_1\.\w+/);
+  });
+
+  test("the detail page shows everything, and Copy as new export prefills the form", async ({ page }) => {
+    await signIn(page, "bob", "bob-password-1");
+    await page.getByRole("article").first().getByRole("link").first().click();
+    await expect(page).toHaveURL(new RegExp("/exports/" + exportId + "$"));
+    await expect(page.getByText(exportId)).toBeVisible();
+    await expect(page.getByText("observation_id")).toBeVisible();
+    await shot(page, "export-detail");
+    await page.getByRole("link", { name: "Copy as new export" }).click();
+    await expect(page).toHaveURL(/\/exports\/new\?from=/);
+    await expect(page.getByLabel(/ACTIVATION CODE CONTAINS/)).toHaveValue(code());
+    await expect(page.getByRole("switch", { name: "Include images" })).toBeChecked();
+    await expect(page.getByRole("checkbox", { name: "Observation ID" })).toBeChecked();
+  });
+
+  test("sharing with a second user shows the export in their list; unsharing takes it away", async ({ page, browser }) => {
+    await signIn(page, "bob", "bob-password-1");
+    const card = page.locator("article[data-id='" + exportId + "']");
+    await card.getByRole("button", { name: /Manage access/ }).click();
+    const dialog = page.getByRole("dialog", { name: "Manage access" });
+    await dialog.getByRole("combobox", { name: "Add user" }).fill("Carol Colleague");
+    await dialog.getByRole("button", { name: "Add" }).click();
+    await expect(dialog.getByRole("button", { name: "Remove Carol Colleague" })).toBeVisible();
+    await shot(page, "manage-access");
+    await dialog.getByRole("button", { name: "Done" }).click();
+    await expect(card.getByRole("button", { name: "Manage access (1)" })).toBeVisible();
+
+    const carol = await (await browser.newContext()).newPage();
+    await signIn(carol, "carol", "carol-password-1");
+    const shared = carol.locator("article[data-id='" + exportId + "']");
+    await expect(shared).toBeVisible();
+    await expect(shared).toContainText("Bob Researcher");
+    await expect(shared.getByRole("button", { name: "Delete" })).toHaveCount(0);
+    await shot(carol, "exports-shared-with-carol");
+
+    await card.getByRole("button", { name: /Manage access/ }).click();
+    await dialog.getByRole("button", { name: "Remove Carol Colleague" }).click();
+    await expect(dialog.getByRole("button", { name: "Remove Carol Colleague" })).toHaveCount(0);
+    await dialog.getByRole("button", { name: "Done" }).click();
+    await carol.reload();
+    await expect(carol.locator("article[data-id='" + exportId + "']")).toHaveCount(0);
+    await carol.context().close();
+  });
+
+  test("a failed export says so, and Retry builds it again", async ({ page }) => {
+    await signIn(page, "bob", "bob-password-1");
+    // Make the exports folder unusable: a file where the outputs folder should be.
+    const outputs = join(exportsDir(), "outputs");
+    renameSync(outputs, outputs + ".aside");
+    writeFileSync(outputs, "not a folder");
+    let failedId;
+    try {
+      await page.goto(base() + "/exports/new");
+      await buildQuery(page, code());
+      await page.getByRole("button", { name: "Create export" }).click();
+      await expect(page).toHaveURL(/\/exports$/);
+      const card = page.getByRole("article").first();
+      await expect(card).toContainText("failed", { timeout: 60_000 });
+      await expect(card).toContainText(/contact support/);
+      failedId = await card.getAttribute("data-id");
+      await shot(page, "exports-failed");
+    } finally {
+      rmSync(outputs);
+      renameSync(outputs + ".aside", outputs);
+    }
+    const card = page.locator("article[data-id='" + failedId + "']");
+    await card.getByRole("button", { name: "Retry" }).click();
+    await expect(card).toContainText("completed", { timeout: 60_000 });
+    const api = await apiGet(page, "/exports/" + failedId);
+    expect(api.body.status).toBe("completed");
+    expect(api.body.attempt).toBe(1);
+  });
+
+  test("a bad JSON query is explained next to the query and creates nothing", async ({ page }) => {
+    await signIn(page, "bob", "bob-password-1");
+    const before = (await apiGet(page, "/exports")).body.length;
+    await page.goto(base() + "/exports/new");
+    await page.getByRole("radio", { name: "JSON" }).check();
+    const json = page.getByLabel("Query JSON");
+    await json.fill('{"method": "AND", "args": [{"method": "ALL"}, {"method": "FOO"}]}');
+    await expect(page.locator("#query-error")).toContainText('query.args[1].method: unknown method "FOO"');
+    await page.getByRole("button", { name: "Create export" }).click();
+    await expect(page.locator("#query-error")).toContainText("unknown method");
+    await expect(page).toHaveURL(/\/exports\/new$/);
+    await json.fill("{");
+    await expect(page.locator("#query-error")).toContainText("not valid JSON");
+    await shot(page, "new-export-json-error");
+    // An empty phrase in the builder: the error sits in that condition.
+    await page.getByRole("radio", { name: "Builder" }).check();
+    await expect(page.locator("#query-error")).toContainText("not valid JSON");
+    await json.fill('{"method": "PAGE_NAME_CONTAINS", "args": ["bank"]}');
+    await page.getByRole("radio", { name: "Builder" }).check();
+    await page.getByLabel(/PAGE NAME CONTAINS/).fill("");
+    await expect(page.locator(".node.has-error .node-error")).toContainText("query.args[0]");
+    await shot(page, "new-export-builder-error");
+    expect((await apiGet(page, "/exports")).body.length).toBe(before);
+  });
+
+  test("deleting asks first, then the export is gone", async ({ page }) => {
+    await signIn(page, "bob", "bob-password-1");
+    const card = page.locator("article[data-id='" + exportId + "']");
+    await card.getByRole("button", { name: "Delete" }).click();
+    const dialog = page.getByRole("dialog", { name: "Delete this export?" });
+    await expect(dialog).toBeVisible();
+    await shot(page, "delete-confirm");
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await expect(card).toBeVisible();
+    await card.getByRole("button", { name: "Delete" }).click();
+    await dialog.getByRole("button", { name: "Delete" }).click();
+    await expect(card).toHaveCount(0);
+    expect((await apiGet(page, "/exports/" + exportId)).status).toBe(404);
+  });
+
+  test("the list at 360 px wide fits the screen", async ({ browser }) => {
+    const context = await browser.newContext({ viewport: { width: 360, height: 780 } });
+    const page = await context.newPage();
+    await signIn(page, "bob", "bob-password-1");
+    await expect(page.getByRole("article").first()).toBeVisible();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await shot(page, "exports-360px");
+    await page.goto(base() + "/exports/new");
+    await shot(page, "new-export-360px");
+    await context.close();
+  });
+});
+
+test.describe("accessibility", () => {
+  // axe is injected as a script, which the pages' Content-Security-Policy forbids: this context
+  // bypasses it (the other tests run with it).
+  test.use({ bypassCSP: true });
+
+  async function axe(page, label) {
+    await page.addScriptTag({ path: AXE });
+    const result = await page.evaluate(() => window.axe.run(document));
+    const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => v.id + " (" + v.impact + "): " + v.nodes.map((n) => n.target.join(" ")).join(", "));
+    expect(bad, label).toEqual([]);
+  }
+
+  test("every page passes axe with no serious or critical violation", async ({ page }) => {
+    await page.goto(base() + "/signin");
+    await axe(page, "sign-in");
+    await signIn(page, "bob", "bob-password-1");
+    await axe(page, "exports");
+    await page.goto(base() + "/exports/new");
+    await expect(page.locator("#count")).toHaveText(/match|cannot/);
+    await axe(page, "new export");
+    await page.goto(base() + "/exports");
+    const link = await page.getByRole("article").first().getByRole("link").first().getAttribute("href");
+    await page.goto(base() + link);
+    await axe(page, "export detail");
+  });
+});

@@ -1,0 +1,40 @@
+// Starts aao-export for the browser tests: demo data, three users with passwords, and `serve` on
+// 127.0.0.1 with a port of its own choosing. Exports AAO_URL (and the folders) to the tests.
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "../..");
+export const BIN = process.env.AAO_BIN || join(root, "target/release/aao-export");
+export const USERS = [
+  ["alice", "Alice Admin", "admin", "alice-password-1"],
+  ["bob", "Bob Researcher", "user", "bob-password-1"],
+  ["carol", "Carol Colleague", "user", "carol-password-1"],
+];
+
+export default async function globalSetup() {
+  const work = mkdtempSync(join(tmpdir(), "aao-ui-"));
+  const env = { ...process.env, RUST_LOG: "warn", SERVER_BIND: "127.0.0.1:0", EXPORT_MAX_RETRIES: "0", EXPORT_LEASE_SECONDS: "5" };
+  const run = (args) => execFileSync(BIN, args, { cwd: work, env, stdio: ["ignore", "pipe", "inherit"] }).toString();
+  const demo = run(["demo-data", "--ads", "120", "--images-per-ad", "2", "--seed", "3"]);
+  // "activation codes (for OBSERVER_ID_CONTAINS): 1a2b3c4d ..." — the tests query by them.
+  process.env.AAO_CODES = (demo.match(/activation codes[^:]*: (.*)/) || [, ""])[1].trim();
+  for (const [id, name, role, password] of USERS) run(["users", "add", id, "--name", name, "--role", role, "--password", password]);
+  const server = spawn(BIN, ["serve"], { cwd: work, env, stdio: ["ignore", "pipe", "inherit"], detached: false });
+  const url = await new Promise((resolveUrl, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error("aao-export did not start within 30 s: " + out)), 30_000);
+    server.stdout.on("data", (chunk) => {
+      out += chunk;
+      const m = out.match(/serving on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) { clearTimeout(timer); resolveUrl(m[1]); }
+    });
+    server.on("exit", (code) => reject(new Error("aao-export exited with " + code + ": " + out)));
+  });
+  server.stdout.resume();
+  process.env.AAO_URL = url;
+  process.env.AAO_WORK = work;
+  writeFileSync(join(work, "server.pid"), String(server.pid));
+  globalThis.__aaoServer = server;
+}
