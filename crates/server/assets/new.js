@@ -335,6 +335,12 @@ async function preview() {
 
 async function create(event) {
   event.preventDefault();
+  // Nothing is submitted while the last check of the query found a problem.
+  if (document.querySelector(".node.has-error") || $("query-error").textContent) {
+    $("form-error").textContent = "Fix the query first: the problem is shown next to it.";
+    $("form-error").hidden = false;
+    return;
+  }
   clearErrors();
   const b = body();
   if (!b) return;

@@ -39,7 +39,7 @@ pub fn card(e: &ExportStatusObject, caller: &Caller, names: &Names) -> Markup {
         article.export id={ "export-" (id) } data-id=(id) data-status=(e.status.as_str()) data-version=(version(e))
             data-shared=(shared) data-creator=(e.creator_id) aria-labelledby={ "title-" (id) } {
             h2 id={ "title-" (id) } { a href={ "/exports/" (id) } { (words) } }
-            (progress_line(e))
+            (progress_line(e, caller))
             dl.facts {
                 dt { "Created" } dd { (time(&e.created_at)) }
                 @if e.creator_id != caller.id { dt { "Created by" } dd { (name(names, &e.creator_id)) } }
@@ -57,7 +57,7 @@ pub fn card(e: &ExportStatusObject, caller: &Caller, names: &Names) -> Markup {
 
 /// The status line: the word and icon, a progress bar while processing, the message and a hint
 /// when failed.
-pub fn progress_line(e: &ExportStatusObject) -> Markup {
+pub fn progress_line(e: &ExportStatusObject, caller: &Caller) -> Markup {
     let percent = match (e.status, e.progress.total) {
         (ExportStatus::Processing, Some(total)) if total > 0 => Some((e.progress.processed.min(total) * 100) / total),
         (ExportStatus::Processing, _) => Some(0),
@@ -76,7 +76,8 @@ pub fn progress_line(e: &ExportStatusObject) -> Markup {
         @if e.status == ExportStatus::Failed {
             p.error {
                 @if let Some(message) = &e.message { (message) ". " }
-                "Try again with Retry; if it keeps failing, contact support with the export's id."
+                @if manages(caller, &e.creator_id) { "Try again with Retry; if it keeps failing, contact support with the export's id." }
+                @else { "Its creator can try again; if it keeps failing, contact support with the export's id." }
             }
         }
     }

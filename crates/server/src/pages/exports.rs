@@ -128,7 +128,7 @@ fn detail_section(e: &ExportStatusObject, caller: &Caller, names: &Names) -> Mar
             article.export id={ "export-" (id) } data-id=(id) data-status=(e.status.as_str()) data-version=(version)
                 data-shared=(shared) data-creator=(e.creator_id) aria-labelledby="detail-title" {
                 h1 #detail-title { (describe(&e.export_parameters.query)) }
-                (progress_line(e))
+                (progress_line(e, caller))
                 dl.facts {
                     dt { "Export id" } dd { code { (id) } }
                     dt { "Created by" } dd { (creator) }
