@@ -9,4 +9,5 @@ mod authorization;
 mod bad_input;
 mod downloads;
 mod service;
+mod sessions;
 mod shapes;
