@@ -54,7 +54,7 @@ test.describe.serial("a researcher's exports", () => {
     await page.getByLabel("Username").fill("bob");
     await page.getByLabel("Password").fill("not-his-password");
     await page.getByRole("button", { name: "Sign in" }).click();
-    await expect(page.getByRole("alert")).toContainText(/username or password/i);
+    await expect(page.getByRole("alert")).toContainText(/username and password do not match/i);
     await expect(page).toHaveURL(/\/signin/);
     await shot(page, "signin-refused");
     await page.getByLabel("Password").fill("bob-password-1");

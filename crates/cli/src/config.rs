@@ -32,6 +32,9 @@ pub struct Config {
     pub retry_backoff_secs: f64,
     pub jwt_secret: SecretString,
     pub jwt_expiration_secs: u64,
+    /// Failed sign-ins in a row that lock a username for `lockout_secs`.
+    pub max_failed_sign_ins: u32,
+    pub lockout_secs: u64,
     pub aws_region: String,
     pub aws_endpoint_url: Option<String>,
 }
@@ -53,6 +56,8 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("EXPORT", "RETRY_BACKOFF_SECONDS", "10"),
     ("JWT", "SECRET", ""),
     ("JWT", "EXPIRATION", "86400"),
+    ("AUTH", "MAX_FAILED_SIGN_INS", "5"),
+    ("AUTH", "LOCKOUT_SECONDS", "30"),
     ("AWS", "REGION", "ap-southeast-2"),
     ("AWS", "ENDPOINT_URL", ""),
 ];
@@ -129,6 +134,10 @@ impl Config {
             },
             jwt_secret: get("JWT", "SECRET").into(),
             jwt_expiration_secs: number("JWT", "EXPIRATION")?,
+            max_failed_sign_ins: number("AUTH", "MAX_FAILED_SIGN_INS")?
+                .try_into()
+                .context("AUTH_MAX_FAILED_SIGN_INS is too large")?,
+            lockout_secs: number("AUTH", "LOCKOUT_SECONDS")?,
             aws_region: get("AWS", "REGION"),
             aws_endpoint_url: optional("AWS", "ENDPOINT_URL"),
         };
@@ -140,6 +149,9 @@ impl Config {
         }
         if config.lease_secs == 0 {
             bail!("EXPORT_LEASE_SECONDS must be at least 1");
+        }
+        if config.max_failed_sign_ins == 0 {
+            bail!("AUTH_MAX_FAILED_SIGN_INS must be at least 1");
         }
         Ok(config)
     }
@@ -190,6 +202,7 @@ mod tests {
         assert_eq!(c.observations, "data/observations");
         assert_eq!(c.exports_location(), "file://data/exports");
         assert_eq!((c.max_retries, c.expiration_days, c.worker_concurrency), (3, 7, 2));
+        assert_eq!((c.max_failed_sign_ins, c.lockout_secs), (5, 30));
     }
 
     #[test]

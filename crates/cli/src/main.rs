@@ -42,7 +42,8 @@ struct Cli {
 enum Command {
     /// Run the API, a worker and the sweeper in one process (the embedded shape).
     Serve {
-        /// On an empty catalogue, load demo data; create the admin user `demo` and print its API key.
+        /// On an empty catalogue, load demo data; create the admin user `demo` and print its API key
+        /// and a fresh password for signing in.
         #[arg(long)]
         demo: bool,
     },
@@ -104,9 +105,26 @@ enum UsersCommand {
         role: String,
         #[arg(long)]
         email: Option<String>,
+        /// Also set a password for signing in (the username is the user id, or the one set
+        /// before). A command line can be seen by other users of the machine: prefer `users
+        /// passwd`, which reads it from standard input.
+        #[arg(long)]
+        password: Option<String>,
     },
     /// Print a bearer token (JWT) for a user, alone.
     Token { id: String },
+    /// Set a user's password for signing in, read as one line from standard input (not echoed
+    /// on a terminal) unless --password is given.
+    Passwd {
+        id: String,
+        /// The password (visible to other users of the machine while the command runs; standard
+        /// input is safer).
+        #[arg(long)]
+        password: Option<String>,
+        /// The username to sign in with (default: the one set before, else the user id).
+        #[arg(long)]
+        username: Option<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -137,10 +155,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let storage = aao_export_db::connect(config.database_url.expose_secret()).await.context("opening the database")?;
     match cli.command {
         Command::Serve { demo } => {
-            let demo_key = if demo { Some(prepare_demo(&config, storage.clone()).await?) } else { None };
+            let demo = if demo { Some(prepare_demo(&config, storage.clone()).await?) } else { None };
             service::run(&config, storage, service::Roles { api: true, worker: true }, |url| {
                 println!("aao-export is serving on {url} (Ctrl-C stops it)");
-                if let Some(key) = &demo_key {
+                if let Some(Demo { key, username, password }) = &demo {
+                    println!("open {url}/exports in a browser and sign in:");
+                    println!("demo sign-in: username {username}, password {password}");
                     println!("demo admin API key: {key}");
                     println!("try: curl -s -H 'X-API-Key: {key}' {url}/exports/fields");
                     println!(
@@ -156,10 +176,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker => service::run(&config, storage, service::Roles { api: false, worker: true }, |_| {}).await?,
         Command::Sweep => service::sweep(&config, storage).await?,
-        Command::Users { command: UsersCommand::Add { id, name, role, email } } => {
-            let key = service::add_user(storage.as_ref(), &id, &name, &role, email.as_deref()).await?;
-            println!("user {id} ({role}) is ready; its API key (shown once):");
+        Command::Users { command: UsersCommand::Add { id, name, role, email, password } } => {
+            let key =
+                service::add_user(storage.as_ref(), &id, &name, &role, email.as_deref(), password.as_deref()).await?;
+            let signs_in = if password.is_some() { ", signs in with the password given" } else { "" };
+            println!("user {id} ({role}) is ready{signs_in}; its API key (shown once):");
             println!("{key}");
+        }
+        Command::Users { command: UsersCommand::Passwd { id, password, username } } => {
+            // Before asking for a password that would go nowhere.
+            if storage.user(&id).await?.is_none() {
+                bail!("no user {id:?}; create it with `aao-export users add {id} --name NAME`");
+            }
+            let password = match password {
+                Some(password) => password,
+                None => read_password_line()?,
+            };
+            let username = service::set_password(storage.as_ref(), &id, username.as_deref(), &password).await?;
+            println!("user {id} now signs in as {username:?} with the new password");
         }
         Command::Users { command: UsersCommand::Token { id } } => {
             println!("{}", service::token(&config, storage.as_ref(), &id).await?);
@@ -256,8 +290,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `serve --demo`: demo data on an empty catalogue, and the admin user `demo` with a new API key.
-async fn prepare_demo(config: &Config, storage: Arc<dyn aao_export_db::Database>) -> anyhow::Result<String> {
+/// What `serve --demo` prints for the admin user `demo`.
+struct Demo {
+    key: String,
+    username: String,
+    password: String,
+}
+
+/// `serve --demo`: demo data on an empty catalogue, and the admin user `demo` with a new API key
+/// and a new random password (each start: nothing guessable stays valid from one run to the next).
+async fn prepare_demo(config: &Config, storage: Arc<dyn aao_export_db::Database>) -> anyhow::Result<Demo> {
     if storage.catalogue_size().await? == 0 {
         let observations = open_store(&config.observations, &config.aws())?;
         let demo = DemoConfig { ads: 2000, images_per_ad: 3, seed: 1 };
@@ -270,7 +312,52 @@ async fn prepare_demo(config: &Config, storage: Arc<dyn aao_export_db::Database>
         println!("loaded demo data: {} ads, {} images into {}", report.ads, report.images, config.observations);
         print_activation_codes(&report);
     }
-    service::add_user(storage.as_ref(), "demo", "Demo Admin", "admin", None).await
+    let password = aao_export_service::sessions::random_password();
+    let key = service::add_user(storage.as_ref(), "demo", "Demo Admin", "admin", None, None).await?;
+    let username = service::set_password(storage.as_ref(), "demo", None, &password).await?;
+    Ok(Demo { key, username, password })
+}
+
+/// One line of standard input, without its line ending: a password for `users passwd`. On a
+/// terminal it asks on standard error and turns echo off while it is typed.
+fn read_password_line() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    let terminal = stdin.is_terminal();
+    let mut line = String::new();
+    {
+        let _quiet = terminal.then(|| {
+            eprint!("new password: ");
+            Quiet::on()
+        });
+        stdin.lock().read_line(&mut line).context("reading the password from standard input")?;
+    }
+    if terminal {
+        eprintln!();
+    }
+    let password = line.strip_suffix('\n').map_or(line.as_str(), |l| l.strip_suffix('\r').unwrap_or(l));
+    if password.is_empty() {
+        bail!("no password on standard input: give it as one line (e.g. from a file or a pipe), or use --password");
+    }
+    Ok(password.to_string())
+}
+
+/// Terminal echo off (`stty -echo`) while this lives; best effort: without `stty` the password
+/// shows as it is typed, but is still never printed back.
+struct Quiet(bool);
+
+impl Quiet {
+    fn on() -> Quiet {
+        Quiet(std::process::Command::new("stty").arg("-echo").status().is_ok_and(|s| s.success()))
+    }
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = std::process::Command::new("stty").arg("echo").status();
+        }
+    }
 }
 
 /// The demo participants' activation codes (the first 8 hex digits of their UUIDs), for queries.

@@ -5,8 +5,8 @@
 use crate::config::Config;
 use aao_export_db::{Database, User, UsersDb};
 use aao_export_queue::Queue;
-use aao_export_server::AppState;
-use aao_export_service::{Service, Settings, Tokens, auth};
+use aao_export_server::{AppState, PublicOrigin};
+use aao_export_service::{Service, ServiceError, Settings, SignInLimits, Tokens, auth, sessions};
 use aao_export_stores::{ExportsStore, LocalLinks, open_store};
 use aao_export_worker::runner::{Runner, RunnerSettings};
 use aao_export_worker::upkeep::{run_upkeep, sweep_once};
@@ -110,6 +110,10 @@ pub async fn run(
         let bound = listener.local_addr()?;
         let public_url =
             if config.public_url_is_default() { format!("http://{bound}") } else { config.public_url.clone() };
+        // The session cookie's Secure flag and the Origin check come from it.
+        if PublicOrigin::parse(&public_url).is_none() {
+            bail!("SERVER_PUBLIC_URL {public_url:?} is not an http:// or https:// URL");
+        }
         let service = Service::new(
             storage.clone(),
             queue.clone(),
@@ -120,9 +124,14 @@ pub async fn run(
                 max_retries: config.max_retries,
                 expiration_days: config.expiration_days,
                 max_in_flight: config.max_in_flight,
+                sign_in: SignInLimits {
+                    max_failures: config.max_failed_sign_ins,
+                    lockout: Duration::from_secs(config.lockout_secs),
+                    ..SignInLimits::default()
+                },
             },
         );
-        let state = AppState::new(service);
+        let state = AppState::new(service).with_public_url(&public_url);
         on_listening(&public_url);
         tracing::info!(%bound, %public_url, "API listening");
         let stop = shutdown.clone();
@@ -185,19 +194,25 @@ pub fn download_links(config: &Config, public_url: &str) -> anyhow::Result<Local
     ))
 }
 
-/// Creates or updates a user and gives it a new API key; returns the key.
+/// Creates or updates a user and gives it a new API key (and, with `password`, sets its password
+/// for signing in); returns the key.
 pub async fn add_user(
     users: &dyn UsersDb,
     id: &str,
     name: &str,
     role: &str,
     email: Option<&str>,
+    password: Option<&str>,
 ) -> anyhow::Result<String> {
     if id.trim().is_empty() {
         bail!("the user id is empty");
     }
     if !["admin", "user", "guest"].contains(&role) {
         bail!("--role {role:?}: must be admin, user or guest");
+    }
+    // Before anything is written: a refused password leaves no half-made user.
+    if let Some(password) = password {
+        sessions::check_new_password(password).map_err(refusal)?;
     }
     let user = User {
         id: id.into(),
@@ -209,7 +224,28 @@ pub async fn add_user(
     users.put_users(&[user]).await?;
     let (key, record) = auth::new_api_key(id);
     users.put_api_key(&record).await?;
+    if let Some(password) = password {
+        set_password(users, id, None, password).await?;
+    }
     Ok(key)
+}
+
+/// Sets a user's password for signing in; returns the username it goes with.
+pub async fn set_password(
+    users: &dyn UsersDb,
+    id: &str,
+    username: Option<&str>,
+    password: &str,
+) -> anyhow::Result<String> {
+    sessions::set_password(users, id, username, password).await.map_err(refusal)
+}
+
+/// A refusal reads as its sentence alone on the command line (no AAO code).
+fn refusal(e: ServiceError) -> anyhow::Error {
+    match e {
+        ServiceError::Refused(r) => anyhow::anyhow!(r.message),
+        other => other.into(),
+    }
 }
 
 /// A bearer token for an existing user.

@@ -346,3 +346,80 @@ fn out_naming_a_folder_fails_cleanly_and_leaves_nothing() {
     assert_eq!(files_under(&work.path("out")), Vec::<String>::new(), "staging files are left behind; stderr: {stderr}");
     assert!(stderr.contains("out/taken") && stderr.contains("folder"), "the error names the folder: {stderr}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Passwords
+// ---------------------------------------------------------------------------------------------
+
+/// Asserts a clean success whose output never shows the password.
+fn quiet_ok(out: &std::process::Output, secret: &str) -> String {
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status);
+    assert!(!stdout.contains(secret) && !stderr.contains(secret), "the password was printed:\n{stdout}\n{stderr}");
+    stdout.into_owned()
+}
+
+/// Asserts a clean failure with the message on stderr.
+fn clean_failure(out: &std::process::Output, message: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "should fail: {stderr}");
+    assert!(!stderr.contains("panicked") && stderr.contains(message), "stderr should contain {message:?}: {stderr}");
+}
+
+/// `users add --password` and `users passwd` (from standard input or `--password`, with
+/// `--username`), checked by signing in on a running `api`; passwords are stored as argon2 and
+/// never printed; bad passwords, unknown users and taken usernames fail cleanly, changing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_set_from_the_command_line_sign_in() {
+    let work = Workdir::local().with("SERVER_BIND", "127.0.0.1:0");
+    let database_url = work.env.iter().find(|(k, _)| k == "DATABASE_URL").unwrap().1.clone();
+    tokio::task::block_in_place(|| {
+        let add = ["users", "add", "alice", "--name", "Alice", "--role", "admin", "--password", "alice's passphrase"];
+        let out = quiet_ok(&work.run(&add), "alice's passphrase");
+        assert!(out.lines().last().unwrap().starts_with("aao_"), "the API key still comes last: {out}");
+        work.ok(&["users", "add", "bob", "--name", "Bob"]);
+
+        let out = quiet_ok(&work.run_with_stdin(&["users", "passwd", "bob"], "bob's passphrase\n"), "bob's passphrase");
+        assert!(out.contains("user bob now signs in as \"bob\""), "{out}");
+        let renamed =
+            work.run_with_stdin(&["users", "passwd", "bob", "--username", "robert"], "robert's passphrase\r\n");
+        let out = quiet_ok(&renamed, "robert's passphrase");
+        assert!(out.contains("signs in as \"robert\""), "{out}");
+        quiet_ok(&work.run(&["users", "passwd", "alice", "--password", "alice's new passphrase"]), "alice's new");
+
+        clean_failure(&work.run_with_stdin(&["users", "passwd", "bob"], "short\n"), "it needs at least 8");
+        clean_failure(&work.run_with_stdin(&["users", "passwd", "bob"], ""), "no password on standard input");
+        clean_failure(&work.run_with_stdin(&["users", "passwd", "bob"], "\n"), "no password on standard input");
+        clean_failure(&work.run(&["users", "passwd", "bob", "--password", ""]), "the password is empty");
+        clean_failure(&work.run(&["users", "passwd", "nobody"]), "no user \"nobody\"");
+        let taken = work.run_with_stdin(&["users", "passwd", "bob", "--username", "alice"], "another passphrase\n");
+        clean_failure(&taken, "the username \"alice\" belongs to another user");
+        let bad_name = work.run_with_stdin(&["users", "passwd", "bob", "--username", " bob"], "another passphrase\n");
+        clean_failure(&bad_name, "starts or ends with a space");
+        clean_failure(&work.run(&["users", "add", "carol", "--name", "C", "--password", "short"]), "at least 8");
+        work.fails(&["users", "token", "carol"], "no user \"carol\"");
+    });
+
+    let storage = aao_export_db::connect(&database_url).await.unwrap();
+    for username in ["alice", "robert"] {
+        let (identity, _) = storage.local_identity(username).await.unwrap().unwrap();
+        assert!(identity.password.unwrap().starts_with("$argon2id$"), "{username}: stored as argon2");
+    }
+    assert_eq!(storage.local_identity("bob").await.unwrap(), None, "renamed");
+
+    let api = work.spawn(&["api"]);
+    let http = reqwest::Client::new();
+    let login = |username: &str, password: &str| {
+        let request = http
+            .post(format!("{}/auth/login", api.url))
+            .json(&serde_json::json!({"username": username, "password": password}));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(login("alice", "alice's new passphrase").await.1["user"]["id"], "alice");
+    assert_eq!(login("alice", "alice's passphrase").await.0, 401, "the old password is gone");
+    assert_eq!(login("robert", "robert's passphrase").await.1["user"]["id"], "bob");
+    assert_eq!(login("bob", "bob's passphrase").await.0, 401, "the old username is gone");
+}

@@ -223,8 +223,9 @@ async fn a_killed_worker_loses_nothing() {
     assert!(second.terminate().success());
 }
 
-/// `serve --demo` on an empty catalogue: demo data, the admin `demo` with a printed API key and a
-/// curl line that works; `users token` gives a bearer token that works too.
+/// `serve --demo` on an empty catalogue: demo data, the admin `demo` with a printed API key, a
+/// curl line that works and a password that signs in; `users token` gives a bearer token that
+/// works too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_demo_prints_a_working_key() {
     let work = Workdir::local().with("SERVER_BIND", "127.0.0.1:0");
@@ -247,6 +248,20 @@ async fn serve_demo_prints_a_working_key() {
         printed.iter().any(|l| l.contains("curl") && l.contains(&key) && l.contains(&server.url)),
         "a ready curl line: {printed:?}"
     );
+    let password = printed
+        .iter()
+        .find_map(|l| l.strip_prefix("demo sign-in: username demo, password "))
+        .unwrap_or_else(|| panic!("no demo password printed: {printed:?}"))
+        .to_string();
+    assert!(password.len() >= 16, "a long random password: {password}");
+    let response = reqwest::Client::new()
+        .post(format!("{}/auth/login", server.url))
+        .json(&json!({"username": "demo", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "the demo user signs in with the printed password");
+    assert!(response.headers()["set-cookie"].to_str().unwrap().starts_with("aao_session="));
     let api = Api::new(&server.url);
     let (code, fields) = api.call("GET", "/exports/fields", &key, None).await;
     assert_eq!(code, 200);

@@ -140,6 +140,61 @@ impl ShareRequest {
     }
 }
 
+/// The body of `POST /auth/login`. The password never prints (`Debug` hides it).
+#[derive(Clone, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "jane", "password": "correct horse battery staple"}))]
+pub struct LoginRequest {
+    /// The username of the user's local identity (often the user id)
+    pub username: String,
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest").field("username", &self.username).field("password", &"[redacted]").finish()
+    }
+}
+
+impl LoginRequest {
+    /// Checks the body's shape, naming the key at fault: `{"username": "…", "password": "…"}`,
+    /// both non-empty strings, and nothing else.
+    pub fn from_json(body: &Value) -> Result<Self, RequestError> {
+        const SHAPE: &str = "the body is {\"username\": \"...\", \"password\": \"...\"}";
+        let object = body
+            .as_object()
+            .ok_or_else(|| RequestError(format!("the body must be a JSON object, found {}", kind(body))))?;
+        if let Some(k) = object.keys().find(|k| *k != "username" && *k != "password") {
+            return Err(RequestError(format!("unknown key {k:?}; {SHAPE}")));
+        }
+        let text = |key: &str| match object.get(key) {
+            Some(Value::String(s)) if s.is_empty() => Err(RequestError(format!("{key}: empty"))),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(RequestError(format!("{key}: must be a string, found {}", kind(other)))),
+            None => Err(RequestError(format!("{key}: missing; {SHAPE}"))),
+        };
+        Ok(LoginRequest { username: text("username")?, password: text("password")? })
+    }
+}
+
+/// The signed-in user: the answer to `GET /auth/me`, and `user` in the answer to `POST /auth/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SessionUser {
+    pub id: String,
+    pub full_name: String,
+    /// admin, user or guest
+    pub role: String,
+}
+
+/// The answer to `POST /auth/login` (the session itself travels in the `aao_session` cookie).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    /// Always true
+    pub success: bool,
+    pub user: SessionUser,
+}
+
 /// Ads written so far, of how many.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Progress {
@@ -348,6 +403,13 @@ pub mod codes {
     pub const NOT_READY: &str = "NOT_READY";
     pub const BUSY: &str = "BUSY";
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+    /// A sign-in with a wrong password, an unknown username or a disabled user (one answer for all).
+    pub const INVALID_CREDENTIALS: &str = "INVALID_CREDENTIALS";
+    /// A username locked out for a short while after repeated failed sign-ins.
+    pub const TOO_MANY_ATTEMPTS: &str = "TOO_MANY_ATTEMPTS";
+    /// A state-changing request signed in by the session cookie that does not come from the
+    /// service's own origin.
+    pub const INVALID_ORIGIN: &str = "INVALID_ORIGIN";
 
     /// Every code, for the API's description.
     pub const ALL: &[&str] = &[
@@ -374,6 +436,9 @@ pub mod codes {
         NOT_READY,
         BUSY,
         INTERNAL_ERROR,
+        INVALID_CREDENTIALS,
+        TOO_MANY_ATTEMPTS,
+        INVALID_ORIGIN,
     ];
 }
 
@@ -412,6 +477,24 @@ mod tests {
             "unknown keys \"a\", \"b\"; a request has \"query\", \"include_images\" and \"fields\""
         );
         assert_eq!(ShareRequest::from_json(&json!({"user_ids": ["a", "a", "b"]})).unwrap().user_ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_login_body_names_the_key_at_fault_and_never_prints_the_password() {
+        let ok = LoginRequest::from_json(&json!({"username": "jane", "password": "hunter2hunter2"})).unwrap();
+        assert_eq!((ok.username.as_str(), ok.password.as_str()), ("jane", "hunter2hunter2"));
+        assert!(!format!("{ok:?}").contains("hunter2"), "{ok:?}");
+        let refused = |v: Value| LoginRequest::from_json(&v).unwrap_err().0;
+        assert_eq!(refused(json!([])), "the body must be a JSON object, found a list");
+        assert!(refused(json!({"password": "x"})).starts_with("username: missing"));
+        assert!(refused(json!({"username": "x"})).starts_with("password: missing"));
+        assert_eq!(refused(json!({"username": 5, "password": "x"})), "username: must be a string, found a number");
+        assert_eq!(refused(json!({"username": "x", "password": null})), "password: must be a string, found null");
+        assert_eq!(refused(json!({"username": "", "password": "x"})), "username: empty");
+        assert!(
+            refused(json!({"username": "x", "password": "y", "remember": true}))
+                .starts_with("unknown key \"remember\"")
+        );
     }
 
     #[test]

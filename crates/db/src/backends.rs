@@ -1,12 +1,15 @@
 //! The two [`Storage`] implementations. Their method bodies are the same text over different sqlx
 //! drivers, so one macro writes both; what differs (connecting, migrations, SQL dialect) is
-//! spelled out per backend below it.
+//! spelled out per backend below it. [`UsersDb`](crate::UsersDb) is written the same way in
+//! `backends/users.rs`.
 
-use crate::records::{ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, QueueRow};
+mod users;
+
+use crate::records::{Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, QueueRow};
 use crate::search::{self, Bind, Dialect, PageCursor};
 use crate::{
     CatalogueDb, CatalogueRow, CurationRecord, Database, DbError, ExportsDb, ObjectOutcome, OutcomeKind, QueueTable,
-    Result, Tag, User, UsersDb, sql,
+    Result, Tag, User, sql,
 };
 use aao_export_core::document::{Attribute, Classification, Curation};
 use aao_export_core::export::{ExportParameters, ExportStatus};
@@ -423,77 +426,6 @@ macro_rules! storage_impl {
                         })
                     })
                     .collect()
-            }
-        }
-
-        #[async_trait]
-        impl UsersDb for $storage {
-            async fn put_users(&self, users: &[User]) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
-                for u in users {
-                    sqlx::query(sql::UPSERT_USER)
-                        .bind(&u.id)
-                        .bind(&u.full_name)
-                        .bind(u.enabled)
-                        .bind(&u.role)
-                        .bind(&u.primary_email)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn user(&self, id: &str) -> Result<Option<User>> {
-                let row = sqlx::query(sql::SELECT_USER).bind(id).fetch_optional(&self.pool).await?;
-                row.as_ref().map(user_from_row).transpose()
-            }
-
-            async fn enabled_users(&self) -> Result<Vec<User>> {
-                let rows = sqlx::query(sql::SELECT_ENABLED_USERS).fetch_all(&self.pool).await?;
-                let mut users = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
-                // By id byte for byte, whatever the database's collation.
-                users.sort_by(|a, b| a.id.cmp(&b.id));
-                Ok(users)
-            }
-
-            async fn unknown_users(&self, ids: &[String]) -> Result<Vec<String>> {
-                let mut known = std::collections::HashSet::new();
-                for chunk in ids.chunks(sql::MAX_IN_LIST) {
-                    let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql::in_list(
-                        sql::SELECT_KNOWN_USERS,
-                        chunk.len(),
-                    )));
-                    for id in chunk {
-                        q = q.bind(id);
-                    }
-                    known.extend(q.fetch_all(&self.pool).await?);
-                }
-                Ok(ids.iter().filter(|id| !known.contains(*id)).cloned().collect())
-            }
-
-            async fn put_api_key(&self, key: &ApiKey) -> Result<()> {
-                sqlx::query(sql::UPSERT_API_KEY)
-                    .bind(&key.key_id)
-                    .bind(&key.user_id)
-                    .bind(&key.secret_hash)
-                    .bind(key.created_at)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
-            async fn api_key(&self, key_id: &str) -> Result<Option<(ApiKey, User)>> {
-                let Some(row) = sqlx::query(sql::SELECT_API_KEY).bind(key_id).fetch_optional(&self.pool).await? else {
-                    return Ok(None);
-                };
-                let key = ApiKey {
-                    key_id: row.try_get("key_id")?,
-                    user_id: row.try_get("user_id")?,
-                    secret_hash: row.try_get("secret_hash")?,
-                    created_at: row.try_get("created_at")?,
-                };
-                Ok(Some((key, user_from_row(&row)?)))
             }
         }
 

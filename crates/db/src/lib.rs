@@ -4,7 +4,8 @@
 //!
 //! - [`CatalogueDb`]: the observation catalogue, its curation and the exportable fields (indexer,
 //!   export pipeline, previews);
-//! - [`UsersDb`]: users and API keys (authentication, sharing);
+//! - [`UsersDb`]: users, API keys, sign-in identities and failed sign-ins (authentication,
+//!   sharing);
 //! - [`ExportsDb`]: exports, their shares, and the worker's leases (service, runner, upkeep);
 //! - [`QueueTable`]: the rows of the database queue (the queue crate's `DbQueue` only).
 //!
@@ -17,7 +18,10 @@ pub mod search;
 mod sql;
 
 pub use backends::{PgStorage, SqliteStorage};
-pub use records::{ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, QueueRow};
+pub use records::{
+    ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, Identity, LockoutRule, NewExport, QueueRow,
+    SignInGate,
+};
 /// The driver's error, as the sources of [`DbError`] hold it.
 pub use sqlx::Error as SqlxError;
 
@@ -188,7 +192,7 @@ pub trait CatalogueDb: Send + Sync + 'static {
     async fn search_page(&self, query: &Query, after: Option<&PageCursor>, limit: u32) -> Result<Vec<CatalogueRow>>;
 }
 
-/// The AAO's users and aao-export's API keys.
+/// The AAO's users and sign-in identities, aao-export's API keys, and failed sign-ins.
 #[async_trait]
 pub trait UsersDb: Send + Sync + 'static {
     async fn put_users(&self, users: &[User]) -> Result<()>;
@@ -200,6 +204,23 @@ pub trait UsersDb: Send + Sync + 'static {
     async fn put_api_key(&self, key: &ApiKey) -> Result<()>;
     /// The key with this id and its user.
     async fn api_key(&self, key_id: &str) -> Result<Option<(ApiKey, User)>>;
+
+    /// The `local` identity whose username is `username` (case-sensitive), with its user.
+    async fn local_identity(&self, username: &str) -> Result<Option<(Identity, User)>>;
+    /// Sets a user's `local` password hash, creating the identity (at `now`) if needed. `username`
+    /// renames it; `None` keeps the identity's username, or uses the user id for a new one.
+    /// Returns the username. A username another user has is [`DbError::Duplicate`]; an unknown
+    /// user is [`DbError::MissingReference`].
+    async fn set_password(&self, user_id: &str, username: Option<&str>, hash: &str, now: i64) -> Result<String>;
+    /// Replaces a user's `local` password hash if it is still `old` (compare-and-set: an upgrade
+    /// never overwrites a password set meanwhile); true when replaced.
+    async fn replace_password(&self, user_id: &str, old: &str, new: &str) -> Result<bool>;
+    /// Lets a sign-in attempt for `username` go ahead, counting it as a failure at once (so that
+    /// concurrent attempts cannot all slip under the limit), or says until when the username is
+    /// locked out ([`LockoutRule`]). A successful attempt calls [`UsersDb::clear_failed_sign_ins`].
+    async fn begin_sign_in(&self, username: &str, now: i64, rule: &LockoutRule) -> Result<SignInGate>;
+    /// Forgets a username's failed sign-ins (it signed in, or its password was set).
+    async fn clear_failed_sign_ins(&self, username: &str) -> Result<()>;
 }
 
 /// Exports, their fields and shares, and the worker's leases on them.

@@ -89,3 +89,47 @@ pub struct ExpiredFile {
     pub export_id: Uuid,
     pub object_location: String,
 }
+
+/// A sign-in identity (the AAO's `user_identities` table). For provider `local`,
+/// `provider_user_id` is the username and `password` its hash: an argon2 PHC string, or the AAO's
+/// legacy unsalted MD5 hex digest until its owner next signs in. The hash never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub provider: String,
+    pub provider_user_id: String,
+    pub password: Option<String>,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("user_id", &self.user_id)
+            .field("provider", &self.provider)
+            .field("provider_user_id", &self.provider_user_id)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// When repeated failed sign-ins lock a username out: once it has `max_failures`, each within
+/// `window_ms` of the one before, it is locked until `lockout_ms` after the last. After that one
+/// more attempt goes through, and if it fails too the lockout starts again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutRule {
+    pub max_failures: u32,
+    pub window_ms: i64,
+    pub lockout_ms: i64,
+}
+
+/// Whether a sign-in attempt may go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInGate {
+    /// Go ahead; this attempt is already counted among the username's `failures` (cleared when it
+    /// succeeds).
+    Open { failures: u32 },
+    /// Locked out until this time (epoch ms); nothing was counted.
+    Locked { until: i64 },
+}

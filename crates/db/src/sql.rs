@@ -81,6 +81,35 @@ pub const SELECT_API_KEY: &str = "
 SELECT k.key_id, k.user_id, k.secret_hash, k.created_at, u.id, u.full_name, u.enabled, u.role, u.primary_email
 FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_id = $1";
 
+// ---- sign-in: the AAO's local identities and failed sign-ins per username
+pub const SELECT_LOCAL_IDENTITY: &str = "
+SELECT i.user_id, i.provider, i.provider_user_id, i.password, i.created_at,
+    u.id, u.full_name, u.enabled, u.role, u.primary_email
+FROM user_identities i JOIN users u ON u.id = i.user_id
+WHERE i.provider = 'local' AND i.provider_user_id = $1";
+/// $1 user, $2 username (NULL: keep the identity's, or the user id for a new one), $3 hash, $4 now.
+pub const UPSERT_LOCAL_PASSWORD: &str = "
+INSERT INTO user_identities (user_id, provider, provider_user_id, password, created_at)
+VALUES ($1, 'local', COALESCE($2, $1), $3, $4)
+ON CONFLICT (user_id, provider) DO UPDATE SET
+    provider_user_id = COALESCE($2, user_identities.provider_user_id), password = excluded.password
+RETURNING provider_user_id";
+/// A compare-and-set, so an upgrade at sign-in never overwrites a password set meanwhile.
+pub const REPLACE_LOCAL_PASSWORD: &str =
+    "UPDATE user_identities SET password = $3 WHERE user_id = $1 AND provider = 'local' AND password = $2";
+/// Counts an attempt ($1 username, $2 now) unless the username is locked out: `$4` failures or more
+/// with the last after `$5` (now - lockout). A count whose last failure is before `$3` (now -
+/// window) starts again. One statement, so concurrent attempts each see the ones before them.
+pub const COUNT_SIGN_IN_ATTEMPT: &str = "
+INSERT INTO failed_sign_ins (username, failures, last_failed_at) VALUES ($1, 1, $2)
+ON CONFLICT (username) DO UPDATE SET
+    failures = CASE WHEN failed_sign_ins.last_failed_at < $3 THEN 1 ELSE failed_sign_ins.failures + 1 END,
+    last_failed_at = $2
+WHERE failed_sign_ins.failures < $4 OR failed_sign_ins.last_failed_at <= $5
+RETURNING failures";
+pub const SELECT_LAST_FAILURE: &str = "SELECT last_failed_at FROM failed_sign_ins WHERE username = $1";
+pub const CLEAR_FAILED_SIGN_INS: &str = "DELETE FROM failed_sign_ins WHERE username = $1";
+
 // ---- exports
 /// Makes a creator's concurrent `create_export`s take turns, so that together they cannot pass
 /// the limit on exports in flight: `{lock}` is `FOR NO KEY UPDATE` on PostgreSQL and empty on

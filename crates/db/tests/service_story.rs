@@ -1,12 +1,16 @@
-//! The service's side of the database (`ExportsDb`, `UsersDb`): users and API keys, exports with their fields and shares, the
-//! worker's leases, the rescuer and the sweeper. Told once and run on every backend: SQLite
+//! The service's side of the database (`ExportsDb`, `UsersDb`): users and API keys, sign-in
+//! identities and failed sign-ins, exports with their fields and shares, the worker's leases, the
+//! rescuer and the sweeper. Told once and run on every backend: SQLite
 //! always; PostgreSQL when `TEST_DATABASE_URL` is set, both in a database of the server's default
 //! collation and in one whose text sorts by an ICU locale (as a managed PostgreSQL usually does),
 //! so that no answer depends on how a database sorts text.
 
 use aao_export_core::export::{ExportParameters, ExportStatus};
 use aao_export_core::fields::field_id;
-use aao_export_db::{ApiKey, Claim, CreateOutcome, Database, ExpiredFile, ExportRecord, Finish, NewExport, User};
+use aao_export_db::{
+    ApiKey, Claim, CreateOutcome, Database, ExpiredFile, ExportRecord, Finish, Identity, LockoutRule, NewExport,
+    SignInGate, User,
+};
 use aao_export_testkit::TestDatabase;
 use serde_json::json;
 use std::sync::Arc;
@@ -673,5 +677,101 @@ async fn errors_are_typed_on_every_backend() {
         assert!(!DbError::Duplicate(sqlx::Error::RowNotFound).is_transient());
         assert!(DbError::from(sqlx::Error::PoolTimedOut).is_transient(), "[{b}] an exhausted pool is busy");
         assert!(matches!(DbError::from(sqlx::Error::PoolTimedOut), DbError::PoolExhausted(_)));
+    }
+}
+
+/// Sign-in storage on every backend: the AAO's `local` identities (a username per user, unique
+/// among users; a password hash replaced only by compare-and-set) and the count of failed
+/// sign-ins per username that locks it out, shared by every process and safe under concurrency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_story_on_every_backend() {
+    use aao_export_db::DbError;
+    for db in TestDatabase::all().await {
+        let s = db.storage.clone();
+        let b = s.backend();
+        s.put_users(&[user("amy", true), user("bob", true), user("carl", false)]).await.unwrap();
+
+        // --- Identities: found by username with their user; the username defaults to the user id.
+        assert_eq!(s.local_identity("amy").await.unwrap(), None, "[{b}] no identity yet");
+        assert_eq!(s.set_password("amy", None, "$argon2id$one", T0).await.unwrap(), "amy", "[{b}]");
+        let identity = |username: &str, password: &str, created_at: i64| Identity {
+            user_id: "amy".into(),
+            provider: "local".into(),
+            provider_user_id: username.into(),
+            password: Some(password.into()),
+            created_at,
+        };
+        assert_eq!(
+            s.local_identity("amy").await.unwrap(),
+            Some((identity("amy", "$argon2id$one", T0), user("amy", true))),
+            "[{b}] every column of an identity, and its user"
+        );
+        assert!(
+            !format!("{:?}", identity("amy", "$argon2id$one", T0)).contains("$argon2id$one"),
+            "[{b}] no hash in Debug"
+        );
+        assert_eq!(s.local_identity("Amy").await.unwrap(), None, "[{b}] usernames are case-sensitive");
+        // A new username replaces the old one; the identity keeps when it was created.
+        assert_eq!(s.set_password("amy", Some("amy.admin"), "$argon2id$two", T0 + 1).await.unwrap(), "amy.admin");
+        assert_eq!(s.local_identity("amy").await.unwrap(), None, "[{b}] the old username is gone");
+        assert_eq!(
+            s.local_identity("amy.admin").await.unwrap().map(|(i, _)| i),
+            Some(identity("amy.admin", "$argon2id$two", T0)),
+            "[{b}] renamed, new hash, same created_at"
+        );
+        // No username given: the identity keeps the one it has.
+        assert_eq!(s.set_password("amy", None, "$argon2id$three", T0 + 2).await.unwrap(), "amy.admin", "[{b}]");
+        let taken = s.set_password("bob", Some("amy.admin"), "$argon2id$x", T0).await;
+        assert!(matches!(taken, Err(DbError::Duplicate(_))), "[{b}] another user's username: {taken:?}");
+        let nobody = s.set_password("nobody", None, "$argon2id$x", T0).await;
+        assert!(matches!(nobody, Err(DbError::MissingReference(_))), "[{b}] an unknown user: {nobody:?}");
+        assert_eq!(s.set_password("carl", None, "5f4dcc3b5aa765d61d8327deb882cf99", T0).await.unwrap(), "carl");
+        let (carl, carl_user) = s.local_identity("carl").await.unwrap().unwrap();
+        assert_eq!((carl.password.as_deref(), carl_user.enabled), (Some("5f4dcc3b5aa765d61d8327deb882cf99"), false));
+
+        // --- Upgrading a hash: only while it is still the one that was checked.
+        assert!(!s.replace_password("carl", "something else", "$argon2id$new").await.unwrap(), "[{b}] stale");
+        assert!(!s.replace_password("bob", "5f4dcc3b5aa765d61d8327deb882cf99", "$argon2id$new").await.unwrap());
+        assert!(s.replace_password("carl", "5f4dcc3b5aa765d61d8327deb882cf99", "$argon2id$new").await.unwrap());
+        let (carl, _) = s.local_identity("carl").await.unwrap().unwrap();
+        assert_eq!(carl.password.as_deref(), Some("$argon2id$new"), "[{b}] replaced");
+
+        // --- Failed sign-ins: 3 failures, each within 10 minutes of the last, lock for a minute.
+        let rule = LockoutRule { max_failures: 3, window_ms: 10 * MINUTE, lockout_ms: MINUTE };
+        let gate = |name: &'static str, at: i64| {
+            let s = s.clone();
+            async move { s.begin_sign_in(name, at, &rule).await.unwrap() }
+        };
+        assert_eq!(gate("amy.admin", T0).await, SignInGate::Open { failures: 1 }, "[{b}]");
+        assert_eq!(gate("amy.admin", T0 + 1).await, SignInGate::Open { failures: 2 }, "[{b}]");
+        assert_eq!(gate("amy.admin", T0 + 2).await, SignInGate::Open { failures: 3 }, "[{b}]");
+        let locked = SignInGate::Locked { until: T0 + 2 + MINUTE };
+        assert_eq!(gate("amy.admin", T0 + 3).await, locked, "[{b}] locked a minute after the last failure");
+        assert_eq!(gate("amy.admin", T0 + 2 + MINUTE - 1).await, locked, "[{b}] refusals are not counted");
+        assert_eq!(gate("bob", T0 + 4).await, SignInGate::Open { failures: 1 }, "[{b}] other usernames go on");
+        assert_eq!(gate("nobody-at-all", T0 + 4).await, SignInGate::Open { failures: 1 }, "[{b}] unknown ones too");
+        // When the lock ends one more attempt goes through; failing, it locks again at once.
+        assert_eq!(gate("amy.admin", T0 + 2 + MINUTE).await, SignInGate::Open { failures: 4 }, "[{b}]");
+        let again = SignInGate::Locked { until: T0 + 2 + 2 * MINUTE };
+        assert_eq!(gate("amy.admin", T0 + 3 + MINUTE).await, again, "[{b}] locked again");
+        // A success (or a new password) clears the count.
+        s.clear_failed_sign_ins("amy.admin").await.unwrap();
+        assert_eq!(gate("amy.admin", T0 + 4 + MINUTE).await, SignInGate::Open { failures: 1 }, "[{b}] cleared");
+        s.clear_failed_sign_ins("never-failed").await.unwrap();
+        // A count whose last failure is older than the window starts again.
+        assert_eq!(gate("bob", T0 + 5).await, SignInGate::Open { failures: 2 }, "[{b}]");
+        assert_eq!(gate("bob", T0 + 6 + 10 * MINUTE).await, SignInGate::Open { failures: 1 }, "[{b}] a new window");
+
+        // --- Concurrent attempts: exactly the limit gets through, the rest find the lock.
+        let tries: Vec<_> = (0..10).map(|_| tokio::spawn(gate("eve", T0))).collect();
+        let mut open = Vec::new();
+        for t in tries {
+            match t.await.unwrap() {
+                SignInGate::Open { failures } => open.push(failures),
+                SignInGate::Locked { until } => assert_eq!(until, T0 + MINUTE, "[{b}]"),
+            }
+        }
+        open.sort();
+        assert_eq!(open, [1, 2, 3], "[{b}] each attempt counted once, in turn");
     }
 }

@@ -1,7 +1,11 @@
-//! The caller of a request: an API key in `X-API-Key`, or a bearer token in `Authorization`. The
-//! header is read here; whether it names an enabled user is the service's decision.
+//! The caller of a request: an API key in `X-API-Key`, a bearer token in `Authorization`, or,
+//! when neither header is sent, the session cookie (`crate::sessions`). The credential is read
+//! here; whether it names an enabled user is the service's decision. A request signed in by the
+//! cookie that changes state must also come from the service's own origin: a page of another site
+//! can make the browser send the cookie, but not set these headers.
 
 use crate::error::{ApiError, codes};
+use crate::sessions::{changes_state, check_origin, session_token};
 use crate::state::Shared;
 use aao_export_service::Caller;
 use aao_export_service::auth::{by_api_key, by_token};
@@ -45,9 +49,15 @@ impl FromRequestParts<Shared> for AuthUser {
             };
             return Ok(AuthUser(by_token(users, &state.service.tokens, token).await?));
         }
+        if let Some(token) = session_token(&parts.headers) {
+            if changes_state(&parts.method) {
+                check_origin(state, &parts.headers, true)?;
+            }
+            return Ok(AuthUser(state.service.session_caller(token).await?));
+        }
         Err(ApiError::unauthorised(
             codes::NO_VALID_AUTHENTICATION,
-            "no credentials: send an API key in the X-API-Key header or a bearer token in the Authorization header",
+            "no credentials: send an API key in the X-API-Key header or a bearer token in the Authorization header, or sign in (POST /auth/login) for a session cookie",
         ))
     }
 }

@@ -1,11 +1,12 @@
-//! The HTTP API of aao-export (axum): exports and their sharing, downloads, users, health and
-//! the OpenAPI document (generated from the handlers) with its docs page.
+//! The HTTP API of aao-export (axum): exports and their sharing, downloads, users, signing in
+//! and out with a session cookie (`/auth/*`), health and the OpenAPI document (generated from the
+//! handlers) with its docs page.
 //!
 //! Handlers only extract, call the service layer (`aao-export-service`), and answer. Each module
 //! owns its routes (`router()`); [`error::ApiError`] is the one error type, turned into the AAO
-//! envelope in one place. Every endpoint needs credentials ([`auth::AuthUser`])
-//! except `/healthz`, `/readyz`, `/openapi.json`, `/docs` and `/downloads/...`, whose links carry
-//! their own signature.
+//! envelope in one place. Every endpoint needs credentials ([`auth::AuthUser`]: an API key, a
+//! bearer token or the session cookie) except `/healthz`, `/readyz`, `/openapi.json`, `/docs`,
+//! `/auth/login`, `/auth/logout` and `/downloads/...`, whose links carry their own signature.
 
 pub mod auth;
 pub mod downloads;
@@ -20,7 +21,7 @@ pub mod users;
 
 pub use auth::AuthUser;
 pub use error::{ApiError, Json};
-pub use state::AppState;
+pub use state::{AppState, PublicOrigin};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Request, Uri};
@@ -48,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .merge(exports::router())
         .merge(downloads::router())
         .merge(users::router())
+        .merge(sessions::router())
         .merge(openapi::router())
         .merge(pages::router())
         .fallback(unknown_route)

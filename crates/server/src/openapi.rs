@@ -4,7 +4,7 @@
 //! fetched).
 
 use crate::state::Shared;
-use crate::{downloads, exports, health, users};
+use crate::{downloads, exports, health, sessions, users};
 use aao_export_core::api::ErrorBody;
 use axum::Router;
 use axum::http::header;
@@ -44,18 +44,21 @@ async fn docs() -> impl IntoResponse {
     ),
     paths(
         exports::create, exports::list, exports::fields, exports::read, exports::delete, exports::share, exports::unshare,
-        downloads::download, users::list, health::healthz, health::readyz, openapi_json, docs
+        downloads::download, users::list, sessions::login, sessions::logout, sessions::me, health::healthz, health::readyz,
+        openapi_json, docs
     ),
     components(
         schemas(ErrorBody),
-        responses(BadRequest, Unauthorised, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, TooManyExports, Busy, InternalError)
+        responses(BadRequest, Unauthorised, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, TooManyExports,
+            InvalidCredentials, TooManyAttempts, Busy, InternalError)
     ),
-    security(("ApiKeyAuth" = []), ("BearerAuth" = [])),
+    security(("ApiKeyAuth" = []), ("BearerAuth" = []), ("SessionCookie" = [])),
     modifiers(&Conventions),
     tags(
         (name = "exports", description = "Create, follow, share and delete exports"),
         (name = "downloads", description = "Signed download links of exports kept in a local folder"),
         (name = "users", description = "Users to share with"),
+        (name = "auth", description = "Signing in and out with a username and password, for a session cookie"),
         (name = "service", description = "Health and this document")
     )
 )]
@@ -67,7 +70,7 @@ pub fn document() -> &'static Value {
     DOC.get_or_init(|| serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises"))
 }
 
-/// What every operation shares: the two security schemes; public operations (`security(())`)
+/// What every operation shares: the three security schemes; public operations (`security(())`)
 /// say so with an empty list; the others also answer 401, 403, 500 and 503.
 struct Conventions;
 
@@ -90,6 +93,13 @@ impl Modify for Conventions {
                     .description(Some("An HS256 session token with the AAO claims sub, role, full_name, enabled, iat, exp (`aao-export users token` prints one)"))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "SessionCookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "aao_session",
+                "The session cookie POST /auth/login sets: the same token as BearerAuth, HttpOnly and SameSite=Strict. A request signed in by it that changes something (any method but GET, HEAD and OPTIONS) must carry an Origin header naming the service's own origin (INVALID_ORIGIN otherwise).",
+            ))),
         );
         for item in openapi.paths.paths.values_mut() {
             for op in
@@ -147,11 +157,13 @@ macro_rules! error_responses {
 error_responses! {
     BadRequest: "The request is malformed or names something that does not exist; the message says what (INVALID_JSON, INVALID_REQUEST, UNKNOWN_USERS)",
     Unauthorised: "No credentials, or credentials that are not valid (NO_VALID_AUTHENTICATION, INVALID_API_KEY, SESSION_TOKEN_EXPIRED, UNAUTHORISED, USER_NOT_FOUND)",
-    Forbidden: "The user is disabled (USER_DISABLED), or may see but not do this (FORBIDDEN)",
+    Forbidden: "The user is disabled (USER_DISABLED), may see but not do this (FORBIDDEN), or sent the session cookie from another site's page (INVALID_ORIGIN)",
     NotFound: "No such export, or one the caller may not see (NOT_FOUND)",
     PayloadTooLarge: "The body is larger than the API accepts (PAYLOAD_TOO_LARGE)",
     UnsupportedMediaType: "The body is not sent as application/json (UNSUPPORTED_MEDIA_TYPE)",
     TooManyExports: "The caller has as many exports pending or processing as allowed (TOO_MANY_EXPORTS)",
+    InvalidCredentials: "The username and password do not match an enabled account: a wrong password, an unknown username and a disabled user get this same answer (INVALID_CREDENTIALS)",
+    TooManyAttempts: "The username is locked for a short while after repeated failed sign-ins, whatever the password; the message says when to try again (TOO_MANY_ATTEMPTS)",
     Busy: "The service is busy; try again after the Retry-After header's seconds (BUSY)",
     InternalError: "The server failed; the detail is logged (INTERNAL_ERROR)",
 }
@@ -258,7 +270,11 @@ th{{background:#f6f6f6}}code{{background:#f3f3f3;padding:0 .2rem;border-radius:3
     );
     for (name, scheme) in doc["components"]["securitySchemes"].as_object().into_iter().flatten() {
         let how = match scheme["type"].as_str() {
-            Some("apiKey") => format!("header <code>{}</code>", esc(scheme["name"].as_str().unwrap_or_default())),
+            Some("apiKey") => format!(
+                "{} <code>{}</code>",
+                esc(scheme["in"].as_str().unwrap_or("header")),
+                esc(scheme["name"].as_str().unwrap_or_default())
+            ),
             _ => format!(
                 "<code>Authorization: Bearer &lt;{}&gt;</code>",
                 esc(scheme["bearerFormat"].as_str().unwrap_or("token"))

@@ -1,22 +1,198 @@
-//! TEMPORARY stand-in until the sessions branch lands (replaced by it at the merge): reading the
-//! session cookie. Not registered as routes.
+//! `/auth/*`: signing in with a username and password for a session cookie, signing out, and who
+//! the session is. Handlers extract, call the service ([`Service::sign_in`]), and answer.
+//!
+//! The session is the cookie [`SESSION_COOKIE`]: the same HS256 token the API accepts as a
+//! bearer token, `HttpOnly; SameSite=Strict; Path=/; Max-Age=` the token's lifetime, and `Secure`
+//! when the public URL is https. The API accepts it like a bearer token ([`crate::AuthUser`]);
+//! requests that change state with it must come from the public URL's origin ([`check_origin`]).
+//!
+//! For the web pages (a form-based sign-in, pages that show who is signed in):
+//! - [`Service::sign_in`]`(username, password) -> ServiceResult<(Caller, String)>` signs in;
+//! - [`session_cookie`]`(state, token)` and [`clear_session_cookie`]`(state)` are the `Set-Cookie`
+//!   values that start and end a session;
+//! - [`caller_from_cookie`]`(state, headers)` is the signed-in caller, or `None`, never an error;
+//! - [`check_origin`]`(state, headers, required)` refuses a cross-site form post.
+//!
+//! [`Service::sign_in`]: aao_export_service::Service::sign_in
 
-use crate::state::Shared;
-use aao_export_service::Caller;
-use axum::http::{HeaderMap, HeaderValue, header};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult, Json, codes};
+use crate::state::{AppState, Shared};
+use aao_export_core::api::{LoginRequest, LoginResponse, SessionUser, Success};
+use aao_export_service::{Caller, RefusalKind};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::routing::{get, post};
+use serde_json::Value;
 
-pub const COOKIE: &str = "aao_session";
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "aao_session";
 
-pub async fn caller_from_cookie(state: &Shared, headers: &HeaderMap) -> Option<Caller> {
-    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-    let token = cookies.split(';').filter_map(|c| c.trim().split_once('=')).find(|(k, _)| *k == COOKIE)?.1;
-    aao_export_service::auth::by_token(state.service.users.as_ref(), &state.service.tokens, token).await.ok()
+pub fn router() -> Router<Shared> {
+    Router::new().route("/auth/login", post(login)).route("/auth/logout", post(logout)).route("/auth/me", get(me))
 }
 
-pub fn session_cookie(_state: &Shared, token: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/")).expect("a cookie")
+/// The `Set-Cookie` value that starts a session holding `token` (from [`Service::sign_in`]): it
+/// lasts as long as the token does.
+///
+/// [`Service::sign_in`]: aao_export_service::Service::sign_in
+pub fn session_cookie(state: &AppState, token: &str) -> HeaderValue {
+    cookie(state, token, state.service.tokens.ttl_secs)
 }
 
-pub fn clear_cookie(_state: &Shared) -> HeaderValue {
-    HeaderValue::from_static("aao_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+/// The `Set-Cookie` value that ends the session (an empty cookie with `Max-Age=0`).
+pub fn clear_session_cookie(state: &AppState) -> HeaderValue {
+    cookie(state, "", 0)
+}
+
+fn cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
+    let secure = state.public_origin.as_ref().is_some_and(|o| o.https);
+    let text = cookie_text(value, max_age, secure);
+    HeaderValue::from_str(&text).expect("a token is base64url and dots, so the cookie is a valid header value")
+}
+
+fn cookie_text(value: &str, max_age: u64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}")
+}
+
+/// The session token a request's `Cookie` headers carry, if any (an empty one counts as none).
+pub fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().trim_matches('"'))
+        .filter(|value| !value.is_empty())
+}
+
+/// The caller the session cookie names, or `None` when there is no cookie or it is expired, not
+/// valid, or for a user who is gone or disabled. For pages that show who is signed in; it does
+/// not check `Origin` (do that with [`check_origin`] before changing anything).
+pub async fn caller_from_cookie(state: &AppState, headers: &HeaderMap) -> Option<Caller> {
+    state.service.session_caller(session_token(headers)?).await.ok()
+}
+
+/// Methods that never change anything; every other one does.
+pub fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Refuses (403 `INVALID_ORIGIN`) a request whose `Origin` header is not the public URL's origin,
+/// and, when `required`, one that sends no `Origin` at all. Browsers send `Origin` with every
+/// POST, so a page of another site cannot act with the visitor's session cookie.
+pub fn check_origin(state: &AppState, headers: &HeaderMap, required: bool) -> ApiResult<()> {
+    let refuse = |message: String| ApiError::new(RefusalKind::Forbidden, codes::INVALID_ORIGIN, message);
+    let Some(sent) = headers.get(header::ORIGIN) else {
+        return if required {
+            Err(refuse(
+                "this request is signed in by the session cookie and changes something, so it must carry an Origin header (browsers send one); other clients should send an API key or a bearer token instead".into(),
+            ))
+        } else {
+            Ok(())
+        };
+    };
+    let sent = String::from_utf8_lossy(sent.as_bytes());
+    match &state.public_origin {
+        Some(public) if sent.trim().eq_ignore_ascii_case(&public.origin) => Ok(()),
+        Some(public) => Err(refuse(format!(
+            "the request comes from the origin {sent:?}, not from this service's own pages ({}); requests signed in by the session cookie must come from them",
+            public.origin
+        ))),
+        None => Err(refuse(format!(
+            "the request comes from the origin {sent:?}, and this server has no public URL (SERVER_PUBLIC_URL) to compare it with"
+        ))),
+    }
+}
+
+fn session_user(caller: Caller) -> SessionUser {
+    SessionUser { id: caller.id, full_name: caller.full_name, role: caller.role }
+}
+
+/// Sign in with a username and password
+///
+/// Answers the user and sets the session cookie aao_session (HttpOnly, SameSite=Strict, Secure
+/// when the service is served over https), which the API then accepts like a bearer token and
+/// which expires like one. A wrong password, an unknown username and a disabled user get the same
+/// answer (INVALID_CREDENTIALS). After 5 failed sign-ins in a row for one username it is locked
+/// for a short while (TOO_MANY_ATTEMPTS, even with the right password); the message says when to
+/// try again. A request with an Origin header must come from the service's own origin.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", operation_id = "login", security(()),
+    request_body(content = LoginRequest, description = "The username and password"),
+    responses((status = 200, description = "Signed in; the Set-Cookie header holds the session", body = LoginResponse,
+            headers(("Set-Cookie" = String, description = "aao_session=<token>; HttpOnly; SameSite=Strict; Path=/; Max-Age=<seconds>[; Secure]"))),
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::InvalidCredentials),
+        (status = 403, response = crate::openapi::Forbidden), (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 429, response = crate::openapi::TooManyAttempts),
+        (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Busy)))]
+pub(crate) async fn login(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> ApiResult<(HeaderMap, Json<LoginResponse>)> {
+    check_origin(&state, &headers, false)?;
+    let request = LoginRequest::from_json(&body).map_err(|e| ApiError::invalid(e.0))?;
+    let (caller, token) = state.service.sign_in(&request.username, &request.password).await?;
+    let mut answer = HeaderMap::new();
+    answer.insert(header::SET_COOKIE, session_cookie(&state, &token));
+    answer.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok((answer, Json(LoginResponse { success: true, user: session_user(caller) })))
+}
+
+/// Sign out
+///
+/// Clears the session cookie (Max-Age=0); answers the same with or without a session. The token
+/// the cookie held is not revoked: it stays valid as a bearer token until it expires. A request
+/// with an Origin header must come from the service's own origin.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "logout", security(()),
+    responses((status = 200, description = "Signed out; the Set-Cookie header clears the session", body = Success,
+            headers(("Set-Cookie" = String, description = "aao_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0[; Secure]"))),
+        (status = 403, response = crate::openapi::Forbidden)))]
+pub(crate) async fn logout(State(state): State<Shared>, headers: HeaderMap) -> ApiResult<(HeaderMap, Json<Success>)> {
+    check_origin(&state, &headers, false)?;
+    let mut answer = HeaderMap::new();
+    answer.insert(header::SET_COOKIE, clear_session_cookie(&state));
+    answer.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok((answer, Json(Success { success: true })))
+}
+
+/// Who is signed in
+///
+/// The user the session cookie (or any other credential) names.
+#[utoipa::path(get, path = "/auth/me", tag = "auth", operation_id = "me",
+    responses((status = 200, description = "The signed-in user", body = SessionUser)))]
+pub(crate) async fn me(user: AuthUser) -> Json<SessionUser> {
+    Json(session_user(user.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_is_http_only_strict_and_secure_only_over_https() {
+        assert_eq!(
+            cookie_text("a.b.c", 3600, false),
+            "aao_session=a.b.c; HttpOnly; SameSite=Strict; Path=/; Max-Age=3600"
+        );
+        assert_eq!(cookie_text("", 0, true), "aao_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure");
+    }
+
+    #[test]
+    fn the_session_token_is_found_among_other_cookies() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(session_token(&headers), None);
+        headers.append(header::COOKIE, HeaderValue::from_static("theme=dark; aao_session_old=x"));
+        assert_eq!(session_token(&headers), None, "only the exact name");
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1;aao_session=t.o.k ; b=2"));
+        assert_eq!(session_token(&headers), Some("t.o.k"));
+        let mut empty = HeaderMap::new();
+        empty.insert(header::COOKIE, HeaderValue::from_static("aao_session="));
+        assert_eq!(session_token(&empty), None, "a cleared cookie is no session");
+        assert!(changes_state(&Method::POST) && changes_state(&Method::DELETE) && !changes_state(&Method::HEAD));
+    }
 }

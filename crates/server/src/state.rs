@@ -1,6 +1,7 @@
 //! What every handler shares: the service layer and the HTTP-only settings.
 
 use aao_export_service::Service;
+use axum::http::Uri;
 use std::sync::Arc;
 
 /// The largest request body accepted, unless configured (64 KiB).
@@ -12,14 +13,75 @@ pub struct AppState {
     pub service: Service,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
+    /// Where browsers reach the service, from its public URL: the session cookie is `Secure` when
+    /// it is https, and requests that change state with the cookie must come from this origin.
+    /// `None` (no public URL): such requests are refused.
+    pub public_origin: Option<PublicOrigin>,
 }
 
 impl AppState {
-    /// The service behind the API, with the default body limit.
+    /// The service behind the API, with the default body limit and no public URL (see
+    /// [`AppState::with_public_url`]).
     pub fn new(service: Service) -> Self {
-        AppState { service, max_body_bytes: DEFAULT_MAX_BODY_BYTES }
+        AppState { service, max_body_bytes: DEFAULT_MAX_BODY_BYTES, public_origin: None }
+    }
+
+    /// The same state, reached by browsers at `public_url` (e.g. `https://aao.example.org/`). A
+    /// URL that is not http(s) leaves the origin unset.
+    pub fn with_public_url(mut self, public_url: &str) -> Self {
+        self.public_origin = PublicOrigin::parse(public_url);
+        self
+    }
+}
+
+/// The origin of the service's public URL (`scheme://host[:port]`, lowercase, no default port),
+/// as browsers send it in `Origin`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicOrigin {
+    pub origin: String,
+    /// The URL is https: the session cookie gets `Secure`.
+    pub https: bool,
+}
+
+impl PublicOrigin {
+    /// The origin of an http or https URL; `None` for anything else.
+    pub fn parse(public_url: &str) -> Option<PublicOrigin> {
+        let uri: Uri = public_url.trim().parse().ok()?;
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let https = match scheme.as_str() {
+            "https" => true,
+            "http" => false,
+            _ => return None,
+        };
+        let host = uri.host().filter(|h| !h.is_empty())?.to_ascii_lowercase();
+        let port = match uri.port_u16() {
+            Some(443) if https => String::new(),
+            Some(80) if !https => String::new(),
+            Some(port) => format!(":{port}"),
+            None => String::new(),
+        };
+        Some(PublicOrigin { origin: format!("{scheme}://{host}{port}"), https })
     }
 }
 
 /// The router's state: one shared [`AppState`].
 pub(crate) type Shared = Arc<AppState>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_origin_is_what_browsers_send() {
+        let origin = |url: &str| PublicOrigin::parse(url).map(|o| (o.origin, o.https));
+        assert_eq!(origin("https://AAO.example.org/exports?x=1"), Some(("https://aao.example.org".into(), true)));
+        assert_eq!(origin("https://aao.example.org:443"), Some(("https://aao.example.org".into(), true)));
+        assert_eq!(origin("http://127.0.0.1:8080/"), Some(("http://127.0.0.1:8080".into(), false)));
+        assert_eq!(origin("HTTP://h:80"), Some(("http://h".into(), false)));
+        assert_eq!(origin("https://h:8443"), Some(("https://h:8443".into(), true)));
+        assert_eq!(origin("http://[::1]:8080"), Some(("http://[::1]:8080".into(), false)));
+        for bad in ["", "aao.example.org", "ftp://h", "/exports", "http://"] {
+            assert_eq!(origin(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -31,7 +31,7 @@ impl Caller {
         self.role == "admin"
     }
 
-    fn from_user(user: User) -> ServiceResult<Self> {
+    pub(crate) fn from_user(user: User) -> ServiceResult<Self> {
         if !user.enabled {
             return Err(ServiceError::forbidden(
                 codes::USER_DISABLED,

@@ -1,7 +1,8 @@
 //! Every use case of aao-export, as functions on [`Service`]: create (validation, in-flight cap,
 //! enqueue with the write), list, read (status object with a fresh link), delete (with cancel),
-//! share, unshare, the local download, and authentication; with the rules of who may see and who
-//! may manage an export ([`exports::may_see`], [`exports::may_manage`]).
+//! share, unshare, the local download, authentication, and signing in with a password
+//! ([`sessions`]); with the rules of who may see and who may manage an export
+//! ([`exports::may_see`], [`exports::may_manage`]).
 //!
 //! The JSON API, the pages and the Lambda adapters call these and only answer in their own form;
 //! nothing here knows HTTP or SQL. Failures are [`ServiceError`]s: a [`Refusal`] the caller can act
@@ -10,9 +11,11 @@
 pub mod auth;
 pub mod error;
 pub mod exports;
+pub mod sessions;
 
 pub use auth::{Caller, Tokens};
 pub use error::{Refusal, RefusalKind, ServiceError, ServiceResult, codes};
+pub use sessions::SignInLimits;
 
 use aao_export_db::{CatalogueDb, Database, ExportsDb, UsersDb};
 use aao_export_queue::Queue;
@@ -31,12 +34,20 @@ pub struct Settings {
     pub expiration_days: u32,
     /// The most exports one user may have pending or processing.
     pub max_in_flight: u32,
+    /// When repeated failed sign-ins lock a username out.
+    pub sign_in: SignInLimits,
 }
 
 impl Default for Settings {
-    /// The spec's and DESIGN.md's defaults: 3 retries, 7 days, 5 exports in flight.
+    /// The spec's and DESIGN.md's defaults: 3 retries, 7 days, 5 exports in flight; and
+    /// [`SignInLimits::default`].
     fn default() -> Self {
-        Settings { max_retries: 3, expiration_days: 7, max_in_flight: DEFAULT_MAX_IN_FLIGHT }
+        Settings {
+            max_retries: 3,
+            expiration_days: 7,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            sign_in: SignInLimits::default(),
+        }
     }
 }
 

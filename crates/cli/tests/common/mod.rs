@@ -37,8 +37,8 @@ impl Workdir {
         self.dir.path().join(relative)
     }
 
-    /// Runs `aao-export ARGS` with only this directory's environment (and PATH).
-    pub fn run(&self, args: &[&str]) -> Output {
+    /// `aao-export ARGS` with only this directory's environment (and PATH).
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
         command.args(args).current_dir(self.dir.path()).env_clear();
         if let Ok(path) = std::env::var("PATH") {
@@ -47,7 +47,28 @@ impl Workdir {
         for (k, v) in &self.env {
             command.env(k, v);
         }
-        command.output().unwrap_or_else(|e| panic!("running {BIN}: {e}"))
+        command
+    }
+
+    /// Runs `aao-export ARGS` with only this directory's environment (and PATH).
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap_or_else(|e| panic!("running {BIN}: {e}"))
+    }
+
+    /// Runs `aao-export ARGS` with `input` on its standard input.
+    pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {BIN}: {e}"));
+        // Dropping the pipe closes it: the command sees the end of its input.
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
     }
 
     /// Runs and asserts success; returns stdout.

@@ -13,7 +13,7 @@ mod exports;
 mod layout;
 mod new;
 mod session;
-// TEMP mod signin;
+mod signin;
 
 use crate::state::Shared;
 use aao_export_service::{Caller, RefusalKind, ServiceError};
@@ -38,8 +38,8 @@ pub fn router() -> Router<Shared> {
         .route("/ui/exports", get(exports::list))
         .route("/ui/exports/new", get(new::new_export))
         .route("/ui/exports/{export_id}", get(exports::detail))
-        // TEMP until sessions land: .route("/signin", get(signin::form_page).post(signin::submit))
-        // TEMP .route("/signout", axum::routing::post(signin::sign_out))
+        .route("/signin", get(signin::form_page).post(signin::submit))
+        .route("/signout", axum::routing::post(signin::sign_out))
         .route("/assets/{name}", get(assets::serve))
 }
 

@@ -30,7 +30,9 @@ pub struct SignIn {
 /// Where to go after signing in: a path on this site only (never `//elsewhere` or a URL).
 fn local_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => n.to_string(),
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => {
+            n.to_string()
+        }
         _ => "/exports".to_string(),
     }
 }
@@ -75,9 +77,17 @@ pub async fn form_page(State(state): State<Shared>, headers: HeaderMap, Query(q)
     form(StatusCode::OK, &next, "", None)
 }
 
-/// `POST /signin`: checks the password; on success sets the session cookie and goes on.
-pub async fn submit(State(state): State<Shared>, Form(input): Form<SignIn>) -> Response {
+/// `POST /signin`: checks the password; on success sets the session cookie and goes on. Like the
+/// API's sign-in it takes only requests from this site's own pages (no login CSRF).
+pub async fn submit(State(state): State<Shared>, headers: HeaderMap, Form(input): Form<SignIn>) -> Response {
     let next = local_next(input.next.as_deref());
+    if let Err(e) = crate::sessions::check_origin(&state, &headers, true) {
+        let message = match &e {
+            crate::ApiError::Service(ServiceError::Refused(r)) => r.message.clone(),
+            _ => "This sign-in did not come from this site's page.".to_string(),
+        };
+        return form(StatusCode::FORBIDDEN, &next, "", Some(("form", &message)));
+    }
     let username = input.username.trim();
     if username.is_empty() {
         return form(StatusCode::BAD_REQUEST, &next, "", Some(("username", "Enter your username.")));
@@ -87,10 +97,17 @@ pub async fn submit(State(state): State<Shared>, Form(input): Form<SignIn>) -> R
     }
     match state.service.sign_in(username, &input.password).await {
         Ok((caller, token)) => signed_in(&state, &caller, &token, &next),
-        Err(ServiceError::Refused(r)) => form(crate::error::status_of(r.kind), &next, username, Some(("form", &r.message))),
+        Err(ServiceError::Refused(r)) => {
+            form(crate::error::status_of(r.kind), &next, username, Some(("form", &r.message)))
+        }
         Err(other) => {
             tracing::error!(error = %other, "signing in failed on the server's side");
-            form(StatusCode::INTERNAL_SERVER_ERROR, &next, username, Some(("form", "Signing in failed on our side; try again shortly.")))
+            form(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &next,
+                username,
+                Some(("form", "Signing in failed on our side; try again shortly.")),
+            )
         }
     }
 }
@@ -105,7 +122,7 @@ fn signed_in(state: &Shared, caller: &Caller, token: &str, next: &str) -> Respon
 /// `POST /signout`: forgets the session cookie and shows the sign-in page.
 pub async fn sign_out(State(state): State<Shared>) -> Response {
     let mut response = Redirect::to("/signin").into_response();
-    response.headers_mut().append(header::SET_COOKIE, crate::sessions::clear_cookie(&state));
+    response.headers_mut().append(header::SET_COOKIE, crate::sessions::clear_session_cookie(&state));
     response
 }
 
@@ -116,7 +133,14 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed() {
         assert_eq!(local_next(Some("/exports/new")), "/exports/new");
-        for bad in [None, Some("https://evil.example/"), Some("//evil.example"), Some("/\\evil"), Some("exports"), Some("/x?u=http://e")] {
+        for bad in [
+            None,
+            Some("https://evil.example/"),
+            Some("//evil.example"),
+            Some("/\\evil"),
+            Some("exports"),
+            Some("/x?u=http://e"),
+        ] {
             assert_eq!(local_next(bad), "/exports", "{bad:?}");
         }
     }

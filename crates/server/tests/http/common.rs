@@ -129,7 +129,8 @@ pub async fn spawn_app_on(
     let links = LocalLinks::new(&url, Uuid::new_v4().as_bytes().to_vec());
     let api_queue = other_queue.unwrap_or_else(|| queue.clone() as Arc<dyn Queue>);
     let state =
-        AppState::new(Service::new(storage.clone(), api_queue, exports, links.clone(), jwt.clone(), settings.clone()));
+        AppState::new(Service::new(storage.clone(), api_queue, exports, links.clone(), jwt.clone(), settings.clone()))
+            .with_public_url(&url);
     let max_body_bytes = state.max_body_bytes;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(aao_export_server::serve(listener, state, async move {

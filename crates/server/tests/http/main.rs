@@ -10,4 +10,5 @@ mod bad_input;
 mod downloads;
 mod pages;
 mod service;
+mod sessions;
 mod shapes;

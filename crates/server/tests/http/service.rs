@@ -52,6 +52,10 @@ async fn the_openapi_document_matches_the_router() {
     let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
     assert_eq!(schemes["ApiKeyAuth"]["name"], json!("X-API-Key"));
     assert_eq!(schemes["BearerAuth"]["scheme"], json!("bearer"));
+    assert_eq!(
+        (&schemes["SessionCookie"]["in"], &schemes["SessionCookie"]["name"]),
+        (&json!("cookie"), &json!("aao_session"))
+    );
 
     let id = app.seed_export(CREATOR, &[]).await;
     let mut documented = Vec::new();
@@ -86,6 +90,7 @@ async fn the_openapi_document_matches_the_router() {
     documented.sort();
     let served = [
         "DELETE /exports/{export_id}",
+        "GET /auth/me",
         "GET /docs",
         "GET /downloads/{export_id}",
         "GET /exports",
@@ -95,6 +100,8 @@ async fn the_openapi_document_matches_the_router() {
         "GET /openapi.json",
         "GET /readyz",
         "GET /users",
+        "POST /auth/login",
+        "POST /auth/logout",
         "POST /exports",
         "POST /exports/{export_id}/share",
         "POST /exports/{export_id}/unshare",
