@@ -122,7 +122,7 @@ function renderNode(node, path, parent, index) {
       add.type = "button";
       add.className = "secondary";
       add.textContent = text;
-      add.setAttribute("aria-label", text === "+ AND" ? "Add a condition that must also hold" : "Add an alternative condition");
+      add.title = text === "+ AND" ? "Add a condition that must also hold" : "Add an alternative condition";
       add.addEventListener("click", () => {
         query = { method, args: query.method === "ALL" ? [{ method: "PAGE_NAME_CONTAINS", args: [""] }] : [query, { method: "PAGE_NAME_CONTAINS", args: [""] }] };
         render(); changed();
