@@ -1,5 +1,6 @@
-//! The HTTP API of aao-export (axum): exports and their sharing, downloads, users, health and
-//! the OpenAPI document (generated from the handlers) with its docs page.
+//! The HTTP API of aao-export (axum): exports and their sharing, previews and the ads' images,
+//! downloads, users, health and the OpenAPI document (generated from the handlers) with its docs
+//! page.
 //!
 //! Handlers only extract, call the service layer (`aao-export-service`), and answer. Each module
 //! owns its routes (`router()`); [`error::ApiError`] is the one error type, turned into the AAO
@@ -7,6 +8,7 @@
 //! except `/healthz`, `/readyz`, `/openapi.json`, `/docs` and `/downloads/...`, whose links carry
 //! their own signature.
 
+pub mod ads;
 pub mod auth;
 pub mod downloads;
 pub mod error;
@@ -44,6 +46,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(exports::router())
+        .merge(ads::router())
         .merge(downloads::router())
         .merge(users::router())
         .merge(openapi::router())

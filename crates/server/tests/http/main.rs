@@ -8,5 +8,6 @@ mod api;
 mod authorization;
 mod bad_input;
 mod downloads;
+mod preview;
 mod service;
 mod shapes;
