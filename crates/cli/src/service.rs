@@ -73,11 +73,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let queue = open_queue(config, storage.clone()).await;
     let exports = open_exports(config)?;
+    // The worker reads RDOs and images from it, the API the images of previewed ads.
+    let observations = open_store(&config.observations, &config.aws())?;
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
 
     if roles.worker {
-        let observations = open_store(&config.observations, &config.aws())?;
         let mut settings = RunnerSettings::new(config.worker_concurrency as usize);
         settings.lease = Duration::from_secs(config.lease_secs.max(1));
         settings.heartbeat = (settings.lease / 4).max(Duration::from_millis(250));
@@ -87,7 +88,7 @@ pub async fn run(
             catalogue: storage.clone(),
             exports: storage.clone(),
             queue: queue.clone(),
-            observations,
+            observations: observations.clone(),
             files: exports.clone(),
             settings,
         });
@@ -116,6 +117,7 @@ pub async fn run(
         }
         let service = Service::new(
             storage.clone(),
+            observations,
             queue.clone(),
             exports.clone(),
             download_links(config, &public_url)?,

@@ -336,6 +336,62 @@ pub struct CreatedExport {
     pub export: ExportStatusObject,
 }
 
+/// The body of `POST /exports/preview`: the body of `POST /exports`, checked the same way.
+pub type PreviewRequest = CreateExportRequest;
+
+/// The answer to `POST /exports/preview`: what the export would hold, estimated from the
+/// catalogue, and its first ads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "ad_count": 1985,
+    "image_count": 3955,
+    "estimated_bytes": {"without_images": 1354909, "with_images": 382236560},
+    "ads": [{
+        "observation_id": "820cc69e-3ebc-4b9e-93c7-5e5e98dfa79c",
+        "platform": "TIKTOK",
+        "observed_at": "2026-09-30T23:05:18Z",
+        "page_name": "CareerLink Australia",
+        "image_urls": [
+            "/ads/820cc69e-3ebc-4b9e-93c7-5e5e98dfa79c/images/1",
+            "/ads/820cc69e-3ebc-4b9e-93c7-5e5e98dfa79c/images/2",
+            "/ads/820cc69e-3ebc-4b9e-93c7-5e5e98dfa79c/images/3"
+        ]
+    }]
+}))]
+pub struct Preview {
+    /// Ads the query selects (what the export would hold)
+    pub ad_count: u64,
+    /// Their images found in the observations store when they were indexed
+    pub image_count: u64,
+    pub estimated_bytes: EstimatedBytes,
+    /// The first matching ads (at most 24), newest first
+    pub ads: Vec<PreviewAd>,
+}
+
+/// The ZIP's estimated size, both ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EstimatedBytes {
+    /// With include_images false
+    pub without_images: u64,
+    /// With include_images true
+    pub with_images: u64,
+}
+
+/// One ad of a preview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PreviewAd {
+    pub observation_id: String,
+    /// observation.platform (FACEBOOK, INSTAGRAM, TIKTOK, YOUTUBE, ...)
+    pub platform: Option<String>,
+    /// observation.observed_on_device_at
+    #[schema(format = DateTime)]
+    pub observed_at: String,
+    /// The page name of the best-ranked Meta Ad Library candidate
+    pub page_name: Option<String>,
+    /// The ad's images (media[] in order), relative to the API: GET /ads/{observation_id}/images/{n}
+    pub image_urls: Vec<String>,
+}
+
 /// The answer to share and unshare.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ShareResponse {
@@ -400,6 +456,7 @@ pub mod codes {
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
     pub const RANGE_NOT_SATISFIABLE: &str = "RANGE_NOT_SATISFIABLE";
     pub const TOO_MANY_EXPORTS: &str = "TOO_MANY_EXPORTS";
+    pub const NOT_RETRYABLE: &str = "NOT_RETRYABLE";
     pub const NOT_READY: &str = "NOT_READY";
     pub const BUSY: &str = "BUSY";
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
@@ -433,6 +490,7 @@ pub mod codes {
         UNSUPPORTED_MEDIA_TYPE,
         RANGE_NOT_SATISFIABLE,
         TOO_MANY_EXPORTS,
+        NOT_RETRYABLE,
         NOT_READY,
         BUSY,
         INTERNAL_ERROR,

@@ -25,6 +25,12 @@ pub struct CatalogueEntry {
     pub search_text: String,
     /// `is_user_disabled`: a withdrawn participant's ad, never to be exported.
     pub withdrawn: bool,
+    /// The ad's images: the `media[]` keys (in the same bucket), in order.
+    pub media: Vec<String>,
+    /// How many of `media` the observations store holds, and their bytes: 0 until the indexer
+    /// has looked them up (the RDO alone cannot say).
+    pub image_count: u64,
+    pub image_bytes: u64,
 }
 
 /// Reads the catalogue columns out of a parsed RDO; the error says what is missing.
@@ -70,7 +76,43 @@ pub fn catalogue_entry(rdo: &Map<String, Value>) -> Result<CatalogueEntry, Strin
         categories,
         search_text: join_lower(texts.into_iter()),
         withdrawn: rdo.get("is_user_disabled").and_then(Value::as_bool).unwrap_or(false),
+        media: media_keys(rdo),
+        image_count: 0,
+        image_bytes: 0,
     })
+}
+
+/// The `media[]` keys of an RDO, in order (entries that are not strings are no images).
+pub fn media_keys(rdo: &Map<String, Value>) -> Vec<String> {
+    rdo.get("media")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The page name to show for an ad: that of its best-ranked Meta Ad Library candidate
+/// (`rankings[].ranking_pct`, naming `this_selected_candidate_i`), else of its first candidate
+/// that has one; `None` when no candidate names a page.
+pub fn display_page_name(rdo: &Map<String, Value>) -> Option<String> {
+    let scrape = rdo.get("enrichment")?.get("meta_adlibrary_scrape")?;
+    let candidates = scrape.get("candidates").and_then(Value::as_array)?;
+    let page_name =
+        |c: &Value| c.get("data")?.get("page_name")?.as_str().filter(|p| !p.trim().is_empty()).map(str::to_string);
+    let best = scrape
+        .get("rankings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let i = usize::try_from(r.get("this_selected_candidate_i")?.as_u64()?).ok()?;
+            Some((r.get("ranking_pct").and_then(Value::as_f64).unwrap_or(0.0), i))
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .and_then(|(_, i)| candidates.get(i))
+        .and_then(page_name);
+    best.or_else(|| candidates.iter().find_map(page_name))
 }
 
 fn join_lower<'a>(values: impl Iterator<Item = &'a str>) -> String {
@@ -113,6 +155,37 @@ mod tests {
         assert!(e.search_text.contains("paid for by raiz invest australia limited"));
         assert!(e.search_text.split(VALUE_SEPARATOR).any(|t| t == "instagram"));
         assert!(!e.withdrawn);
+        assert_eq!(
+            e.media,
+            ["48734387-5226-4e96-b97c-2d0747a99898/temp-v2/eba33a79-58c4-4563-b746-942eb2feca4f/480.jpg"]
+        );
+        assert_eq!((e.image_count, e.image_bytes), (0, 0), "sizes come from the store, not the RDO");
+        assert_eq!(display_page_name(&rdo), None, "the sample has no candidates");
+    }
+
+    #[test]
+    fn the_page_name_shown_is_the_best_ranked_candidates() {
+        let with = |candidates: Value, rankings: Value| {
+            let v = serde_json::json!({"enrichment": {"meta_adlibrary_scrape": {"candidates": candidates, "rankings": rankings}}});
+            display_page_name(v.as_object().unwrap())
+        };
+        let candidates = serde_json::json!([
+            {"data": {"page_name": "First"}}, {"data": {"page_name": "Second"}}, {"data": {"page_name": " "}}
+        ]);
+        assert_eq!(with(candidates.clone(), serde_json::json!([])).as_deref(), Some("First"));
+        let ranked = serde_json::json!([
+            {"this_selected_candidate_i": 0, "ranking_pct": 12.5},
+            {"this_selected_candidate_i": 1, "ranking_pct": 80.0}
+        ]);
+        assert_eq!(with(candidates.clone(), ranked).as_deref(), Some("Second"));
+        let blank_best = serde_json::json!([{"this_selected_candidate_i": 2, "ranking_pct": 99.0}]);
+        assert_eq!(with(candidates, blank_best).as_deref(), Some("First"), "a blank name falls back");
+        assert_eq!(
+            with(serde_json::json!([{"data": {}}]), serde_json::json!([{"this_selected_candidate_i": 7}])),
+            None
+        );
+        let media = serde_json::json!({"media": ["a.jpg", 3, "b.png"]});
+        assert_eq!(media_keys(media.as_object().unwrap()), ["a.jpg", "b.png"]);
     }
 
     #[test]

@@ -1,23 +1,19 @@
-//! The two [`Storage`] implementations. Their method bodies are the same text over different sqlx
+//! The two storage implementations (SQLite and PostgreSQL). Their method bodies are the same text over different sqlx
 //! drivers, so one macro writes both; what differs (connecting, migrations, SQL dialect) is
-//! spelled out per backend below it. [`UsersDb`](crate::UsersDb) is written the same way in
-//! `backends/users.rs`.
+//! spelled out per backend below it. The catalogue's methods are written the same way in
+//! `catalogue.rs`, and [`UsersDb`](crate::UsersDb)'s in `backends/users.rs`.
 
 mod users;
 
-use crate::records::{Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, QueueRow};
-use crate::search::{self, Bind, Dialect, PageCursor};
-use crate::{
-    CatalogueDb, CatalogueRow, CurationRecord, Database, DbError, ExportsDb, ObjectOutcome, OutcomeKind, QueueTable,
-    Result, Tag, User, sql,
+use crate::records::{
+    Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, QueueRow, RetryExport, RetryOutcome,
 };
-use aao_export_core::document::{Attribute, Classification, Curation};
+use crate::search::Dialect;
+use crate::{Database, DbError, ExportsDb, QueueTable, Result, User, sql};
 use aao_export_core::export::{ExportParameters, ExportStatus};
-use aao_export_core::fields::{ExportableField, seed_fields};
-use aao_export_core::query::Query;
+use aao_export_core::fields::seed_fields;
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Row};
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
@@ -25,17 +21,17 @@ use uuid::Uuid;
 /// SQLite (WAL), the embedded default.
 #[derive(Clone)]
 pub struct SqliteStorage {
-    pool: sqlx::SqlitePool,
+    pub(crate) pool: sqlx::SqlitePool,
 }
 
 /// PostgreSQL, for production.
 #[derive(Clone)]
 pub struct PgStorage {
-    pool: sqlx::PgPool,
+    pub(crate) pool: sqlx::PgPool,
 }
 
 impl SqliteStorage {
-    const DIALECT: Dialect = Dialect::Sqlite;
+    pub(crate) const DIALECT: Dialect = Dialect::Sqlite;
     const QUEUE_LOCK: &str = "";
     const ROW_LOCK: &str = "";
     const SHARES_AGGREGATE: &str = "group_concat(s.user_id, char(31))";
@@ -68,7 +64,7 @@ impl SqliteStorage {
 }
 
 impl PgStorage {
-    const DIALECT: Dialect = Dialect::Postgres;
+    pub(crate) const DIALECT: Dialect = Dialect::Postgres;
     const QUEUE_LOCK: &str = "FOR UPDATE SKIP LOCKED";
     const ROW_LOCK: &str = "FOR NO KEY UPDATE";
     const SHARES_AGGREGATE: &str = "string_agg(s.user_id, chr(31))";
@@ -90,20 +86,6 @@ impl PgStorage {
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         Ok(self.pool.begin().await?)
     }
-}
-
-macro_rules! bind_all {
-    ($query:expr, $binds:expr) => {{
-        let mut q = $query;
-        for bind in $binds {
-            q = match bind {
-                Bind::Text(s) => q.bind(s.clone()),
-                Bind::Float(f) => q.bind(*f),
-                Bind::Int(i) => q.bind(*i),
-            };
-        }
-        q
-    }};
 }
 
 fn user_from_row<R: Row>(row: &R) -> Result<User>
@@ -200,236 +182,6 @@ macro_rules! storage_impl {
         }
 
         #[async_trait]
-        impl CatalogueDb for $storage {
-            async fn exportable_fields(&self) -> Result<Vec<ExportableField>> {
-                let rows = sqlx::query(sql::SELECT_FIELDS).fetch_all(&self.pool).await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(ExportableField {
-                            field_id: r.try_get("field_id")?,
-                            name: r.try_get("name")?,
-                            description: r.try_get("description")?,
-                            path: r.try_get("path")?,
-                            group: r.try_get("group")?,
-                            is_default: r.try_get("is_default")?,
-                        })
-                    })
-                    .collect()
-            }
-
-            async fn put_tags(&self, tags: &[Tag]) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
-                for t in tags {
-                    sqlx::query(sql::UPSERT_TAG)
-                        .bind(&t.id)
-                        .bind(&t.name)
-                        .bind(&t.description)
-                        .bind(&t.hex)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn put_curation(&self, records: &[CurationRecord]) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
-                for r in records {
-                    for statement in [sql::DELETE_APPLIED_TAGS, sql::DELETE_ATTRIBUTES, sql::DELETE_CLASSIFICATIONS] {
-                        sqlx::query(statement).bind(&r.observation_id).execute(&mut *tx).await?;
-                    }
-                    for tag in &r.tag_ids {
-                        sqlx::query(sql::INSERT_APPLIED_TAG)
-                            .bind(&r.observation_id)
-                            .bind(tag)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    for a in &r.attributes {
-                        sqlx::query(sql::INSERT_ATTRIBUTE)
-                            .bind(&r.observation_id)
-                            .bind(&a.key)
-                            .bind(&a.value)
-                            .bind(a.created_at)
-                            .bind(&a.created_by)
-                            .bind(a.modified_at)
-                            .bind(&a.modified_by)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    for (i, c) in r.classifications.iter().enumerate() {
-                        sqlx::query(sql::INSERT_CLASSIFICATION)
-                            .bind(format!("{}:{i}", r.observation_id))
-                            .bind(&r.observation_id)
-                            .bind(&c.label)
-                            .bind(c.score)
-                            .bind(None::<i64>)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn curation(&self, observation_ids: &[String]) -> Result<HashMap<String, Curation>> {
-                let mut out: HashMap<String, Curation> = HashMap::new();
-                for ids in observation_ids.chunks(sql::MAX_IN_LIST) {
-                    let text = sql::in_list(sql::SELECT_TAG_NAMES, ids.len());
-                    let mut q = sqlx::query(AssertSqlSafe(text));
-                    for id in ids {
-                        q = q.bind(id);
-                    }
-                    for row in q.fetch_all(&self.pool).await? {
-                        out.entry(row.try_get("observation_id")?).or_default().tags.push(row.try_get("name")?);
-                    }
-                    let text = sql::in_list(sql::SELECT_ATTRIBUTES, ids.len());
-                    let mut q = sqlx::query(AssertSqlSafe(text));
-                    for id in ids {
-                        q = q.bind(id);
-                    }
-                    for row in q.fetch_all(&self.pool).await? {
-                        out.entry(row.try_get("observation_id")?).or_default().attributes.push(Attribute {
-                            key: row.try_get("key")?,
-                            value: row.try_get("value")?,
-                            created_at: row.try_get("created_at")?,
-                            created_by: row.try_get("created_by")?,
-                            modified_at: row.try_get("modified_at")?,
-                            modified_by: row.try_get("modified_by")?,
-                        });
-                    }
-                    let text = sql::in_list(sql::SELECT_CLASSIFICATIONS, ids.len());
-                    let mut q = sqlx::query(AssertSqlSafe(text));
-                    for id in ids {
-                        q = q.bind(id);
-                    }
-                    for row in q.fetch_all(&self.pool).await? {
-                        out.entry(row.try_get("observation_id")?)
-                            .or_default()
-                            .classifications
-                            .push(Classification { label: row.try_get("label")?, score: row.try_get("score")? });
-                    }
-                }
-                // Sorted here, not by ORDER BY, so the order never depends on a database's collation.
-                for c in out.values_mut() {
-                    c.tags.sort();
-                    c.attributes.sort_by(|a, b| a.key.cmp(&b.key));
-                    c.classifications.sort_by(|a, b| a.label.cmp(&b.label).then(a.score.total_cmp(&b.score)));
-                }
-                Ok(out)
-            }
-
-            async fn object_versions(&self, keys: &[String]) -> Result<HashMap<String, String>> {
-                let mut out = HashMap::new();
-                for chunk in keys.chunks(sql::MAX_IN_LIST) {
-                    let mut q = sqlx::query(AssertSqlSafe(sql::in_list(sql::SELECT_OBJECT_VERSIONS, chunk.len())));
-                    for key in chunk {
-                        q = q.bind(key);
-                    }
-                    for row in q.fetch_all(&self.pool).await? {
-                        out.insert(row.try_get("object_key")?, row.try_get("version")?);
-                    }
-                }
-                Ok(out)
-            }
-
-            async fn record_objects(&self, outcomes: &[ObjectOutcome]) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
-                for o in outcomes {
-                    let (outcome, observation_id, detail) = match &o.kind {
-                        OutcomeKind::Indexed(e, rdo) => {
-                            // The key's old ad goes first: `rdo_key` is unique, so the upsert would clash with it.
-                            sqlx::query(sql::DELETE_OBSERVATION_BY_KEY)
-                                .bind(&o.key)
-                                .bind(&e.observation_id)
-                                .execute(&mut *tx)
-                                .await?;
-                            sqlx::query(sql::UPSERT_OBSERVATION)
-                                .bind(&e.observation_id)
-                                .bind(&e.observer_id)
-                                .bind(e.timestamp_ms)
-                                .bind(&e.observation_uuid)
-                                .bind(e.observed_at)
-                                .bind(&e.platform)
-                                .bind(&o.key)
-                                .bind(rdo)
-                                .bind(&e.page_names)
-                                .bind(&e.categories)
-                                .bind(&e.search_text)
-                                .execute(&mut *tx)
-                                .await?;
-                            ("indexed", Some(e.observation_id.as_str()), None)
-                        }
-                        OutcomeKind::Withdrawn { observation_id } => {
-                            if let Some(id) = observation_id {
-                                sqlx::query(sql::DELETE_OBSERVATION).bind(id).execute(&mut *tx).await?;
-                            }
-                            ("withdrawn", observation_id.as_deref(), None)
-                        }
-                        OutcomeKind::Unparseable(reason) => ("unparseable", None, Some(reason.as_str())),
-                    };
-                    sqlx::query(sql::DELETE_OBSERVATION_BY_KEY)
-                        .bind(&o.key)
-                        .bind(observation_id.unwrap_or(""))
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(sql::UPSERT_OBJECT)
-                        .bind(&o.key)
-                        .bind(&o.version)
-                        .bind(outcome)
-                        .bind(observation_id)
-                        .bind(detail)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn unparseable_objects(&self) -> Result<Vec<(String, String)>> {
-                let rows = sqlx::query(sql::SELECT_UNPARSEABLE).fetch_all(&self.pool).await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok((r.try_get("object_key")?, r.try_get::<Option<String>, _>("detail")?.unwrap_or_default()))
-                    })
-                    .collect()
-            }
-
-            async fn catalogue_size(&self) -> Result<u64> {
-                let n: i64 = sqlx::query_scalar(sql::COUNT_OBSERVATIONS).fetch_one(&self.pool).await?;
-                Ok(n as u64)
-            }
-
-            async fn count_matching(&self, query: &Query) -> Result<u64> {
-                let compiled = search::count_sql(query, Self::DIALECT);
-                let q = bind_all!(sqlx::query_scalar::<_, i64>(AssertSqlSafe(compiled.text)), &compiled.binds);
-                Ok(q.fetch_one(&self.pool).await? as u64)
-            }
-
-            async fn search_page(
-                &self,
-                query: &Query,
-                after: Option<&PageCursor>,
-                limit: u32,
-            ) -> Result<Vec<CatalogueRow>> {
-                let compiled = search::page_sql(query, Self::DIALECT, after, limit);
-                let q = bind_all!(sqlx::query(AssertSqlSafe(compiled.text)), &compiled.binds);
-                let rows = q.fetch_all(&self.pool).await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(CatalogueRow {
-                            observation_id: r.try_get("observation_id")?,
-                            observer_id: r.try_get("observer_id")?,
-                            observed_at: r.try_get("observed_at")?,
-                            rdo_key: r.try_get("rdo_key")?,
-                            rdo: r.try_get("rdo")?,
-                        })
-                    })
-                    .collect()
-            }
-        }
-
-        #[async_trait]
         impl ExportsDb for $storage {
             async fn create_export(&self, export: &NewExport) -> Result<CreateOutcome> {
                 let mut tx = self.begin_write().await?;
@@ -511,6 +263,39 @@ macro_rules! storage_impl {
                 tx.commit().await?;
                 shared.sort();
                 Ok(shared)
+            }
+
+            async fn retry_export(&self, retry: &RetryExport) -> Result<RetryOutcome> {
+                let id = retry.export_id;
+                let mut tx = self.begin_write().await?;
+                let lock = sql::LOCK_CREATOR_OF.replace("{lock}", Self::ROW_LOCK);
+                sqlx::query(AssertSqlSafe(lock)).bind(id).fetch_optional(&mut *tx).await?;
+                let Some(before) = load_exports!(&mut *tx, sql::IDS_ONE, id).pop() else {
+                    return Ok(RetryOutcome::Gone);
+                };
+                let in_flight: i64 =
+                    sqlx::query_scalar(sql::COUNT_IN_FLIGHT).bind(&before.creator_id).fetch_one(&mut *tx).await?;
+                let retried = sqlx::query(sql::RETRY_FROM_START)
+                    .bind(id)
+                    .bind(retry.now)
+                    .bind(retry.expired_before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if !retried {
+                    return Ok(RetryOutcome::NotRetryable(Box::new(before)));
+                }
+                // Counted before the change: the export itself was not in flight.
+                if in_flight >= i64::from(retry.max_in_flight) {
+                    return Ok(RetryOutcome::TooManyInFlight(in_flight as u64));
+                }
+                if let Some(body) = &retry.queue_body {
+                    sqlx::query(sql::QUEUE_SEND).bind(body).bind(retry.now).bind(retry.now).execute(&mut *tx).await?;
+                }
+                let record = load_exports!(&mut *tx, sql::IDS_ONE, id).pop().ok_or(sqlx::Error::RowNotFound)?;
+                tx.commit().await?;
+                Ok(RetryOutcome::Retried { record: Box::new(record), old_object_location: before.object_location })
             }
 
             async fn claim_export(

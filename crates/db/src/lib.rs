@@ -13,6 +13,7 @@
 //! once in [`sql`]; the query compiler lives in [`search`].
 
 mod backends;
+mod catalogue;
 pub mod records;
 pub mod search;
 mod sql;
@@ -20,7 +21,7 @@ mod sql;
 pub use backends::{PgStorage, SqliteStorage};
 pub use records::{
     ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, Identity, LockoutRule, NewExport, QueueRow,
-    SignInGate,
+    RetryExport, RetryOutcome, SignInGate,
 };
 /// The driver's error, as the sources of [`DbError`] hold it.
 pub use sqlx::Error as SqlxError;
@@ -148,6 +149,17 @@ pub struct CatalogueRow {
     pub rdo: String,
 }
 
+/// What the ads a query selects add up to, as the catalogue recorded them when indexing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatalogueTotals {
+    pub ads: u64,
+    /// Their images found in the observations store.
+    pub images: u64,
+    pub image_bytes: u64,
+    /// Bytes of their stored (compact) RDOs.
+    pub rdo_bytes: u64,
+}
+
 impl CatalogueRow {
     pub fn cursor(&self) -> PageCursor {
         PageCursor { observed_at: self.observed_at, observation_id: self.observation_id.clone() }
@@ -188,6 +200,10 @@ pub trait CatalogueDb: Send + Sync + 'static {
 
     /// How many ads match a query.
     async fn count_matching(&self, query: &Query) -> Result<u64>;
+    /// How many ads match a query, with their images and sizes, in one statement.
+    async fn catalogue_totals(&self, query: &Query) -> Result<CatalogueTotals>;
+    /// One ad by its observation id.
+    async fn catalogue_ad(&self, observation_id: &str) -> Result<Option<CatalogueRow>>;
     /// The next page of matching ads, newest first, strictly after `after`.
     async fn search_page(&self, query: &Query, after: Option<&PageCursor>, limit: u32) -> Result<Vec<CatalogueRow>>;
 }
@@ -240,6 +256,11 @@ pub trait ExportsDb: Send + Sync + 'static {
     async fn share_export(&self, id: Uuid, user_ids: &[String]) -> Result<Vec<String>>;
     /// Removes shares and returns the export's shares after.
     async fn unshare_export(&self, id: Uuid, user_ids: &[String]) -> Result<Vec<String>>;
+    /// Puts a failed or expired export back to `pending` for attempt 1 under the same id, with its
+    /// parameters and shares, and (when [`RetryExport::queue_body`] is set) its database-queue
+    /// message, in one transaction; refused when it is in another state or its creator has too
+    /// many exports in flight.
+    async fn retry_export(&self, retry: &RetryExport) -> Result<RetryOutcome>;
 
     /// Takes the lease on an export for the message's attempt (compare-and-set): a pending export,
     /// or a processing one whose lease ran out.

@@ -30,6 +30,33 @@ pub enum CreateOutcome {
     TooManyInFlight(u64),
 }
 
+/// An export to run again from the start (see `ExportsDb::retry_export`).
+#[derive(Debug, Clone)]
+pub struct RetryExport {
+    pub export_id: Uuid,
+    /// The new `created_at` and `updated_at`.
+    pub now: i64,
+    /// A completed export that completed before this reads as expired, so it may be retried.
+    pub expired_before: i64,
+    /// Refuse when the creator already has this many pending or processing.
+    pub max_in_flight: u32,
+    /// The database queue's message, committed with the change (None with an external queue).
+    pub queue_body: Option<String>,
+}
+
+/// What a retry found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetryOutcome {
+    /// Pending again; the key of the file the export had, to be deleted.
+    Retried { record: Box<ExportRecord>, old_object_location: Option<String> },
+    /// Neither failed nor expired: the export as it is.
+    NotRetryable(Box<ExportRecord>),
+    /// The creator has this many exports pending or processing already.
+    TooManyInFlight(u64),
+    /// No such export.
+    Gone,
+}
+
 /// What a worker's claim on an export found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {

@@ -62,6 +62,19 @@ pub fn count_sql(query: &Query, dialect: Dialect) -> Sql {
     Sql { text, binds }
 }
 
+/// How many ads match, with their recorded image counts and sizes: one statement, one pass.
+/// The sums are cast back to BIGINT (PostgreSQL sums BIGINTs as NUMERIC).
+pub fn totals_sql(query: &Query, dialect: Dialect) -> Sql {
+    let mut binds = Vec::new();
+    let text = format!(
+        "SELECT COUNT(*) AS ads, CAST(COALESCE(SUM(image_count), 0) AS BIGINT) AS images, \
+         CAST(COALESCE(SUM(image_bytes), 0) AS BIGINT) AS image_bytes, \
+         CAST(COALESCE(SUM(rdo_bytes), 0) AS BIGINT) AS rdo_bytes FROM observations WHERE {}",
+        condition(query, dialect, &mut binds)
+    );
+    Sql { text, binds }
+}
+
 fn condition(query: &Query, dialect: Dialect, binds: &mut Vec<Bind>) -> String {
     match query {
         Query::All => "1 = 1".into(),
@@ -174,6 +187,16 @@ mod tests {
             "SELECT observation_id, observer_id, observed_at, rdo_key, rdo FROM observations WHERE (1 = 1) AND (observed_at < $1 OR (observed_at = $1 AND observation_id < $2)) ORDER BY observed_at DESC, observation_id DESC LIMIT $3"
         );
         assert_eq!(sql.binds.len(), 3, "every $n has a bind");
+    }
+
+    #[test]
+    fn totals_share_the_condition_of_counts() {
+        let query = q(json!({"method": "PAGE_NAME_CONTAINS", "args": ["Raiz"]}));
+        let totals = totals_sql(&query, Dialect::Postgres);
+        let count = count_sql(&query, Dialect::Postgres);
+        assert_eq!(totals.binds, count.binds);
+        assert!(totals.text.starts_with("SELECT COUNT(*) AS ads, CAST(COALESCE(SUM(image_count), 0) AS BIGINT)"));
+        assert!(totals.text.ends_with(count.text.split_once(" WHERE ").unwrap().1), "{}", totals.text);
     }
 
     #[test]

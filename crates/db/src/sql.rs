@@ -44,12 +44,13 @@ pub const SELECT_OBJECT_VERSIONS: &str =
 
 pub const UPSERT_OBSERVATION: &str = "
 INSERT INTO observations (observation_id, observer_id, timestamp, observation_uuid, observed_at, platform,
-    rdo_key, rdo, page_names, categories, search_text)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    rdo_key, rdo, page_names, categories, search_text, image_count, image_bytes, rdo_bytes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (observation_id) DO UPDATE SET observer_id = excluded.observer_id, timestamp = excluded.timestamp,
     observation_uuid = excluded.observation_uuid, observed_at = excluded.observed_at, platform = excluded.platform,
     rdo_key = excluded.rdo_key, rdo = excluded.rdo, page_names = excluded.page_names,
-    categories = excluded.categories, search_text = excluded.search_text";
+    categories = excluded.categories, search_text = excluded.search_text, image_count = excluded.image_count,
+    image_bytes = excluded.image_bytes, rdo_bytes = excluded.rdo_bytes";
 /// A key that now holds another ad (or nothing usable) no longer describes its old row.
 pub const DELETE_OBSERVATION_BY_KEY: &str = "DELETE FROM observations WHERE rdo_key = $1 AND observation_id <> $2";
 pub const DELETE_OBSERVATION: &str = "DELETE FROM observations WHERE observation_id = $1";
@@ -60,6 +61,9 @@ ON CONFLICT (object_key) DO UPDATE SET version = excluded.version, outcome = exc
 pub const SELECT_UNPARSEABLE: &str =
     "SELECT object_key, detail FROM catalogue_objects WHERE outcome = 'unparseable' ORDER BY object_key";
 pub const COUNT_OBSERVATIONS: &str = "SELECT COUNT(*) FROM observations";
+/// The columns of `search::SEARCH_COLUMNS`, for one ad.
+pub const SELECT_AD: &str =
+    "SELECT observation_id, observer_id, observed_at, rdo_key, rdo FROM observations WHERE observation_id = $1";
 
 /// `IN` lists are sent in batches of at most this many binds.
 pub const MAX_IN_LIST: usize = 1000;
@@ -146,6 +150,17 @@ pub const IDS_TO_RESCUE: &str = concat!("SELECT export_id FROM exports WHERE ", 
 /// A compare-and-set ($3 = the export): of several rescuers, one marks the export and sends.
 pub const MARK_RESCUED: &str = concat!("UPDATE exports SET rescued_at = $1 WHERE export_id = $3 AND ", stuck_export!());
 
+/// Makes a retry take turns with its creator's `create_export`s (as [`LOCK_CREATOR`] does).
+pub const LOCK_CREATOR_OF: &str =
+    "SELECT id FROM users WHERE id = (SELECT creator_id FROM exports WHERE export_id = $1) {lock}";
+/// Back to the start ($2 = now): only from failed, expired, or completed at or before $3 (which
+/// reads as expired). Parameters, fields and shares stay.
+pub const RETRY_FROM_START: &str = "
+UPDATE exports SET status = 'pending', attempt = 1, created_at = $2, updated_at = $2, started_at = NULL,
+    completed_at = NULL, message = NULL, progress_processed = 0, progress_total = NULL, size_bytes = NULL,
+    ad_count = NULL, image_count = NULL, lease_owner = NULL, lease_expires_at = NULL, rescued_at = NULL,
+    object_location = NULL, s3_url = NULL
+WHERE export_id = $1 AND (status IN ('failed', 'expired') OR (status = 'completed' AND completed_at <= $3))";
 pub const DELETE_EXPORT: &str = "DELETE FROM exports WHERE export_id = $1";
 pub const INSERT_SHARE: &str =
     "INSERT INTO shared_exports (export_id, user_id) VALUES ($1, $2) ON CONFLICT (export_id, user_id) DO NOTHING";

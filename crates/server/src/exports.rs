@@ -1,11 +1,12 @@
-//! `/exports`: create, list, read, delete, share and unshare exports, and the field catalogue.
-//! Each handler extracts, calls the service, and answers; the rules live in the service.
+//! `/exports`: create, preview, list, read, delete, share, unshare and retry exports, and the
+//! field catalogue. Each handler extracts, calls the service, and answers; the rules live in the
+//! service.
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, Json, Segment, query_pairs};
 use crate::state::Shared;
 use aao_export_core::api::{
-    CreateExportRequest, CreatedExport, ExportStatusObject, ShareRequest, ShareResponse, Success,
+    CreateExportRequest, CreatedExport, ExportStatusObject, Preview, ShareRequest, ShareResponse, Success,
 };
 use aao_export_core::fields::ExportableField;
 use axum::Router;
@@ -20,9 +21,12 @@ pub fn router() -> Router<Shared> {
     Router::new()
         .route("/exports", get(list).post(create))
         .route("/exports/fields", get(fields))
+        // A static segment wins over `{export_id}`: "preview" is never taken for an export id.
+        .route("/exports/preview", post(preview))
         .route("/exports/{export_id}", get(read).delete(delete))
         .route("/exports/{export_id}/share", post(share))
         .route("/exports/{export_id}/unshare", post(unshare))
+        .route("/exports/{export_id}/retry", post(retry))
 }
 
 /// An export id from the path. A segment that is not a UUID names no export: 404.
@@ -57,6 +61,54 @@ pub(crate) async fn create(
     let request = CreateExportRequest::from_json(&body).map_err(|e| ApiError::invalid(e.0))?;
     let export = state.service.create(&user, &request).await?;
     Ok((StatusCode::CREATED, Json(CreatedExport { success: true, export })))
+}
+
+/// Preview an export before starting it
+///
+/// Takes the body of POST /exports, checked exactly as it is there (the same 400s), and records
+/// nothing. Answers how many ads and images the export would hold, the first 24 matching ads
+/// (newest first) with their image URLs (GET /ads/{observation_id}/images/{n}), and the ZIP's
+/// estimated size with and without images. The estimate is a sum, not a guess: the catalogue
+/// records each ad's stored RDO size, image count and image bytes when indexing, and one query
+/// sums them over the matching ads. The listed ads are projected onto the requested fields as the
+/// export does (data.json and the CSV row, deflated at the archive's level); what that takes per
+/// byte of their RDOs, times the matching RDOs' bytes, is the ads' content. Added to it: each ZIP
+/// entry's headers and name, the CSV header, export_details.json and the end records; with images,
+/// the images' recorded bytes (stored uncompressed) and their entries. On the demo data the
+/// estimate lands within 6% of the real ZIP, with and without images, for one field, the defaults
+/// or every field. Images missing from the store when the ad was indexed count 0. A catalogue
+/// indexed before sizes were recorded needs one `aao-export index` run for its sizes.
+#[utoipa::path(post, path = "/exports/preview", tag = "exports", operation_id = "previewExport",
+    request_body(content = CreateExportRequest, description = "What to export, as for POST /exports"),
+    responses((status = 200, description = "What the export would hold", body = Preview),
+        (status = 400, response = crate::openapi::BadRequest), (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType)))]
+pub(crate) async fn preview(
+    State(state): State<Shared>,
+    user: AuthUser,
+    Json(body): Json<Value>,
+) -> ApiResult<Json<Preview>> {
+    let request = CreateExportRequest::from_json(&body).map_err(|e| ApiError::invalid(e.0))?;
+    Ok(Json(state.service.preview(&user, &request).await?))
+}
+
+/// Run a failed or expired export again
+///
+/// For its creator and admins (a user it is shared with gets 403). The export goes back to
+/// pending under the same id, with the same parameters and shares, attempt 1, its timestamps
+/// reset and its old file deleted, and is queued. Any other status is refused with 409
+/// (NOT_RETRYABLE), naming it. The creator's exports in flight count as for a new export (429).
+/// Answers 200 with the status object, as POST /exports does.
+#[utoipa::path(post, path = "/exports/{export_id}/retry", tag = "exports", operation_id = "retryExport", params(crate::openapi::ExportIdParam),
+    responses((status = 200, description = "The export is pending again and queued", body = CreatedExport),
+        (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::NotRetryable),
+        (status = 429, response = crate::openapi::TooManyExports)))]
+pub(crate) async fn retry(
+    State(state): State<Shared>,
+    user: AuthUser,
+    ExportId(id): ExportId,
+) -> ApiResult<Json<CreatedExport>> {
+    Ok(Json(CreatedExport { success: true, export: state.service.retry(&user, id).await? }))
 }
 
 /// List exports created by or shared with a user

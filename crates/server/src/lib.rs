@@ -1,6 +1,6 @@
-//! The HTTP API of aao-export (axum): exports and their sharing, downloads, users, signing in
-//! and out with a session cookie (`/auth/*`), health and the OpenAPI document (generated from the
-//! handlers) with its docs page.
+//! The HTTP API of aao-export (axum): exports and their sharing, previews and the ads' images,
+//! downloads, users, signing in and out with a session cookie (`/auth/*`), the web pages, health
+//! and the OpenAPI document (generated from the handlers) with its docs page.
 //!
 //! Handlers only extract, call the service layer (`aao-export-service`), and answer. Each module
 //! owns its routes (`router()`); [`error::ApiError`] is the one error type, turned into the AAO
@@ -8,6 +8,7 @@
 //! bearer token or the session cookie) except `/healthz`, `/readyz`, `/openapi.json`, `/docs`,
 //! `/auth/login`, `/auth/logout` and `/downloads/...`, whose links carry their own signature.
 
+pub mod ads;
 pub mod auth;
 pub mod downloads;
 pub mod error;
@@ -47,6 +48,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(health::router())
         .merge(exports::router())
+        .merge(ads::router())
         .merge(downloads::router())
         .merge(users::router())
         .merge(sessions::router())

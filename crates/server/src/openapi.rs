@@ -4,7 +4,7 @@
 //! fetched).
 
 use crate::state::Shared;
-use crate::{downloads, exports, health, sessions, users};
+use crate::{ads, downloads, exports, health, sessions, users};
 use aao_export_core::api::ErrorBody;
 use axum::Router;
 use axum::http::header;
@@ -43,19 +43,21 @@ async fn docs() -> impl IntoResponse {
         description = "Server-side exports for the Australian Ad Observatory: start an export of the ads a query selects, follow its status, download the ZIP, share it with other users. Errors answer {\"success\": false, \"comment\": CODE, \"message\": sentence}. Timestamps are RFC 3339 UTC. An export that the caller may not see answers exactly like one that does not exist (404); an action the caller may see but not do answers 403. A busy service answers 503 with Retry-After."
     ),
     paths(
-        exports::create, exports::list, exports::fields, exports::read, exports::delete, exports::share, exports::unshare,
-        downloads::download, users::list, sessions::login, sessions::logout, sessions::me, health::healthz, health::readyz,
+        exports::create, exports::preview, exports::list, exports::fields, exports::read, exports::delete, exports::share,
+        exports::unshare, exports::retry, ads::image, downloads::download, users::list, sessions::login, sessions::logout,
+        sessions::me, health::healthz, health::readyz,
         openapi_json, docs
     ),
     components(
         schemas(ErrorBody),
-        responses(BadRequest, Unauthorised, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, TooManyExports,
-            InvalidCredentials, TooManyAttempts, Busy, InternalError)
+        responses(BadRequest, Unauthorised, Forbidden, NotFound, NotRetryable, PayloadTooLarge, UnsupportedMediaType,
+            TooManyExports, InvalidCredentials, TooManyAttempts, Busy, InternalError)
     ),
     security(("ApiKeyAuth" = []), ("BearerAuth" = []), ("SessionCookie" = [])),
     modifiers(&Conventions),
     tags(
-        (name = "exports", description = "Create, follow, share and delete exports"),
+        (name = "exports", description = "Preview, create, follow, share, retry and delete exports"),
+        (name = "ads", description = "The ads' images, for previews"),
         (name = "downloads", description = "Signed download links of exports kept in a local folder"),
         (name = "users", description = "Users to share with"),
         (name = "auth", description = "Signing in and out with a username and password, for a session cookie"),
@@ -159,6 +161,7 @@ error_responses! {
     Unauthorised: "No credentials, or credentials that are not valid (NO_VALID_AUTHENTICATION, INVALID_API_KEY, SESSION_TOKEN_EXPIRED, UNAUTHORISED, USER_NOT_FOUND)",
     Forbidden: "The user is disabled (USER_DISABLED), may see but not do this (FORBIDDEN), or sent the session cookie from another site's page (INVALID_ORIGIN)",
     NotFound: "No such export, or one the caller may not see (NOT_FOUND)",
+    NotRetryable: "The export is neither failed nor expired; the message names its status (NOT_RETRYABLE)",
     PayloadTooLarge: "The body is larger than the API accepts (PAYLOAD_TOO_LARGE)",
     UnsupportedMediaType: "The body is not sent as application/json (UNSUPPORTED_MEDIA_TYPE)",
     TooManyExports: "The caller has as many exports pending or processing as allowed (TOO_MANY_EXPORTS)",

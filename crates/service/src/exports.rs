@@ -1,4 +1,5 @@
-//! The use cases on exports: create, list, read, delete, share, unshare, and the local download.
+//! The use cases on exports: create, list, read, delete, share, unshare, retry, and the local
+//! download.
 //!
 //! Who may do what (aao-contracts.md §5): the creator and admins manage an export; users it is
 //! shared with may see and download it but not manage it (403); anyone else is told it does not
@@ -8,10 +9,10 @@ use crate::Service;
 use crate::auth::Caller;
 use crate::error::{RefusalKind, ServiceError, ServiceResult, codes, conflict_or};
 use aao_export_core::api::{CreateExportRequest, ExportStatusObject, ShareRequest, UserSummary};
-use aao_export_core::export::{ExportRecord, ExportRequest, ExportStatus, JobMessage};
+use aao_export_core::export::{ExportRecord, ExportRequest, ExportStatus, JobMessage, object_key};
 use aao_export_core::fields::ExportableField;
 use aao_export_core::time::{now_ms, rfc3339};
-use aao_export_db::{CreateOutcome, DbError, NewExport};
+use aao_export_db::{CreateOutcome, DbError, NewExport, RetryExport, RetryOutcome};
 use object_store::ObjectStoreExt;
 use std::time::Duration;
 use uuid::Uuid;
@@ -35,12 +36,20 @@ pub fn manages(caller: &Caller, creator_id: &str) -> bool {
 }
 
 /// User ids never hold control characters (and PostgreSQL cannot even compare text holding NUL).
-fn has_control(id: &str) -> bool {
+pub(crate) fn has_control(id: &str) -> bool {
     id.chars().any(char::is_control)
 }
 
 fn no_export(id: Uuid) -> ServiceError {
     ServiceError::not_found(format!("no export {id}"))
+}
+
+fn not_retryable(id: Uuid, status: ExportStatus) -> ServiceError {
+    ServiceError::refuse(
+        RefusalKind::Conflict,
+        codes::NOT_RETRYABLE,
+        format!("export {id} is {status}; only failed or expired exports can be retried"),
+    )
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -153,6 +162,65 @@ impl Service {
         }
         tracing::info!(%export_id, creator = %caller.id, "export created");
         Ok(self.status_object(&created, now_ms()).await)
+    }
+
+    /// Runs a failed or expired export again from the start, under the same id: back to pending
+    /// for attempt 1 with the same parameters and shares, its old file deleted, and queued. For
+    /// its creator and admins; an export in any other state is refused (409), and so is one whose
+    /// creator has too many exports in flight (429), as for a new export.
+    pub async fn retry(&self, caller: &Caller, id: Uuid) -> ServiceResult<ExportStatusObject> {
+        let record = self.managed(caller, id, "retry it").await?;
+        let now = now_ms();
+        let expiry_ms = self.settings.expiry_ms();
+        let status = record.status_at(now, expiry_ms);
+        if !matches!(status, ExportStatus::Failed | ExportStatus::Expired) {
+            return Err(not_retryable(id, status));
+        }
+        let body = JobMessage::for_attempt(&record, 1).to_body();
+        let retry = RetryExport {
+            export_id: id,
+            now,
+            expired_before: now.saturating_sub(expiry_ms),
+            max_in_flight: self.settings.max_in_flight,
+            queue_body: self.queue.outbox(&body),
+        };
+        let (retried, old_file) = match self.exports.retry_export(&retry).await? {
+            RetryOutcome::Retried { record, old_object_location } => (record, old_object_location),
+            // Changed since it was read (retried, deleted or swept by someone else meanwhile).
+            RetryOutcome::NotRetryable(current) => return Err(not_retryable(id, current.status_at(now, expiry_ms))),
+            RetryOutcome::Gone => return Err(no_export(id)),
+            RetryOutcome::TooManyInFlight(in_flight) => {
+                let limit = self.settings.max_in_flight;
+                let who = if record.creator_id == caller.id {
+                    "you have".to_string()
+                } else {
+                    format!("its creator {:?} has", record.creator_id)
+                };
+                return Err(ServiceError::refuse(
+                    RefusalKind::TooMany,
+                    codes::TOO_MANY_EXPORTS,
+                    format!(
+                        "{who} {in_flight} exports pending or processing and at most {limit} may be in flight at once; wait for one to finish or delete one, then retry export {id}"
+                    ),
+                ));
+            }
+        };
+        // As for a new export: with SQS the rescuer sends again what could not be sent now.
+        if let Err(e) = self.queue.after_commit(&body).await {
+            tracing::error!(export_id = %id, error = %e, "queueing a retried export failed; the rescuer will send it again");
+        }
+        // The new run writes under its own created_at; a key it shares with the old file is its own.
+        let new_key = object_key(&retried.creator_id, id, retried.created_at);
+        if let Some(key) = old_file.filter(|key| *key != new_key) {
+            match self.files.store.delete(&object_store::path::Path::from(key.as_str())).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => {
+                    tracing::error!(export_id = %id, key, error = %e, "the export was retried but its old file could not be deleted")
+                }
+            }
+        }
+        tracing::info!(export_id = %id, by = %caller.id, was = %status, "export retried");
+        Ok(self.status_object(&retried, now_ms()).await)
     }
 
     /// Exports created by or shared with a user (the caller by default; another user's only for

@@ -1,6 +1,7 @@
 //! Every use case of aao-export, as functions on [`Service`]: create (validation, in-flight cap,
 //! enqueue with the write), list, read (status object with a fresh link), delete (with cancel),
-//! share, unshare, the local download, authentication, and signing in with a password
+//! share, unshare, retry, the local download, the preview of a request with its size estimate and
+//! the preview's ad images ([`preview`]), authentication, and signing in with a password
 //! ([`sessions`]); with the rules of who may see and who may manage an export
 //! ([`exports::may_see`], [`exports::may_manage`]).
 //!
@@ -11,6 +12,7 @@
 pub mod auth;
 pub mod error;
 pub mod exports;
+pub mod preview;
 pub mod sessions;
 
 pub use auth::{Caller, Tokens};
@@ -20,6 +22,7 @@ pub use sessions::SignInLimits;
 use aao_export_db::{CatalogueDb, Database, ExportsDb, UsersDb};
 use aao_export_queue::Queue;
 use aao_export_stores::{ExportsStore, LocalLinks};
+use object_store::ObjectStore;
 use std::sync::Arc;
 
 /// The most exports one user may have pending or processing at once, unless configured.
@@ -64,6 +67,8 @@ pub struct Service {
     pub catalogue: Arc<dyn CatalogueDb>,
     pub users: Arc<dyn UsersDb>,
     pub exports: Arc<dyn ExportsDb>,
+    /// The observations bucket: the ads' images, for previews.
+    pub observations: Arc<dyn ObjectStore>,
     pub queue: Arc<dyn Queue>,
     /// Where finished ZIPs live.
     pub files: ExportsStore,
@@ -76,6 +81,7 @@ pub struct Service {
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Service")
+            .field("observations", &self.observations.to_string())
             .field("queue", &self.queue.backend())
             .field("files", &self.files.location)
             .field("links", &self.links)
@@ -86,15 +92,27 @@ impl std::fmt::Debug for Service {
 }
 
 impl Service {
-    /// The service over one database (each concern seen through its own trait).
+    /// The service over one database (each concern seen through its own trait) and the
+    /// observations bucket.
     pub fn new(
         db: Arc<dyn Database>,
+        observations: Arc<dyn ObjectStore>,
         queue: Arc<dyn Queue>,
         files: ExportsStore,
         links: LocalLinks,
         tokens: Tokens,
         settings: Settings,
     ) -> Self {
-        Service { catalogue: db.clone(), users: db.clone(), exports: db, queue, files, links, tokens, settings }
+        Service {
+            catalogue: db.clone(),
+            users: db.clone(),
+            exports: db,
+            observations,
+            queue,
+            files,
+            links,
+            tokens,
+            settings,
+        }
     }
 }

@@ -1,16 +1,27 @@
 //! The indexer: scans the observations store for RDOs (both AAO key layouts) and brings the
 //! catalogue up to date. Unchanged objects are skipped by version; withdrawn participants' ads
 //! are removed; RDOs that cannot be read are reported by key and the scan goes on.
+//!
+//! For each new or changed RDO it also records the ad's images (its `media[]` keys, in the same
+//! bucket) found in the store and their bytes, so that a preview can estimate an export's size as
+//! a sum over the catalogue. Sizes come from a `head` per media key, a few at a time, rather than
+//! from the listing: the listing reaches an observer's `rdo/` keys before its `temp-v2/` images
+//! (and media may live anywhere in the bucket), so matching them up would mean holding every
+//! image's size of the bucket in memory. Heads are paid once per new or changed RDO; on local
+//! folders a head is a `stat`. A missing image counts 0.
 
 use aao_export_core::catalogue::catalogue_entry;
 use aao_export_core::document::parse_rdo;
 use aao_export_db::{CatalogueDb, DbError, ObjectOutcome, OutcomeKind};
 use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use std::sync::Arc;
 
 const BATCH: usize = 500;
 const FETCH_CONCURRENCY: usize = 16;
+/// Heads of one ad's images at the same time (so at most 16 × 4 requests in flight).
+const HEAD_CONCURRENCY: usize = 4;
 
 /// What one run of the indexer did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -88,16 +99,61 @@ pub async fn index_observations(
 
 async fn read_rdo(store: &dyn ObjectStore, meta: &ObjectMeta) -> ObjectOutcome {
     let key = meta.location.to_string();
-    let version = version(meta);
+    let mut version = version(meta);
     let bytes = match store.get(&meta.location).await {
         Ok(result) => result.bytes().await,
         Err(e) => Err(e),
     };
-    let kind = match bytes {
+    let mut kind = match bytes {
         Err(e) => OutcomeKind::Unparseable(format!("could not be read: {e}")),
         Ok(bytes) => classify(&bytes),
     };
+    if let OutcomeKind::Indexed(entry, _) = &mut kind {
+        let sizes = image_sizes(store, &entry.media).await;
+        (entry.image_count, entry.image_bytes) = (sizes.count, sizes.bytes);
+        if sizes.unknown > 0 {
+            // Not the image's fault but the store's: an empty version makes the next run read
+            // this RDO and size its images again, instead of keeping a count that is too low.
+            tracing::warn!(%key, unknown = sizes.unknown, "some of the ad's images could not be sized; the next run tries again");
+            version = String::new();
+        }
+    }
     ObjectOutcome { key, version, kind }
+}
+
+/// The images of an ad found in the store and their bytes; `unknown` counts those the store
+/// could not answer for (an error other than "not found").
+#[derive(Debug, Default, PartialEq)]
+struct ImageSizes {
+    count: u64,
+    bytes: u64,
+    unknown: u64,
+}
+
+async fn image_sizes(store: &dyn ObjectStore, media: &[String]) -> ImageSizes {
+    futures::stream::iter(media)
+        .map(|key| async move {
+            // A key that is no object key names no image, as for the export.
+            let Ok(path) = Path::parse(key) else { return Ok(None) };
+            match store.head(&path).await {
+                Ok(meta) => Ok(Some(meta.size)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .buffer_unordered(HEAD_CONCURRENCY)
+        .fold(ImageSizes::default(), |mut sizes, found| async move {
+            match found {
+                Ok(Some(size)) => {
+                    sizes.count += 1;
+                    sizes.bytes += size;
+                }
+                Ok(None) => {}
+                Err(_) => sizes.unknown += 1,
+            }
+            sizes
+        })
+        .await
 }
 
 fn classify(bytes: &[u8]) -> OutcomeKind {

@@ -10,6 +10,7 @@ use aao_export_service::auth::{Claims, new_api_key};
 use aao_export_service::{Service, Settings, Tokens};
 use aao_export_stores::{ExportsStore, LocalLinks};
 use aao_export_testkit::TestDatabase;
+use object_store::ObjectStore;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -31,6 +32,8 @@ pub struct TestApp {
     pub storage: Arc<dyn Database>,
     pub queue: Arc<DbQueue>,
     pub exports_root: PathBuf,
+    /// The observations store the app reads ads' images from (empty until a test writes to it).
+    pub observations: Arc<dyn ObjectStore>,
     pub settings: Settings,
     pub max_body_bytes: usize,
     /// Signs local download links as the app does.
@@ -128,9 +131,18 @@ pub async fn spawn_app_on(
     adjust(&mut settings);
     let links = LocalLinks::new(&url, Uuid::new_v4().as_bytes().to_vec());
     let api_queue = other_queue.unwrap_or_else(|| queue.clone() as Arc<dyn Queue>);
-    let state =
-        AppState::new(Service::new(storage.clone(), api_queue, exports, links.clone(), jwt.clone(), settings.clone()))
-            .with_public_url(&url);
+    let observations_root = dir.path().join("observations");
+    let observations = aao_export_stores::open_store(observations_root.to_str().unwrap(), &Default::default()).unwrap();
+    let state = AppState::new(Service::new(
+        storage.clone(),
+        observations.clone(),
+        api_queue,
+        exports,
+        links.clone(),
+        jwt.clone(),
+        settings.clone(),
+    ))
+    .with_public_url(&url);
     let max_body_bytes = state.max_body_bytes;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(aao_export_server::serve(listener, state, async move {
@@ -143,6 +155,7 @@ pub async fn spawn_app_on(
         storage,
         queue,
         exports_root,
+        observations,
         settings,
         max_body_bytes,
         links,

@@ -9,6 +9,7 @@ mod authorization;
 mod bad_input;
 mod downloads;
 mod pages;
+mod preview;
 mod service;
 mod sessions;
 mod shapes;

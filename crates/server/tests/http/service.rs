@@ -62,7 +62,10 @@ async fn the_openapi_document_matches_the_router() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap().iter().filter(|(m, _)| *m != "parameters") {
             documented.push(format!("{} {path}", method.to_uppercase()));
-            let concrete = path.replace("{export_id}", &id.to_string());
+            let concrete = path
+                .replace("{export_id}", &id.to_string())
+                .replace("{observation_id}", "no-such-ad")
+                .replace("{n}", "1");
             let body = if method == "post" { Body::Json(json!({})) } else { Body::None };
             let response = app.send(&method.to_uppercase(), &concrete, &app.key(ADMIN), body).await;
             let status = response.status().as_u16();
@@ -91,6 +94,7 @@ async fn the_openapi_document_matches_the_router() {
     let served = [
         "DELETE /exports/{export_id}",
         "GET /auth/me",
+        "GET /ads/{observation_id}/images/{n}",
         "GET /docs",
         "GET /downloads/{export_id}",
         "GET /exports",
@@ -103,6 +107,8 @@ async fn the_openapi_document_matches_the_router() {
         "POST /auth/login",
         "POST /auth/logout",
         "POST /exports",
+        "POST /exports/preview",
+        "POST /exports/{export_id}/retry",
         "POST /exports/{export_id}/share",
         "POST /exports/{export_id}/unshare",
     ];
@@ -129,8 +135,10 @@ async fn serve_stops_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let exports = aao_export_stores::ExportsStore::open(dir.path().to_str().unwrap(), &Default::default()).unwrap();
     let queue = std::sync::Arc::new(aao_export_queue::DbQueue::new(db.storage.clone()));
+    let observations = aao_export_stores::open_store(dir.path().to_str().unwrap(), &Default::default()).unwrap();
     let state = aao_export_server::AppState::new(aao_export_service::Service::new(
         db.storage.clone(),
+        observations,
         queue,
         exports,
         aao_export_stores::LocalLinks::new("http://127.0.0.1", b"k".to_vec()),

@@ -396,8 +396,10 @@ async fn the_cookie_is_secure_behind_an_https_public_url() {
     let exports = aao_export_stores::ExportsStore::open(dir.path().to_str().unwrap(), &Default::default()).unwrap();
     let queue = std::sync::Arc::new(aao_export_queue::DbQueue::new(storage.clone()));
     let public = "https://aao.example.org/";
+    let observations = aao_export_stores::open_store(dir.path().to_str().unwrap(), &Default::default()).unwrap();
     let state = aao_export_server::AppState::new(aao_export_service::Service::new(
         storage,
+        observations,
         queue,
         exports,
         aao_export_stores::LocalLinks::new(public, b"k".to_vec()),

@@ -26,9 +26,7 @@ const U32_LIMIT: u64 = 0xFFFF_FFFF;
 const VERSION_MADE_BY: u16 = (3 << 8) | 45;
 const FILE_MODE: u32 = 0o100_644;
 
-/// zlib level 2: JSON and CSV still shrink about sixfold, at a fraction of level 6's CPU time
-/// (the export is CPU-bound without images).
-pub const DEFLATE_LEVEL: u32 = 2;
+pub use aao_export_core::archive::DEFLATE_LEVEL;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {

@@ -1,0 +1,358 @@
+//! Previews of an export request, before it is made: how many ads and images it would hold, what
+//! its ZIP would weigh with and without images, and its first ads; and those ads' images,
+//! streamed from the observations store for the preview to show.
+//!
+//! How the size is estimated (the API's description says the same): the catalogue records each
+//! ad's stored RDO size, image count and image bytes when it indexes them, so one statement sums
+//! them over the ads the query selects. The listed ads (up to [`PREVIEW_ADS`]) are then projected
+//! onto the requested fields exactly as the export does (`data.json`, pretty-printed, and the CSV
+//! row) and deflated at the archive's level; what that takes per byte of their RDOs, times the
+//! selected RDOs' bytes, is the ads' content. To it come the ZIP's own bytes, computed rather than
+//! guessed: each entry's headers and name, the CSV header, `export_details.json` and the end
+//! records. With images, add the images' recorded bytes (they are stored uncompressed) and their
+//! entries' headers.
+
+use crate::Service;
+use crate::auth::Caller;
+use crate::error::{ServiceError, ServiceResult};
+use crate::exports::has_control;
+use aao_export_core::api::{
+    ArchiveContents, EstimatedBytes, ExportDetails, ExportStatusObject, Preview, PreviewAd, PreviewRequest,
+};
+use aao_export_core::archive::{
+    CSV_ENTRY, DEFLATE_LEVEL, DETAILS_ENTRY, FieldDescription, ad_folder, entry_overhead, image_entry,
+};
+use aao_export_core::catalogue::{display_page_name, media_keys};
+use aao_export_core::csv_cell::csv_cell;
+use aao_export_core::document::{Curation, export_document, extract, nest, parse_rdo};
+use aao_export_core::export::{ExportRecord, ExportRequest, ExportStatus};
+use aao_export_core::time::{now_ms, rfc3339};
+use aao_export_db::{CatalogueRow, CatalogueTotals};
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::Write;
+
+/// The most ads a preview lists.
+pub const PREVIEW_ADS: u32 = 24;
+
+/// The end of central directory record; ZIP64 adds its own end record and locator (76 bytes)
+/// from 65,535 entries or 4 GiB on.
+const END_RECORDS: u64 = 22;
+const ZIP64_END_RECORDS: u64 = 76;
+const ZIP64_ENTRIES: u64 = 0xFFFF;
+const ZIP64_BYTES: u64 = 0xFFFF_FFFF;
+/// `ads/{36-character UUID}/`, the folder name when no ad was sampled.
+const UUID_FOLDER_CHARS: usize = 41;
+
+/// One of an ad's images, ready to stream.
+pub struct AdImage {
+    /// From the key's extension: image/jpeg, image/png, image/webp, else application/octet-stream.
+    pub content_type: &'static str,
+    pub size: u64,
+    pub bytes: BoxStream<'static, Result<Bytes, object_store::Error>>,
+}
+
+impl std::fmt::Debug for AdImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdImage").field("content_type", &self.content_type).field("size", &self.size).finish()
+    }
+}
+
+impl Service {
+    /// What an export of this request would hold and weigh, and its first ads. The request is
+    /// checked exactly as [`Service::create`] checks it; nothing is recorded.
+    pub async fn preview(&self, caller: &Caller, request: &PreviewRequest) -> ServiceResult<Preview> {
+        let catalogue = self.catalogue.exportable_fields().await?;
+        let request = ExportRequest::resolve(request, &catalogue).map_err(|e| ServiceError::invalid(e.0))?;
+        let totals = self.catalogue.catalogue_totals(&request.query).await?;
+        let rows = self.catalogue.search_page(&request.query, None, PREVIEW_ADS).await?;
+        let ids: Vec<String> = rows.iter().map(|r| r.observation_id.clone()).collect();
+        let curation = self.catalogue.curation(&ids).await?;
+        let fields: Vec<String> = request.fields.iter().map(|f| f.path.clone()).collect();
+        let sample = Sample::measure(&rows, &curation, &fields);
+        let fixed = FixedParts {
+            csv_header: deflated_len(&csv_record(fields.iter().map(String::as_str))),
+            details: deflated_len(&details_json(caller, &request, &totals, self.settings.max_retries)),
+        };
+        Ok(Preview {
+            ad_count: totals.ads,
+            image_count: totals.images,
+            estimated_bytes: estimate(&totals, &sample, &fixed),
+            ads: sample.ads,
+        })
+    }
+
+    /// The `n`-th image (from 1) of an ad in the catalogue, from the observations store. An
+    /// unknown ad, an `n` out of range, a withdrawn participant's ad or an image missing from
+    /// the store are all "not found".
+    pub async fn ad_image(&self, _caller: &Caller, observation_id: &str, n: &str) -> ServiceResult<AdImage> {
+        let no_ad = || ServiceError::not_found(format!("no ad {observation_id:?} in the catalogue"));
+        // Ids never hold control characters (and PostgreSQL cannot even compare text with NUL).
+        if has_control(observation_id) {
+            return Err(no_ad());
+        }
+        let Some(row) = self.catalogue.catalogue_ad(observation_id).await? else { return Err(no_ad()) };
+        let Ok(rdo) = parse_rdo(row.rdo.as_bytes()) else { return Err(no_ad()) };
+        // Withdrawn participants' ads never reach the catalogue; should one, it still shows nothing.
+        if rdo.get("is_user_disabled").and_then(Value::as_bool) == Some(true) {
+            return Err(no_ad());
+        }
+        let media = media_keys(&rdo);
+        // Only the number as the preview writes it ("1", not "01" or "+1") names an image.
+        let index = n.parse::<usize>().ok().filter(|i| (1..=media.len()).contains(i) && i.to_string() == n);
+        let index = index.ok_or_else(|| {
+            ServiceError::not_found(format!(
+                "ad {observation_id:?} has {} image{}; there is no image {n:?} (images are numbered from 1)",
+                media.len(),
+                if media.len() == 1 { "" } else { "s" }
+            ))
+        })?;
+        let key = &media[index - 1];
+        let missing = || {
+            ServiceError::not_found(format!("image {index} of ad {observation_id:?} is not in the observations store"))
+        };
+        let path = Path::parse(key).map_err(|_| missing())?;
+        let found = match self.observations.get(&path).await {
+            Ok(found) => found,
+            Err(object_store::Error::NotFound { .. }) => return Err(missing()),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(AdImage { content_type: content_type(key), size: found.meta.size, bytes: found.into_stream() })
+    }
+}
+
+/// The URL of an ad's `n`-th image (from 1), relative to the API.
+pub fn image_url(observation_id: &str, n: usize) -> String {
+    format!("/ads/{}/images/{n}", percent_encode(observation_id))
+}
+
+/// Everything but unreserved characters percent-encoded, so any id is one path segment.
+fn percent_encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The content type of an image, by its key's extension.
+pub fn content_type(key: &str) -> &'static str {
+    let file = key.rsplit('/').next().unwrap_or_default();
+    let extension = file.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match extension.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "webp" => "image/webp",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The listed ads, and what their content takes in a ZIP.
+#[derive(Debug, Default)]
+struct Sample {
+    ads: Vec<PreviewAd>,
+    /// Bytes of their stored RDOs.
+    rdo_bytes: u64,
+    /// Their `data.json` entries and CSV rows as the archive stores them (deflated), headers aside.
+    content_bytes: u64,
+    /// The lengths of their folder names, summed.
+    folder_chars: u64,
+}
+
+impl Sample {
+    fn measure(rows: &[CatalogueRow], curation: &HashMap<String, Curation>, fields: &[String]) -> Sample {
+        let mut sample = Sample::default();
+        let empty = Curation::default();
+        let mut csv_rows = Vec::new();
+        for row in rows {
+            // As the export does: a row that no longer parses, or a withdrawn participant's, is skipped.
+            let Ok(rdo) = parse_rdo(row.rdo.as_bytes()) else { continue };
+            if rdo.get("is_user_disabled").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
+            let id = &row.observation_id;
+            let images = media_keys(&rdo).len();
+            sample.ads.push(PreviewAd {
+                observation_id: id.clone(),
+                platform: rdo
+                    .get("observation")
+                    .and_then(|o| o.get("platform"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                observed_at: rfc3339((row.observed_at * 1000.0).round() as i64),
+                page_name: display_page_name(&rdo),
+                image_urls: (1..=images).map(|n| image_url(id, n)).collect(),
+            });
+            let document = export_document(rdo, id, curation.get(id).unwrap_or(&empty));
+            let values: Vec<Option<Value>> = fields.iter().map(|f| extract(&document, f)).collect();
+            let data_json = serde_json::to_vec_pretty(&nest(fields, &values)).unwrap_or_default();
+            sample.content_bytes += deflated_len(&data_json);
+            let cells: Vec<String> = values.iter().map(|v| csv_cell(v.as_ref()).into_owned()).collect();
+            csv_rows.extend(csv_record(cells.iter().map(String::as_str)));
+            sample.rdo_bytes += row.rdo.len() as u64;
+            sample.folder_chars += ad_folder(id).len() as u64;
+        }
+        // The rows are one deflated stream in the archive, as here.
+        sample.content_bytes += deflated_len(&csv_rows);
+        sample
+    }
+}
+
+/// The parts of the archive that do not grow with the ads, deflated.
+struct FixedParts {
+    csv_header: u64,
+    details: u64,
+}
+
+fn estimate(totals: &CatalogueTotals, sample: &Sample, fixed: &FixedParts) -> EstimatedBytes {
+    let sampled = sample.ads.len() as u64;
+    let content = if sample.rdo_bytes > 0 && totals.rdo_bytes > 0 {
+        scale(totals.rdo_bytes, sample.content_bytes, sample.rdo_bytes)
+    } else if sampled > 0 {
+        // A catalogue indexed before RDO sizes were recorded: per ad instead of per byte.
+        scale(totals.ads, sample.content_bytes, sampled)
+    } else {
+        0
+    };
+    let folder = sample.folder_chars.checked_div(sampled).map_or(UUID_FOLDER_CHARS, |chars| chars as usize);
+    let ad_entries = totals.ads * entry_overhead(folder + "data.json".len());
+    let fixed_bytes = entry_overhead(CSV_ENTRY.len())
+        + fixed.csv_header
+        + entry_overhead(DETAILS_ENTRY.len())
+        + fixed.details
+        + END_RECORDS;
+    let zip64 = |entries: u64, bytes: u64| {
+        if entries >= ZIP64_ENTRIES || bytes >= ZIP64_BYTES { ZIP64_END_RECORDS } else { 0 }
+    };
+    let without = content + ad_entries + fixed_bytes;
+    let without_images = without + zip64(totals.ads + 2, without);
+    let image_entries = totals.images * entry_overhead(folder + image_entry(0, "x.jpg").len());
+    let with = without + totals.image_bytes + image_entries;
+    let with_images = with + zip64(totals.ads + totals.images + 2, with);
+    EstimatedBytes { without_images, with_images }
+}
+
+/// `value × numerator / denominator`, rounded, without overflow.
+fn scale(value: u64, numerator: u64, denominator: u64) -> u64 {
+    let scaled = (u128::from(value) * u128::from(numerator) + u128::from(denominator) / 2) / u128::from(denominator);
+    u64::try_from(scaled).unwrap_or(u64::MAX)
+}
+
+/// A CSV record as the archive writes it (quoted as needed, CRLF).
+fn csv_record<'a>(cells: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    // Writing to memory cannot fail.
+    let _ = writer.write_record(cells);
+    writer.into_inner().unwrap_or_default()
+}
+
+/// What the archive stores for these bytes: deflated at its level, or as they are when that is
+/// not smaller (as the ZIP writer decides).
+fn deflated_len(data: &[u8]) -> u64 {
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(DEFLATE_LEVEL));
+    let deflated = encoder.write_all(data).and_then(|()| encoder.finish()).map_or(usize::MAX, |d| d.len());
+    deflated.min(data.len()) as u64
+}
+
+/// `export_details.json` as the export would write it (its sizes are all that matters here).
+fn details_json(caller: &Caller, request: &ExportRequest, totals: &CatalogueTotals, max_retries: u32) -> Vec<u8> {
+    let now = now_ms();
+    let mut record = ExportRecord::pending(uuid::Uuid::nil(), &caller.id, request.parameters(), max_retries, now);
+    record.status = ExportStatus::Completed;
+    record.started_at = Some(now);
+    record.completed_at = Some(now);
+    let contents = ArchiveContents {
+        fields: request
+            .fields
+            .iter()
+            .map(|f| FieldDescription {
+                path: f.path.clone(),
+                name: f.name.clone(),
+                description: f.description.clone(),
+            })
+            .collect(),
+        ad_count: totals.ads,
+        image_count: totals.images,
+        image_bytes: totals.image_bytes,
+        csv_bytes: 0,
+        all_data_csv_sha256: "0".repeat(64),
+        missing_image_count: 0,
+        missing_images: Vec::new(),
+    };
+    let details = ExportDetails::new(ExportStatusObject::new(&record, None, now, i64::MAX), contents);
+    serde_json::to_vec_pretty(&details).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_urls_are_one_segment_per_id() {
+        assert_eq!(
+            image_url("e60b8866-daa0-40de-821b-80d8863db2b6", 2),
+            "/ads/e60b8866-daa0-40de-821b-80d8863db2b6/images/2"
+        );
+        assert_eq!(image_url("a/b?c#d ü", 1), "/ads/a%2Fb%3Fc%23d%20%C3%BC/images/1");
+    }
+
+    #[test]
+    fn content_types_follow_the_extension() {
+        assert_eq!(content_type("o/temp-v2/u/480.jpg"), "image/jpeg");
+        assert_eq!(content_type("o/temp-v2/u/480.JPEG"), "image/jpeg");
+        assert_eq!(content_type("o/x.png"), "image/png");
+        assert_eq!(content_type("o/x.webp"), "image/webp");
+        assert_eq!(content_type("o/x.gif"), "application/octet-stream");
+        assert_eq!(content_type("o.jpg/x"), "application/octet-stream");
+    }
+
+    #[test]
+    fn an_empty_selection_weighs_only_the_archives_own_parts() {
+        let fixed = FixedParts { csv_header: 100, details: 1000 };
+        let e = estimate(&CatalogueTotals::default(), &Sample::default(), &fixed);
+        let own = 76 + 2 * 12 + 100 + 76 + 2 * 19 + 1000 + 22;
+        assert_eq!(e, EstimatedBytes { without_images: own, with_images: own });
+    }
+
+    #[test]
+    fn the_estimate_scales_the_sample_by_rdo_bytes() {
+        let fixed = FixedParts { csv_header: 0, details: 0 };
+        let mut sample = Sample { rdo_bytes: 1000, content_bytes: 250, folder_chars: 41 * 2, ..Sample::default() };
+        sample.ads = vec![
+            PreviewAd {
+                observation_id: "x".into(),
+                platform: None,
+                observed_at: String::new(),
+                page_name: None,
+                image_urls: vec![]
+            };
+            2
+        ];
+        let totals = CatalogueTotals { ads: 10, images: 20, image_bytes: 1_000_000, rdo_bytes: 8000 };
+        let e = estimate(&totals, &sample, &fixed);
+        let own = 76 + 24 + 76 + 38 + 22;
+        let without = 2000 + 10 * (76 + 2 * 50) + own;
+        assert_eq!(e.without_images, without);
+        assert_eq!(e.with_images, without + 1_000_000 + 20 * (76 + 2 * 52));
+        // Past 65,535 entries the ZIP64 end records come too.
+        let many = CatalogueTotals { ads: 70_000, images: 0, image_bytes: 0, rdo_bytes: 0 };
+        let e = estimate(&many, &sample, &fixed);
+        assert_eq!(e.without_images, 70_000 * 125 + 70_000 * 176 + own + 76);
+    }
+
+    #[test]
+    fn text_is_counted_deflated_unless_that_is_larger() {
+        let text = "ab".repeat(1000);
+        assert!(deflated_len(text.as_bytes()) < 100);
+        assert_eq!(deflated_len(b"x"), 1);
+        assert_eq!(csv_record(["a", "b,c"].into_iter()), b"a,\"b,c\"\r\n");
+    }
+}

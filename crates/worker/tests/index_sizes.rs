@@ -1,0 +1,214 @@
+//! The indexer records each ad's images (its `media[]` objects found in the store) and their
+//! bytes, and its RDO's size, on every backend: the totals equal what the store holds, a missing
+//! image counts 0, an image the store cannot answer for makes the next run look again, and a
+//! catalogue indexed before migration 0005 is re-read once by the next run and then skipped.
+
+use aao_export_core::query::Query;
+use aao_export_db::{CatalogueTotals, Database};
+use aao_export_demo::{DemoConfig, SeedProgress, seed_demo_data};
+use aao_export_stores::open_store;
+use aao_export_testkit::TestDatabase;
+use aao_export_worker::index::index_observations;
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const ADS: usize = 40;
+
+/// A store whose heads fail (not "not found": the store is away) while `failing` is set.
+#[derive(Debug)]
+struct FailingHeads {
+    inner: Arc<dyn ObjectStore>,
+    failing: AtomicBool,
+}
+
+impl std::fmt::Display for FailingHeads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FailingHeads({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FailingHeads {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        if options.head && self.failing.load(Ordering::SeqCst) {
+            return Err(object_store::Error::Generic { store: "test", source: "the store is away".into() });
+        }
+        self.inner.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// Per ad (observation id): the sizes the store holds for its `media[]`, and its stored RDO's size.
+async fn expected(storage: &dyn Database, store: &dyn ObjectStore) -> HashMap<String, CatalogueTotals> {
+    let sizes: HashMap<String, u64> =
+        store.list(None).map_ok(|m| (m.location.to_string(), m.size)).try_collect().await.unwrap();
+    let rows = storage.search_page(&Query::All, None, 10_000).await.unwrap();
+    rows.iter()
+        .map(|row| {
+            let rdo: Value = serde_json::from_str(&row.rdo).unwrap();
+            let found: Vec<u64> = rdo["media"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|m| sizes.get(m.as_str().unwrap()).copied())
+                .collect();
+            let totals = CatalogueTotals {
+                ads: 1,
+                images: found.len() as u64,
+                image_bytes: found.iter().sum(),
+                rdo_bytes: row.rdo.len() as u64,
+            };
+            (row.observation_id.clone(), totals)
+        })
+        .collect()
+}
+
+/// What the catalogue says of each ad, one query per ad (the totals of its id).
+async fn recorded(storage: &dyn Database, ids: impl Iterator<Item = &String>) -> HashMap<String, CatalogueTotals> {
+    let mut out = HashMap::new();
+    for id in ids {
+        let query = Query::from_json(&serde_json::json!({"method": "OBSERVATION_ID_CONTAINS", "args": [id]})).unwrap();
+        out.insert(id.clone(), storage.catalogue_totals(&query).await.unwrap());
+    }
+    out
+}
+
+fn sum(per_ad: &HashMap<String, CatalogueTotals>) -> CatalogueTotals {
+    per_ad.values().fold(CatalogueTotals::default(), |a, t| CatalogueTotals {
+        ads: a.ads + t.ads,
+        images: a.images + t.images,
+        image_bytes: a.image_bytes + t.image_bytes,
+        rdo_bytes: a.rdo_bytes + t.rdo_bytes,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_indexer_records_what_the_store_holds_of_each_ads_images() {
+    for db in TestDatabase::all().await {
+        let storage = db.storage.clone();
+        let b = storage.backend();
+        let dir = tempfile::tempdir().unwrap();
+        let plain = open_store(dir.path().to_str().unwrap(), &Default::default()).unwrap();
+        let store = Arc::new(FailingHeads { inner: plain.clone(), failing: AtomicBool::new(false) });
+        let quiet = |_: u64| {};
+        let config = DemoConfig { ads: ADS, images_per_ad: 3, seed: 5 };
+        let seeded =
+            seed_demo_data(storage.as_ref(), plain.clone(), &config, SeedProgress { written: &quiet }).await.unwrap();
+
+        // One ad loses an image before indexing: it counts 0.
+        let rows_before: Vec<String> = {
+            let keys: Vec<String> = plain.list(None).map_ok(|m| m.location.to_string()).try_collect().await.unwrap();
+            keys.into_iter().filter(|k| k.ends_with(".jpg")).collect()
+        };
+        plain.delete(&Path::from(rows_before[0].as_str())).await.unwrap();
+
+        let report = index_observations(storage.clone(), store.clone(), quiet).await.unwrap();
+        assert_eq!(report.indexed + report.withdrawn, ADS as u64, "[{b}] {report:?}");
+        let want = expected(storage.as_ref(), plain.as_ref()).await;
+        assert_eq!(want.len() as u64, report.indexed, "[{b}] every indexed ad");
+        assert_eq!(recorded(storage.as_ref(), want.keys()).await, want, "[{b}] each ad's sizes");
+        let all = storage.catalogue_totals(&Query::All).await.unwrap();
+        assert_eq!(all, sum(&want), "[{b}] the totals of the whole catalogue");
+        assert!(
+            all.images < seeded.images && all.images > 0 && all.image_bytes > 0,
+            "[{b}] the withdrawn participant's images and the deleted one are not counted: {all:?} of {} images",
+            seeded.images
+        );
+
+        // The catalogue as an indexer before migration 0005 left it: no size columns, the
+        // versions it saw recorded. Migrating adds the columns (all 0) and forgets those versions.
+        downgrade_to_before_0005(&db).await;
+        storage.migrate().await.unwrap();
+        assert_eq!(
+            storage.catalogue_totals(&Query::All).await.unwrap(),
+            CatalogueTotals { ads: all.ads, ..Default::default() },
+            "[{b}] migrated: the ads are there, their sizes not yet"
+        );
+        let again = index_observations(storage.clone(), store.clone(), quiet).await.unwrap();
+        assert_eq!(
+            (again.indexed, again.unchanged),
+            (report.indexed, report.withdrawn),
+            "[{b}] re-read once: {again:?}"
+        );
+        assert_eq!(recorded(storage.as_ref(), want.keys()).await, want, "[{b}] each ad's sizes, after the re-read");
+        let once_more = index_observations(storage.clone(), store.clone(), quiet).await.unwrap();
+        assert_eq!((once_more.indexed, once_more.unchanged), (0, ADS as u64), "[{b}] then skipped: {once_more:?}");
+
+        // An RDO whose images the store cannot answer for is recorded, and read again next time.
+        let first = storage.search_page(&Query::All, None, 1).await.unwrap().remove(0);
+        let rdo_key = Path::from(first.rdo_key.as_str());
+        let text = plain.get(&rdo_key).await.unwrap().bytes().await.unwrap();
+        plain.put(&rdo_key, PutPayload::from(text)).await.unwrap(); // a new version, same content
+        store.failing.store(true, Ordering::SeqCst);
+        let away = index_observations(storage.clone(), store.clone(), quiet).await.unwrap();
+        assert_eq!(away.indexed, 1, "[{b}] the changed RDO is indexed: {away:?}");
+        let during = recorded(storage.as_ref(), [&first.observation_id].into_iter()).await;
+        assert_eq!(during[&first.observation_id].images, 0, "[{b}] no size known while the store is away");
+        store.failing.store(false, Ordering::SeqCst);
+        let back = index_observations(storage.clone(), store.clone(), quiet).await.unwrap();
+        assert_eq!((back.indexed, back.unchanged), (1, ADS as u64 - 1), "[{b}] read again: {back:?}");
+        assert_eq!(recorded(storage.as_ref(), want.keys()).await, want, "[{b}] and sized");
+    }
+}
+
+/// Undoes migration 0005 on a test database: drops its columns and forgets it was applied.
+async fn downgrade_to_before_0005(db: &TestDatabase) {
+    let statements = [
+        "ALTER TABLE observations DROP COLUMN image_count",
+        "ALTER TABLE observations DROP COLUMN image_bytes",
+        "ALTER TABLE observations DROP COLUMN rdo_bytes",
+        "DELETE FROM _sqlx_migrations WHERE version = 5",
+    ];
+    if db.url.starts_with("sqlite:") {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        for s in statements {
+            sqlx::query(s).execute(&mut c).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+    } else {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        for s in statements {
+            sqlx::query(s).execute(&mut c).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+    }
+}
