@@ -314,9 +314,9 @@ async function preview() {
   list.replaceChildren();
   for (const ad of p.ads || []) {
     const li = document.createElement("li");
-    if (ad.images && ad.images.length) {
+    if (ad.image_urls && ad.image_urls.length) {
       const img = document.createElement("img");
-      img.src = ad.images[0];
+      img.src = ad.image_urls[0];
       img.alt = "";
       img.loading = "lazy";
       li.append(img);
