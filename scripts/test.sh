@@ -63,7 +63,7 @@ import re, sys
 text = open(sys.argv[1], errors="replace").read()
 p = f = s = 0
 if sys.argv[2] == "nextest":
-    m = re.findall(r"Summary \[.*?\] +\d+ tests? run: (.*)", text)
+    m = re.findall(r"Summary \[.*?\] +\d+(?:/\d+)? tests? run: (.*)", text)
     if m:
         last = m[-1]
         grab = lambda word: sum(int(n) for n in re.findall(r"(\d+) " + word, last))
@@ -80,7 +80,7 @@ PY
 
 status=0
 if [ "${AAO_TEST_RUNNER:-}" != cargo ] && cargo nextest --version >/dev/null 2>&1; then
-    cmd=(cargo nextest run "${scope[@]}" --cargo-profile release --locked -j 2 "$@")
+    cmd=(cargo nextest run "${scope[@]}" --cargo-profile release --locked -j 2 --no-fail-fast "$@")
     _aao_say "${cmd[*]}"
     "${cmd[@]}" 2>&1 | tee "$log" || status=$?
     count "$log" nextest

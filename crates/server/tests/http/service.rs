@@ -93,8 +93,8 @@ async fn the_openapi_document_matches_the_router() {
     documented.sort();
     let served = [
         "DELETE /exports/{export_id}",
-        "GET /auth/me",
         "GET /ads/{observation_id}/images/{n}",
+        "GET /auth/me",
         "GET /docs",
         "GET /downloads/{export_id}",
         "GET /exports",
