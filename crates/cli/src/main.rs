@@ -7,6 +7,7 @@ mod service;
 use aao_export_core::export::{ExportParameters, ExportRecord};
 use aao_export_core::fields::resolve_fields;
 use aao_export_core::query::Query;
+use aao_export_core::time::human_bytes;
 use aao_export_demo::{DemoConfig, SeedProgress, seed_demo_data};
 use aao_export_stores::open_store;
 use aao_export_worker::archive::{ExportJob, Progress, UploadTarget, build_export};
@@ -415,15 +416,4 @@ fn progress_bar(len: u64, message: &'static str) -> ProgressBar {
             .progress_chars("=> "),
     );
     bar
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }

@@ -65,6 +65,12 @@ pub struct FieldDescription {
     pub description: String,
 }
 
+impl From<&crate::fields::ExportableField> for FieldDescription {
+    fn from(f: &crate::fields::ExportableField) -> Self {
+        FieldDescription { path: f.path.clone(), name: f.name.clone(), description: f.description.clone() }
+    }
+}
+
 /// Totals the archive reports about itself.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ArchiveCounts {

@@ -270,15 +270,7 @@ fn details_json(caller: &Caller, request: &ExportRequest, totals: &CatalogueTota
     record.started_at = Some(now);
     record.completed_at = Some(now);
     let contents = ArchiveContents {
-        fields: request
-            .fields
-            .iter()
-            .map(|f| FieldDescription {
-                path: f.path.clone(),
-                name: f.name.clone(),
-                description: f.description.clone(),
-            })
-            .collect(),
+        fields: request.fields.iter().map(FieldDescription::from).collect(),
         ad_count: totals.ads,
         image_count: totals.images,
         image_bytes: totals.image_bytes,

@@ -87,16 +87,9 @@ const ICON_CHECK: &str = r#"<circle cx="12" cy="12" r="9" fill="none" stroke="cu
 const ICON_CROSS: &str = r#"<circle cx="12" cy="12" r="9" fill="none" stroke="currentColor" stroke-width="2"/><path d="M9 9l6 6M15 9l-6 6" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"/>"#;
 const ICON_ARCHIVE: &str = r#"<rect x="3" y="4" width="18" height="5" rx="1" fill="none" stroke="currentColor" stroke-width="2"/><path d="M5 9v10h14V9M10 13h4" fill="none" stroke="currentColor" stroke-width="2"/>"#;
 
-/// Bytes for people: `13.0 MB` (powers of 1000, as file managers show them).
+/// Bytes for people: `13.0 MB`.
 pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    aao_export_core::time::human_bytes(bytes)
 }
 
 #[cfg(test)]

@@ -530,15 +530,7 @@ fn write_archive(
     zip.add_raw(CSV_ENTRY, csv_entry)?;
     let completed_at = now_ms();
     let contents = ArchiveContents {
-        fields: job
-            .fields
-            .iter()
-            .map(|f| FieldDescription {
-                path: f.path.clone(),
-                name: f.name.clone(),
-                description: f.description.clone(),
-            })
-            .collect(),
+        fields: job.fields.iter().map(FieldDescription::from).collect(),
         ad_count,
         image_count,
         image_bytes,
