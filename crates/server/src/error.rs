@@ -146,6 +146,48 @@ where
     }
 }
 
+/// The most of a refused body that is read and thrown away before the 413 goes out.
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+/// How long the draining may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        RefusalKind::TooLarge,
+        codes::PAYLOAD_TOO_LARGE,
+        format!("the request body is larger than the API accepts ({limit} bytes)"),
+    )
+}
+
+/// Answers a body that declares more than `limit` bytes with the 413 envelope before routing,
+/// and makes sure its sender can read it: a server that answers and closes while the client is
+/// still sending resets the connection (unread bytes), so the sender sees a broken pipe instead
+/// of the answer. The body is therefore read and thrown away first (up to [`DRAIN_LIMIT`], within
+/// [`DRAIN_TIME`]); a client that sent `Expect: 100-continue` has sent nothing yet and gets the
+/// answer at once (hyper then never asks it for the body).
+pub async fn refuse_oversized(limit: usize, request: Request, next: axum::middleware::Next) -> Response {
+    use axum::http::header;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let Some(length) = declared.filter(|n| *n > limit as u64) else { return next.run(request).await };
+    let waits_for_continue =
+        request.headers().get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if !waits_for_continue && length <= DRAIN_LIMIT {
+        use futures::StreamExt;
+        let mut body = request.into_body().into_data_stream();
+        let drain = async { while let Some(Ok(_)) = body.next().await {} };
+        if tokio::time::timeout(DRAIN_TIME, drain).await.is_err() {
+            tracing::warn!(length, "an oversized body was still arriving after the drain time; answering anyway");
+        }
+    }
+    let mut response = too_large(limit).into_response();
+    response.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    response
+}
+
 /// The body limit in force, as a request extension (for the 413 message).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyLimit(pub usize);

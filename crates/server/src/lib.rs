@@ -62,8 +62,12 @@ pub fn app(state: AppState) -> Router {
         .layer(trace)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(shared);
-    // Negotiation runs before routing: a browser's GET of a page path is routed to the page.
-    Router::new().fallback_service(api).layer(axum::middleware::from_fn(pages::negotiate))
+    // Both run before routing: negotiation sends a browser's GET of a page path to the page, and a
+    // body declared too large is answered (after draining it) before anything reads it.
+    Router::new()
+        .fallback_service(api)
+        .layer(axum::middleware::from_fn(pages::negotiate))
+        .layer(axum::middleware::from_fn(move |request, next| error::refuse_oversized(limit, request, next)))
 }
 
 async fn unknown_route(method: Method, uri: Uri) -> ApiError {

@@ -8,6 +8,7 @@ mod api;
 mod authorization;
 mod bad_input;
 mod downloads;
+mod oversized;
 mod pages;
 mod preview;
 mod service;
