@@ -12,6 +12,8 @@ const TIMES = ["DATETIME_AFTER", "DATETIME_BEFORE"];
 const TEXTS = METHODS.map((m) => m.method).filter((m) => !GROUPS.includes(m) && !TIMES.includes(m) && m !== "NOT" && m !== "ALL");
 
 let query = { method: "ALL" };
+/** The images warning as the page first shows it (before an estimate exists). */
+const IMAGES_WARNING = document.getElementById("images-warning").textContent;
 let mode = "builder";
 let lastPreviewOk = false;
 let previewTimer = null;
@@ -284,7 +286,7 @@ function changed() {
 async function preview() {
   const b = body();
   countFields();
-  if (!b) { lastPreviewOk = false; $("count").textContent = "Fix the query to see what it matches."; return; }
+  if (!b) { lastPreviewOk = false; $("count").textContent = "Fix the query to see what it matches."; $("images-warning").textContent = IMAGES_WARNING; return; }
   const seq = ++previewSeq;
   const result = await fetch("/exports/preview", {
     method: "POST", credentials: "same-origin",
@@ -299,6 +301,7 @@ async function preview() {
     lastPreviewOk = false;
     $("count").textContent = "The query cannot run yet.";
     $("estimate").textContent = "";
+    $("images-warning").textContent = IMAGES_WARNING;
     showError(result.body.message || "The query could not be checked.");
     return;
   }

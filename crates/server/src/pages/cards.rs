@@ -18,7 +18,7 @@ fn name<'a>(names: &'a Names, id: &'a str) -> &'a str {
 }
 
 /// A fingerprint of what a card shows, so the script replaces only cards that changed.
-fn version(e: &ExportStatusObject) -> String {
+pub fn version(e: &ExportStatusObject) -> String {
     format!(
         "{}|{}|{}|{:?}|{}|{}",
         e.status,

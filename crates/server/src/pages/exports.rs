@@ -2,7 +2,7 @@
 //! anything is pending or processing: the script asks for the same page with `X-Fragment` and
 //! swaps in only the cards that changed.
 
-use super::cards::{Names, actions, card, dialogs, progress_line};
+use super::cards::{Names, actions, card, dialogs, progress_line, version};
 use super::layout::{Nav, maybe_time, page, size, time};
 use super::{error_page, html_response, signed_in};
 use crate::state::Shared;
@@ -121,11 +121,10 @@ pub async fn detail(State(state): State<Shared>, headers: HeaderMap, Path(raw): 
 fn detail_section(e: &ExportStatusObject, caller: &Caller, names: &Names) -> Markup {
     let id = e.export_id.to_string();
     let shared = serde_json::to_string(&e.shared_with).unwrap_or_else(|_| "[]".into());
-    let version = format!("{}|{}|{}|{}", e.status, e.updated_at, e.progress.processed, e.shared_with.join(","));
     let creator = names.get(&e.creator_id).map_or(e.creator_id.as_str(), String::as_str);
     html! {
         section #export-list data-polling=[e.status.in_flight().then_some("on")] {
-            article.export id={ "export-" (id) } data-id=(id) data-status=(e.status.as_str()) data-version=(version)
+            article.export id={ "export-" (id) } data-id=(id) data-status=(e.status.as_str()) data-version=(version(e))
                 data-shared=(shared) data-creator=(e.creator_id) aria-labelledby="detail-title" {
                 h1 #detail-title { (describe(&e.export_parameters.query)) }
                 (progress_line(e, caller))

@@ -12,7 +12,6 @@ mod cards;
 mod exports;
 mod layout;
 mod new;
-mod session;
 mod signin;
 
 use crate::state::Shared;
@@ -89,7 +88,7 @@ fn html_response(status: StatusCode, markup: Markup) -> Response {
 
 /// The signed-in caller, or a redirect to the sign-in page that comes back to `back_to`.
 async fn signed_in(state: &Shared, headers: &HeaderMap, back_to: &str) -> Result<Caller, Response> {
-    match session::caller(state, headers).await {
+    match crate::sessions::caller_from_cookie(state, headers).await {
         Some(caller) => Ok(caller),
         None => Err(Redirect::to(&format!("/signin?next={}", encode(back_to))).into_response()),
     }

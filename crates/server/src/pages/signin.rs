@@ -1,8 +1,8 @@
 //! The sign-in page (a plain form: it works without JavaScript) and signing out. Both use the
 //! service's sign-in rules and the API's session cookie, so a page session is an API session.
 
+use super::html_response;
 use super::layout::{Nav, page};
-use super::{html_response, session};
 use crate::state::Shared;
 use aao_export_service::{Caller, ServiceError};
 use axum::Form;
@@ -71,7 +71,7 @@ fn form(status: StatusCode, next: &str, username: &str, error: Option<(&str, &st
 /// `GET /signin`: the form; a browser already signed in goes straight on.
 pub async fn form_page(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<Next>) -> Response {
     let next = local_next(q.next.as_deref());
-    if session::caller(&state, &headers).await.is_some() {
+    if crate::sessions::caller_from_cookie(&state, &headers).await.is_some() {
         return Redirect::to(&next).into_response();
     }
     form(StatusCode::OK, &next, "", None)
