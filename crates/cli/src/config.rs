@@ -21,6 +21,8 @@ pub struct Config {
     pub export_s3_bucket: Option<String>,
     pub export_local_dir: String,
     pub sqs_queue_url: Option<String>,
+    /// Jobs too long for a Lambda worker go here, for `aao-export worker` on EC2 or ECS.
+    pub long_sqs_queue_url: Option<String>,
     pub max_retries: u32,
     pub expiration_days: u32,
     pub worker_concurrency: u32,
@@ -37,6 +39,10 @@ pub struct Config {
     pub lockout_secs: u64,
     pub aws_region: String,
     pub aws_endpoint_url: Option<String>,
+    /// `smtp://`, `smtps://` or `smtp://…?tls=required`, with credentials in the URL; unset: no
+    /// email.
+    pub email_smtp_url: Option<SecretString>,
+    pub email_from: String,
 }
 
 /// Every key, as (section, key, default).
@@ -48,6 +54,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("EXPORT", "S3_BUCKET", ""),
     ("EXPORT", "LOCAL_DIR", "data/exports"),
     ("EXPORT", "SQS_QUEUE_URL", ""),
+    ("EXPORT", "LONG_SQS_QUEUE_URL", ""),
     ("EXPORT", "MAX_RETRIES", "3"),
     ("EXPORT", "EXPORT_EXPIRATION_DAYS", "7"),
     ("EXPORT", "WORKER_CONCURRENCY", "2"),
@@ -60,6 +67,8 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("AUTH", "LOCKOUT_SECONDS", "30"),
     ("AWS", "REGION", "ap-southeast-2"),
     ("AWS", "ENDPOINT_URL", ""),
+    ("EMAIL", "SMTP_URL", ""),
+    ("EMAIL", "FROM", "Australian Ad Observatory exports <exports@localhost>"),
 ];
 
 /// The AAO's own names, accepted as well: (alias, section, key).
@@ -115,6 +124,7 @@ impl Config {
             export_s3_bucket: optional("EXPORT", "S3_BUCKET"),
             export_local_dir: get("EXPORT", "LOCAL_DIR"),
             sqs_queue_url: optional("EXPORT", "SQS_QUEUE_URL"),
+            long_sqs_queue_url: optional("EXPORT", "LONG_SQS_QUEUE_URL"),
             max_retries: number("EXPORT", "MAX_RETRIES")?.try_into().context("EXPORT_MAX_RETRIES is too large")?,
             expiration_days: number("EXPORT", "EXPORT_EXPIRATION_DAYS")?
                 .try_into()
@@ -140,6 +150,8 @@ impl Config {
             lockout_secs: number("AUTH", "LOCKOUT_SECONDS")?,
             aws_region: get("AWS", "REGION"),
             aws_endpoint_url: optional("AWS", "ENDPOINT_URL"),
+            email_smtp_url: optional("EMAIL", "SMTP_URL").map(SecretString::from),
+            email_from: get("EMAIL", "FROM"),
         };
         if config.worker_concurrency == 0 {
             bail!("EXPORT_WORKER_CONCURRENCY must be at least 1");

@@ -2,6 +2,7 @@
 //! configured backends into the engine; the work itself lives in the library crates.
 
 mod config;
+mod lambda;
 mod service;
 
 use aao_export_core::export::{ExportParameters, ExportRecord};
@@ -11,7 +12,7 @@ use aao_export_core::time::human_bytes;
 use aao_export_demo::{DemoConfig, SeedProgress, seed_demo_data};
 use aao_export_stores::open_store;
 use aao_export_worker::archive::{ExportJob, Progress, UploadTarget, build_export};
-use aao_export_worker::index::index_observations;
+use aao_export_worker::index::{index_keys, index_observations};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use config::Config;
@@ -54,6 +55,9 @@ enum Command {
     Worker,
     /// Expire old exports and delete their files, once.
     Sweep,
+    /// Send the message again for exports left without one (pending too long, or a worker that
+    /// died), once.
+    Rescue,
     /// Manage users and their credentials.
     Users {
         #[command(subcommand)]
@@ -74,7 +78,12 @@ enum Command {
         seed: u64,
     },
     /// Scan the observations store and bring the catalogue up to date.
-    Index,
+    Index {
+        /// Index just this RDO key (repeatable): read it if it is there, take its ad out of the
+        /// catalogue if it is gone. Without it, the whole store is scanned.
+        #[arg(long = "key", value_name = "KEY")]
+        keys: Vec<String>,
+    },
     /// Run one export end to end, without a server, into a local ZIP file.
     Export {
         /// The AAO query, as JSON, e.g. '{"method":"OBSERVER_ID_CONTAINS","args":["4873"]}'.
@@ -129,18 +138,22 @@ enum UsersCommand {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // Started by the Lambda runtime, the binary takes no arguments: the role is in AAO_ROLE.
+    let cli = if lambda::started_by_lambda() { None } else { Some(Cli::parse()) };
     // The service roles log what they do; one-shot commands only warnings (their output is the report).
-    let service = matches!(cli.command, Command::Serve { .. } | Command::Api | Command::Worker);
+    let service =
+        cli.as_ref().is_none_or(|c| matches!(c.command, Command::Serve { .. } | Command::Api | Command::Worker));
     let default_filter = if service { "info,sqlx=warn,aws=warn,hyper=warn" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
+        // CloudWatch shows escape codes as they are.
+        .with_ansi(cli.is_some())
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(start(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -149,11 +162,19 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// A command, or (no command) the Lambda role.
+async fn start(cli: Option<Cli>) -> anyhow::Result<()> {
     let env: std::collections::HashMap<String, String> = std::env::vars().collect();
-    let config = Config::load(cli.config.as_deref(), &env)?;
+    let config = Config::load(cli.as_ref().and_then(|c| c.config.as_deref()), &env)?;
     tracing::debug!(?config, "configuration loaded");
     let storage = aao_export_db::connect(config.database_url.expose_secret()).await.context("opening the database")?;
+    match cli {
+        None => lambda::run(&config, storage).await,
+        Some(cli) => run(cli, config, storage).await,
+    }
+}
+
+async fn run(cli: Cli, config: Config, storage: Arc<dyn aao_export_db::Database>) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { demo } => {
             let demo = if demo { Some(prepare_demo(&config, storage.clone()).await?) } else { None };
@@ -177,6 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker => service::run(&config, storage, service::Roles { api: false, worker: true }, |_| {}).await?,
         Command::Sweep => service::sweep(&config, storage).await?,
+        Command::Rescue => service::rescue(&config, storage).await?,
         Command::Users { command: UsersCommand::Add { id, name, role, email, password } } => {
             let key =
                 service::add_user(storage.as_ref(), &id, &name, &role, email.as_deref(), password.as_deref()).await?;
@@ -226,7 +248,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print_index_report(&index, storage.catalogue_size().await?);
             print_activation_codes(&report);
         }
-        Command::Index => {
+        Command::Index { keys } if !keys.is_empty() => {
+            let observations = open_store(&config.observations, &config.aws())?;
+            let report = index_keys(storage.clone(), observations, &keys).await?;
+            let skipped = keys.len() as u64 - report.scanned;
+            if skipped > 0 {
+                println!("skipped {skipped} keys that are not RDO keys ({{observer}}/rdo/{{ad}}/output.json)");
+            }
+            print_index_report(&report, storage.catalogue_size().await?);
+        }
+        Command::Index { .. } => {
             let observations = open_store(&config.observations, &config.aws())?;
             let spinner = ProgressBar::new_spinner().with_message("indexing");
             let report =
@@ -395,11 +426,12 @@ fn local_target(
 
 fn print_index_report(report: &aao_export_worker::index::IndexReport, catalogue_size: u64) {
     println!(
-        "indexed {} RDOs: {} new or changed, {} unchanged, {} withdrawn, {} unreadable; the catalogue holds {} ads",
+        "indexed {} RDOs: {} new or changed, {} unchanged, {} withdrawn, {} removed, {} unreadable; the catalogue holds {} ads",
         report.scanned,
         report.indexed,
         report.unchanged,
         report.withdrawn,
+        report.removed,
         report.unparseable.len(),
         catalogue_size
     );

@@ -8,8 +8,9 @@ use aao_export_queue::Queue;
 use aao_export_server::{AppState, PublicOrigin};
 use aao_export_service::{Service, ServiceError, Settings, SignInLimits, Tokens, auth, sessions};
 use aao_export_stores::{ExportsStore, LocalLinks, open_store};
+use aao_export_worker::notify::{NoticeSettings, Notifier};
 use aao_export_worker::runner::{Runner, RunnerSettings};
-use aao_export_worker::upkeep::{run_upkeep, sweep_once};
+use aao_export_worker::upkeep::{Upkeep, rescue_once, sweep_once};
 use anyhow::{Context, bail};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -71,38 +72,14 @@ pub async fn run(
     roles: Roles,
     on_listening: impl FnOnce(&str),
 ) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    let config = &mut config;
     let queue = open_queue(config, storage.clone()).await;
     let exports = open_exports(config)?;
     // The worker reads RDOs and images from it, the API the images of previewed ads.
     let observations = open_store(&config.observations, &config.aws())?;
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-
-    if roles.worker {
-        let mut settings = RunnerSettings::new(config.worker_concurrency as usize);
-        settings.lease = Duration::from_secs(config.lease_secs.max(1));
-        settings.heartbeat = (settings.lease / 4).max(Duration::from_millis(250));
-        settings.backoff_base = Duration::from_secs_f64(config.retry_backoff_secs);
-        settings.poll_wait = queue.longest_wait();
-        let runner = Arc::new(Runner {
-            catalogue: storage.clone(),
-            exports: storage.clone(),
-            queue: queue.clone(),
-            observations: observations.clone(),
-            files: exports.clone(),
-            settings,
-        });
-        tasks.spawn(runner.run(shutdown.clone()));
-        tasks.spawn(run_upkeep(
-            storage.clone(),
-            queue.clone(),
-            exports.clone(),
-            expiration(config),
-            Duration::from_secs(config.lease_secs.max(1) * 5),
-            UPKEEP_EVERY,
-            shutdown.clone(),
-        ));
-    }
 
     if roles.api {
         let listener = tokio::net::TcpListener::bind(&config.server_bind)
@@ -115,24 +92,8 @@ pub async fn run(
         if PublicOrigin::parse(&public_url).is_none() {
             bail!("SERVER_PUBLIC_URL {public_url:?} is not an http:// or https:// URL");
         }
-        let service = Service::new(
-            storage.clone(),
-            observations,
-            queue.clone(),
-            exports.clone(),
-            download_links(config, &public_url)?,
-            tokens(config)?,
-            Settings {
-                max_retries: config.max_retries,
-                expiration_days: config.expiration_days,
-                max_in_flight: config.max_in_flight,
-                sign_in: SignInLimits {
-                    max_failures: config.max_failed_sign_ins,
-                    lockout: Duration::from_secs(config.lockout_secs),
-                    ..SignInLimits::default()
-                },
-            },
-        );
+        let service =
+            service(config, storage.clone(), observations.clone(), queue.clone(), exports.clone(), &public_url)?;
         let state = AppState::new(service).with_public_url(&public_url);
         on_listening(&public_url);
         tracing::info!(%bound, %public_url, "API listening");
@@ -142,6 +103,18 @@ pub async fn run(
                 tracing::error!(error = %e, "the API stopped");
             }
         });
+        // The links in email notices point at the address the API really answers on.
+        config.public_url = public_url;
+    }
+
+    if roles.worker {
+        let config = &*config;
+        let runner =
+            Arc::new(runner(config, storage.clone(), queue.clone(), observations.clone(), exports.clone()).await?);
+        tasks.spawn(runner.run(shutdown.clone()));
+        tasks.spawn(
+            upkeep(config, storage.clone(), queue.clone(), exports.clone())?.run(UPKEEP_EVERY, shutdown.clone()),
+        );
     }
 
     let stop = shutdown.clone();
@@ -154,6 +127,93 @@ pub async fn run(
         done.context("a service task failed")?;
     }
     Ok(())
+}
+
+/// The job runner as configured: its pace, and the long-job queue when there is one.
+pub async fn runner(
+    config: &Config,
+    storage: Arc<dyn Database>,
+    queue: Arc<dyn Queue>,
+    observations: Arc<dyn object_store::ObjectStore>,
+    exports: ExportsStore,
+) -> anyhow::Result<Runner> {
+    let mut settings = RunnerSettings::new(config.worker_concurrency as usize);
+    settings.lease = Duration::from_secs(config.lease_secs.max(1));
+    settings.heartbeat = (settings.lease / 4).max(Duration::from_millis(250));
+    settings.backoff_base = Duration::from_secs_f64(config.retry_backoff_secs);
+    settings.poll_wait = queue.longest_wait();
+    let long_jobs = match &config.long_sqs_queue_url {
+        Some(url) => Some(aao_export_queue::open(Some(url), storage.clone(), &config.aws()).await),
+        None => None,
+    };
+    Ok(Runner {
+        notices: notifier(config, storage.clone())?,
+        catalogue: storage.clone(),
+        exports: storage,
+        queue,
+        observations,
+        files: exports,
+        long_jobs,
+        settings,
+    })
+}
+
+/// The sweeper, the rescuer and the email notices, as configured.
+pub fn upkeep(
+    config: &Config,
+    storage: Arc<dyn Database>,
+    queue: Arc<dyn Queue>,
+    files: ExportsStore,
+) -> anyhow::Result<Upkeep> {
+    Ok(Upkeep {
+        notices: notifier(config, storage.clone())?,
+        exports: storage,
+        queue,
+        files,
+        expiration: expiration(config),
+        pending_after: pending_after(config),
+    })
+}
+
+/// The email notifier when `EMAIL_SMTP_URL` is set.
+pub fn notifier(config: &Config, storage: Arc<dyn Database>) -> anyhow::Result<Option<Arc<Notifier>>> {
+    let Some(url) = &config.email_smtp_url else { return Ok(None) };
+    let settings = NoticeSettings::new(&config.public_url, &config.email_from, config.expiration_days);
+    Ok(Some(Arc::new(Notifier::new(storage, url.expose_secret(), settings)?)))
+}
+
+/// Exports pending this long (or under a lease that ran out) get their message again.
+pub fn pending_after(config: &Config) -> Duration {
+    Duration::from_secs(config.lease_secs.max(1) * 5)
+}
+
+/// Every use case, as configured, for an API answering at `public_url`.
+pub fn service(
+    config: &Config,
+    storage: Arc<dyn Database>,
+    observations: Arc<dyn object_store::ObjectStore>,
+    queue: Arc<dyn Queue>,
+    exports: ExportsStore,
+    public_url: &str,
+) -> anyhow::Result<Service> {
+    Ok(Service::new(
+        storage,
+        observations,
+        queue,
+        exports,
+        download_links(config, public_url)?,
+        tokens(config)?,
+        Settings {
+            max_retries: config.max_retries,
+            expiration_days: config.expiration_days,
+            max_in_flight: config.max_in_flight,
+            sign_in: SignInLimits {
+                max_failures: config.max_failed_sign_ins,
+                lockout: Duration::from_secs(config.lockout_secs),
+                ..SignInLimits::default()
+            },
+        },
+    ))
 }
 
 async fn wait_for_signal() {
@@ -178,6 +238,14 @@ pub async fn sweep(config: &Config, storage: Arc<dyn Database>) -> anyhow::Resul
             String::new()
         }
     );
+    Ok(())
+}
+
+/// One rescue pass: sends the message again for exports left without a live one.
+pub async fn rescue(config: &Config, storage: Arc<dyn Database>) -> anyhow::Result<()> {
+    let queue = open_queue(config, storage.clone()).await;
+    let sent = rescue_once(storage.as_ref(), queue.as_ref(), pending_after(config)).await?;
+    println!("rescue: {sent} exports got their message again");
     Ok(())
 }
 

@@ -162,7 +162,7 @@ fn round_trip(work: &Workdir, config: &DemoConfig, backend: &str) {
     assert!(out.contains(&format!("wrote {} ads and ", config.ads)), "{out}");
     assert!(out.contains(&format!("indexed {} RDOs: {} new or changed", config.ads, ads.len())), "{out}");
     assert!(
-        out.contains(&format!("{withdrawn} withdrawn, 0 unreadable; the catalogue holds {} ads", ads.len())),
+        out.contains(&format!("{withdrawn} withdrawn, 0 removed, 0 unreadable; the catalogue holds {} ads", ads.len())),
         "{out}"
     );
     assert!(images > 0);

@@ -3,6 +3,7 @@
 //! spelled out per backend below it. The catalogue's methods are written the same way in
 //! `catalogue.rs`, and [`UsersDb`](crate::UsersDb)'s in `backends/users.rs`.
 
+mod notices;
 mod users;
 
 use crate::records::{

@@ -215,6 +215,12 @@ macro_rules! catalogue_impl {
                             ("withdrawn", observation_id.as_deref(), None)
                         }
                         OutcomeKind::Unparseable(reason) => ("unparseable", None, Some(reason.as_str())),
+                        OutcomeKind::Removed => {
+                            // Every ad the key held (no observation id is kept).
+                            sqlx::query(sql::DELETE_OBSERVATION_BY_KEY).bind(&o.key).bind("").execute(&mut *tx).await?;
+                            sqlx::query(sql::DELETE_OBJECT).bind(&o.key).execute(&mut *tx).await?;
+                            continue;
+                        }
                     };
                     sqlx::query(sql::DELETE_OBSERVATION_BY_KEY)
                         .bind(&o.key)

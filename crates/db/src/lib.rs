@@ -20,8 +20,8 @@ mod sql;
 
 pub use backends::{PgStorage, SqliteStorage};
 pub use records::{
-    ApiKey, Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, Identity, LockoutRule, NewExport, QueueRow,
-    RetryExport, RetryOutcome, SignInGate,
+    ApiKey, Claim, CreateOutcome, DueNotice, ExpiredFile, ExportRecord, Finish, Identity, LockoutRule, NewExport,
+    QueueRow, RetryExport, RetryOutcome, SignInGate,
 };
 /// The driver's error, as the sources of [`DbError`] hold it.
 pub use sqlx::Error as SqlxError;
@@ -137,6 +137,8 @@ pub enum OutcomeKind {
     Withdrawn { observation_id: Option<String> },
     /// Not a usable RDO; the reason is reported.
     Unparseable(String),
+    /// The object is gone from the store: its ad leaves the catalogue, and the key is forgotten.
+    Removed,
 }
 
 /// An ad found by a search, as the catalogue holds it.
@@ -168,7 +170,7 @@ impl CatalogueRow {
 
 /// The whole database: every concern, plus what only wiring needs.
 #[async_trait]
-pub trait Database: CatalogueDb + UsersDb + ExportsDb + QueueTable {
+pub trait Database: CatalogueDb + UsersDb + ExportsDb + QueueTable + NoticesDb {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -290,6 +292,20 @@ pub trait ExportsDb: Send + Sync + 'static {
     async fn expired_files(&self) -> Result<Vec<ExpiredFile>>;
     /// Records that an expired export's file is gone.
     async fn forget_file(&self, id: Uuid) -> Result<()>;
+}
+
+/// The email notices of exports' final states: an outbox on the export row (migration 0007),
+/// made due by `finish_export` when the creator has an email address.
+#[async_trait]
+pub trait NoticesDb: Send + Sync + 'static {
+    /// Up to `limit` notices due at `now` and not under a live claim, oldest first.
+    async fn due_notices(&self, now: i64, limit: u32) -> Result<Vec<DueNotice>>;
+    /// Claims a notice until `until` (compare-and-set): false when another process has it, or it
+    /// is no longer due.
+    async fn claim_notice(&self, id: Uuid, now: i64, until: i64) -> Result<bool>;
+    async fn notice_sent(&self, id: Uuid, now: i64) -> Result<()>;
+    /// Sending failed: due again at `retry_at`, or never (`None`: given up).
+    async fn notice_not_sent(&self, id: Uuid, retry_at: Option<i64>) -> Result<()>;
 }
 
 /// The table of the database queue (see the queue crate's `DbQueue`).

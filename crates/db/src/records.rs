@@ -110,6 +110,24 @@ pub struct QueueRow {
     pub receipt: String,
 }
 
+/// An email notice due: the export's final state and where it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueNotice {
+    pub export_id: Uuid,
+    /// `completed` or `failed`.
+    pub status: ExportStatus,
+    /// The failure's message.
+    pub message: Option<String>,
+    pub ad_count: Option<u64>,
+    pub image_count: Option<u64>,
+    pub size_bytes: Option<u64>,
+    pub completed_at: Option<i64>,
+    /// Sends tried so far, this one included once claimed.
+    pub attempts: u32,
+    pub email: String,
+    pub full_name: String,
+}
+
 /// A completed export whose file the sweeper still has to delete.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpiredFile {

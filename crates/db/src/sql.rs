@@ -58,6 +58,7 @@ pub const UPSERT_OBJECT: &str = "
 INSERT INTO catalogue_objects (object_key, version, outcome, observation_id, detail) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (object_key) DO UPDATE SET version = excluded.version, outcome = excluded.outcome,
     observation_id = excluded.observation_id, detail = excluded.detail";
+pub const DELETE_OBJECT: &str = "DELETE FROM catalogue_objects WHERE object_key = $1";
 pub const SELECT_UNPARSEABLE: &str =
     "SELECT object_key, detail FROM catalogue_objects WHERE outcome = 'unparseable' ORDER BY object_key";
 pub const COUNT_OBSERVATIONS: &str = "SELECT COUNT(*) FROM observations";
@@ -179,18 +180,38 @@ WHERE export_id = $1 AND lease_owner = $2 AND status = 'processing'";
 pub const COMPLETE_EXPORT: &str = "
 UPDATE exports SET status = 'completed', completed_at = $3, updated_at = $3, object_location = $4, s3_url = $5,
     size_bytes = $6, ad_count = $7, image_count = $8, progress_processed = $7, progress_total = $7, message = NULL,
-    lease_owner = NULL, lease_expires_at = NULL
+    lease_owner = NULL, lease_expires_at = NULL,
+    notice_due_at = (SELECT $3 FROM users WHERE users.id = exports.creator_id AND COALESCE(users.primary_email, '') <> ''),
+    notice_claimed_until = NULL, notice_attempts = 0, notice_sent_at = NULL
 WHERE export_id = $1 AND lease_owner = $2 AND status = 'processing'";
 pub const RETRY_EXPORT: &str = "
 UPDATE exports SET status = 'pending', updated_at = $3, attempt = $4, message = $5, lease_owner = NULL, lease_expires_at = NULL
 WHERE export_id = $1 AND lease_owner = $2 AND status = 'processing'";
 pub const FAIL_EXPORT: &str = "
-UPDATE exports SET status = 'failed', updated_at = $3, message = $4, lease_owner = NULL, lease_expires_at = NULL
+UPDATE exports SET status = 'failed', updated_at = $3, message = $4, lease_owner = NULL, lease_expires_at = NULL,
+    notice_due_at = (SELECT $3 FROM users WHERE users.id = exports.creator_id AND COALESCE(users.primary_email, '') <> ''),
+    notice_claimed_until = NULL, notice_attempts = 0, notice_sent_at = NULL
 WHERE export_id = $1 AND lease_owner = $2 AND status = 'processing'";
 pub const EXPIRE_EXPORTS: &str =
     "UPDATE exports SET status = 'expired', updated_at = $2 WHERE status = 'completed' AND completed_at < $1";
 pub const SELECT_EXPIRED_FILES: &str =
     "SELECT export_id, object_location FROM exports WHERE status = 'expired' AND object_location IS NOT NULL";
+
+// ---- email notices (the outbox on the export row, migration 0007)
+pub const DUE_NOTICES: &str = "
+SELECT e.export_id, e.status, e.message, e.ad_count, e.image_count, e.size_bytes, e.completed_at,
+    e.notice_attempts, u.primary_email, u.full_name
+FROM exports e JOIN users u ON u.id = e.creator_id
+WHERE e.notice_due_at <= $1 AND e.status IN ('completed', 'failed')
+    AND (e.notice_claimed_until IS NULL OR e.notice_claimed_until < $1)
+ORDER BY e.notice_due_at LIMIT $2";
+pub const CLAIM_NOTICE: &str = "
+UPDATE exports SET notice_claimed_until = $3, notice_attempts = notice_attempts + 1
+WHERE export_id = $1 AND notice_due_at <= $2 AND (notice_claimed_until IS NULL OR notice_claimed_until < $2)";
+pub const NOTICE_SENT: &str =
+    "UPDATE exports SET notice_sent_at = $2, notice_due_at = NULL, notice_claimed_until = NULL WHERE export_id = $1";
+pub const NOTICE_NOT_SENT: &str =
+    "UPDATE exports SET notice_due_at = $2, notice_claimed_until = NULL WHERE export_id = $1";
 pub const FORGET_FILE: &str = "UPDATE exports SET object_location = NULL, s3_url = NULL WHERE export_id = $1";
 
 // ---- the database queue

@@ -232,6 +232,7 @@ fn outcomes(ads: &[GeneratedAd]) -> Vec<ObjectOutcome> {
                     assert!(ad.withdrawn && observation_id.as_deref() == Some(ad.observation_id.as_str()))
                 }
                 OutcomeKind::Unparseable(reason) => panic!("a generated RDO is unparseable: {reason}"),
+                OutcomeKind::Removed => panic!("the indexer never removes a generated RDO"),
             }
             o
         })

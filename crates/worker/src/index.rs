@@ -33,6 +33,9 @@ pub struct IndexReport {
     pub unchanged: u64,
     /// Withdrawn participants' ads removed or kept out.
     pub withdrawn: u64,
+    /// RDOs gone from the store whose ads left the catalogue (`index_keys` only: a full scan
+    /// sees what is there, not what went).
+    pub removed: u64,
     /// RDOs that cannot be read (found in this run or earlier and unchanged since), with the reason.
     pub unparseable: Vec<(String, String)>,
 }
@@ -51,7 +54,7 @@ fn version(meta: &ObjectMeta) -> String {
 /// Why an indexing run stopped (an unreadable RDO does not stop it: it is reported).
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    #[error("listing the observations store failed: {0}")]
+    #[error("reading the observations store failed: {0}")]
     Listing(#[from] object_store::Error),
     #[error("recording the catalogue failed: {0}")]
     Db(#[from] DbError),
@@ -82,19 +85,56 @@ pub async fn index_observations(
             .buffered(FETCH_CONCURRENCY)
             .collect()
             .await;
-        for o in &outcomes {
-            match &o.kind {
-                OutcomeKind::Indexed(..) => report.indexed += 1,
-                OutcomeKind::Withdrawn { .. } => report.withdrawn += 1,
-                OutcomeKind::Unparseable(reason) => tracing::warn!(key = %o.key, %reason, "RDO could not be indexed"),
-            }
-        }
+        report.count(&outcomes);
         storage.record_objects(&outcomes).await?;
         on_progress(report.scanned);
     }
     // Every RDO still unreadable, including those skipped as unchanged, so each run reports them.
     report.unparseable = storage.unparseable_objects().await?;
     Ok(report)
+}
+
+/// Indexes just these keys (an S3 event's, or `index --key`): an RDO that is there is read
+/// (whatever its version), one that is gone takes its ad out of the catalogue. Keys that are not
+/// RDO keys are skipped. The report's `unparseable` lists only these keys' problems.
+pub async fn index_keys(
+    storage: Arc<dyn CatalogueDb>,
+    observations: Arc<dyn ObjectStore>,
+    keys: &[String],
+) -> Result<IndexReport, IndexError> {
+    let mut report = IndexReport::default();
+    let mut outcomes = Vec::new();
+    for key in keys.iter().filter(|k| is_rdo_key(k)) {
+        report.scanned += 1;
+        let Ok(path) = Path::parse(key) else { continue };
+        let outcome = match observations.head(&path).await {
+            Ok(meta) => read_rdo(observations.as_ref(), &meta).await,
+            Err(object_store::Error::NotFound { .. }) => {
+                ObjectOutcome { key: key.clone(), version: String::new(), kind: OutcomeKind::Removed }
+            }
+            Err(e) => return Err(IndexError::Listing(e)),
+        };
+        if let OutcomeKind::Unparseable(reason) = &outcome.kind {
+            report.unparseable.push((key.clone(), reason.clone()));
+        }
+        outcomes.push(outcome);
+    }
+    report.count(&outcomes);
+    storage.record_objects(&outcomes).await?;
+    Ok(report)
+}
+
+impl IndexReport {
+    fn count(&mut self, outcomes: &[ObjectOutcome]) {
+        for o in outcomes {
+            match &o.kind {
+                OutcomeKind::Indexed(..) => self.indexed += 1,
+                OutcomeKind::Withdrawn { .. } => self.withdrawn += 1,
+                OutcomeKind::Removed => self.removed += 1,
+                OutcomeKind::Unparseable(reason) => tracing::warn!(key = %o.key, %reason, "RDO could not be indexed"),
+            }
+        }
+    }
 }
 
 async fn read_rdo(store: &dyn ObjectStore, meta: &ObjectMeta) -> ObjectOutcome {

@@ -8,15 +8,16 @@
 //! the next worker starts over, overwriting the same key.
 
 use crate::archive::{ExportError, ExportJob, JobError, Progress, UploadTarget, build_export};
+use crate::notify::Notifier;
 use aao_export_core::export::{JobMessage, download_name, object_key};
-use aao_export_core::time::{millis as ms, now_ms};
+use aao_export_core::time::{human_bytes, millis as ms, now_ms};
 use aao_export_db::{CatalogueDb, Claim, DbError, ExportRecord, ExportsDb, Finish};
 use aao_export_queue::{Queue, Receipt, Received};
 use aao_export_stores::{ExportsBacking, ExportsStore};
 use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -35,6 +36,25 @@ pub struct RunnerSettings {
     pub poll_wait: Duration,
     /// The first retry waits about this long; each further retry twice as long (with jitter).
     pub backoff_base: Duration,
+    /// How fast a job is assumed to go when it must finish before a deadline (a Lambda
+    /// invocation): slow on purpose, so that a job sent ahead never runs out of time.
+    pub conservative_pace: Pace,
+    /// Time kept back before a deadline to abort the upload and record the hand-over.
+    pub deadline_margin: Duration,
+}
+
+/// A rate of export work, for the time a job needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub ads_per_second: f64,
+    pub image_bytes_per_second: f64,
+}
+
+impl Pace {
+    /// Seconds for `ads` ads with `image_bytes` bytes of images.
+    pub fn time_for(&self, ads: u64, image_bytes: u64) -> Duration {
+        Duration::from_secs_f64(ads as f64 / self.ads_per_second + image_bytes as f64 / self.image_bytes_per_second)
+    }
 }
 
 impl RunnerSettings {
@@ -46,6 +66,10 @@ impl RunnerSettings {
             heartbeat: Duration::from_secs(10),
             poll_wait: Duration::from_secs(5),
             backoff_base: Duration::from_secs(10),
+            // A twentieth of the measured throughput (BENCHMARKS.md): 34,000 ads/s without
+            // images, and images at 25-40 MB/s from S3 on a Lambda.
+            conservative_pace: Pace { ads_per_second: 1_500.0, image_bytes_per_second: 8e6 },
+            deadline_margin: Duration::from_secs(60),
         }
     }
 }
@@ -66,7 +90,22 @@ pub struct Runner {
     pub observations: Arc<dyn ObjectStore>,
     /// Where finished ZIPs go.
     pub files: ExportsStore,
+    /// Where a job goes that cannot finish before its deadline (a worker without one takes it).
+    /// Without it, such a job fails with a message that says what to configure.
+    pub long_jobs: Option<Arc<dyn Queue>>,
+    /// Sends the email notices a finished job made due (none without email configured).
+    pub notices: Option<Arc<Notifier>>,
     pub settings: RunnerSettings,
+}
+
+/// What became of a received message once the runner is done with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Deleted (or meant to be: a failed delete only brings back a message that is then
+    /// dropped): the export reached a state that no longer needs it, or it was no job.
+    Deleted,
+    /// Left on the queue: it comes back after its visibility timeout (or at once).
+    ComesBack,
 }
 
 /// Why a run may succeed on a retry.
@@ -85,6 +124,8 @@ enum RunOutcome {
     LostLease,
     /// The worker is shutting down: hand the export back as it is.
     Shutdown,
+    /// It would not (or did not) finish before the deadline: hand it to a worker without one.
+    OutOfTime(String),
     /// Cannot succeed on a retry.
     Permanent(JobError),
     /// May succeed on a retry.
@@ -130,6 +171,10 @@ impl Runner {
                 jobs.spawn(async move {
                     runner.handle(message, stop).await;
                     drop(permit);
+                    // After the slot is free: a slow mail server delays no export.
+                    if let Some(notices) = &runner.notices {
+                        notices.send_due().await;
+                    }
                 });
             }
             while let Some(done) = jobs.try_join_next() {
@@ -142,22 +187,39 @@ impl Runner {
         while jobs.join_next().await.is_some() {}
     }
 
-    /// Handles one message, start to end. Never panics on bad input.
-    pub async fn handle(&self, message: Received, shutdown: CancellationToken) {
+    /// Handles one message, start to end, with no deadline. Never panics on bad input.
+    pub async fn handle(&self, message: Received, shutdown: CancellationToken) -> Settled {
+        self.handle_before(message, shutdown, None).await
+    }
+
+    /// Handles one message that must be settled before `deadline` (a Lambda invocation's end):
+    /// a job that cannot finish in time is handed to the long-job queue, before it starts if its
+    /// estimate says so, else when the deadline comes near.
+    pub async fn handle_before(
+        &self,
+        message: Received,
+        shutdown: CancellationToken,
+        deadline: Option<SystemTime>,
+    ) -> Settled {
         let job: JobMessage = match serde_json::from_str(&message.body) {
             Ok(j) => j,
             Err(e) => {
                 let preview: String = message.body.chars().take(200).collect();
                 tracing::error!(error = %e, body = %preview, "dropping a message that is not an export job");
-                self.ack(&message.receipt).await;
-                return;
+                return self.ack(&message.receipt).await;
             }
         };
         let span = tracing::info_span!("export", export_id = %job.export_id, attempt = job.attempt);
-        self.handle_job(job, message, shutdown).instrument(span).await
+        self.handle_job(job, message, shutdown, deadline).instrument(span).await
     }
 
-    async fn handle_job(&self, job: JobMessage, message: Received, shutdown: CancellationToken) {
+    async fn handle_job(
+        &self,
+        job: JobMessage,
+        message: Received,
+        shutdown: CancellationToken,
+        deadline: Option<SystemTime>,
+    ) -> Settled {
         let owner = &self.settings.worker_id;
         let now = now_ms();
         let claim =
@@ -166,13 +228,12 @@ impl Runner {
             Ok(Claim::Claimed(record)) => *record,
             Ok(other) => {
                 tracing::info!(outcome = ?other, "dropping the message: nothing to do for this attempt");
-                self.ack(&message.receipt).await;
-                return;
+                return self.ack(&message.receipt).await;
             }
             Err(e) => {
                 // The message comes back after its visibility timeout.
                 tracing::warn!(error = %e, "claiming the export failed; it will come back");
-                return;
+                return Settled::ComesBack;
             }
         };
         tracing::info!(receive_count = message.receive_count, "export claimed");
@@ -182,8 +243,8 @@ impl Runner {
             Ok(n) => tracing::info!(removed = n, "removed what an interrupted earlier attempt left behind"),
             Err(e) => tracing::warn!(error = %e, "could not remove an interrupted earlier attempt's staged upload"),
         }
-        let outcome = self.build(&record, &key, &message.receipt, &shutdown).await;
-        self.record(&record, &key, outcome, &message.receipt).await;
+        let outcome = self.build(&record, &key, &message.receipt, &shutdown, deadline).await;
+        self.record(&record, &key, outcome, &message.receipt).await
     }
 
     /// Builds the export under a heartbeat. Cancels itself when the lease is lost or the worker
@@ -194,6 +255,7 @@ impl Runner {
         key: &str,
         receipt: &Receipt,
         shutdown: &CancellationToken,
+        deadline: Option<SystemTime>,
     ) -> RunOutcome {
         let catalogue = match self.catalogue.exportable_fields().await {
             Ok(c) => c,
@@ -203,9 +265,31 @@ impl Runner {
             Ok(job) => job,
             Err(e) => return RunOutcome::Permanent(e),
         };
+        // Time left for the build itself, with the margin kept back for the hand-over.
+        let time_left = deadline.map(|d| {
+            d.duration_since(SystemTime::now()).unwrap_or_default().saturating_sub(self.settings.deadline_margin)
+        });
+        if let Some(time_left) = time_left {
+            let totals = match self.catalogue.catalogue_totals(&job.query).await {
+                Ok(t) => t,
+                Err(e) => return RunOutcome::Transient(RunError::Catalogue(e)),
+            };
+            let image_bytes = if record.parameters.include_images { totals.image_bytes } else { 0 };
+            let needs = self.settings.conservative_pace.time_for(totals.ads, image_bytes);
+            if needs > time_left {
+                return RunOutcome::OutOfTime(format!(
+                    "{} ads{} need about {} s, more than the {} s a Lambda worker has left",
+                    totals.ads,
+                    if image_bytes > 0 { format!(" with {}", human_bytes(image_bytes)) } else { String::new() },
+                    needs.as_secs().max(1),
+                    time_left.as_secs()
+                ));
+            }
+        }
         let progress = Arc::new(Progress::default());
         let cancel = CancellationToken::new();
         let lost_lease = CancellationToken::new();
+        let out_of_time = CancellationToken::new();
         let path = object_store::path::Path::from(key);
         let heartbeat = self.heartbeat(record, receipt, progress.clone(), cancel.clone(), lost_lease.clone());
         let build = build_export(
@@ -221,14 +305,28 @@ impl Runner {
             cancel.cancel();
             std::future::pending::<()>().await
         };
+        let stop_near_deadline = async {
+            match time_left {
+                Some(left) => tokio::time::sleep(left).await,
+                None => std::future::pending().await,
+            }
+            out_of_time.cancel();
+            cancel.cancel();
+            std::future::pending::<()>().await
+        };
         let result = tokio::select! {
             r = build => r,
             () = heartbeat => unreachable!("the heartbeat runs until the build ends"),
             () = stop_on_shutdown => unreachable!(),
+            () = stop_near_deadline => unreachable!(),
         };
         match result {
             Ok(summary) => RunOutcome::Built(summary),
             Err(ExportError::Cancelled) if lost_lease.is_cancelled() => RunOutcome::LostLease,
+            Err(ExportError::Cancelled) if out_of_time.is_cancelled() => RunOutcome::OutOfTime(format!(
+                "it was still running {} s before the Lambda worker's deadline",
+                self.settings.deadline_margin.as_secs()
+            )),
             Err(ExportError::Cancelled) => RunOutcome::Shutdown,
             Err(e) => RunOutcome::Transient(e.into()),
         }
@@ -286,7 +384,7 @@ impl Runner {
     }
 
     /// Records how the run ended and settles the message.
-    async fn record(&self, record: &ExportRecord, key: &str, outcome: RunOutcome, receipt: &Receipt) {
+    async fn record(&self, record: &ExportRecord, key: &str, outcome: RunOutcome, receipt: &Receipt) -> Settled {
         let owner = &self.settings.worker_id;
         let id = record.export_id;
         let finish = match outcome {
@@ -299,8 +397,7 @@ impl Runner {
             },
             RunOutcome::LostLease => {
                 self.remove_object(key).await;
-                self.ack(receipt).await;
-                return;
+                return self.ack(receipt).await;
             }
             RunOutcome::Shutdown => {
                 // Same attempt again, at once, on whichever worker comes next.
@@ -314,8 +411,17 @@ impl Runner {
                 if let Err(e) = self.queue.change_visibility(receipt, Duration::ZERO).await {
                     tracing::warn!(error = %e, "making the message visible again failed");
                 }
-                return;
+                return Settled::ComesBack;
             }
+            RunOutcome::OutOfTime(why) => match &self.long_jobs {
+                Some(long_jobs) => return self.hand_to_long_jobs(record, long_jobs.as_ref(), &why, receipt).await,
+                None => Finish::Failed {
+                    message: format!(
+                        "too large for a Lambda worker: {why}; configure a long-job queue \
+                         (EXPORT_LONG_SQS_QUEUE_URL) served by `aao-export worker` on EC2 or ECS"
+                    ),
+                },
+            },
             RunOutcome::Permanent(error) => Finish::Failed { message: error.to_string() },
             RunOutcome::Transient(error) if record.attempt <= record.max_retries => {
                 let delay = backoff(self.settings.backoff_base, record.attempt);
@@ -339,11 +445,10 @@ impl Runner {
                     Ok(false) => self.remove_object(key).await,
                     Err(e) => {
                         tracing::warn!(error = %e, "recording the retry failed; the message will come back");
-                        return;
+                        return Settled::ComesBack;
                     }
                 }
-                self.ack(receipt).await;
-                return;
+                return self.ack(receipt).await;
             }
             RunOutcome::Transient(error) => Finish::Failed {
                 message: format!("the export failed after {} attempts; the last error: {error}", record.attempt),
@@ -362,10 +467,40 @@ impl Runner {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "recording the outcome failed; the message will come back");
-                return;
+                return Settled::ComesBack;
             }
         }
-        self.ack(receipt).await;
+        self.ack(receipt).await
+    }
+
+    /// Hands the export, as the same attempt, to the long-job queue: pending again, with a
+    /// message there; this one is deleted. Nothing was uploaded (a build stopped by the deadline
+    /// aborted its upload).
+    async fn hand_to_long_jobs(
+        &self,
+        record: &ExportRecord,
+        long_jobs: &dyn Queue,
+        why: &str,
+        receipt: &Receipt,
+    ) -> Settled {
+        let handed =
+            Finish::Retry { next_attempt: record.attempt, message: format!("handed to the long-job worker: {why}") };
+        match self.exports.finish_export(record.export_id, &self.settings.worker_id, now_ms(), &handed).await {
+            Ok(true) => {}
+            Ok(false) => return self.ack(receipt).await, // deleted meanwhile
+            Err(e) => {
+                tracing::warn!(error = %e, "handing the export over failed; the message will come back");
+                return Settled::ComesBack;
+            }
+        }
+        let body = JobMessage::for_attempt(record, record.attempt).to_body();
+        match long_jobs.send(&body, Duration::ZERO).await {
+            Ok(()) => tracing::info!(%why, "handed to the long-job queue"),
+            // Pending without a live message: the rescuer sends it again (to the main queue,
+            // whose worker hands it over once more).
+            Err(e) => tracing::warn!(error = %e, "sending to the long-job queue failed; the rescuer will resend"),
+        }
+        self.ack(receipt).await
     }
 
     async fn remove_object(&self, key: &str) {
@@ -375,10 +510,12 @@ impl Runner {
         }
     }
 
-    async fn ack(&self, receipt: &Receipt) {
+    /// Deletes the message: the export no longer needs it.
+    async fn ack(&self, receipt: &Receipt) -> Settled {
         if let Err(e) = self.queue.delete(receipt).await {
             tracing::warn!(error = %e, "deleting the message failed; it will come back and be dropped");
         }
+        Settled::Deleted
     }
 }
 

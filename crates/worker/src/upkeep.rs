@@ -2,6 +2,7 @@
 //! their files (the row stays, so its user sees `expired`), and the rescuer, which sends the
 //! message again for exports that have none alive (pending too long, or a lease that ran out).
 
+use crate::notify::{NoticeReport, Notifier};
 use aao_export_core::export::JobMessage;
 use aao_export_core::time::{millis, now_ms};
 use aao_export_db::{DbError, ExportsDb};
@@ -84,26 +85,49 @@ pub enum UpkeepError {
     Queue(#[from] QueueError),
 }
 
-/// Runs the sweeper and the rescuer every `every` until shutdown.
-pub async fn run_upkeep(
-    storage: Arc<dyn ExportsDb>,
-    queue: Arc<dyn Queue>,
-    exports: ExportsStore,
-    expiration: Duration,
-    pending_after: Duration,
-    every: Duration,
-    shutdown: CancellationToken,
-) {
-    loop {
-        if let Err(e) = sweep_once(storage.as_ref(), &exports, expiration).await {
-            tracing::warn!(error = %e, "sweep failed");
-        }
-        if let Err(e) = rescue_once(storage.as_ref(), queue.as_ref(), pending_after).await {
-            tracing::warn!(error = %e, "rescue failed");
-        }
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            () = shutdown.cancelled() => return,
+/// The periodic chores, as one process or one Lambda invocation runs them.
+pub struct Upkeep {
+    pub exports: Arc<dyn ExportsDb>,
+    pub queue: Arc<dyn Queue>,
+    pub files: ExportsStore,
+    /// Completed exports older than this expire.
+    pub expiration: Duration,
+    /// Exports pending (or under a lease that ran out) longer than this get their message again.
+    pub pending_after: Duration,
+    /// Email notices still due (a worker that died before sending left them); none without email.
+    pub notices: Option<Arc<Notifier>>,
+}
+
+/// What one upkeep pass did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct UpkeepReport {
+    pub sweep: SweepReport,
+    pub rescued: usize,
+    pub notices: NoticeReport,
+}
+
+impl Upkeep {
+    /// One pass: sweep, rescue, send the notices due.
+    pub async fn once(&self) -> Result<UpkeepReport, UpkeepError> {
+        let sweep = sweep_once(self.exports.as_ref(), &self.files, self.expiration).await?;
+        let rescued = rescue_once(self.exports.as_ref(), self.queue.as_ref(), self.pending_after).await?;
+        let notices = match &self.notices {
+            Some(notifier) => notifier.send_due().await,
+            None => NoticeReport::default(),
+        };
+        Ok(UpkeepReport { sweep, rescued, notices })
+    }
+
+    /// A pass every `every` until shutdown; a failed pass is logged and the next one tries again.
+    pub async fn run(self, every: Duration, shutdown: CancellationToken) {
+        loop {
+            if let Err(e) = self.once().await {
+                tracing::warn!(error = %e, "upkeep failed");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = shutdown.cancelled() => return,
+            }
         }
     }
 }

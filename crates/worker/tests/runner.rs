@@ -76,6 +76,16 @@ impl World {
     }
 
     fn runner(&self, exports: ExportsStore) -> Arc<Runner> {
+        self.runner_on(self.queue.clone(), exports, None)
+    }
+
+    /// A runner fed by `queue`, handing jobs that cannot meet a deadline to `long_jobs`.
+    fn runner_on(
+        &self,
+        queue: Arc<dyn Queue>,
+        exports: ExportsStore,
+        long_jobs: Option<Arc<dyn Queue>>,
+    ) -> Arc<Runner> {
         let mut settings = RunnerSettings::new(2);
         settings.lease = Duration::from_secs(3);
         settings.heartbeat = Duration::from_millis(200);
@@ -84,9 +94,30 @@ impl World {
         Arc::new(Runner {
             catalogue: self.storage.clone(),
             exports: self.storage.clone(),
-            queue: self.queue.clone(),
+            queue,
             observations: self.observations.clone(),
             files: exports,
+            long_jobs,
+            notices: None,
+            settings,
+        })
+    }
+
+    /// A runner over the plain exports store with the given settings.
+    fn runner_with_settings(
+        &self,
+        queue: Arc<dyn Queue>,
+        long_jobs: Option<Arc<dyn Queue>>,
+        settings: RunnerSettings,
+    ) -> Arc<Runner> {
+        Arc::new(Runner {
+            catalogue: self.storage.clone(),
+            exports: self.storage.clone(),
+            queue,
+            observations: self.observations.clone(),
+            files: self.exports(|s| s),
+            long_jobs,
+            notices: None,
             settings,
         })
     }
@@ -400,6 +431,135 @@ async fn the_rescuer_sends_lost_messages_again() {
         w.queue_drained().await;
         stop(running).await;
         assert_eq!(done.status, ExportStatus::Completed);
+    })
+    .await;
+}
+
+/// Receives the one message waiting on `queue`.
+async fn receive_one(queue: &dyn Queue) -> aao_export_queue::Received {
+    for _ in 0..50 {
+        if let Some(m) = queue.receive(1, Duration::from_secs(30), Duration::ZERO).await.unwrap().pop() {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no message arrived");
+}
+
+/// A job must finish before a Lambda invocation's deadline. One whose estimate does not fit is
+/// handed, as the same attempt and before anything is written, to the long-job queue, where a
+/// worker without a deadline completes it; one that runs out of time anyway stops, leaves no
+/// object, and goes the same way. Without a long-job queue it fails, saying what to configure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_that_cannot_meet_the_deadline_go_to_the_long_job_queue() {
+    use aao_export_worker::runner::{Pace, Settled};
+    use std::time::SystemTime;
+    each_database(async |w| {
+        // The long-job queue: a second, separate queue (another database's queue table).
+        let long_db = TestDatabase::sqlite().await;
+        let long_jobs: Arc<dyn Queue> = Arc::new(DbQueue::new(long_db.storage.clone()));
+        let main_queue: Arc<dyn Queue> = w.queue.clone();
+        let runner = w.runner_on(main_queue.clone(), w.exports(|s| s), Some(long_jobs.clone()));
+
+        // 1. Too large by its estimate: 5 minutes left, a pace of 0.01 ads/s.
+        let record = w.create(json!({"method": "ALL"}), true, 3).await;
+        let mut slow = runner.settings.clone();
+        slow.conservative_pace = Pace { ads_per_second: 0.01, image_bytes_per_second: 1e3 };
+        let estimating = w.runner_with_settings(main_queue.clone(), Some(long_jobs.clone()), slow.clone());
+        let message = receive_one(main_queue.as_ref()).await;
+        let deadline = SystemTime::now() + Duration::from_secs(300);
+        let settled = estimating.handle_before(message, CancellationToken::new(), Some(deadline)).await;
+        assert_eq!(settled, Settled::Deleted, "the main queue's message is done with");
+        let handed = w.storage.export(record.export_id).await.unwrap().unwrap();
+        assert_eq!(handed.status, ExportStatus::Pending, "{handed:?}");
+        assert_eq!(handed.attempt, 1, "the same attempt");
+        assert!(handed.message.as_deref().unwrap().contains("long-job worker"), "{:?}", handed.message);
+        assert!(w.files().is_empty(), "nothing written: {:?}", w.files());
+        assert_eq!(w.queue.depth().await.unwrap().0, 0);
+        // The long-job worker (no deadline) completes it.
+        let long_runner = w.runner_on(long_jobs.clone(), w.exports(|s| s), None);
+        let settled = long_runner.handle(receive_one(long_jobs.as_ref()).await, CancellationToken::new()).await;
+        assert_eq!(settled, Settled::Deleted);
+        let done = w.storage.export(record.export_id).await.unwrap().unwrap();
+        assert_eq!(done.status, ExportStatus::Completed, "{done:?}");
+        assert_eq!(done.attempt, 1);
+        let (names, _) = open_zip(&w, &done);
+        assert_eq!(names.iter().filter(|n| n.ends_with("/data.json")).count() as u64, done.ad_count.unwrap());
+
+        // 2. Fits the estimate but runs out of time: images come slowly, the deadline's margin
+        // is reached mid-stream. The build stops; no object, no staged upload; handed over.
+        let record = w.create(json!({"method": "ALL"}), true, 3).await;
+        let mut tight = runner.settings.clone();
+        tight.deadline_margin = Duration::from_secs(2);
+        tight.conservative_pace = Pace { ads_per_second: 1e9, image_bytes_per_second: 1e12 };
+        let timed = Arc::new(Runner {
+            catalogue: w.storage.clone(),
+            exports: w.storage.clone(),
+            queue: main_queue.clone(),
+            observations: Arc::new(FailingUploads::slow_reads(w.observations.clone(), Duration::from_millis(200))),
+            files: w.exports(|s| s),
+            long_jobs: Some(long_jobs.clone()),
+            notices: None,
+            settings: tight,
+        });
+        let message = receive_one(main_queue.as_ref()).await;
+        let deadline = SystemTime::now() + Duration::from_millis(2500);
+        let settled = timed.handle_before(message, CancellationToken::new(), Some(deadline)).await;
+        assert!(SystemTime::now() < deadline, "settled before the deadline");
+        assert_eq!(settled, Settled::Deleted);
+        let handed = w.storage.export(record.export_id).await.unwrap().unwrap();
+        assert_eq!(handed.status, ExportStatus::Pending, "{handed:?}");
+        assert!(handed.message.as_deref().unwrap().contains("deadline"), "{:?}", handed.message);
+        assert_eq!(w.files(), vec![done.object_location.clone().unwrap()], "only the first export's ZIP");
+        let settled = long_runner.handle(receive_one(long_jobs.as_ref()).await, CancellationToken::new()).await;
+        assert_eq!(settled, Settled::Deleted);
+        let done2 = w.storage.export(record.export_id).await.unwrap().unwrap();
+        assert_eq!(done2.status, ExportStatus::Completed, "{done2:?}");
+
+        // 3. No long-job queue: the export fails with a message that says what to configure.
+        let record = w.create(json!({"method": "ALL"}), false, 3).await;
+        let alone = w.runner_with_settings(main_queue.clone(), None, slow);
+        let message = receive_one(main_queue.as_ref()).await;
+        let settled = alone.handle_before(message, CancellationToken::new(), Some(deadline_in(300))).await;
+        assert_eq!(settled, Settled::Deleted);
+        let failed = w.storage.export(record.export_id).await.unwrap().unwrap();
+        assert_eq!(failed.status, ExportStatus::Failed);
+        assert!(failed.message.as_deref().unwrap().contains("EXPORT_LONG_SQS_QUEUE_URL"), "{:?}", failed.message);
+    })
+    .await;
+}
+
+fn deadline_in(secs: u64) -> std::time::SystemTime {
+    std::time::SystemTime::now() + Duration::from_secs(secs)
+}
+
+/// A mail server that is down never fails or delays an export: the job completes, and its
+/// notice stays due for a later pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_completes_while_the_mail_server_is_down() {
+    use aao_export_worker::notify::{NoticeSettings, Notifier};
+    each_database(async |w| {
+        let mut alice = w.storage.user("alice").await.unwrap().unwrap();
+        alice.primary_email = Some("alice@example.test".into());
+        w.storage.put_users(&[alice]).await.unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let notices = Notifier::new(
+            w.storage.clone(),
+            &format!("smtp://127.0.0.1:{closed}"),
+            NoticeSettings::new("https://exports.example.test", "exports@example.test", 7),
+        )
+        .unwrap();
+        let record = w.create(json!({"method": "ALL"}), false, 3).await;
+        let mut runner = Arc::into_inner(w.runner(w.exports(|s| s))).unwrap();
+        runner.notices = Some(Arc::new(notices));
+        let running = start(Arc::new(runner));
+        let done = w.settled(record.export_id).await.unwrap();
+        w.queue_drained().await;
+        stop(running).await;
+        assert_eq!(done.status, ExportStatus::Completed, "{done:?}");
+        let due = w.storage.due_notices(aao_export_core::time::now_ms() + 3_600_000, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "the notice waits for the mail server: {due:?}");
+        assert_eq!((due[0].export_id, due[0].attempts), (record.export_id, 1), "tried once, deferred");
     })
     .await;
 }

@@ -602,22 +602,35 @@ pub struct FailingUploads {
     /// How many uploads fail (then they work).
     pub failing_uploads: std::sync::atomic::AtomicUsize,
     pub part_delay: std::time::Duration,
+    /// Every read (`get`) takes this much longer.
+    pub read_delay: std::time::Duration,
 }
 
 impl FailingUploads {
     /// Every upload fails at `fail_part`.
     pub fn always(inner: Arc<dyn ObjectStore>, fail_part: usize) -> Self {
-        Self { inner, fail_part, failing_uploads: usize::MAX.into(), part_delay: std::time::Duration::ZERO }
+        Self { fail_part, failing_uploads: usize::MAX.into(), ..Self::slow(inner, std::time::Duration::ZERO) }
     }
 
     /// The first `n` uploads fail at their first part.
     pub fn first(inner: Arc<dyn ObjectStore>, n: usize) -> Self {
-        Self { inner, fail_part: 0, failing_uploads: n.into(), part_delay: std::time::Duration::ZERO }
+        Self { failing_uploads: n.into(), ..Self::slow(inner, std::time::Duration::ZERO) }
     }
 
     /// Nothing fails; every part takes `delay` longer.
     pub fn slow(inner: Arc<dyn ObjectStore>, delay: std::time::Duration) -> Self {
-        Self { inner, fail_part: 0, failing_uploads: 0.into(), part_delay: delay }
+        Self {
+            inner,
+            fail_part: 0,
+            failing_uploads: 0.into(),
+            part_delay: delay,
+            read_delay: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Nothing fails; every read takes `delay` longer (a slow observations store).
+    pub fn slow_reads(inner: Arc<dyn ObjectStore>, delay: std::time::Duration) -> Self {
+        Self { read_delay: delay, ..Self::slow(inner, std::time::Duration::ZERO) }
     }
 }
 
@@ -649,6 +662,7 @@ impl ObjectStore for FailingUploads {
         Ok(Box::new(FailingUpload { inner, parts: 0, fail_part, delay: self.part_delay }))
     }
     async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        tokio::time::sleep(self.read_delay).await;
         self.inner.get_opts(location, options).await
     }
     fn delete_stream(
