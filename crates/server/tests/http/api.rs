@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The spec's keys of a status object, then the additive ones (DESIGN.md §5), in order.
-const STATUS_KEYS: [&str; 17] = [
+const STATUS_KEYS: [&str; 18] = [
     "export_id",
     "creator_id",
     "export_parameters",
@@ -25,6 +25,7 @@ const STATUS_KEYS: [&str; 17] = [
     "ad_count",
     "image_count",
     "expires_at",
+    "download_count",
 ];
 
 fn keys(v: &Value) -> Vec<&str> {
