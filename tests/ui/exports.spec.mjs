@@ -103,8 +103,10 @@ test.describe.serial("a researcher's exports", () => {
     await expect(card).toContainText("completed", { timeout: 60_000 });
     await shot(page, "exports-completed");
     exportId = await card.getAttribute("data-id");
+    // The button is the stable link; following it (with the session cookie) ends at the ZIP.
     const href = await card.getByRole("link", { name: "Download" }).getAttribute("href");
-    const zip = await page.request.get(href);
+    expect(href).toBe("/exports/" + exportId + "/download");
+    const zip = await page.request.get(new URL(href, base()).toString());
     expect(zip.status()).toBe(200);
     const file = join(tmpdir(), "aao-ui-" + exportId + ".zip");
     writeFileSync(file, await zip.body());
@@ -121,6 +123,10 @@ test.describe.serial("a researcher's exports", () => {
     await expect(page).toHaveURL(new RegExp("/exports/" + exportId + "$"));
     await expect(page.getByText(exportId)).toBeVisible();
     await expect(page.getByText("observation_id")).toBeVisible();
+    // The download of the test before, through the link, is listed for its creator.
+    const downloads = page.getByRole("region", { name: "Downloads" });
+    await expect(downloads.getByRole("row")).toHaveCount(2);
+    await expect(downloads.getByRole("row").nth(1)).toContainText(/Bob Researcher.*download link/s);
     await shot(page, "export-detail");
     await page.getByRole("link", { name: "Copy as new export" }).click();
     await expect(page).toHaveURL(/\/exports\/new\?from=/);

@@ -239,6 +239,9 @@ pub struct ExportStatusObject {
     /// When a completed export expires and its file is deleted
     #[schema(format = DateTime)]
     pub expires_at: Option<String>,
+    /// How many times a user was handed its download URL (GET /exports/{export_id}/download, or
+    /// GET /exports/{export_id} answering with a url); GET /exports/{export_id}/downloads lists them
+    pub download_count: u64,
 }
 
 impl ExportStatusObject {
@@ -264,6 +267,7 @@ impl ExportStatusObject {
             ad_count: record.ad_count,
             image_count: record.image_count,
             expires_at: record.expires_at(expiry_ms).map(rfc3339),
+            download_count: record.download_count,
         }
     }
 }
@@ -392,6 +396,44 @@ pub struct PreviewAd {
     pub image_urls: Vec<String>,
 }
 
+/// Which way a user was handed an export's download URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DownloadVia {
+    /// GET /exports/{export_id}/download: the stable link, answered with a redirect
+    Link,
+    /// GET /exports/{export_id}: a status read that carried a url
+    Api,
+}
+
+impl DownloadVia {
+    pub const ALL: [DownloadVia; 2] = [Self::Link, Self::Api];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Link => "link",
+            Self::Api => "api",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// One download of an export: who was handed its URL, when, and which way. An item of the answer
+/// to `GET /exports/{export_id}/downloads`, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"user_id": "user_67890", "full_name": "Jane Researcher", "downloaded_at": "2026-01-07T12:10:00Z", "via": "link"}))]
+pub struct Download {
+    pub user_id: String,
+    /// The user's name (null for a user no longer in the users table)
+    pub full_name: Option<String>,
+    #[schema(format = DateTime)]
+    pub downloaded_at: String,
+    pub via: DownloadVia,
+}
+
 /// The answer to share and unshare.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ShareResponse {
@@ -458,6 +500,9 @@ pub mod codes {
     pub const TOO_MANY_EXPORTS: &str = "TOO_MANY_EXPORTS";
     pub const NOT_RETRYABLE: &str = "NOT_RETRYABLE";
     pub const NOT_READY: &str = "NOT_READY";
+    /// A download asked of an export that is pending, processing or failed (409); the message
+    /// names its status.
+    pub const EXPORT_NOT_COMPLETED: &str = "EXPORT_NOT_COMPLETED";
     pub const BUSY: &str = "BUSY";
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
     /// A sign-in with a wrong password, an unknown username or a disabled user (one answer for all).
@@ -492,6 +537,7 @@ pub mod codes {
         TOO_MANY_EXPORTS,
         NOT_RETRYABLE,
         NOT_READY,
+        EXPORT_NOT_COMPLETED,
         BUSY,
         INTERNAL_ERROR,
         INVALID_CREDENTIALS,

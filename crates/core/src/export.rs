@@ -122,6 +122,8 @@ pub struct ExportRecord {
     pub size_bytes: Option<u64>,
     pub ad_count: Option<u64>,
     pub image_count: Option<u64>,
+    /// How many times a user was handed its download URL (the `export_downloads` rows).
+    pub download_count: u64,
 }
 
 impl ExportRecord {
@@ -154,6 +156,7 @@ impl ExportRecord {
             size_bytes: None,
             ad_count: None,
             image_count: None,
+            download_count: 0,
         }
     }
 

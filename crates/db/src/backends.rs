@@ -7,10 +7,12 @@ mod notices;
 mod users;
 
 use crate::records::{
-    Claim, CreateOutcome, ExpiredFile, ExportRecord, Finish, NewExport, QueueRow, RetryExport, RetryOutcome,
+    Claim, CreateOutcome, DownloadRecord, ExpiredFile, ExportRecord, Finish, NewDownload, NewExport, QueueRow,
+    RetryExport, RetryOutcome,
 };
 use crate::search::Dialect;
 use crate::{Database, DbError, ExportsDb, QueueTable, Result, User, sql};
+use aao_export_core::api::DownloadVia;
 use aao_export_core::export::{ExportParameters, ExportStatus};
 use aao_export_core::fields::seed_fields;
 use async_trait::async_trait;
@@ -148,6 +150,7 @@ macro_rules! load_exports {
                 size_bytes: opt_u64(r.try_get("size_bytes")?),
                 ad_count: opt_u64(r.try_get("ad_count")?),
                 image_count: opt_u64(r.try_get("image_count")?),
+                download_count: r.try_get::<i64, _>("download_count")?.max(0) as u64,
             });
         }
         out
@@ -264,6 +267,33 @@ macro_rules! storage_impl {
                 tx.commit().await?;
                 shared.sort();
                 Ok(shared)
+            }
+
+            async fn record_download(&self, download: &NewDownload) -> Result<()> {
+                sqlx::query(sql::INSERT_DOWNLOAD)
+                    .bind(download.export_id)
+                    .bind(&download.user_id)
+                    .bind(download.at)
+                    .bind(download.via.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn downloads(&self, id: Uuid) -> Result<Vec<DownloadRecord>> {
+                let rows = sqlx::query(sql::SELECT_DOWNLOADS).bind(id).fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|r| {
+                        let via: String = r.try_get("via")?;
+                        Ok(DownloadRecord {
+                            user_id: r.try_get("user_id")?,
+                            full_name: r.try_get("full_name")?,
+                            downloaded_at: r.try_get("downloaded_at")?,
+                            via: DownloadVia::parse(&via)
+                                .ok_or_else(|| DbError::Corrupt(format!("unknown download way {via:?}")))?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn retry_export(&self, retry: &RetryExport) -> Result<RetryOutcome> {

@@ -6,7 +6,8 @@
 //!   export pipeline, previews);
 //! - [`UsersDb`]: users, API keys, sign-in identities and failed sign-ins (authentication,
 //!   sharing);
-//! - [`ExportsDb`]: exports, their shares, and the worker's leases (service, runner, upkeep);
+//! - [`ExportsDb`]: exports, their shares and recorded downloads, and the worker's leases
+//!   (service, runner, upkeep);
 //! - [`QueueTable`]: the rows of the database queue (the queue crate's `DbQueue` only).
 //!
 //! [`Database`] is all of them, as [`connect`] opens it. The SQL both backends share is written
@@ -20,8 +21,8 @@ mod sql;
 
 pub use backends::{PgStorage, SqliteStorage};
 pub use records::{
-    ApiKey, Claim, CreateOutcome, DueNotice, ExpiredFile, ExportRecord, Finish, Identity, LockoutRule, NewExport,
-    QueueRow, RetryExport, RetryOutcome, SignInGate,
+    ApiKey, Claim, CreateOutcome, DownloadRecord, DownloadVia, DueNotice, ExpiredFile, ExportRecord, Finish,
+    Identity, LockoutRule, NewDownload, NewExport, QueueRow, RetryExport, RetryOutcome, SignInGate,
 };
 /// The driver's error, as the sources of [`DbError`] hold it.
 pub use sqlx::Error as SqlxError;
@@ -241,7 +242,7 @@ pub trait UsersDb: Send + Sync + 'static {
     async fn clear_failed_sign_ins(&self, username: &str) -> Result<()>;
 }
 
-/// Exports, their fields and shares, and the worker's leases on them.
+/// Exports, their fields, shares and recorded downloads, and the worker's leases on them.
 #[async_trait]
 pub trait ExportsDb: Send + Sync + 'static {
     /// Creates a pending export with its fields and, when [`NewExport::queue_body`] is set, its
@@ -258,6 +259,12 @@ pub trait ExportsDb: Send + Sync + 'static {
     async fn share_export(&self, id: Uuid, user_ids: &[String]) -> Result<Vec<String>>;
     /// Removes shares and returns the export's shares after.
     async fn unshare_export(&self, id: Uuid, user_ids: &[String]) -> Result<Vec<String>>;
+    /// Records that a user was handed an export's download URL. An export deleted meanwhile is
+    /// [`DbError::MissingReference`]. Deleting an export deletes its records.
+    async fn record_download(&self, download: &NewDownload) -> Result<()>;
+    /// An export's recorded downloads, newest first (of two at the same instant, the later
+    /// recorded first), with the users' names.
+    async fn downloads(&self, id: Uuid) -> Result<Vec<DownloadRecord>>;
     /// Puts a failed or expired export back to `pending` for attempt 1 under the same id, with its
     /// parameters and shares, and (when [`RetryExport::queue_body`] is set) its database-queue
     /// message, in one transaction; refused when it is in another state or its creator has too

@@ -2,6 +2,7 @@
 //! runs end, API keys, the rows of the database queue. Times are epoch milliseconds, as every
 //! table stores them.
 
+pub use aao_export_core::api::DownloadVia;
 pub use aao_export_core::export::ExportRecord;
 use aao_export_core::export::{ExportParameters, ExportStatus};
 use uuid::Uuid;
@@ -177,4 +178,22 @@ pub enum SignInGate {
     Open { failures: u32 },
     /// Locked out until this time (epoch ms); nothing was counted.
     Locked { until: i64 },
+}
+
+/// A user handed an export's download URL, to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDownload {
+    pub export_id: Uuid,
+    pub user_id: String,
+    pub at: i64,
+    pub via: DownloadVia,
+}
+
+/// A recorded download, with the user's name when the user is still known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadRecord {
+    pub user_id: String,
+    pub full_name: Option<String>,
+    pub downloaded_at: i64,
+    pub via: DownloadVia,
 }

@@ -128,13 +128,15 @@ VALUES ($1, $2, $3, $4, 'pending', $5, $5, 1, $6, $7)";
 pub const INSERT_EXPORT_FIELD: &str = "INSERT INTO export_fields (export_id, field_id, position) VALUES ($1, $2, $3)";
 
 /// Exports are loaded by a subquery of their ids (`{ids}`) in one query whatever their number: the
-/// rows with their field paths and their shares, joined by U+001F by `{shares}` (the backend's
-/// string aggregate).
+/// rows with their field paths, their shares, joined by U+001F by `{shares}` (the backend's
+/// string aggregate), and how many downloads were recorded (counted on the index
+/// `export_downloads_export`).
 pub const SELECT_EXPORTS: &str = "
 SELECT export_id, creator_id, include_images, query_string, field_paths, status, object_location, created_at, updated_at,
     started_at, completed_at, message, attempt, max_retries, lease_owner, lease_expires_at, progress_processed,
     progress_total, size_bytes, ad_count, image_count,
-    (SELECT {shares} FROM shared_exports s WHERE s.export_id = exports.export_id) AS shared_with
+    (SELECT {shares} FROM shared_exports s WHERE s.export_id = exports.export_id) AS shared_with,
+    (SELECT COUNT(*) FROM export_downloads d WHERE d.export_id = exports.export_id) AS download_count
 FROM exports WHERE export_id IN ({ids}) ORDER BY created_at DESC, export_id";
 pub const IDS_ONE: &str = "SELECT export_id FROM exports WHERE export_id = $1";
 pub const IDS_VISIBLE_TO: &str =
@@ -166,6 +168,14 @@ pub const DELETE_EXPORT: &str = "DELETE FROM exports WHERE export_id = $1";
 pub const INSERT_SHARE: &str =
     "INSERT INTO shared_exports (export_id, user_id) VALUES ($1, $2) ON CONFLICT (export_id, user_id) DO NOTHING";
 pub const DELETE_SHARE: &str = "DELETE FROM shared_exports WHERE export_id = $1 AND user_id = $2";
+// ---- downloads: who was handed an export's URL
+pub const INSERT_DOWNLOAD: &str =
+    "INSERT INTO export_downloads (export_id, user_id, downloaded_at, via) VALUES ($1, $2, $3, $4)";
+/// Newest first; of two at the same millisecond, the later recorded first. The name is joined in
+/// (a user no longer in `users` has none).
+pub const SELECT_DOWNLOADS: &str = "
+SELECT d.user_id, u.full_name, d.downloaded_at, d.via FROM export_downloads d LEFT JOIN users u ON u.id = d.user_id
+WHERE d.export_id = $1 ORDER BY d.downloaded_at DESC, d.id DESC";
 pub const SELECT_SHARES: &str = "SELECT user_id FROM shared_exports WHERE export_id = $1 ORDER BY user_id";
 
 // ---- the worker's side

@@ -86,6 +86,7 @@ fn pending(e: &NewExport) -> ExportRecord {
         size_bytes: None,
         ad_count: None,
         image_count: None,
+        download_count: 0,
     }
 }
 
@@ -677,6 +678,77 @@ async fn errors_are_typed_on_every_backend() {
         assert!(!DbError::Duplicate(sqlx::Error::RowNotFound).is_transient());
         assert!(DbError::from(sqlx::Error::PoolTimedOut).is_transient(), "[{b}] an exhausted pool is busy");
         assert!(matches!(DbError::from(sqlx::Error::PoolTimedOut), DbError::PoolExhausted(_)));
+    }
+}
+
+/// Who downloaded an export, on every backend: each download recorded with its user, time and
+/// way; listed newest first (the later recorded first at the same instant) with the users' names
+/// (none for a user no longer known); counted in the export's own row, in the same read as the
+/// export; refused for an export that is gone; and deleted with the export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_story_on_every_backend() {
+    use aao_export_db::{DbError, DownloadRecord, DownloadVia, NewDownload};
+    for db in TestDatabase::all().await {
+        let s = db.storage.clone();
+        let b = s.backend();
+        s.put_users(&[user("amy", true), user("bob", true), user("carl", true)]).await.unwrap();
+        let e1 = create(s.as_ref(), &new_export(950, "bob", T0, &["tags"])).await;
+        let e2 = create(s.as_ref(), &new_export(951, "bob", T0 + MINUTE, &["tags"])).await;
+        assert_eq!(s.downloads(e1.export_id).await.unwrap(), vec![], "[{b}] none yet");
+        assert_eq!(get(s.as_ref(), e1.export_id).await.download_count, 0, "[{b}]");
+
+        let record = |id: Uuid, user: &str, at: i64, via: DownloadVia| {
+            let s = s.clone();
+            let download = NewDownload { export_id: id, user_id: user.into(), at, via };
+            async move { s.record_download(&download).await }
+        };
+        record(e1.export_id, "bob", T0 + 2 * MINUTE, DownloadVia::Link).await.unwrap();
+        record(e1.export_id, "amy", T0 + 3 * MINUTE, DownloadVia::Api).await.unwrap();
+        // The same instant as amy's: recorded later, so listed first.
+        record(e1.export_id, "carl", T0 + 3 * MINUTE, DownloadVia::Link).await.unwrap();
+        record(e1.export_id, "ghost", T0 + MINUTE, DownloadVia::Api).await.unwrap();
+        record(e2.export_id, "carl", T0 + 4 * MINUTE, DownloadVia::Link).await.unwrap();
+
+        let seen = |user: &str, name: Option<&str>, at: i64, via: DownloadVia| DownloadRecord {
+            user_id: user.into(),
+            full_name: name.map(str::to_string),
+            downloaded_at: at,
+            via,
+        };
+        assert_eq!(
+            s.downloads(e1.export_id).await.unwrap(),
+            vec![
+                seen("carl", Some("carl (full name)"), T0 + 3 * MINUTE, DownloadVia::Link),
+                seen("amy", Some("amy (full name)"), T0 + 3 * MINUTE, DownloadVia::Api),
+                seen("bob", Some("bob (full name)"), T0 + 2 * MINUTE, DownloadVia::Link),
+                seen("ghost", None, T0 + MINUTE, DownloadVia::Api),
+            ],
+            "[{b}] newest first, with names"
+        );
+        assert_eq!(
+            s.downloads(e2.export_id).await.unwrap(),
+            vec![seen("carl", Some("carl (full name)"), T0 + 4 * MINUTE, DownloadVia::Link)],
+            "[{b}] each export its own"
+        );
+        assert_eq!(get(s.as_ref(), e1.export_id).await.download_count, 4, "[{b}] counted with the export");
+        let listed = s.exports_visible_to("bob").await.unwrap();
+        assert_eq!(
+            listed.iter().map(|r| (r.export_id, r.download_count)).collect::<Vec<_>>(),
+            [(e2.export_id, 1), (e1.export_id, 4)],
+            "[{b}] counted in the list too"
+        );
+
+        let gone = Uuid::from_u128(0x5e1f_dead);
+        let refused = record(gone, "bob", T0, DownloadVia::Link).await;
+        assert!(matches!(refused, Err(DbError::MissingReference(_))), "[{b}] an unknown export: {refused:?}");
+
+        // Deleted with the export: the same id created again starts with none.
+        s.delete_export(e1.export_id).await.unwrap().expect("deleted");
+        assert_eq!(s.downloads(e1.export_id).await.unwrap(), vec![], "[{b}] gone with the export");
+        let again = create(s.as_ref(), &new_export(950, "bob", T0 + 10 * MINUTE, &["tags"])).await;
+        assert_eq!((again.export_id, again.download_count), (e1.export_id, 0), "[{b}] no rows left behind");
+        assert_eq!(s.downloads(e1.export_id).await.unwrap(), vec![], "[{b}]");
+        assert_eq!(get(s.as_ref(), e2.export_id).await.download_count, 1, "[{b}] the other export keeps its own");
     }
 }
 

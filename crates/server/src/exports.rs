@@ -1,14 +1,15 @@
-//! `/exports`: create, preview, list, read, delete, share, unshare and retry exports, and the
-//! field catalogue. Each handler extracts, calls the service, and answers; the rules live in the
+//! `/exports`: create, preview, list, read, delete, share, unshare and retry exports, the stable
+//! download link and who downloaded, and the field catalogue. Each handler extracts, calls the service, and answers; the rules live in the
 //! service.
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, Json, Segment, query_pairs};
 use crate::state::Shared;
 use aao_export_core::api::{
-    CreateExportRequest, CreatedExport, ExportStatusObject, Preview, ShareRequest, ShareResponse, Success,
+    CreateExportRequest, CreatedExport, Download, ExportStatusObject, Preview, ShareRequest, ShareResponse, Success,
 };
 use aao_export_core::fields::ExportableField;
+use aao_export_service::exports::Links;
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -27,6 +28,8 @@ pub fn router() -> Router<Shared> {
         .route("/exports/{export_id}/share", post(share))
         .route("/exports/{export_id}/unshare", post(unshare))
         .route("/exports/{export_id}/retry", post(retry))
+        .route("/exports/{export_id}/download", get(download))
+        .route("/exports/{export_id}/downloads", get(downloads))
 }
 
 /// An export id from the path. A segment that is not a UUID names no export: 404.
@@ -137,13 +140,15 @@ pub(crate) async fn list(
             }
         }
     }
-    Ok(Json(state.service.list(&user, target.as_deref()).await?))
+    Ok(Json(state.service.list(&user, target.as_deref(), Links::Fresh).await?))
 }
 
 /// An export's status
 ///
 /// For its creator, the users it is shared with and admins. A completed export carries a download
-/// link (url) valid for at most an hour and never past its expiry; ask again for a fresh one.
+/// link (url) valid for at most an hour and never past its expiry; ask again for a fresh one, or
+/// use GET /exports/{export_id}/download, which never expires. An answer that carries a url is
+/// recorded as a download (via "api"; download_count includes it); the list (GET /exports) is not.
 #[utoipa::path(get, path = "/exports/{export_id}", tag = "exports", operation_id = "getExport", params(crate::openapi::ExportIdParam),
     responses((status = 200, description = "The status object", body = ExportStatusObject), (status = 404, response = crate::openapi::NotFound)))]
 pub(crate) async fn read(
@@ -151,7 +156,60 @@ pub(crate) async fn read(
     user: AuthUser,
     ExportId(id): ExportId,
 ) -> ApiResult<Json<ExportStatusObject>> {
-    Ok(Json(state.service.read(&user, id).await?))
+    Ok(Json(state.service.read(&user, id, Links::Fresh).await?))
+}
+
+/// Download an export's ZIP (a link that never expires)
+///
+/// For its creator, the users it is shared with and admins, with any credential (API key, bearer
+/// token, or the session cookie, so a browser can follow it from a page). Answers 302 to a fresh
+/// download URL (presigned on S3, signed on a local folder; valid for at most an hour), so this
+/// link can sit in an email, a page or a notebook. Each answer is recorded as a download (via
+/// "link"). An export that is pending, processing or failed answers 409 (EXPORT_NOT_COMPLETED,
+/// naming its status) and an expired one 410 (EXPORT_EXPIRED): never a dead link.
+#[utoipa::path(get, path = "/exports/{export_id}/download", tag = "exports", operation_id = "downloadExportLink", params(crate::openapi::ExportIdParam),
+    responses(
+        (status = 302, description = "Follow Location to the ZIP (saved as export_{export_id}.zip)",
+            headers(("Location" = String, description = "A fresh download URL, valid for at most an hour"))),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, description = "The export is pending, processing or failed; the message names its status (EXPORT_NOT_COMPLETED)", body = aao_export_core::api::ErrorBody),
+        (status = 410, description = "The export has expired and its file is deleted (EXPORT_EXPIRED)", body = aao_export_core::api::ErrorBody)))]
+pub(crate) async fn download(
+    State(state): State<Shared>,
+    user: AuthUser,
+    ExportId(id): ExportId,
+) -> ApiResult<axum::response::Response> {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+    let url = state.service.download(&user, id).await?;
+    let location = HeaderValue::from_str(&url).map_err(|_| {
+        aao_export_service::ServiceError::store_failure(format!(
+            "the download URL of export {id} cannot travel in a Location header"
+        ))
+    })?;
+    // A fresh URL each time: nothing on the way may keep this answer.
+    Ok((
+        StatusCode::FOUND,
+        [(header::LOCATION, location), (header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"))],
+    )
+        .into_response())
+}
+
+/// Who downloaded an export
+///
+/// For its creator and admins (a user it is shared with gets 403). Each time a user was handed a
+/// download URL of this export, newest first: through GET /exports/{export_id}/download (via
+/// "link") or a GET /exports/{export_id} that carried a url (via "api"). Deleting the export
+/// deletes this record.
+#[utoipa::path(get, path = "/exports/{export_id}/downloads", tag = "exports", operation_id = "listExportDownloads", params(crate::openapi::ExportIdParam),
+    responses((status = 200, description = "The downloads, newest first", body = Vec<Download>),
+        (status = 404, response = crate::openapi::NotFound)))]
+pub(crate) async fn downloads(
+    State(state): State<Shared>,
+    user: AuthUser,
+    ExportId(id): ExportId,
+) -> ApiResult<Json<Vec<Download>>> {
+    Ok(Json(state.service.downloads(&user, id).await?))
 }
 
 /// Delete an export and its file

@@ -44,7 +44,7 @@ async fn docs() -> impl IntoResponse {
     ),
     paths(
         exports::create, exports::preview, exports::list, exports::fields, exports::read, exports::delete, exports::share,
-        exports::unshare, exports::retry, ads::image, downloads::download, users::list, sessions::login, sessions::logout,
+        exports::unshare, exports::retry, exports::download, exports::downloads, ads::image, downloads::download, users::list, sessions::login, sessions::logout,
         sessions::me, health::healthz, health::readyz,
         openapi_json, docs
     ),
@@ -56,7 +56,7 @@ async fn docs() -> impl IntoResponse {
     security(("ApiKeyAuth" = []), ("BearerAuth" = []), ("SessionCookie" = [])),
     modifiers(&Conventions),
     tags(
-        (name = "exports", description = "Preview, create, follow, share, retry and delete exports"),
+        (name = "exports", description = "Preview, create, follow, download, share, retry and delete exports, and see who downloaded them"),
         (name = "ads", description = "The ads' images, for previews"),
         (name = "downloads", description = "Signed download links of exports kept in a local folder"),
         (name = "users", description = "Users to share with"),

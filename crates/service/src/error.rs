@@ -65,6 +65,12 @@ impl ServiceError {
         Self::refuse(RefusalKind::Unauthenticated, comment, message)
     }
 
+    /// A failure of the exports store on our side that no client can cause or fix (e.g. a link it
+    /// signed that cannot travel in a header): logged, answered as a server failure.
+    pub fn store_failure(message: impl Into<String>) -> Self {
+        ServiceError::Store(object_store::Error::Generic { store: "exports", source: message.into().into() })
+    }
+
     /// True when the service is only busy: the caller should try again shortly.
     pub fn is_busy(&self) -> bool {
         matches!(

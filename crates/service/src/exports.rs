@@ -1,24 +1,44 @@
-//! The use cases on exports: create, list, read, delete, share, unshare, retry, and the local
-//! download.
+//! The use cases on exports: create, list, read, delete, share, unshare, retry, the stable
+//! download link with its record of who downloaded, and the local download.
 //!
-//! Who may do what (aao-contracts.md §5): the creator and admins manage an export; users it is
-//! shared with may see and download it but not manage it (403); anyone else is told it does not
-//! exist (404, the same answer as for an id that names nothing).
+//! Who may do what (aao-contracts.md §5): the creator and admins manage an export (and see who
+//! downloaded it); users it is shared with may see and download it but not manage it (403);
+//! anyone else is told it does not exist (404, the same answer as for an id that names nothing).
+//!
+//! A download is recorded when the service hands a user a URL for one export: the stable link
+//! (`GET /exports/{id}/download`) or a status read that carries a URL. On S3 the fetch of a
+//! presigned URL never reaches us, so the hand-over is the one moment we can see. A list does not
+//! record: it mints a URL for every completed export at once, and pages poll it, so it would count
+//! looks, not downloads.
 
 use crate::Service;
 use crate::auth::Caller;
 use crate::error::{RefusalKind, ServiceError, ServiceResult, codes, conflict_or};
-use aao_export_core::api::{CreateExportRequest, ExportStatusObject, ShareRequest, UserSummary};
+use aao_export_core::api::{CreateExportRequest, Download, DownloadVia, ExportStatusObject, ShareRequest, UserSummary};
 use aao_export_core::export::{ExportRecord, ExportRequest, ExportStatus, JobMessage, object_key};
 use aao_export_core::fields::ExportableField;
 use aao_export_core::time::{now_ms, rfc3339};
-use aao_export_db::{CreateOutcome, DbError, NewExport, RetryExport, RetryOutcome};
+use aao_export_db::{CreateOutcome, DbError, NewDownload, NewExport, RetryExport, RetryOutcome};
 use object_store::ObjectStoreExt;
 use std::time::Duration;
 use uuid::Uuid;
 
 /// A download link is valid for at most this long (and never past the export's expiry).
 pub const MAX_LINK_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The longest an answer waits for its download to be recorded. The write runs on its own task,
+/// so a slow or failing database never fails the download nor holds it longer than this, and a
+/// client that hangs up does not cancel the write; normally it is done well within, so the
+/// record is there by the time the answer arrives.
+pub const RECORD_WAIT: Duration = Duration::from_millis(500);
+
+/// Whether status objects carry a fresh download link. The pages link to the stable
+/// `/exports/{id}/download` instead, so showing a page neither signs nor records anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    Fresh,
+    Omitted,
+}
 
 /// May this caller see the export (and download it)?
 pub fn may_see(caller: &Caller, record: &ExportRecord) -> bool {
@@ -42,6 +62,16 @@ pub(crate) fn has_control(id: &str) -> bool {
 
 fn no_export(id: Uuid) -> ServiceError {
     ServiceError::not_found(format!("no export {id}"))
+}
+
+fn expired(id: Uuid) -> ServiceError {
+    ServiceError::refuse(
+        RefusalKind::Gone,
+        codes::EXPORT_EXPIRED,
+        format!(
+            "export {id} has expired and its file was deleted; its creator or an admin can run it again (POST /exports/{id}/retry)"
+        ),
+    )
 }
 
 fn not_retryable(id: Uuid, status: ExportStatus) -> ServiceError {
@@ -85,7 +115,14 @@ impl Service {
 
     /// The status object as a reader sees it at `now`, with a fresh download link when completed.
     pub async fn status_object(&self, record: &ExportRecord, now: i64) -> ExportStatusObject {
-        let url = self.download_link(record, now).await;
+        self.status_object_with(record, now, Links::Fresh).await
+    }
+
+    async fn status_object_with(&self, record: &ExportRecord, now: i64, links: Links) -> ExportStatusObject {
+        let url = match links {
+            Links::Fresh => self.download_link(record, now).await,
+            Links::Omitted => None,
+        };
         ExportStatusObject::new(record, url, now, self.settings.expiry_ms())
     }
 
@@ -93,24 +130,29 @@ impl Service {
     /// [`MAX_LINK_LIFETIME`] and never past the expiry. `None` otherwise, or when signing failed
     /// (logged; the status is still worth answering).
     pub async fn download_link(&self, record: &ExportRecord, now: i64) -> Option<String> {
-        let expiry_ms = self.settings.expiry_ms();
-        if record.status_at(now, expiry_ms) != ExportStatus::Completed {
-            return None;
-        }
-        let key = record.object_location.as_deref()?;
-        let until_expiry = record.expires_at(expiry_ms)?.saturating_sub(now);
-        let valid_ms = until_expiry.min(aao_export_core::time::millis(MAX_LINK_LIFETIME));
-        if valid_ms <= 0 {
-            return None;
-        }
-        let valid_for = Duration::from_millis(valid_ms.unsigned_abs());
-        match self.files.download_link(&self.links, record.export_id, key, now, valid_for).await {
-            Ok(url) => Some(url),
+        match self.sign_link(record, now).await {
+            Ok(url) => url,
             Err(e) => {
                 tracing::error!(export_id = %record.export_id, error = %e, "signing a download link failed");
                 None
             }
         }
+    }
+
+    /// [`Service::download_link`], with a failure to sign as an error.
+    async fn sign_link(&self, record: &ExportRecord, now: i64) -> ServiceResult<Option<String>> {
+        let expiry_ms = self.settings.expiry_ms();
+        if record.status_at(now, expiry_ms) != ExportStatus::Completed {
+            return Ok(None);
+        }
+        let Some(key) = record.object_location.as_deref() else { return Ok(None) };
+        let Some(expires_at) = record.expires_at(expiry_ms) else { return Ok(None) };
+        let valid_ms = expires_at.saturating_sub(now).min(aao_export_core::time::millis(MAX_LINK_LIFETIME));
+        if valid_ms <= 0 {
+            return Ok(None);
+        }
+        let valid_for = Duration::from_millis(valid_ms.unsigned_abs());
+        Ok(Some(self.files.download_link(&self.links, record.export_id, key, now, valid_for).await?))
     }
 
     /// Creates an export: validates the request against the catalogue, refuses a creator with
@@ -224,8 +266,13 @@ impl Service {
     }
 
     /// Exports created by or shared with a user (the caller by default; another user's only for
-    /// admins), newest first.
-    pub async fn list(&self, caller: &Caller, user_id: Option<&str>) -> ServiceResult<Vec<ExportStatusObject>> {
+    /// admins), newest first. Links are never recorded as downloads here (see the module's note).
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        user_id: Option<&str>,
+        links: Links,
+    ) -> ServiceResult<Vec<ExportStatusObject>> {
         let target = match user_id {
             Some(id) if id.trim().is_empty() => {
                 return Err(ServiceError::invalid("user_id: empty; name a user, or leave it out for your own exports"));
@@ -257,15 +304,90 @@ impl Service {
         let now = now_ms();
         let mut list = Vec::with_capacity(records.len());
         for record in &records {
-            list.push(self.status_object(record, now).await);
+            list.push(self.status_object_with(record, now, links).await);
         }
         Ok(list)
     }
 
-    /// One export's status, for whoever may see it.
-    pub async fn read(&self, caller: &Caller, id: Uuid) -> ServiceResult<ExportStatusObject> {
+    /// One export's status, for whoever may see it. With [`Links::Fresh`], a status that carries
+    /// a download link records a download (`api`), and its count includes it once recorded.
+    pub async fn read(&self, caller: &Caller, id: Uuid, links: Links) -> ServiceResult<ExportStatusObject> {
         let record = self.visible(caller, id).await?;
-        Ok(self.status_object(&record, now_ms()).await)
+        let mut status = self.status_object_with(&record, now_ms(), links).await;
+        if status.url.is_some() && self.record_download(caller, id, DownloadVia::Api).await {
+            status.download_count += 1;
+        }
+        Ok(status)
+    }
+
+    /// A fresh download link for whoever may see the export, recorded as a download (`link`):
+    /// what the stable `GET /exports/{id}/download` redirects to. An export that is not completed
+    /// is refused with its status (409), an expired one with 410; never a dead link.
+    pub async fn download(&self, caller: &Caller, id: Uuid) -> ServiceResult<String> {
+        let record = self.visible(caller, id).await?;
+        let now = now_ms();
+        match record.status_at(now, self.settings.expiry_ms()) {
+            ExportStatus::Completed => {}
+            ExportStatus::Expired => return Err(expired(id)),
+            status => {
+                let next = match status {
+                    ExportStatus::Failed => format!("its creator or an admin can retry it (POST /exports/{id}/retry)"),
+                    _ => format!("try again once it has completed; GET /exports/{id} shows its progress"),
+                };
+                return Err(ServiceError::refuse(
+                    RefusalKind::Conflict,
+                    codes::EXPORT_NOT_COMPLETED,
+                    format!("export {id} is {status}, not completed, so there is nothing to download; {next}"),
+                ));
+            }
+        }
+        let url = self.sign_link(&record, now).await?.ok_or_else(|| {
+            ServiceError::store_failure(format!("completed export {id} has no file to sign a link to"))
+        })?;
+        self.record_download(caller, id, DownloadVia::Link).await;
+        tracing::info!(export_id = %id, by = %caller.id, "download link handed out");
+        Ok(url)
+    }
+
+    /// Who downloaded an export, newest first: for its creator and admins (404 for those who may
+    /// not see it, 403 for users it is shared with, as for the other management actions).
+    pub async fn downloads(&self, caller: &Caller, id: Uuid) -> ServiceResult<Vec<Download>> {
+        self.managed(caller, id, "see who downloaded it").await?;
+        let records = self.exports.downloads(id).await?;
+        Ok(records
+            .into_iter()
+            .map(|d| Download {
+                user_id: d.user_id,
+                full_name: d.full_name,
+                downloaded_at: rfc3339(d.downloaded_at),
+                via: d.via,
+            })
+            .collect())
+    }
+
+    /// Records that the caller was handed a URL of the export, best effort (see [`RECORD_WAIT`]):
+    /// true when the record was written before the answer goes.
+    async fn record_download(&self, caller: &Caller, id: Uuid, via: DownloadVia) -> bool {
+        let exports = self.exports.clone();
+        let download = NewDownload { export_id: id, user_id: caller.id.clone(), at: now_ms(), via };
+        let write = tokio::spawn(async move {
+            let written = exports.record_download(&download).await;
+            if let Err(e) = &written {
+                tracing::warn!(export_id = %download.export_id, user = %download.user_id, error = %e, "a download could not be recorded");
+            }
+            written.is_ok()
+        });
+        match tokio::time::timeout(RECORD_WAIT, write).await {
+            Ok(Ok(written)) => written,
+            Ok(Err(e)) => {
+                tracing::error!(export_id = %id, error = %e, "recording a download failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(export_id = %id, "recording a download is slow; answering without waiting for it");
+                false
+            }
+        }
     }
 
     /// Deletes an export: the rows, then the file. A worker building it notices its lease is
@@ -382,13 +504,7 @@ impl Service {
         let record = self.exports.export(id).await?.ok_or_else(gone)?;
         match record.status_at(now, self.settings.expiry_ms()) {
             ExportStatus::Completed => {}
-            ExportStatus::Expired => {
-                return Err(ServiceError::refuse(
-                    RefusalKind::Gone,
-                    codes::EXPORT_EXPIRED,
-                    format!("export {id} has expired and its file was deleted"),
-                ));
-            }
+            ExportStatus::Expired => return Err(expired(id)),
             _ => return Err(gone()),
         }
         if self.files.is_s3() {

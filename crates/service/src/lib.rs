@@ -1,6 +1,7 @@
 //! Every use case of aao-export, as functions on [`Service`]: create (validation, in-flight cap,
 //! enqueue with the write), list, read (status object with a fresh link), delete (with cancel),
-//! share, unshare, retry, the local download, the preview of a request with its size estimate and
+//! share, unshare, retry, the stable download link and the record of who downloaded, the local
+//! download, the preview of a request with its size estimate and
 //! the preview's ad images ([`preview`]), authentication, and signing in with a password
 //! ([`sessions`]); with the rules of who may see and who may manage an export
 //! ([`exports::may_see`], [`exports::may_manage`]).

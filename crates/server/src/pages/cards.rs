@@ -19,15 +19,13 @@ fn name<'a>(names: &'a Names, id: &'a str) -> &'a str {
 
 /// A fingerprint of what a card shows, so the script replaces only cards that changed.
 pub fn version(e: &ExportStatusObject) -> String {
-    format!(
-        "{}|{}|{}|{:?}|{}|{}",
-        e.status,
-        e.updated_at,
-        e.progress.processed,
-        e.progress.total,
-        e.shared_with.join(","),
-        e.url.is_some()
-    )
+    format!("{}|{}|{}|{:?}|{}", e.status, e.updated_at, e.progress.processed, e.progress.total, e.shared_with.join(","))
+}
+
+/// The stable download link: it answers with a fresh URL when followed, so a page never signs
+/// one (nor records a download) just by being shown.
+pub fn download_href(e: &ExportStatusObject) -> String {
+    format!("/exports/{}/download", e.export_id)
 }
 
 /// One export as a card: what it is, where it stands, and what the caller may do with it.
@@ -89,8 +87,8 @@ pub fn actions(e: &ExportStatusObject, caller: &Caller) -> Markup {
     let id = e.export_id.to_string();
     html! {
         div.actions {
-            @if let (ExportStatus::Completed, Some(url)) = (e.status, &e.url) {
-                a.button href=(url) download { "Download" }
+            @if e.status == ExportStatus::Completed {
+                a.button href=(download_href(e)) download { "Download" }
             }
             @if manager && e.status == ExportStatus::Failed {
                 button type="button" data-action="retry" data-id=(id) { "Retry" }

@@ -6,8 +6,9 @@ use super::cards::{Names, actions, card, dialogs, progress_line, version};
 use super::layout::{Nav, maybe_time, page, size, time};
 use super::{error_page, html_response, signed_in};
 use crate::state::Shared;
-use aao_export_core::api::ExportStatusObject;
+use aao_export_core::api::{Download, DownloadVia, ExportStatusObject};
 use aao_export_core::query::describe;
+use aao_export_service::exports::{Links, manages};
 use aao_export_service::{Caller, ServiceResult};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -33,7 +34,7 @@ pub async fn list(State(state): State<Shared>, headers: HeaderMap) -> Response {
         Ok(caller) => caller,
         Err(redirect) => return redirect,
     };
-    let (exports, names) = match (state.service.list(&caller, None).await, names(&state).await) {
+    let (exports, names) = match (state.service.list(&caller, None, Links::Omitted).await, names(&state).await) {
         (Ok(exports), Ok(names)) => (exports, names),
         (Err(e), _) | (_, Err(e)) => return error_page(Some(&caller), &e),
     };
@@ -81,11 +82,17 @@ pub async fn detail(State(state): State<Shared>, headers: HeaderMap, Path(raw): 
         return error_page(Some(&caller), &aao_export_service::ServiceError::not_found(format!("no export {raw:?}")));
     };
     let loaded = async {
-        let export = state.service.read(&caller, id).await?;
+        let export = state.service.read(&caller, id, Links::Omitted).await?;
+        // Who downloaded is for its creator and admins (the API's rule); others get no section.
+        let downloads = if manages(&caller, &export.creator_id) && !fragment(&headers) {
+            Some(state.service.downloads(&caller, id).await?)
+        } else {
+            None
+        };
         let fields = state.service.fields().await?;
-        Ok::<_, aao_export_service::ServiceError>((export, fields, names(&state).await?))
+        Ok::<_, aao_export_service::ServiceError>((export, downloads, fields, names(&state).await?))
     };
-    let (export, fields, names) = match loaded.await {
+    let (export, downloads, fields, names) = match loaded.await {
         Ok(loaded) => loaded,
         Err(e) => return error_page(Some(&caller), &e),
     };
@@ -110,11 +117,38 @@ pub async fn detail(State(state): State<Shared>, headers: HeaderMap, Path(raw): 
                 li { @if let Some(f) = field { (f.name) " " } code { (path) } }
             }
         }
+        @if let Some(downloads) = &downloads { (downloads_section(downloads)) }
         p { a.button.secondary href={ "/exports/new?from=" (export.export_id) } { "Copy as new export" } }
         (dialogs())
     };
     let title = format!("Export {}", export.export_id);
     html_response(StatusCode::OK, page(&title, Some(&caller), Nav::None, &["app.js"], body))
+}
+
+/// Who downloaded the export, newest first (for its creator and admins).
+fn downloads_section(downloads: &[Download]) -> Markup {
+    html! {
+        section #downloads aria-labelledby="downloads-title" {
+            h2 #downloads-title { "Downloads" }
+            @if downloads.is_empty() {
+                p.hint { "Not downloaded yet." }
+            } @else {
+                table.downloads {
+                    caption.sr-only { "Who downloaded this export, newest first" }
+                    thead { tr { th scope="col" { "Who" } th scope="col" { "When" } th scope="col" { "How" } } }
+                    tbody {
+                        @for d in downloads {
+                            tr {
+                                td { (d.full_name.as_deref().unwrap_or(&d.user_id)) }
+                                td { (time(&d.downloaded_at)) }
+                                td { (match d.via { DownloadVia::Link => "download link", DownloadVia::Api => "API (status with a URL)" }) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The part of the detail page that changes while the export runs.

@@ -34,7 +34,7 @@ pub async fn new_export(State(state): State<Shared>, headers: HeaderMap, Query(p
     // A copy starts from the export's own parameters; an export the caller may not see is a 404.
     let initial = match params.from.as_deref().map(uuid::Uuid::try_parse) {
         None => json!(null),
-        Some(Ok(id)) => match state.service.read(&caller, id).await {
+        Some(Ok(id)) => match state.service.read(&caller, id, aao_export_service::exports::Links::Omitted).await {
             Ok(export) => json!(export.export_parameters),
             Err(e) => return error_page(Some(&caller), &e),
         },

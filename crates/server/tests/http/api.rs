@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The spec's keys of a status object, then the additive ones (DESIGN.md §5), in order.
-const STATUS_KEYS: [&str; 17] = [
+const STATUS_KEYS: [&str; 18] = [
     "export_id",
     "creator_id",
     "export_parameters",
@@ -25,6 +25,7 @@ const STATUS_KEYS: [&str; 17] = [
     "ad_count",
     "image_count",
     "expires_at",
+    "download_count",
 ];
 
 fn keys(v: &Value) -> Vec<&str> {
@@ -469,6 +470,16 @@ async fn on_s3_the_link_is_a_presigned_get() {
     let url = export["url"].as_str().unwrap_or_else(|| panic!("{export}"));
     assert!(url.starts_with(&format!("http://127.0.0.1:9/exports-bucket/some/prefix/{key}?")), "{url}");
     assert!(url.contains("X-Amz-Expires=3600") && url.contains("X-Amz-Signature="), "{url}");
+
+    // The stable link redirects to a fresh presigned GET of the same object.
+    let redirect = app.get_unfollowed(&format!("/exports/{id}/download"), &app.key(CREATOR)).await;
+    assert_eq!(redirect.status().as_u16(), 302);
+    let location = redirect.headers()["location"].to_str().unwrap();
+    assert!(location.starts_with(&format!("http://127.0.0.1:9/exports-bucket/some/prefix/{key}?")), "{location}");
+    assert!(location.contains("X-Amz-Signature="), "{location}");
+    let (_, downloads) = app.get(&format!("/exports/{id}/downloads"), &app.key(CREATOR)).await;
+    let ways: Vec<&str> = downloads.as_array().unwrap().iter().map(|d| d["via"].as_str().unwrap()).collect();
+    assert_eq!(ways, ["link", "api"], "on S3 the hand-over is what is recorded: {downloads}");
 
     let soon = app.seed_export(CREATOR, &[]).await;
     app.complete(soon, now_ms() - 7 * DAY_MS + 120_000, None).await;

@@ -106,13 +106,15 @@ enum Endpoint {
     Share,
     Unshare,
     Download,
+    DownloadLink,
+    DownloadList,
     Healthz,
     Readyz,
     OpenApi,
     Docs,
 }
 
-const ENDPOINTS: [Endpoint; 14] = [
+const ENDPOINTS: [Endpoint; 16] = [
     Endpoint::Fields,
     Endpoint::Users,
     Endpoint::Create,
@@ -123,6 +125,8 @@ const ENDPOINTS: [Endpoint; 14] = [
     Endpoint::Share,
     Endpoint::Unshare,
     Endpoint::Download,
+    Endpoint::DownloadLink,
+    Endpoint::DownloadList,
     Endpoint::Healthz,
     Endpoint::Readyz,
     Endpoint::OpenApi,
@@ -137,7 +141,9 @@ fn expected_for(endpoint: Endpoint, who: &str) -> (u16, Option<&'static str>) {
     match endpoint {
         Endpoint::Create => (201, None),
         Endpoint::ListCreators if !manager => (403, Some("FORBIDDEN")),
-        Endpoint::Read if !sees => (404, Some("NOT_FOUND")),
+        Endpoint::Read | Endpoint::DownloadLink if !sees => (404, Some("NOT_FOUND")),
+        Endpoint::DownloadList if !sees => (404, Some("NOT_FOUND")),
+        Endpoint::DownloadList if !manager => (403, Some("FORBIDDEN")),
         Endpoint::Delete | Endpoint::Share | Endpoint::Unshare if !sees => (404, Some("NOT_FOUND")),
         Endpoint::Delete | Endpoint::Share | Endpoint::Unshare if !manager => (403, Some("FORBIDDEN")),
         _ => (200, None),
@@ -160,6 +166,9 @@ async fn request(app: &TestApp, endpoint: Endpoint, id: Uuid, link: &str, auth: 
         Endpoint::Share => ("POST", format!("/exports/{id}/share"), Body::Json(json!({"user_ids": [OTHER]}))),
         Endpoint::Unshare => ("POST", format!("/exports/{id}/unshare"), Body::Json(json!({"user_ids": [SHARED]}))),
         Endpoint::Download => ("GET", link.to_string(), Body::None),
+        // Followed to the file: 200 means the redirect led to a working download.
+        Endpoint::DownloadLink => ("GET", format!("/exports/{id}/download"), Body::None),
+        Endpoint::DownloadList => ("GET", format!("/exports/{id}/downloads"), Body::None),
         Endpoint::Healthz => ("GET", "/healthz".into(), Body::None),
         Endpoint::Readyz => ("GET", "/readyz".into(), Body::None),
         Endpoint::OpenApi => ("GET", "/openapi.json".into(), Body::None),
@@ -183,9 +192,18 @@ async fn every_endpoint_against_every_caller() {
         for caller in callers(&app) {
             for endpoint in ENDPOINTS {
                 cells += 1;
-                let changes =
-                    matches!(endpoint, Endpoint::Delete | Endpoint::Share | Endpoint::Unshare | Endpoint::Download);
+                let changes = matches!(
+                    endpoint,
+                    Endpoint::Delete
+                        | Endpoint::Share
+                        | Endpoint::Unshare
+                        | Endpoint::Download
+                        | Endpoint::DownloadLink
+                );
                 let id = if changes { app.seed_export(CREATOR, &[SHARED]).await } else { unchanged };
+                if endpoint == Endpoint::DownloadLink {
+                    app.complete(id, now_ms(), Some(b"PK-not-really-a-zip")).await;
+                }
                 let link = if endpoint == Endpoint::Download {
                     app.complete(id, now_ms(), Some(b"PK-not-really-a-zip")).await;
                     let (_, status) = app.get(&format!("/exports/{id}"), &app.key(CREATOR)).await;

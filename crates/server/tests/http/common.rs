@@ -29,6 +29,8 @@ pub const DAY_MS: i64 = 86_400_000;
 pub struct TestApp {
     pub url: String,
     pub http: reqwest::Client,
+    /// A client that shows redirects instead of following them.
+    pub no_redirect: reqwest::Client,
     pub storage: Arc<dyn Database>,
     pub queue: Arc<DbQueue>,
     pub exports_root: PathBuf,
@@ -151,6 +153,7 @@ pub async fn spawn_app_on(
     TestApp {
         url,
         http: reqwest::Client::new(),
+        no_redirect: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         backend: storage.backend(),
         storage,
         queue,
@@ -183,9 +186,25 @@ impl TestApp {
     }
 
     pub async fn send(&self, method: &str, path: &str, auth: &Auth, body: Body) -> reqwest::Response {
+        self.send_on(&self.http, method, path, auth, body).await
+    }
+
+    /// A GET whose redirect is answered, not followed.
+    pub async fn get_unfollowed(&self, path: &str, auth: &Auth) -> reqwest::Response {
+        self.send_on(&self.no_redirect, "GET", path, auth, Body::None).await
+    }
+
+    async fn send_on(
+        &self,
+        client: &reqwest::Client,
+        method: &str,
+        path: &str,
+        auth: &Auth,
+        body: Body,
+    ) -> reqwest::Response {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.url) };
-        let mut request = self.http.request(method, &url);
+        let mut request = client.request(method, &url);
         request = match auth {
             Auth::None => request,
             Auth::Key(key) => request.header("X-API-Key", key),

@@ -7,6 +7,7 @@ mod common;
 mod api;
 mod authorization;
 mod bad_input;
+mod download_link;
 mod downloads;
 mod oversized;
 mod pages;

@@ -97,3 +97,32 @@ async fn pages_show_only_what_the_caller_may_see_and_escape_ad_text() {
     let disabled = app.tokens[DISABLED].clone();
     assert_eq!(page(&app, "/exports", Some(&disabled)).await.status().as_u16(), 303);
 }
+
+/// Download buttons point at the stable link, so showing a page signs and records nothing; the
+/// detail page shows its creator and admins who downloaded (and a user it is shared with, not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_link_to_the_stable_download_and_show_who_downloaded() {
+    let app = sqlite_app().await;
+    let id = app.seed_export(CREATOR, &[SHARED]).await;
+    app.complete(id, now_ms(), Some(b"PK zip")).await;
+    let (creator, shared, admin) = (app.tokens[CREATOR].clone(), app.tokens[SHARED].clone(), app.tokens[ADMIN].clone());
+    let button = format!("href=\"/exports/{id}/download\" download>Download</a>");
+    for path in ["/exports".to_string(), format!("/exports/{id}")] {
+        let html = page(&app, &path, Some(&shared)).await.text().await.unwrap();
+        assert!(html.contains(&button), "{path}: {html}");
+        assert!(!html.contains("/downloads/") && !html.contains("signature="), "{path}: no signed URL in the page");
+    }
+    let html = page(&app, &format!("/exports/{id}"), Some(&creator)).await.text().await.unwrap();
+    assert!(html.contains("Downloads") && html.contains("Not downloaded yet."), "{html}");
+    assert_eq!(app.storage.downloads(id).await.unwrap(), vec![], "showing pages recorded nothing");
+
+    // A click on the button, with the session cookie: a download through the link.
+    let response = page(&app, &format!("/exports/{id}/download"), Some(&shared)).await;
+    assert_eq!(response.status().as_u16(), 302);
+    let html = page(&app, &format!("/exports/{id}"), Some(&admin)).await.text().await.unwrap();
+    let section = html.split("id=\"downloads\"").nth(1).expect("a Downloads section for an admin");
+    assert!(section.contains("<td>Shared</td>") && section.contains("download link"), "{section}");
+    assert!(!section.contains("Not downloaded yet."), "{section}");
+    let html = page(&app, &format!("/exports/{id}"), Some(&shared)).await.text().await.unwrap();
+    assert!(!html.contains("id=\"downloads\""), "a user it is shared with does not see who downloaded");
+}

@@ -100,6 +100,8 @@ async fn the_openapi_document_matches_the_router() {
         "GET /exports",
         "GET /exports/fields",
         "GET /exports/{export_id}",
+        "GET /exports/{export_id}/download",
+        "GET /exports/{export_id}/downloads",
         "GET /healthz",
         "GET /openapi.json",
         "GET /readyz",

@@ -60,11 +60,11 @@ fn sha256(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-const PENDING_JSON: &str = r#"{"export_id":"00000000-0000-4000-8000-000000000001","creator_id":"creator","export_parameters":{"query":{"method":"AND","args":[{"method":"PAGE_NAME_CONTAINS","args":["bank"]},{"method":"DATETIME_AFTER","args":["1735689600000"]}]},"include_images":true,"fields":["observation_id","ocr.text","tags"]},"shared_with":["other","shared"],"status":"pending","url":null,"created_at":"2030-03-17T17:46:40Z","updated_at":"2030-03-17T17:46:40Z","started_at":null,"completed_at":null,"message":null,"progress":{"processed":0,"total":null},"attempt":1,"size_bytes":null,"ad_count":null,"image_count":null,"expires_at":null}"#;
+const PENDING_JSON: &str = r#"{"export_id":"00000000-0000-4000-8000-000000000001","creator_id":"creator","export_parameters":{"query":{"method":"AND","args":[{"method":"PAGE_NAME_CONTAINS","args":["bank"]},{"method":"DATETIME_AFTER","args":["1735689600000"]}]},"include_images":true,"fields":["observation_id","ocr.text","tags"]},"shared_with":["other","shared"],"status":"pending","url":null,"created_at":"2030-03-17T17:46:40Z","updated_at":"2030-03-17T17:46:40Z","started_at":null,"completed_at":null,"message":null,"progress":{"processed":0,"total":null},"attempt":1,"size_bytes":null,"ad_count":null,"image_count":null,"expires_at":null,"download_count":0}"#;
 
-const COMPLETED_JSON: &str = r#"{"export_id":"00000000-0000-4000-8000-000000000002","creator_id":"creator","export_parameters":{"query":{"method":"ALL"},"include_images":false,"fields":["observer.uuid","observation.uuid","observation.observed_on_device_at","observation.platform","tags","enrichment.meta_adlibrary_scrape.candidates.data.ad_archive_id","enrichment.meta_adlibrary_scrape.candidates.data.page_name","enrichment.meta_adlibrary_scrape.candidates.data.start_date","enrichment.meta_adlibrary_scrape.candidates.data.end_date","enrichment.meta_adlibrary_scrape.candidates.data.currency","enrichment.meta_adlibrary_scrape.candidates.data.impressions_with_index.impressions_text","enrichment.meta_adlibrary_scrape.candidates.data.reach_estimate","enrichment.meta_adlibrary_scrape.candidates.data.spend"]},"shared_with":[],"status":"completed","url":"{URL}","created_at":"2030-03-17T17:46:41Z","updated_at":"2030-03-17T17:48:41Z","started_at":"2030-03-17T17:47:41Z","completed_at":"2030-03-17T17:48:41Z","message":null,"progress":{"processed":42,"total":42},"attempt":1,"size_bytes":123456,"ad_count":42,"image_count":0,"expires_at":"2030-03-24T17:48:41Z"}"#;
+const COMPLETED_JSON: &str = r#"{"export_id":"00000000-0000-4000-8000-000000000002","creator_id":"creator","export_parameters":{"query":{"method":"ALL"},"include_images":false,"fields":["observer.uuid","observation.uuid","observation.observed_on_device_at","observation.platform","tags","enrichment.meta_adlibrary_scrape.candidates.data.ad_archive_id","enrichment.meta_adlibrary_scrape.candidates.data.page_name","enrichment.meta_adlibrary_scrape.candidates.data.start_date","enrichment.meta_adlibrary_scrape.candidates.data.end_date","enrichment.meta_adlibrary_scrape.candidates.data.currency","enrichment.meta_adlibrary_scrape.candidates.data.impressions_with_index.impressions_text","enrichment.meta_adlibrary_scrape.candidates.data.reach_estimate","enrichment.meta_adlibrary_scrape.candidates.data.spend"]},"shared_with":[],"status":"completed","url":"{URL}","created_at":"2030-03-17T17:46:41Z","updated_at":"2030-03-17T17:48:41Z","started_at":"2030-03-17T17:47:41Z","completed_at":"2030-03-17T17:48:41Z","message":null,"progress":{"processed":42,"total":42},"attempt":1,"size_bytes":123456,"ad_count":42,"image_count":0,"expires_at":"2030-03-24T17:48:41Z","download_count":{COUNT}}"#;
 
-const FAILED_JSON: &str = r#"{"export_id":"00000000-0000-4000-8000-000000000003","creator_id":"creator","export_parameters":{"query":{"method":"OBSERVER_ID_CONTAINS","args":["4873","ü\"<x>"]},"include_images":false,"fields":["tags"]},"shared_with":["shared"],"status":"failed","url":null,"created_at":"2030-03-17T17:46:42Z","updated_at":"2030-03-17T17:48:42Z","started_at":"2030-03-17T17:47:42Z","completed_at":null,"message":"the export failed after 1 attempts; the last error: boom","progress":{"processed":7,"total":9},"attempt":1,"size_bytes":null,"ad_count":null,"image_count":null,"expires_at":null}"#;
+const FAILED_JSON: &str = r#"{"export_id":"00000000-0000-4000-8000-000000000003","creator_id":"creator","export_parameters":{"query":{"method":"OBSERVER_ID_CONTAINS","args":["4873","ü\"<x>"]},"include_images":false,"fields":["tags"]},"shared_with":["shared"],"status":"failed","url":null,"created_at":"2030-03-17T17:46:42Z","updated_at":"2030-03-17T17:48:42Z","started_at":"2030-03-17T17:47:42Z","completed_at":null,"message":"the export failed after 1 attempts; the last error: boom","progress":{"processed":7,"total":9},"attempt":1,"size_bytes":null,"ad_count":null,"image_count":null,"expires_at":null,"download_count":0}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_json_of_every_endpoint_is_pinned() {
@@ -118,9 +118,10 @@ async fn the_json_of_every_endpoint_is_pinned() {
             url.starts_with(&format!("{}/downloads/{completed}?expires=", app.url)) && url.contains("&signature="),
             "[{b}] {url}"
         );
+        // Handing out the url is a download (the first), counted in this answer.
         assert_eq!(
             (status, got.as_str()),
-            (200, COMPLETED_JSON.replace("{URL}", &url).as_str()),
+            (200, COMPLETED_JSON.replace("{URL}", &url).replace("{COUNT}", "1").as_str()),
             "[{b}] a completed export"
         );
 
@@ -135,7 +136,11 @@ async fn the_json_of_every_endpoint_is_pinned() {
         let (status, got) = text(&app, "GET", "/exports", &app.key(CREATOR), Body::None).await;
         let url_now =
             serde_json::from_str::<serde_json::Value>(&got).unwrap()[1]["url"].as_str().unwrap_or_default().to_string();
-        let list = format!("[{FAILED_JSON},{},{PENDING_JSON}]", COMPLETED_JSON.replace("{URL}", &url_now));
+        // A list hands out urls too, but records no download.
+        let list = format!(
+            "[{FAILED_JSON},{},{PENDING_JSON}]",
+            COMPLETED_JSON.replace("{URL}", &url_now).replace("{COUNT}", "1")
+        );
         assert_eq!((status, got.as_str()), (200, list.as_str()), "[{b}] the list");
         let (status, got) = text(&app, "GET", "/exports?user_id=nobody-has-exports", &app.key(ADMIN), Body::None).await;
         assert_eq!(
@@ -148,6 +153,34 @@ async fn the_json_of_every_endpoint_is_pinned() {
             (status, got.as_str()),
             (200, format!("[{PENDING_JSON}]").as_str()),
             "[{b}] another user's list, for an admin"
+        );
+
+        // Who downloaded: one item per hand-over, its time from the clock (so taken from the answer).
+        let (status, got) =
+            text(&app, "GET", &format!("/exports/{completed}/downloads"), &app.key(CREATOR), Body::None).await;
+        let at = serde_json::from_str::<serde_json::Value>(&got).unwrap()[0]["downloaded_at"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(at.parse::<chrono::DateTime<chrono::Utc>>().is_ok() && at.ends_with('Z'), "[{b}] {got}");
+        assert_eq!(
+            (status, got.as_str()),
+            (
+                200,
+                format!(r#"[{{"user_id":"creator","full_name":"Creator","downloaded_at":"{at}","via":"api"}}]"#)
+                    .as_str()
+            ),
+            "[{b}] the downloads"
+        );
+        let (status, got) =
+            text(&app, "GET", &format!("/exports/{pending}/download"), &app.key(CREATOR), Body::None).await;
+        assert_eq!(
+            (status, got.as_str()),
+            (
+                409,
+                r#"{"success":false,"comment":"EXPORT_NOT_COMPLETED","message":"export 00000000-0000-4000-8000-000000000001 is pending, not completed, so there is nothing to download; try again once it has completed; GET /exports/00000000-0000-4000-8000-000000000001 shows its progress"}"#
+            ),
+            "[{b}] the link of a pending export"
         );
 
         // Sharing answers.
