@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Test services for aao-export: tools, PostgreSQL and a moto (S3/SQS) server.
+# Test services for aao-export: tools, PostgreSQL and a moto (S3/SQS) server; the Python tools
+# venv of scripts/tools.sh (sam, cfn-lint, cargo-lambda, aiosmtpd) with its bin/ on PATH.
 #
 # Used two ways:
 #   * scripts/test.sh sources this file and calls `aao_services_up`, with
@@ -17,6 +18,9 @@
 #
 # Written without `set -e` so that sourcing it cannot kill an interactive
 # shell: every step checks its own status and returns non-zero on failure.
+
+# shellcheck source=scripts/tools.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tools.sh"
 
 AAO_PG_HOST="${AAO_PG_HOST:-127.0.0.1}"
 AAO_PG_PORT="${AAO_PG_PORT:-5432}"
@@ -286,6 +290,8 @@ aao_stop_moto() {
 
 aao_services_up() {
     aao_install_tools || return 1
+    # sam, cfn-lint, cargo-lambda, aiosmtpd in their own venv (scripts/tools.sh).
+    aao_tools_up || return 1
     aao_start_postgres || return 1
     aao_start_moto || return 1
     export AAO_REQUIRE_EXTERNAL=1

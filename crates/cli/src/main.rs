@@ -1,6 +1,7 @@
 //! `aao-export`: one binary for every role. This file parses the command line and wires the
 //! configured backends into the engine; the work itself lives in the library crates.
 
+mod check;
 mod config;
 mod lambda;
 mod service;
@@ -102,6 +103,13 @@ enum Command {
         #[arg(long, default_value = "cli")]
         creator: String,
     },
+    /// Give the exports bucket (EXPORT_S3_BUCKET) the deploy template's rules: outputs/ expire
+    /// after EXPORT_EXPORT_EXPIRATION_DAYS, incomplete uploads are aborted after a day, public
+    /// access blocked, encryption on. Prints what it changed; changes nothing the second time.
+    SetupBucket,
+    /// Check the configured database, stores, queue and exports bucket rules; each is reported as
+    /// OK or what is wrong, and the exit code is 1 when anything is.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -318,6 +326,8 @@ async fn run(cli: Cli, config: Config, storage: Arc<dyn aao_export_db::Database>
                 summary.ad_count as f64 / secs.max(1e-9),
             );
         }
+        Command::SetupBucket => check::setup_bucket(&config).await?,
+        Command::Check => check::check(&config, storage).await?,
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! `object_store`. The exports store also makes download links: presigned GETs on S3, HMAC-signed
 //! links served by the API for a local folder ([`links`]).
 
+pub mod bucket_rules;
 pub mod links;
 
 pub use aao_export_core::aws::AwsSettings;
