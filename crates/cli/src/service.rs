@@ -84,6 +84,7 @@ pub async fn run(
         settings.heartbeat = (settings.lease / 4).max(Duration::from_millis(250));
         settings.backoff_base = Duration::from_secs_f64(config.retry_backoff_secs);
         settings.poll_wait = queue.longest_wait();
+        settings.expiration = Some(expiration(config));
         let runner = Arc::new(Runner {
             catalogue: storage.clone(),
             exports: storage.clone(),

@@ -35,6 +35,9 @@ pub struct RunnerSettings {
     pub poll_wait: Duration,
     /// The first retry waits about this long; each further retry twice as long (with jitter).
     pub backoff_base: Duration,
+    /// How long a completed export lives (`EXPORT_EXPIRATION_DAYS`), for the expiry its
+    /// `export_details.json` and report state; `None` states none.
+    pub expiration: Option<Duration>,
 }
 
 impl RunnerSettings {
@@ -46,6 +49,7 @@ impl RunnerSettings {
             heartbeat: Duration::from_secs(10),
             poll_wait: Duration::from_secs(5),
             backoff_base: Duration::from_secs(10),
+            expiration: None,
         }
     }
 }
@@ -199,10 +203,11 @@ impl Runner {
             Ok(c) => c,
             Err(e) => return RunOutcome::Transient(RunError::Catalogue(e)),
         };
-        let job = match ExportJob::new(record.clone(), &catalogue) {
+        let mut job = match ExportJob::new(record.clone(), &catalogue) {
             Ok(job) => job,
             Err(e) => return RunOutcome::Permanent(e),
         };
+        job.expiration = self.settings.expiration;
         let progress = Arc::new(Progress::default());
         let cancel = CancellationToken::new();
         let lost_lease = CancellationToken::new();
