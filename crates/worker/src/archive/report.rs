@@ -704,7 +704,10 @@ mod tests {
                 assert_eq!(html.contains("<ol class=\"pages\">"), page == 1 && pages > 1, "{n}, {name}: the index");
                 ids.push((
                     page,
-                    html.split("<code>ad").skip(1).map(|c| c[..c.find('<').unwrap()].to_string()).collect::<Vec<_>>(),
+                    html.split("<h3><code>ad")
+                        .skip(1)
+                        .map(|c| c[..c.find('<').unwrap()].to_string())
+                        .collect::<Vec<_>>(),
                 ));
             }
             ids.sort();
