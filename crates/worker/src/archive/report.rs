@@ -29,11 +29,13 @@ use std::fmt::Write as _;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::sync::LazyLock;
 
-/// RDO parts the cards show besides the requested fields: the platform and the page names.
-pub(super) const CARD_RDO_PATHS: [&str; 3] = [
+/// RDO parts the cards show besides the requested fields: the platform and the page names (with
+/// only the two parts of the rankings that pick the best candidate, so the rest is skipped unparsed).
+pub(super) const CARD_RDO_PATHS: [&str; 4] = [
     "observation.platform",
     "enrichment.meta_adlibrary_scrape.candidates.data.page_name",
-    "enrichment.meta_adlibrary_scrape.rankings",
+    "enrichment.meta_adlibrary_scrape.rankings.this_selected_candidate_i",
+    "enrichment.meta_adlibrary_scrape.rankings.ranking_pct",
 ];
 
 /// A value longer than this (in characters) is folded behind its first words.
