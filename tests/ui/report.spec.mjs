@@ -221,6 +221,8 @@ test("a report with images: thumbnails load, hostile text shows as text, nothing
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
   await page.screenshot({ path: join(SHOTS, "report-narrow-360.png"), fullPage: false });
   await card.scrollIntoViewIfNeeded();
+  const narrowThumb = card.locator(".thumbs img").first();
+  await expect.poll(() => narrowThumb.evaluate((el) => el.complete && el.naturalWidth)).toBeGreaterThan(0);
   await page.screenshot({ path: join(SHOTS, "report-narrow-360-card.png"), fullPage: false });
 
   expect(seen.errors).toEqual([]);
