@@ -142,6 +142,7 @@ pub async fn runner(
     settings.heartbeat = (settings.lease / 4).max(Duration::from_millis(250));
     settings.backoff_base = Duration::from_secs_f64(config.retry_backoff_secs);
     settings.poll_wait = queue.longest_wait();
+    settings.expiration = Some(expiration(config));
     let long_jobs = match &config.long_sqs_queue_url {
         Some(url) => Some(aao_export_queue::open(Some(url), storage.clone(), &config.aws()).await),
         None => None,

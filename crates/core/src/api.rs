@@ -2,7 +2,7 @@
 //! and the Lambda adapters use the same ones, and the OpenAPI document is generated from them
 //! (`utoipa::ToSchema`). Field order is the order on the wire.
 
-use crate::archive::{FieldDescription, MissingImage};
+use crate::archive::{FieldDescription, MissingImage, ReportListing};
 use crate::export::{ExportParameters, ExportRecord, ExportStatus, MAX_SHARE_IDS, RequestError, kind};
 use crate::time::rfc3339;
 use serde::{Deserialize, Serialize};
@@ -284,6 +284,8 @@ pub struct ExportDetails {
     pub updated_at: String,
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
+    /// When the service deletes its copy (absent for an export made outside the service)
+    pub expires_at: Option<String>,
     pub message: Option<String>,
     pub fields: Vec<FieldDescription>,
     pub ad_count: u64,
@@ -293,6 +295,8 @@ pub struct ExportDetails {
     pub all_data_csv_sha256: String,
     pub missing_image_count: u64,
     pub missing_images: Vec<MissingImage>,
+    /// The report for people: `report.html` and its pages
+    pub report: ReportListing,
 }
 
 /// What the archive holds, for [`ExportDetails`].
@@ -319,6 +323,7 @@ impl ExportDetails {
             updated_at: status.updated_at,
             started_at: status.started_at,
             completed_at: status.completed_at,
+            expires_at: status.expires_at,
             message: status.message,
             fields: contents.fields,
             ad_count: contents.ad_count,
@@ -328,6 +333,8 @@ impl ExportDetails {
             all_data_csv_sha256: contents.all_data_csv_sha256,
             missing_image_count: contents.missing_image_count,
             missing_images: contents.missing_images,
+            // The report's pages follow from the ad count alone (a fixed number of ads a page).
+            report: ReportListing::for_ads(contents.ad_count),
         }
     }
 }

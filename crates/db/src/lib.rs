@@ -21,8 +21,8 @@ mod sql;
 
 pub use backends::{PgStorage, SqliteStorage};
 pub use records::{
-    ApiKey, Claim, CreateOutcome, DownloadRecord, DownloadVia, DueNotice, ExpiredFile, ExportRecord, Finish,
-    Identity, LockoutRule, NewDownload, NewExport, QueueRow, RetryExport, RetryOutcome, SignInGate,
+    ApiKey, Claim, CreateOutcome, DownloadRecord, DownloadVia, DueNotice, ExpiredFile, ExportRecord, Finish, Identity,
+    LockoutRule, NewDownload, NewExport, QueueRow, RetryExport, RetryOutcome, SignInGate,
 };
 /// The driver's error, as the sources of [`DbError`] hold it.
 pub use sqlx::Error as SqlxError;

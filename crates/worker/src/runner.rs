@@ -41,6 +41,9 @@ pub struct RunnerSettings {
     pub conservative_pace: Pace,
     /// Time kept back before a deadline to abort the upload and record the hand-over.
     pub deadline_margin: Duration,
+    /// How long a completed export lives (`EXPORT_EXPIRATION_DAYS`), for the expiry its
+    /// `export_details.json` and report state; `None` states none.
+    pub expiration: Option<Duration>,
 }
 
 /// A rate of export work, for the time a job needs.
@@ -70,6 +73,7 @@ impl RunnerSettings {
             // images, and images at 25-40 MB/s from S3 on a Lambda.
             conservative_pace: Pace { ads_per_second: 1_500.0, image_bytes_per_second: 8e6 },
             deadline_margin: Duration::from_secs(60),
+            expiration: None,
         }
     }
 }
@@ -261,7 +265,7 @@ impl Runner {
             Ok(c) => c,
             Err(e) => return RunOutcome::Transient(RunError::Catalogue(e)),
         };
-        let job = match ExportJob::new(record.clone(), &catalogue) {
+        let mut job = match ExportJob::new(record.clone(), &catalogue) {
             Ok(job) => job,
             Err(e) => return RunOutcome::Permanent(e),
         };
@@ -286,6 +290,7 @@ impl Runner {
                 ));
             }
         }
+        job.expiration = self.settings.expiration;
         let progress = Arc::new(Progress::default());
         let cancel = CancellationToken::new();
         let lost_lease = CancellationToken::new();

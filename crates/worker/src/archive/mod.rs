@@ -5,28 +5,33 @@
 //! 2. projection of each RDO onto the fields: `data.json` and a CSV record (blocking thread);
 //! 3. the ad's images from the observations store, several at a time, in order (async);
 //! 4. the ZIP itself (blocking thread; `all_data.csv` is deflated into a spool file as it goes
-//!    and appended at the end with `export_details.json`);
+//!    and appended at the end with `report.html` and `export_details.json`; the report's later
+//!    pages go in as they fill, see `report.rs`);
 //! 5. a multipart upload of the ZIP's bytes into the exports store (async).
 //!
 //! Any failure aborts the upload, so no partial object is ever left behind.
 
+mod report;
 pub mod zip_stream;
 
 use aao_export_core::api::{ArchiveContents, ExportDetails, ExportStatusObject};
-use aao_export_core::archive::{CSV_ENTRY, DETAILS_ENTRY, FieldDescription, MissingImage, ad_folder, image_entry};
+use aao_export_core::archive::{
+    CSV_ENTRY, DETAILS_ENTRY, FieldDescription, MissingImage, REPORT_ENTRY, ad_folder, image_entry,
+};
 use aao_export_core::csv_cell::csv_cell;
 use aao_export_core::document::{Curation, RdoPaths, export_document, extract, nest};
 use aao_export_core::export::{ExportRecord, ExportStatus};
 use aao_export_core::fields::ExportableField;
 use aao_export_core::fields::resolve_fields;
 use aao_export_core::query::Query;
-use aao_export_core::time::{hex, now_ms};
+use aao_export_core::time::{hex, millis, now_ms};
 use aao_export_db::{CatalogueDb, CatalogueRow};
 use bytes::Bytes;
 use chrono::{Datelike, Timelike};
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMultipartOptions, WriteMultipart};
+use report::{CARD_RDO_PATHS, CardAd, ReportContext, ReportWriter, render_card};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -62,6 +67,9 @@ pub struct ExportJob {
     pub record: ExportRecord,
     pub query: Query,
     pub fields: Vec<ExportableField>,
+    /// How long after completion the service deletes the export (`EXPORT_EXPIRATION_DAYS`), for
+    /// `expires_at`; `None` for an export made outside the service.
+    pub expiration: Option<std::time::Duration>,
 }
 
 /// Why an export's recorded parameters cannot be run (a retry would not help).
@@ -78,7 +86,7 @@ impl ExportJob {
     pub fn new(record: ExportRecord, catalogue: &[ExportableField]) -> Result<Self, JobError> {
         let query = Query::from_json(&record.parameters.query)?;
         let fields = resolve_fields(Some(&record.parameters.fields), catalogue)?;
-        Ok(ExportJob { record, query, fields })
+        Ok(ExportJob { record, query, fields, expiration: None })
     }
 
     pub fn include_images(&self) -> bool {
@@ -130,8 +138,12 @@ pub enum ExportError {
 struct ProjectedAd {
     folder: String,
     observation_id: String,
+    /// `observation.observed_on_device_at`, epoch seconds.
+    observed_at: f64,
     data_json: Vec<u8>,
     csv_record: Vec<u8>,
+    /// Its report card, but for the number and the thumbnails (see `report.rs`).
+    card: String,
     media: Vec<String>,
 }
 
@@ -181,13 +193,14 @@ pub async fn build_export(
     let span = tracing::Span::current();
     let pages = tokio::spawn(read_pages(storage, job.query.clone(), page_txs).instrument(span.clone()));
     let fields: Arc<[String]> = job.fields.iter().map(|f| f.path.clone()).collect();
+    let names: Arc<[String]> = job.fields.iter().map(|f| f.name.clone()).collect();
     let projector_tasks: Vec<_> = page_rxs
         .into_iter()
         .zip(projected_txs)
         .map(|(rx, tx)| {
-            let fields = fields.clone();
+            let (fields, names) = (fields.clone(), names.clone());
             let span = span.clone();
-            tokio::task::spawn_blocking(move || span.in_scope(|| project_pages(&fields, rx, tx)))
+            tokio::task::spawn_blocking(move || span.in_scope(|| project_pages(&fields, &names, rx, tx)))
         })
         .collect();
     let batch = if job.include_images() { BATCH_WITH_IMAGES } else { BATCH_WITHOUT_IMAGES };
@@ -281,27 +294,29 @@ async fn read_pages(
 
 fn project_pages(
     fields: &[String],
+    names: &[String],
     mut pages: mpsc::Receiver<Page>,
     tx: mpsc::Sender<Vec<ProjectedAd>>,
 ) -> Result<(), ExportError> {
     while let Some((rows, curation)) = pages.blocking_recv() {
-        if tx.blocking_send(project_rows(&rows, &curation, fields)?).is_err() {
+        if tx.blocking_send(project_rows(&rows, &curation, fields, names)?).is_err() {
             break;
         }
     }
     Ok(())
 }
 
-/// Projects catalogue rows onto the fields, in order.
+/// Projects catalogue rows onto the fields (`names` are their names, for the report), in order.
 fn project_rows(
     rows: &[CatalogueRow],
     curation: &HashMap<String, Curation>,
     fields: &[String],
+    names: &[String],
 ) -> io::Result<Vec<ProjectedAd>> {
     let record_buffer = RecordBuffer::default();
     let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(record_buffer.clone());
     let empty = Curation::default();
-    let needed = RdoPaths::for_fields(fields);
+    let needed = RdoPaths::for_fields(&fields.iter().map(String::as_str).chain(CARD_RDO_PATHS).collect::<Vec<_>>());
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let rdo = match needed.parse(row.rdo.as_bytes()) {
@@ -328,11 +343,24 @@ fn project_rows(
         csv.write_record(values.iter().map(|v| csv_cell(v.as_ref()).into_owned())).map_err(io::Error::other)?;
         csv.flush()?;
         let csv_record = record_buffer.take();
+        let folder = ad_folder(&row.observation_id);
+        let card = render_card(
+            &CardAd {
+                observation_id: &row.observation_id,
+                folder: &folder,
+                observed_at: row.observed_at,
+                document: &document,
+            },
+            names,
+            &values,
+        );
         out.push(ProjectedAd {
-            folder: ad_folder(&row.observation_id),
+            folder,
             observation_id: row.observation_id.clone(),
+            observed_at: row.observed_at,
             data_json,
             csv_record,
+            card,
             media,
         });
     }
@@ -443,15 +471,16 @@ impl Write for ChunkSink {
     }
 }
 
-/// `all_data.csv`, deflated into a temporary file as rows arrive, with its CRC and SHA-256.
-struct CsvSpool {
+/// An entry deflated into a temporary file as its bytes arrive, with its CRC and SHA-256:
+/// `all_data.csv` (rows arrive all along) and `report.html` (its page index may be long).
+struct Spool {
     encoder: flate2::write::DeflateEncoder<BufWriter<std::fs::File>>,
     crc: crc32fast::Hasher,
     sha: Sha256,
     len: u64,
 }
 
-impl CsvSpool {
+impl Spool {
     fn new() -> io::Result<Self> {
         let file = BufWriter::with_capacity(256 * 1024, tempfile::tempfile()?);
         Ok(Self {
@@ -485,6 +514,16 @@ impl CsvSpool {
     }
 }
 
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.append(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 fn write_archive(
     job: &ExportJob,
     mut batches: mpsc::Receiver<Vec<ArchivedAd>>,
@@ -494,7 +533,12 @@ fn write_archive(
     let t = chrono::DateTime::from_timestamp_millis(job.record.created_at).unwrap_or_default();
     let stamp = (t.year() as u16, t.month() as u8, t.day() as u8, t.hour() as u8, t.minute() as u8, t.second() as u8);
     let mut zip = ZipStreamWriter::new(sink, stamp)?;
-    let mut csv = CsvSpool::new()?;
+    let mut csv = Spool::new()?;
+    let mut report = ReportWriter::new(ReportContext {
+        export_id: job.record.export_id.to_string(),
+        include_images: job.include_images(),
+    })?;
+    let mut shown: Vec<String> = Vec::new();
     let mut header = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     header.write_record(job.fields.iter().map(|f| f.path.as_str())).map_err(io::Error::other)?;
     csv.append(&header.into_inner().map_err(|e| io::Error::other(e.to_string()))?)?;
@@ -504,15 +548,20 @@ fn write_archive(
     let mut pending = Vec::new().into_iter();
     while let Some(ArchivedAd { ad, images }) = next_ad(&mut batches, &mut pending) {
         zip.add(&format!("{}data.json", ad.folder), &ad.data_json, Method::Deflated)?;
+        shown.clear();
+        let mut missing_here = 0;
         for (index, (key, bytes)) in images.into_iter().enumerate() {
             match bytes {
                 Ok(bytes) => {
-                    zip.add(&format!("{}{}", ad.folder, image_entry(index, &key)), &bytes, Method::Stored)?;
+                    let entry = format!("{}{}", ad.folder, image_entry(index, &key));
+                    zip.add(&entry, &bytes, Method::Stored)?;
+                    shown.push(entry);
                     image_count += 1;
                     image_bytes += bytes.len() as u64;
                 }
                 Err(error) => {
                     missing_count += 1;
+                    missing_here += 1;
                     if missing.len() < MAX_LISTED_MISSING {
                         missing.push(MissingImage { observation_id: ad.observation_id.clone(), key, error });
                     }
@@ -520,6 +569,7 @@ fn write_archive(
             }
         }
         csv.append(&ad.csv_record)?;
+        report.add(&mut zip, &ad.card, ad.observed_at, &shown, missing_here)?;
         ad_count += 1;
         progress.processed.store(ad_count, Ordering::Relaxed);
         progress.images.store(image_count, Ordering::Relaxed);
@@ -539,7 +589,10 @@ fn write_archive(
         missing_image_count: missing_count,
         missing_images: missing,
     };
-    let details = ExportDetails::new(completed_status(&job.record, completed_at), contents);
+    let details = ExportDetails::new(completed_status(job, completed_at), contents);
+    let mut report_spool = Spool::new()?;
+    report.finish(&mut zip, &details, &mut report_spool)?;
+    zip.add_raw(REPORT_ENTRY, report_spool.into_entry()?.0)?;
     zip.add(DETAILS_ENTRY, &serde_json::to_vec_pretty(&details).map_err(io::Error::other)?, Method::Deflated)?;
     let (mut sink, size_bytes) = zip.finish()?;
     sink.flush()?;
@@ -566,13 +619,19 @@ fn next_ad(
 }
 
 /// The export's status object as it will read once completed at `completed_at` (started now if
-/// no worker recorded a start, as for a one-off export from the command line).
-fn completed_status(record: &ExportRecord, completed_at: i64) -> ExportStatusObject {
+/// no worker recorded a start, as for a one-off export from the command line, which has no
+/// expiry either).
+fn completed_status(job: &ExportJob, completed_at: i64) -> ExportStatusObject {
+    let record = &job.record;
     let mut done = record.clone();
     done.status = ExportStatus::Completed;
     done.started_at = Some(record.started_at.unwrap_or(completed_at));
     done.completed_at = Some(completed_at);
     done.updated_at = completed_at;
     done.message = None;
-    ExportStatusObject::new(&done, None, completed_at, i64::MAX)
+    let mut status = ExportStatusObject::new(&done, None, completed_at, job.expiration.map_or(i64::MAX, millis));
+    if job.expiration.is_none() {
+        status.expires_at = None;
+    }
+    status
 }

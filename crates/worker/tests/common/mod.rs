@@ -382,6 +382,11 @@ pub async fn check_export(
 
     // The set of entries, exactly; images byte for byte from the observations store.
     let mut expected_names: BTreeSet<String> = ["all_data.csv".to_string(), "export_details.json".to_string()].into();
+    // The report: report.html, then one page of 100 ads each below report/ (checked in report_e2e.rs).
+    expected_names.insert("report.html".to_string());
+    for page in 2..=expect.ads.len().div_ceil(100) {
+        expected_names.insert(format!("report/page-{page:04}.html"));
+    }
     let mut missing: Vec<(String, String)> = Vec::new();
     let mut image_count = 0u64;
     for ad in &expect.ads {
