@@ -86,6 +86,9 @@ fn check_cli_zip(file: &Path, ads: &[DemoAdView], paths: &[String], include_imag
         assert!(entries.insert(name.clone(), data).is_none(), "{name} appears twice");
     }
     let mut expected: BTreeSet<String> = ["all_data.csv".to_string(), "export_details.json".to_string()].into();
+    // The report: its first page at the root, the others under report/ (100 ads a page).
+    let pages = aao_export_core::archive::report_page_count(ads.len() as u64);
+    expected.extend((1..=pages).map(aao_export_core::archive::report_page_entry));
     let mut image_count = 0;
     for ad in ads {
         expected.insert(format!("ads/{}/data.json", ad.observation_id));

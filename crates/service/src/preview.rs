@@ -20,7 +20,8 @@ use aao_export_core::api::{
     ArchiveContents, EstimatedBytes, ExportDetails, ExportStatusObject, Preview, PreviewAd, PreviewRequest,
 };
 use aao_export_core::archive::{
-    CSV_ENTRY, DEFLATE_LEVEL, DETAILS_ENTRY, FieldDescription, ad_folder, entry_overhead, image_entry,
+    CSV_ENTRY, DEFLATE_LEVEL, DETAILS_ENTRY, FieldDescription, REPORT_ENTRY, ad_folder, entry_overhead, image_entry,
+    report_page_count, report_page_entry,
 };
 use aao_export_core::catalogue::{display_page_name, media_keys};
 use aao_export_core::csv_cell::csv_cell;
@@ -77,6 +78,7 @@ impl Service {
         let fixed = FixedParts {
             csv_header: deflated_len(&csv_record(fields.iter().map(String::as_str))),
             details: deflated_len(&details_json(caller, &request, &totals, self.settings.max_retries)),
+            report_summary: REPORT_SUMMARY_BYTES + REPORT_FIELD_ROW_BYTES * fields.len() as u64,
         };
         Ok(Preview {
             ad_count: totals.ads,
@@ -167,11 +169,22 @@ struct Sample {
     folder_chars: u64,
 }
 
+/// The report's summary, its stylesheet and page index (deflated), measured on demo exports: the
+/// report is written by the worker, so the preview models it rather than renders it.
+const REPORT_SUMMARY_BYTES: u64 = 2_600;
+/// One row of the report's table of fields (label, path, description), deflated.
+const REPORT_FIELD_ROW_BYTES: u64 = 60;
+/// What each further report page adds besides its cards (head, stylesheet, pager), deflated.
+const REPORT_PAGE_BYTES: u64 = 1_500;
+
 impl Sample {
     fn measure(rows: &[CatalogueRow], curation: &HashMap<String, Curation>, fields: &[String]) -> Sample {
         let mut sample = Sample::default();
         let empty = Curation::default();
         let mut csv_rows = Vec::new();
+        // The report's cards, as close as a preview gets: each field's label and value, the
+        // ad's heading and its links; deflated as one stream, as a report page is.
+        let mut cards = String::new();
         for row in rows {
             // As the export does: a row that no longer parses, or a withdrawn participant's, is skipped.
             let Ok(rdo) = parse_rdo(row.rdo.as_bytes()) else { continue };
@@ -197,11 +210,26 @@ impl Sample {
             sample.content_bytes += deflated_len(&data_json);
             let cells: Vec<String> = values.iter().map(|v| csv_cell(v.as_ref()).into_owned()).collect();
             csv_rows.extend(csv_record(cells.iter().map(String::as_str)));
+            cards.push_str(&format!(
+                "<article class=\"card\" id=\"ad-{id}\"><p class=\"n\">Ad</p><h3><code>{id}</code></h3><p class=\"meta\"><time>{}</time> \
+                 <a href=\"ads/{id}/data.json\">data.json</a></p><dl>",
+                row.observed_at
+            ));
+            for (field, cell) in fields.iter().zip(&cells) {
+                cards.push_str(&format!("<dt>{field}</dt><dd>{cell}</dd>"));
+            }
+            for n in 1..=images {
+                cards.push_str(&format!(
+                    "<a href=\"ads/{id}/image_{n}.jpg\"><img loading=\"lazy\" src=\"ads/{id}/image_{n}.jpg\" alt=\"\"></a>"
+                ));
+            }
+            cards.push_str("</dl></article>\n");
             sample.rdo_bytes += row.rdo.len() as u64;
             sample.folder_chars += ad_folder(id).len() as u64;
         }
         // The rows are one deflated stream in the archive, as here.
         sample.content_bytes += deflated_len(&csv_rows);
+        sample.content_bytes += deflated_len(cards.as_bytes());
         sample
     }
 }
@@ -210,6 +238,7 @@ impl Sample {
 struct FixedParts {
     csv_header: u64,
     details: u64,
+    report_summary: u64,
 }
 
 fn estimate(totals: &CatalogueTotals, sample: &Sample, fixed: &FixedParts) -> EstimatedBytes {
@@ -224,19 +253,23 @@ fn estimate(totals: &CatalogueTotals, sample: &Sample, fixed: &FixedParts) -> Es
     };
     let folder = sample.folder_chars.checked_div(sampled).map_or(UUID_FOLDER_CHARS, |chars| chars as usize);
     let ad_entries = totals.ads * entry_overhead(folder + "data.json".len());
+    let pages = report_page_count(totals.ads);
     let fixed_bytes = entry_overhead(CSV_ENTRY.len())
         + fixed.csv_header
         + entry_overhead(DETAILS_ENTRY.len())
         + fixed.details
+        + entry_overhead(REPORT_ENTRY.len())
+        + fixed.report_summary
+        + (pages - 1) * (entry_overhead(report_page_entry(2).len()) + REPORT_PAGE_BYTES)
         + END_RECORDS;
     let zip64 = |entries: u64, bytes: u64| {
         if entries >= ZIP64_ENTRIES || bytes >= ZIP64_BYTES { ZIP64_END_RECORDS } else { 0 }
     };
     let without = content + ad_entries + fixed_bytes;
-    let without_images = without + zip64(totals.ads + 2, without);
+    let without_images = without + zip64(totals.ads + 2 + pages, without);
     let image_entries = totals.images * entry_overhead(folder + image_entry(0, "x.jpg").len());
     let with = without + totals.image_bytes + image_entries;
-    let with_images = with + zip64(totals.ads + totals.images + 2, with);
+    let with_images = with + zip64(totals.ads + totals.images + 2 + pages, with);
     EstimatedBytes { without_images, with_images }
 }
 
@@ -308,15 +341,15 @@ mod tests {
 
     #[test]
     fn an_empty_selection_weighs_only_the_archives_own_parts() {
-        let fixed = FixedParts { csv_header: 100, details: 1000 };
+        let fixed = FixedParts { csv_header: 100, details: 1000, report_summary: 3000 };
         let e = estimate(&CatalogueTotals::default(), &Sample::default(), &fixed);
-        let own = 76 + 2 * 12 + 100 + 76 + 2 * 19 + 1000 + 22;
+        let own = 76 + 2 * 12 + 100 + 76 + 2 * 19 + 1000 + 76 + 2 * 11 + 3000 + 22;
         assert_eq!(e, EstimatedBytes { without_images: own, with_images: own });
     }
 
     #[test]
     fn the_estimate_scales_the_sample_by_rdo_bytes() {
-        let fixed = FixedParts { csv_header: 0, details: 0 };
+        let fixed = FixedParts { csv_header: 0, details: 0, report_summary: 0 };
         let mut sample = Sample { rdo_bytes: 1000, content_bytes: 250, folder_chars: 41 * 2, ..Sample::default() };
         sample.ads = vec![
             PreviewAd {
@@ -330,14 +363,17 @@ mod tests {
         ];
         let totals = CatalogueTotals { ads: 10, images: 20, image_bytes: 1_000_000, rdo_bytes: 8000 };
         let e = estimate(&totals, &sample, &fixed);
-        let own = 76 + 24 + 76 + 38 + 22;
+        // CSV, details, report.html (one page for 10 ads) and the end records.
+        let own = 76 + 24 + 76 + 38 + 76 + 22 + 22;
         let without = 2000 + 10 * (76 + 2 * 50) + own;
         assert_eq!(e.without_images, without);
         assert_eq!(e.with_images, without + 1_000_000 + 20 * (76 + 2 * 52));
         // Past 65,535 entries the ZIP64 end records come too.
         let many = CatalogueTotals { ads: 70_000, images: 0, image_bytes: 0, rdo_bytes: 0 };
         let e = estimate(&many, &sample, &fixed);
-        assert_eq!(e.without_images, 70_000 * 125 + 70_000 * 176 + own + 76);
+        // 700 report pages: 699 beyond report.html, each an entry and its own head.
+        let pages = 699 * (76 + 2 * "report/page-0002.html".len() as u64 + 1_500);
+        assert_eq!(e.without_images, 70_000 * 125 + 70_000 * 176 + own + pages + 76);
     }
 
     #[test]

@@ -477,10 +477,11 @@ impl ReportWriter {
     }
 }
 
-/// `3 Mar 2026` or `3 Mar 2026 – 28 Feb 2026` (newest first).
+/// `on 3 Mar 2026` or `from 28 Feb 2026 to 3 Mar 2026`: in time order, though the ads are
+/// newest first.
 fn date_range(newest: f64, oldest: f64) -> String {
-    let (a, b) = (day(newest), day(oldest));
-    if a == b { a } else { format!("{a} – {b}") }
+    let (newest, oldest) = (day(newest), day(oldest));
+    if newest == oldest { format!("on {newest}") } else { format!("from {oldest} to {newest}") }
 }
 
 /// Previous, the summary and index, and next.
