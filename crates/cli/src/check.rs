@@ -138,6 +138,27 @@ pub async fn check(config: &Config, storage: Arc<dyn Database>) -> anyhow::Resul
         },
     }
 
+    if let Some(url) = &config.long_sqs_queue_url {
+        match within(probe_sqs(url, config)).await {
+            Ok(Ok(detail)) => report.ok("long-job queue", format!("{url}: {detail}")),
+            Ok(Err(problem)) => report.problem("long-job queue", format!("{url}: {problem}")),
+            Err(e) => report.problem("long-job queue", format!("{url}: {e:#}")),
+        }
+    }
+
+    match crate::service::notifier(config, storage.clone()) {
+        Ok(None) => report.info("email", "EMAIL_SMTP_URL not set: no email notices"),
+        // The URL may hold a password: only the server's answer is shown.
+        Ok(Some(notifier)) => match within(async { Ok(notifier.reachable().await) }).await {
+            Ok(Ok(())) => {
+                report.ok("email", format!("the SMTP server answers; notices come from {}", config.email_from))
+            }
+            Ok(Err(problem)) => report.problem("email", format!("the SMTP server: {problem}")),
+            Err(e) => report.problem("email", format!("the SMTP server: {e:#}")),
+        },
+        Err(e) => report.problem("email", format!("{e:#}")),
+    }
+
     if config.jwt_secret.expose_secret().is_empty() {
         report.info(
             "JWT secret",

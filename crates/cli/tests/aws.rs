@@ -516,4 +516,12 @@ fn setup_bucket_wants_an_s3_bucket() {
     assert!(stdout.contains("OK       queue: the database queue"), "{stdout}");
     assert!(stdout.contains("OK       exports store: file://data/exports"), "{stdout}");
     assert!(!stdout.contains("exports bucket rules"), "{stdout}");
+    assert!(stdout.contains("NOTE     email: EMAIL_SMTP_URL not set"), "{stdout}");
+    // A mail server that does not answer is named, its URL's password never.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let work = work.with("EMAIL_SMTP_URL", &format!("smtp://mailer:hunter2@127.0.0.1:{closed}"));
+    let (ok, stdout, stderr) = lines(&work.run(&["check"]));
+    assert!(!ok, "{stdout}");
+    assert!(stdout.contains("PROBLEM  email: the SMTP server: "), "{stdout}");
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"), "the SMTP password printed");
 }

@@ -426,3 +426,50 @@ async fn passwords_set_from_the_command_line_sign_in() {
     assert_eq!(login("robert", "robert's passphrase").await.1["user"]["id"], "bob");
     assert_eq!(login("bob", "bob's passphrase").await.0, 401, "the old username is gone");
 }
+
+// ---------------------------------------------------------------------------------------------
+// One pass from a shell: single keys, rescue, sweep
+// ---------------------------------------------------------------------------------------------
+
+/// The number in "... the catalogue holds N ads".
+fn catalogue_holds(out: &str) -> u64 {
+    let tail = out.rsplit("the catalogue holds ").next().unwrap();
+    tail.split_whitespace().next().unwrap().parse().unwrap_or_else(|_| panic!("a count in {out}"))
+}
+
+/// `index --key` indexes one RDO that landed and takes out one that went, as the `index`
+/// Lambda does for S3 events; `rescue` and `sweep` each do one pass and say what they did.
+#[test]
+fn single_keys_and_one_pass_chores_from_a_shell() {
+    let work = Workdir::local();
+    let seeded = work.ok(&["demo-data", "--ads", "10", "--images-per-ad", "1"]);
+    let before = catalogue_holds(&seeded);
+    // A new RDO: an existing one under a new ad id and key.
+    let observations = work.path("observations");
+    let existing = aao_export_testkit::files_under(&observations)
+        .into_iter()
+        .find(|k| k.contains("/rdo/") && k.ends_with("/output.json"))
+        .expect("a demo RDO");
+    let mut rdo: Value = serde_json::from_slice(&std::fs::read(observations.join(&existing)).unwrap()).unwrap();
+    let observer = existing.split('/').next().unwrap().to_string();
+    let ad = "0badc0de-0000-4000-8000-00000000c0de";
+    rdo["is_user_disabled"] = Value::Bool(false);
+    rdo["observation"]["uuid"] = Value::String(format!("1764000000000.{ad}"));
+    let key = format!("{observer}/rdo/1764000000000.{ad}/output.json");
+    std::fs::create_dir_all(observations.join(&key).parent().unwrap()).unwrap();
+    std::fs::write(observations.join(&key), rdo.to_string()).unwrap();
+
+    let out = work.ok(&["index", "--key", &key]);
+    assert!(out.contains("indexed 1 RDOs: 1 new or changed"), "{out}");
+    assert_eq!(catalogue_holds(&out), before + 1, "{out}");
+    std::fs::remove_file(observations.join(&key)).unwrap();
+    let out = work.ok(&["index", "--key", &key, "--key", "not/an/rdo.json"]);
+    assert!(out.contains("1 removed"), "{out}");
+    assert!(out.contains("skipped 1 keys that are not RDO keys"), "{out}");
+    assert_eq!(catalogue_holds(&out), before, "{out}");
+
+    let out = work.ok(&["rescue"]);
+    assert_eq!(out.trim(), "rescue: 0 exports got their message again");
+    let out = work.ok(&["sweep"]);
+    assert!(out.starts_with("sweep: 0 exports expired, 0 files deleted"), "{out}");
+}

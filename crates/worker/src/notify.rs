@@ -146,6 +146,15 @@ impl Notifier {
         report
     }
 
+    /// Whether the mail server answers (for `aao-export check`); the error as text.
+    pub async fn reachable(&self) -> Result<(), String> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("it accepted the connection but did not answer NOOP".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     async fn send(&self, notice: &DueNotice) -> Result<(), String> {
         let to: Mailbox = match notice.email.parse() {
             Ok(address) => Mailbox::new(Some(notice.full_name.clone()).filter(|n| !n.is_empty()), address),
