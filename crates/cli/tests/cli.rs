@@ -446,7 +446,7 @@ fn single_keys_and_one_pass_chores_from_a_shell() {
     let before = catalogue_holds(&seeded);
     // A new RDO: an existing one under a new ad id and key.
     let observations = work.path("observations");
-    let existing = aao_export_testkit::files_under(&observations)
+    let existing = files_under(&observations)
         .into_iter()
         .find(|k| k.contains("/rdo/") && k.ends_with("/output.json"))
         .expect("a demo RDO");
