@@ -7,6 +7,7 @@ mod common;
 use aao_export_stores::bucket_rules::{
     ABORT_AFTER_DAYS, ABORT_UPLOADS_RULE_ID, EXPIRE_OUTPUTS_RULE_ID, OUTPUTS_PREFIX,
 };
+use aao_export_testkit::tool;
 use common::{Workdir, create_bucket, create_queue, external};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -17,25 +18,6 @@ const TEMPLATE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/aws/te
 // ---------------------------------------------------------------------------------------------
 // The template
 // ---------------------------------------------------------------------------------------------
-
-/// A command-line tool from the tools venv (`AAO_TOOLS_BIN`, set by scripts/tools.sh) or PATH;
-/// `None` (the test skips) when missing, a failure when `AAO_REQUIRE_EXTERNAL=1`.
-fn tool(name: &str) -> Option<PathBuf> {
-    let from_venv = std::env::var_os("AAO_TOOLS_BIN").map(|bin| PathBuf::from(bin).join(name));
-    let from_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join(name));
-    let found = from_venv.into_iter().chain(from_path).find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            !aao_export_testkit::require_external(),
-            "{name} not found (scripts/tools.sh installs it) and AAO_REQUIRE_EXTERNAL=1"
-        );
-        eprintln!("{name} not found: skipping the template checks (source scripts/tools.sh; aao_tools_up)");
-    }
-    found
-}
 
 /// Runs a checker offline: a region (they want one), no credentials lookup on the network, no
 /// telemetry.

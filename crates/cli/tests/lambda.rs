@@ -15,7 +15,7 @@ mod common;
 use aao_export_core::aws::AwsSettings;
 use aao_export_core::export::ExportStatus;
 use aao_export_queue::{Queue, SqsQueue};
-use aao_export_testkit::{TestDatabase, create_bucket, create_queue, external, require_external, s3_region};
+use aao_export_testkit::{TestDatabase, create_bucket, create_queue, external, s3_region, tool};
 use common::BIN;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::{Value, json};
@@ -25,18 +25,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// `cargo-lambda`, or `None` (the test is skipped) when it is not installed and the test command
-/// did not ask for every external.
-fn cargo_lambda() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("cargo-lambda")).find(|p| p.is_file()));
-    if found.is_none() {
-        assert!(!require_external(), "cargo-lambda is not on PATH (the test command installs it with pip)");
-        eprintln!("skipped: cargo-lambda is not on PATH");
-    }
-    found
-}
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
@@ -305,7 +293,7 @@ async fn export_status(stack: &Stack, id: uuid::Uuid) -> aao_export_db::ExportRe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_runs_under_the_lambda_runtime() {
-    let Some(cargo_lambda) = cargo_lambda() else { return };
+    let Some(cargo_lambda) = tool("cargo-lambda") else { return };
     let Some(stack) = Stack::new().await else { return };
     let emulator = Emulator::start(&cargo_lambda);
 

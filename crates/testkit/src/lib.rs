@@ -29,6 +29,22 @@ pub fn external(var: &str, what: &str) -> Option<String> {
     }
 }
 
+/// A command-line tool from the tools venv (`AAO_TOOLS_BIN`, set by scripts/tools.sh) or PATH;
+/// `None` (the test skips) when missing, a failed assertion instead when [`require_external`].
+pub fn tool(name: &str) -> Option<std::path::PathBuf> {
+    let from_venv = std::env::var_os("AAO_TOOLS_BIN").map(|bin| std::path::PathBuf::from(bin).join(name));
+    let from_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(name));
+    let found = from_venv.into_iter().chain(from_path).find(|p| p.is_file());
+    if found.is_none() {
+        assert!(!require_external(), "{name} not found (scripts/tools.sh installs it) and AAO_REQUIRE_EXTERNAL=1");
+        eprintln!("{name} not found: skipping (source scripts/tools.sh; aao_tools_up)");
+    }
+    found
+}
+
 /// Runs `$AAO_CHECK_ZIP` (python zipfile, layout walk, unzip -t, 7z t, streaming bsdtar) on a ZIP file.
 pub fn check_zip_file(file: &Path) {
     let Some(script) = external("AAO_CHECK_ZIP", "the external ZIP readers") else { return };

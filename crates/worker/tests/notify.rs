@@ -7,9 +7,9 @@
 use aao_export_core::export::{ExportParameters, ExportStatus};
 use aao_export_core::time::now_ms;
 use aao_export_db::{Claim, CreateOutcome, Database, Finish, NewExport, User};
-use aao_export_testkit::{TestDatabase, require_external};
+use aao_export_testkit::{TestDatabase, tool};
 use aao_export_worker::notify::{NoticeReport, NoticeSettings, Notifier};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,16 +25,6 @@ struct SmtpServer {
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn aiosmtpd() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("aiosmtpd")).find(|p| p.is_file()));
-    if found.is_none() {
-        assert!(!require_external(), "aiosmtpd is not on PATH (the test command installs it with pip)");
-        eprintln!("skipped: aiosmtpd is not on PATH");
-    }
-    found
 }
 
 impl SmtpServer {
@@ -142,7 +132,7 @@ fn completed() -> Finish {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_notice_per_final_state_to_creators_with_an_email() {
-    let Some(program) = aiosmtpd() else { return };
+    let Some(program) = tool("aiosmtpd") else { return };
     for db in TestDatabase::all().await {
         eprintln!("-- {}", db.storage.backend());
         let storage = db.storage.clone();
@@ -184,7 +174,7 @@ async fn one_notice_per_final_state_to_creators_with_an_email() {
 /// only until its claim runs out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notice_left_by_a_dead_sender_goes_out_once() {
-    let Some(program) = aiosmtpd() else { return };
+    let Some(program) = tool("aiosmtpd") else { return };
     for db in TestDatabase::all().await {
         eprintln!("-- {}", db.storage.backend());
         let storage = db.storage.clone();
@@ -217,7 +207,7 @@ async fn a_notice_left_by_a_dead_sender_goes_out_once() {
 /// backoff and sent once the server is back; one that never comes back is given up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mail_server_that_is_down_defers_then_gives_up() {
-    let Some(program) = aiosmtpd() else { return };
+    let Some(program) = tool("aiosmtpd") else { return };
     for db in TestDatabase::all().await {
         eprintln!("-- {}", db.storage.backend());
         let storage = db.storage.clone();
