@@ -20,7 +20,7 @@ use aao_export_core::api::{
     ArchiveContents, EstimatedBytes, ExportDetails, ExportStatusObject, Preview, PreviewAd, PreviewRequest,
 };
 use aao_export_core::archive::{
-    CSV_ENTRY, DEFLATE_LEVEL, DETAILS_ENTRY, FieldDescription, REPORT_ENTRY, ad_folder, entry_overhead, image_entry,
+    CSV_ENTRY, DETAILS_ENTRY, Deflater, FieldDescription, REPORT_ENTRY, ad_folder, entry_overhead, image_entry,
     report_page_count, report_page_entry,
 };
 use aao_export_core::catalogue::{display_page_name, media_keys};
@@ -35,7 +35,6 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::Write;
 
 /// The most ads a preview lists.
 pub const PREVIEW_ADS: u32 = 24;
@@ -287,12 +286,12 @@ fn csv_record<'a>(cells: impl Iterator<Item = &'a str>) -> Vec<u8> {
     writer.into_inner().unwrap_or_default()
 }
 
-/// What the archive stores for these bytes: deflated at its level, or as they are when that is
-/// not smaller (as the ZIP writer decides).
+/// What the archive stores for these bytes: deflated as the ZIP writer deflates, or as they are
+/// when that is not smaller (as the ZIP writer decides).
 fn deflated_len(data: &[u8]) -> u64 {
-    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(DEFLATE_LEVEL));
-    let deflated = encoder.write_all(data).and_then(|()| encoder.finish()).map_or(usize::MAX, |d| d.len());
-    deflated.min(data.len()) as u64
+    let mut deflated = Vec::new();
+    let len = if Deflater::default().deflate(data, &mut deflated) { deflated.len() } else { data.len() };
+    len as u64
 }
 
 /// `export_details.json` as the export would write it (its sizes are all that matters here).

@@ -16,7 +16,8 @@ pub mod zip_stream;
 
 use aao_export_core::api::{ArchiveContents, ExportDetails, ExportStatusObject};
 use aao_export_core::archive::{
-    CSV_ENTRY, DETAILS_ENTRY, FieldDescription, MissingImage, REPORT_ENTRY, ad_folder, image_entry,
+    CSV_ENTRY, DETAILS_ENTRY, FieldDescription, MissingImage, REPORT_ENTRY, STREAM_DEFLATE_LEVEL, ad_folder,
+    image_entry,
 };
 use aao_export_core::csv_cell::csv_cell;
 use aao_export_core::document::{Curation, RdoPaths, export_document, extract, nest};
@@ -484,7 +485,7 @@ impl Spool {
     fn new() -> io::Result<Self> {
         let file = BufWriter::with_capacity(256 * 1024, tempfile::tempfile()?);
         Ok(Self {
-            encoder: flate2::write::DeflateEncoder::new(file, flate2::Compression::new(zip_stream::DEFLATE_LEVEL)),
+            encoder: flate2::write::DeflateEncoder::new(file, flate2::Compression::new(STREAM_DEFLATE_LEVEL)),
             crc: crc32fast::Hasher::new(),
             sha: Sha256::new(),
             len: 0,

@@ -6,11 +6,12 @@
 //! descriptor and zero sizes in the local header, which front-to-back readers handle poorly for
 //! stored entries. Here each entry's bytes are in hand before its header is written, so local
 //! headers carry the real CRC and sizes (no data descriptors), and the central directory is
-//! spooled to a temporary file as entries go by. Compression is `flate2` and checksums
+//! spooled to a temporary file as entries go by. Entries in hand are deflated whole by
+//! libdeflate ([`Deflater`]), streamed ones are deflated by their writer (`flate2`); checksums are
 //! `crc32fast`; the `zip` crate reads our archives back in the tests, beside Info-ZIP, 7-Zip,
 //! libarchive and Python.
 
-use flate2::{Compress, Compression, FlushCompress, Status};
+use aao_export_core::archive::Deflater;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 
@@ -25,8 +26,6 @@ const U32_LIMIT: u64 = 0xFFFF_FFFF;
 /// Version 4.5 (ZIP64), made on Unix, so readers apply the permission bits below.
 const VERSION_MADE_BY: u16 = (3 << 8) | 45;
 const FILE_MODE: u32 = 0o100_644;
-
-pub use aao_export_core::archive::DEFLATE_LEVEL;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -49,7 +48,7 @@ pub struct ZipStreamWriter<W: Write> {
     central: BufWriter<File>,
     central_size: u64,
     entries: u64,
-    deflater: Compress,
+    deflater: Deflater,
     scratch: Vec<u8>,
     dos_time: u16,
     dos_date: u16,
@@ -65,7 +64,7 @@ impl<W: Write> ZipStreamWriter<W> {
             central: BufWriter::with_capacity(64 * 1024, tempfile::tempfile()?),
             central_size: 0,
             entries: 0,
-            deflater: Compress::new(Compression::new(DEFLATE_LEVEL), false),
+            deflater: Deflater::default(),
             scratch: Vec::new(),
             dos_time: (u16::from(hour) << 11) | (u16::from(minute) << 5) | (u16::from(second) / 2),
             dos_date: (year.clamp(1980, 2107) - 1980) << 9 | (u16::from(month) << 5) | u16::from(day),
@@ -79,35 +78,20 @@ impl<W: Write> ZipStreamWriter<W> {
 
     /// Adds an entry; `Deflated` falls back to `Stored` when compression would not shrink it.
     pub fn add(&mut self, name: &str, data: &[u8], method: Method) -> io::Result<()> {
-        let crc = crc32fast::hash(data);
-        if method == Method::Deflated {
-            self.deflate(data)?;
-            if self.scratch.len() < data.len() {
-                let compressed = std::mem::take(&mut self.scratch);
-                let result = self.add_raw(
-                    name,
-                    RawEntry {
-                        method: Method::Deflated,
-                        crc32: crc,
-                        uncompressed_size: data.len() as u64,
-                        compressed_size: compressed.len() as u64,
-                        data: compressed.as_slice(),
-                    },
-                );
-                self.scratch = compressed;
-                return result;
-            }
-        }
-        self.add_raw(
-            name,
-            RawEntry {
-                method: Method::Stored,
-                crc32: crc,
-                uncompressed_size: data.len() as u64,
-                compressed_size: data.len() as u64,
-                data,
-            },
-        )
+        let crc32 = crc32fast::hash(data);
+        let deflated = method == Method::Deflated && self.deflater.deflate(data, &mut self.scratch);
+        let scratch = std::mem::take(&mut self.scratch);
+        let (method, stored) = if deflated { (Method::Deflated, scratch.as_slice()) } else { (Method::Stored, data) };
+        let entry = RawEntry {
+            method,
+            crc32,
+            uncompressed_size: data.len() as u64,
+            compressed_size: stored.len() as u64,
+            data: stored,
+        };
+        let result = self.add_raw(name, entry);
+        self.scratch = scratch;
+        result
     }
 
     /// Adds an entry whose compressed bytes, CRC and sizes are already known.
@@ -233,23 +217,6 @@ impl<W: Write> ZipStreamWriter<W> {
         self.write_out(&end)?;
         self.out.flush()?;
         Ok((self.out, self.offset))
-    }
-
-    fn deflate(&mut self, data: &[u8]) -> io::Result<()> {
-        self.deflater.reset();
-        self.scratch.clear();
-        self.scratch.reserve(data.len() / 2 + 64);
-        loop {
-            let consumed = self.deflater.total_in() as usize;
-            let status = self
-                .deflater
-                .compress_vec(&data[consumed..], &mut self.scratch, FlushCompress::Finish)
-                .map_err(io::Error::other)?;
-            match status {
-                Status::StreamEnd => return Ok(()),
-                Status::Ok | Status::BufError => self.scratch.reserve(self.scratch.capacity().max(1024)),
-            }
-        }
     }
 
     fn write_out(&mut self, bytes: &[u8]) -> io::Result<()> {
