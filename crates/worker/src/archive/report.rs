@@ -789,7 +789,7 @@ mod tests {
                         state ^= state << 17;
                         // Mostly plain, as ad text is.
                         let pick = (state >> 40) as usize % 41;
-                        alphabet[if pick < 30 { 0 } else { pick - 30 }]
+                        alphabet[pick.saturating_sub(30)]
                     })
                     .collect();
                 let (mut ours, mut maud) = (String::new(), String::new());
