@@ -18,8 +18,10 @@ if [ ! -d tests/ui/node_modules/@playwright/test ]; then
     say "installing the npm test packages (npm ci)"
     (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
-say "cargo build --release --locked -p aao-export"
-cargo build --release --locked -p aao-export
+# The same targets as the Rust test build (tests included), so after it this builds nothing: `-p
+# aao-export` alone resolves features differently and recompiled for two minutes in CI.
+say "cargo build --release --locked --workspace --tests"
+cargo build --release --locked --workspace --tests
 rm -rf target/ui-screenshots target/ui-results.json
 say "playwright test (tests/ui)"
 status=0
