@@ -48,7 +48,10 @@ pub fn page_sql(query: &Query, dialect: Dialect, after: Option<&PageCursor>, lim
         let at = binds.len();
         binds.push(Bind::Text(cursor.observation_id.clone()));
         let id = binds.len();
-        text.push_str(&format!(" AND (observed_at < ${at} OR (observed_at = ${at} AND observation_id < ${id}))"));
+        // A row-value comparison, not `a < x OR (a = x AND b < y)`: PostgreSQL (and SQLite) serve
+        // it as the start of a scan of `observations_newest`, where the OR form is a filter that
+        // re-reads every earlier row on every page (quadratic over an export).
+        text.push_str(&format!(" AND (observed_at, observation_id) < (${at}, ${id})"));
     }
     binds.push(Bind::Int(i64::from(limit)));
     text.push_str(&format!(" ORDER BY observed_at DESC, observation_id DESC LIMIT ${}", binds.len()));
@@ -184,7 +187,7 @@ mod tests {
         let sql = page_sql(&Query::All, Dialect::Sqlite, Some(&cursor), 500);
         assert_eq!(
             sql.text,
-            "SELECT observation_id, observer_id, observed_at, rdo_key, rdo FROM observations WHERE (1 = 1) AND (observed_at < $1 OR (observed_at = $1 AND observation_id < $2)) ORDER BY observed_at DESC, observation_id DESC LIMIT $3"
+            "SELECT observation_id, observer_id, observed_at, rdo_key, rdo FROM observations WHERE (1 = 1) AND (observed_at, observation_id) < ($1, $2) ORDER BY observed_at DESC, observation_id DESC LIMIT $3"
         );
         assert_eq!(sql.binds.len(), 3, "every $n has a bind");
     }
