@@ -91,9 +91,12 @@ pub async fn check(config: &Config, storage: Arc<dyn Database>) -> anyhow::Resul
     let mut report = Report::default();
 
     match within(async { Ok(storage.catalogue_size().await?) }).await {
-        Ok(ads) => {
-            report.ok("database", format!("{}, schema up to date, {ads} ads in the catalogue", storage.backend()))
-        }
+        Ok(ads) => match storage.attached_to() {
+            Some(aao) => report.ok("database", format!("attached to {aao}; {ads} ads in the catalogue")),
+            None => {
+                report.ok("database", format!("{}, schema up to date, {ads} ads in the catalogue", storage.backend()))
+            }
+        },
         Err(e) => {
             report.problem("database", format!("{} answered the connection but not a query: {e:#}", storage.backend()))
         }

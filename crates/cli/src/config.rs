@@ -17,6 +17,10 @@ pub struct Config {
     pub public_url: String,
     /// May hold a password.
     pub database_url: SecretString,
+    /// Where our objects go when the database is the Ad Observatory's.
+    pub database_schema: String,
+    /// The AAO's `API_KEY_SALT` (unset: the AAO's API keys are refused).
+    pub api_key_salt: Option<SecretString>,
     pub observations: String,
     pub export_s3_bucket: Option<String>,
     pub export_local_dir: String,
@@ -50,6 +54,8 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("SERVER", "BIND", "127.0.0.1:8080"),
     ("SERVER", "PUBLIC_URL", "http://127.0.0.1:8080"),
     ("DATABASE", "URL", "sqlite://data/aao-export.db"),
+    // Attached to the Ad Observatory's database: the PostgreSQL schema our objects go in.
+    ("DATABASE", "SCHEMA", "aao_export"),
     ("BUCKETS", "OBSERVATIONS", "data/observations"),
     ("EXPORT", "S3_BUCKET", ""),
     ("EXPORT", "LOCAL_DIR", "data/exports"),
@@ -62,6 +68,8 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("EXPORT", "LEASE_SECONDS", "60"),
     ("EXPORT", "RETRY_BACKOFF_SECONDS", "10"),
     ("JWT", "SECRET", ""),
+    // The AAO's `API_KEY_SALT`: with it, the AAO's own API keys work here (attached to its database).
+    ("API", "KEY_SALT", ""),
     ("JWT", "EXPIRATION", "86400"),
     ("AUTH", "MAX_FAILED_SIGN_INS", "5"),
     ("AUTH", "LOCKOUT_SECONDS", "30"),
@@ -120,6 +128,8 @@ impl Config {
             server_bind: get("SERVER", "BIND"),
             public_url: get("SERVER", "PUBLIC_URL"),
             database_url: get("DATABASE", "URL").into(),
+            database_schema: get("DATABASE", "SCHEMA"),
+            api_key_salt: optional("API", "KEY_SALT").map(SecretString::from),
             observations: get("BUCKETS", "OBSERVATIONS"),
             export_s3_bucket: optional("EXPORT", "S3_BUCKET"),
             export_local_dir: get("EXPORT", "LOCAL_DIR"),

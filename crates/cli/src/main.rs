@@ -175,7 +175,9 @@ async fn start(cli: Option<Cli>) -> anyhow::Result<()> {
     let env: std::collections::HashMap<String, String> = std::env::vars().collect();
     let config = Config::load(cli.as_ref().and_then(|c| c.config.as_deref()), &env)?;
     tracing::debug!(?config, "configuration loaded");
-    let storage = aao_export_db::connect(config.database_url.expose_secret()).await.context("opening the database")?;
+    let storage = aao_export_db::connect_in(config.database_url.expose_secret(), &config.database_schema)
+        .await
+        .context("opening the database")?;
     match cli {
         None => lambda::run(&config, storage).await,
         Some(cli) => run(cli, config, storage).await,
@@ -185,6 +187,9 @@ async fn start(cli: Option<Cli>) -> anyhow::Result<()> {
 async fn run(cli: Cli, config: Config, storage: Arc<dyn aao_export_db::Database>) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { demo } => {
+            if demo {
+                refuse_on_aao(storage.as_ref(), "serve --demo")?;
+            }
             let demo = if demo { Some(prepare_demo(&config, storage.clone()).await?) } else { None };
             service::run(&config, storage, service::Roles { api: true, worker: true }, |url| {
                 println!("aao-export is serving on {url} (Ctrl-C stops it)");
@@ -208,6 +213,7 @@ async fn run(cli: Cli, config: Config, storage: Arc<dyn aao_export_db::Database>
         Command::Sweep => service::sweep(&config, storage).await?,
         Command::Rescue => service::rescue(&config, storage).await?,
         Command::Users { command: UsersCommand::Add { id, name, role, email, password } } => {
+            refuse_on_aao(storage.as_ref(), "users add")?;
             let key =
                 service::add_user(storage.as_ref(), &id, &name, &role, email.as_deref(), password.as_deref()).await?;
             let signs_in = if password.is_some() { ", signs in with the password given" } else { "" };
@@ -229,10 +235,12 @@ async fn run(cli: Cli, config: Config, storage: Arc<dyn aao_export_db::Database>
         Command::Users { command: UsersCommand::Token { id } } => {
             println!("{}", service::token(&config, storage.as_ref(), &id).await?);
         }
-        Command::Migrate => {
-            println!("database is up to date ({})", storage.backend());
-        }
+        Command::Migrate => match storage.attached_to() {
+            Some(aao) => println!("database is up to date: attached to {aao}"),
+            None => println!("database is up to date ({})", storage.backend()),
+        },
         Command::DemoData { ads, images_per_ad, seed } => {
+            refuse_on_aao(storage.as_ref(), "demo-data")?;
             let observations = open_store(&config.observations, &config.aws())?;
             let started = Instant::now();
             let bar = progress_bar(ads as u64, "writing demo ads");
@@ -333,6 +341,17 @@ async fn run(cli: Cli, config: Config, storage: Arc<dyn aao_export_db::Database>
 }
 
 /// What `serve --demo` prints for the admin user `demo`.
+/// Commands that would write the AAO's own tables (users, tags, curation) for our purposes.
+fn refuse_on_aao(storage: &dyn aao_export_db::Database, command: &str) -> anyhow::Result<()> {
+    if let Some(aao) = storage.attached_to() {
+        bail!(
+            "`{command}` writes users and curation, which are the Ad Observatory's own in its database (attached to \
+             {aao}); run it on a database of our own (DATABASE_URL=sqlite://… or another PostgreSQL database)"
+        );
+    }
+    Ok(())
+}
+
 struct Demo {
     key: String,
     username: String,

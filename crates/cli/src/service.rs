@@ -252,7 +252,7 @@ pub async fn rescue(config: &Config, storage: Arc<dyn Database>) -> anyhow::Resu
 
 /// Signs bearer tokens with the configured (or generated) secret.
 pub fn tokens(config: &Config) -> anyhow::Result<Tokens> {
-    Ok(Tokens::new(jwt_secret(config)?, config.jwt_expiration_secs))
+    Ok(Tokens::new(jwt_secret(config)?, config.jwt_expiration_secs).with_aao_key_salt(config.api_key_salt.clone()))
 }
 
 /// Local download links under the API's public URL, keyed from the JWT secret (so every API

@@ -1,38 +1,18 @@
-//! The observation catalogue on both backends ([`CatalogueDb`]): the field catalogue, curation,
-//! what the indexer records, and search. Like the other concerns (`backends.rs`), one macro
-//! writes both implementations over their sqlx drivers.
+//! [`CatalogueDb`]: the observation catalogue, the field catalogue, curation, what the indexer
+//! records, and search.
 
-use crate::backends::{PgStorage, SqliteStorage};
-use crate::search::{self, Bind, PageCursor};
+use crate::driver::{self, Row, query};
+use crate::search::{self, PageCursor};
+use crate::storage::Storage;
 use crate::{CatalogueDb, CatalogueRow, CatalogueTotals, CurationRecord, ObjectOutcome, OutcomeKind, Result, Tag, sql};
 use aao_export_core::document::{Attribute, Classification, Curation};
 use aao_export_core::fields::ExportableField;
 use aao_export_core::query::Query;
 use async_trait::async_trait;
-use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
 
-macro_rules! bind_all {
-    ($query:expr, $binds:expr) => {{
-        let mut q = $query;
-        for bind in $binds {
-            q = match bind {
-                Bind::Text(s) => q.bind(s.clone()),
-                Bind::Float(f) => q.bind(*f),
-                Bind::Int(i) => q.bind(*i),
-            };
-        }
-        q
-    }};
-}
-
 /// An ad as [`search::SEARCH_COLUMNS`] select it.
-fn catalogue_row<R: Row>(r: &R) -> Result<CatalogueRow>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    for<'a> f64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
+fn catalogue_row(r: &Row) -> Result<CatalogueRow> {
     Ok(CatalogueRow {
         observation_id: r.try_get("observation_id")?,
         observer_id: r.try_get("observer_id")?,
@@ -42,256 +22,249 @@ where
     })
 }
 
-macro_rules! catalogue_impl {
-    ($storage:ty) => {
-        #[async_trait]
-        impl CatalogueDb for $storage {
-            async fn exportable_fields(&self) -> Result<Vec<ExportableField>> {
-                let rows = sqlx::query(sql::SELECT_FIELDS).fetch_all(&self.pool).await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(ExportableField {
-                            field_id: r.try_get("field_id")?,
-                            name: r.try_get("name")?,
-                            description: r.try_get("description")?,
-                            path: r.try_get("path")?,
-                            group: r.try_get("group")?,
-                            is_default: r.try_get("is_default")?,
-                        })
-                    })
-                    .collect()
-            }
-
-            async fn put_tags(&self, tags: &[Tag]) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
-                for t in tags {
-                    sqlx::query(sql::UPSERT_TAG)
-                        .bind(&t.id)
-                        .bind(&t.name)
-                        .bind(&t.description)
-                        .bind(&t.hex)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn put_curation(&self, records: &[CurationRecord]) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
-                for r in records {
-                    for statement in [sql::DELETE_APPLIED_TAGS, sql::DELETE_ATTRIBUTES, sql::DELETE_CLASSIFICATIONS] {
-                        sqlx::query(statement).bind(&r.observation_id).execute(&mut *tx).await?;
-                    }
-                    for tag in &r.tag_ids {
-                        sqlx::query(sql::INSERT_APPLIED_TAG)
-                            .bind(&r.observation_id)
-                            .bind(tag)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    for a in &r.attributes {
-                        sqlx::query(sql::INSERT_ATTRIBUTE)
-                            .bind(&r.observation_id)
-                            .bind(&a.key)
-                            .bind(&a.value)
-                            .bind(a.created_at)
-                            .bind(&a.created_by)
-                            .bind(a.modified_at)
-                            .bind(&a.modified_by)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    for (i, c) in r.classifications.iter().enumerate() {
-                        sqlx::query(sql::INSERT_CLASSIFICATION)
-                            .bind(format!("{}:{i}", r.observation_id))
-                            .bind(&r.observation_id)
-                            .bind(&c.label)
-                            .bind(c.score)
-                            .bind(None::<i64>)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn curation(&self, observation_ids: &[String]) -> Result<HashMap<String, Curation>> {
-                let mut out: HashMap<String, Curation> = HashMap::new();
-                for ids in observation_ids.chunks(sql::MAX_IN_LIST) {
-                    let text = sql::in_list(sql::SELECT_TAG_NAMES, ids.len());
-                    let mut q = sqlx::query(AssertSqlSafe(text));
-                    for id in ids {
-                        q = q.bind(id);
-                    }
-                    for row in q.fetch_all(&self.pool).await? {
-                        out.entry(row.try_get("observation_id")?).or_default().tags.push(row.try_get("name")?);
-                    }
-                    let text = sql::in_list(sql::SELECT_ATTRIBUTES, ids.len());
-                    let mut q = sqlx::query(AssertSqlSafe(text));
-                    for id in ids {
-                        q = q.bind(id);
-                    }
-                    for row in q.fetch_all(&self.pool).await? {
-                        out.entry(row.try_get("observation_id")?).or_default().attributes.push(Attribute {
-                            key: row.try_get("key")?,
-                            value: row.try_get("value")?,
-                            created_at: row.try_get("created_at")?,
-                            created_by: row.try_get("created_by")?,
-                            modified_at: row.try_get("modified_at")?,
-                            modified_by: row.try_get("modified_by")?,
-                        });
-                    }
-                    let text = sql::in_list(sql::SELECT_CLASSIFICATIONS, ids.len());
-                    let mut q = sqlx::query(AssertSqlSafe(text));
-                    for id in ids {
-                        q = q.bind(id);
-                    }
-                    for row in q.fetch_all(&self.pool).await? {
-                        out.entry(row.try_get("observation_id")?)
-                            .or_default()
-                            .classifications
-                            .push(Classification { label: row.try_get("label")?, score: row.try_get("score")? });
-                    }
-                }
-                // Sorted here, not by ORDER BY, so the order never depends on a database's collation.
-                for c in out.values_mut() {
-                    c.tags.sort();
-                    c.attributes.sort_by(|a, b| a.key.cmp(&b.key));
-                    c.classifications.sort_by(|a, b| a.label.cmp(&b.label).then(a.score.total_cmp(&b.score)));
-                }
-                Ok(out)
-            }
-
-            async fn object_versions(&self, keys: &[String]) -> Result<HashMap<String, String>> {
-                let mut out = HashMap::new();
-                for chunk in keys.chunks(sql::MAX_IN_LIST) {
-                    let mut q = sqlx::query(AssertSqlSafe(sql::in_list(sql::SELECT_OBJECT_VERSIONS, chunk.len())));
-                    for key in chunk {
-                        q = q.bind(key);
-                    }
-                    for row in q.fetch_all(&self.pool).await? {
-                        out.insert(row.try_get("object_key")?, row.try_get("version")?);
-                    }
-                }
-                Ok(out)
-            }
-
-            async fn record_objects(&self, outcomes: &[ObjectOutcome]) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
-                for o in outcomes {
-                    let (outcome, observation_id, detail) = match &o.kind {
-                        OutcomeKind::Indexed(e, rdo) => {
-                            // The key's old ad goes first: `rdo_key` is unique, so the upsert would clash with it.
-                            sqlx::query(sql::DELETE_OBSERVATION_BY_KEY)
-                                .bind(&o.key)
-                                .bind(&e.observation_id)
-                                .execute(&mut *tx)
-                                .await?;
-                            sqlx::query(sql::UPSERT_OBSERVATION)
-                                .bind(&e.observation_id)
-                                .bind(&e.observer_id)
-                                .bind(e.timestamp_ms)
-                                .bind(&e.observation_uuid)
-                                .bind(e.observed_at)
-                                .bind(&e.platform)
-                                .bind(&o.key)
-                                .bind(rdo)
-                                .bind(&e.page_names)
-                                .bind(&e.categories)
-                                .bind(&e.search_text)
-                                .bind(e.image_count as i64)
-                                .bind(e.image_bytes as i64)
-                                .bind(rdo.len() as i64)
-                                .execute(&mut *tx)
-                                .await?;
-                            ("indexed", Some(e.observation_id.as_str()), None)
-                        }
-                        OutcomeKind::Withdrawn { observation_id } => {
-                            if let Some(id) = observation_id {
-                                sqlx::query(sql::DELETE_OBSERVATION).bind(id).execute(&mut *tx).await?;
-                            }
-                            ("withdrawn", observation_id.as_deref(), None)
-                        }
-                        OutcomeKind::Unparseable(reason) => ("unparseable", None, Some(reason.as_str())),
-                        OutcomeKind::Removed => {
-                            // Every ad the key held (no observation id is kept).
-                            sqlx::query(sql::DELETE_OBSERVATION_BY_KEY).bind(&o.key).bind("").execute(&mut *tx).await?;
-                            sqlx::query(sql::DELETE_OBJECT).bind(&o.key).execute(&mut *tx).await?;
-                            continue;
-                        }
-                    };
-                    sqlx::query(sql::DELETE_OBSERVATION_BY_KEY)
-                        .bind(&o.key)
-                        .bind(observation_id.unwrap_or(""))
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(sql::UPSERT_OBJECT)
-                        .bind(&o.key)
-                        .bind(&o.version)
-                        .bind(outcome)
-                        .bind(observation_id)
-                        .bind(detail)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn unparseable_objects(&self) -> Result<Vec<(String, String)>> {
-                let rows = sqlx::query(sql::SELECT_UNPARSEABLE).fetch_all(&self.pool).await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok((r.try_get("object_key")?, r.try_get::<Option<String>, _>("detail")?.unwrap_or_default()))
-                    })
-                    .collect()
-            }
-
-            async fn catalogue_size(&self) -> Result<u64> {
-                let n: i64 = sqlx::query_scalar(sql::COUNT_OBSERVATIONS).fetch_one(&self.pool).await?;
-                Ok(n as u64)
-            }
-
-            async fn count_matching(&self, query: &Query) -> Result<u64> {
-                let compiled = search::count_sql(query, Self::DIALECT);
-                let q = bind_all!(sqlx::query_scalar::<_, i64>(AssertSqlSafe(compiled.text)), &compiled.binds);
-                Ok(q.fetch_one(&self.pool).await? as u64)
-            }
-
-            async fn catalogue_totals(&self, query: &Query) -> Result<CatalogueTotals> {
-                let compiled = search::totals_sql(query, Self::DIALECT);
-                let q = bind_all!(sqlx::query(AssertSqlSafe(compiled.text)), &compiled.binds);
-                let row = q.fetch_one(&self.pool).await?;
-                let count = |column: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(column)?.max(0) as u64) };
-                Ok(CatalogueTotals {
-                    ads: count("ads")?,
-                    images: count("images")?,
-                    image_bytes: count("image_bytes")?,
-                    rdo_bytes: count("rdo_bytes")?,
+#[async_trait]
+impl CatalogueDb for Storage {
+    async fn exportable_fields(&self) -> Result<Vec<ExportableField>> {
+        let rows = query(sql::SELECT_FIELDS).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ExportableField {
+                    field_id: r.uuid("field_id")?,
+                    name: r.try_get("name")?,
+                    description: r.try_get("description")?,
+                    path: r.try_get("path")?,
+                    group: r.try_get("group")?,
+                    is_default: r.try_get("is_default")?,
                 })
-            }
+            })
+            .collect()
+    }
 
-            async fn catalogue_ad(&self, observation_id: &str) -> Result<Option<CatalogueRow>> {
-                let row = sqlx::query(sql::SELECT_AD).bind(observation_id).fetch_optional(&self.pool).await?;
-                row.as_ref().map(catalogue_row).transpose()
-            }
+    async fn put_tags(&self, tags: &[Tag]) -> Result<()> {
+        let mut tx = self.pool.begin(false).await?;
+        for t in tags {
+            query(sql::UPSERT_TAG).bind(&t.id).bind(&t.name).bind(&t.description).bind(&t.hex).execute(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 
-            async fn search_page(
-                &self,
-                query: &Query,
-                after: Option<&PageCursor>,
-                limit: u32,
-            ) -> Result<Vec<CatalogueRow>> {
-                let compiled = search::page_sql(query, Self::DIALECT, after, limit);
-                let q = bind_all!(sqlx::query(AssertSqlSafe(compiled.text)), &compiled.binds);
-                let rows = q.fetch_all(&self.pool).await?;
-                rows.iter().map(catalogue_row).collect()
+    async fn put_curation(&self, records: &[CurationRecord]) -> Result<()> {
+        let mut tx = self.pool.begin(false).await?;
+        for r in records {
+            for statement in [sql::DELETE_APPLIED_TAGS, sql::DELETE_ATTRIBUTES, sql::DELETE_CLASSIFICATIONS] {
+                query(statement).bind(&r.observation_id).execute(&mut tx).await?;
+            }
+            for tag in &r.tag_ids {
+                query(sql::INSERT_APPLIED_TAG).bind(&r.observation_id).bind(tag).execute(&mut tx).await?;
+            }
+            for a in &r.attributes {
+                query(sql::INSERT_ATTRIBUTE)
+                    .bind(&r.observation_id)
+                    .bind(&a.key)
+                    .bind(&a.value)
+                    .bind(a.created_at)
+                    .bind(&a.created_by)
+                    .bind(a.modified_at)
+                    .bind(&a.modified_by)
+                    .execute(&mut tx)
+                    .await?;
+            }
+            for (i, c) in r.classifications.iter().enumerate() {
+                query(sql::INSERT_CLASSIFICATION)
+                    // A UUID (the AAO's ids are VARCHAR(36)), the same for the same ad and place.
+                    .bind(
+                        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{}:{i}", r.observation_id).as_bytes())
+                            .to_string(),
+                    )
+                    .bind(&r.observation_id)
+                    .bind(&c.label)
+                    .bind(c.score)
+                    // When is not known here; the AAO's columns take no NULL.
+                    .bind(0i64)
+                    .execute(&mut tx)
+                    .await?;
             }
         }
-    };
-}
+        tx.commit().await?;
+        Ok(())
+    }
 
-catalogue_impl!(SqliteStorage);
-catalogue_impl!(PgStorage);
+    async fn curation(&self, observation_ids: &[String]) -> Result<HashMap<String, Curation>> {
+        let mut out: HashMap<String, Curation> = HashMap::new();
+        // One attribute per ad and key: the one under the AAO's route key wins over one under
+        // the bare ad id (true: found under the route key).
+        let mut attributes: HashMap<(String, String), (bool, Attribute)> = HashMap::new();
+        for ids in observation_ids.chunks(sql::MAX_IN_LIST) {
+            let text = sql::in_list(sql::SELECT_TAG_NAMES, ids.len());
+            let mut q = query(text);
+            for id in ids {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.entry(row.try_get("observation_id")?).or_default().tags.push(row.try_get("name")?);
+            }
+            let text = sql::in_list(sql::SELECT_ATTRIBUTES, ids.len());
+            let mut q = query(text);
+            for id in ids {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                let observation_id: String = row.try_get("observation_id")?;
+                let attribute = Attribute {
+                    key: row.try_get("key")?,
+                    value: row.try_get("value")?,
+                    created_at: row.try_get("created_at")?,
+                    created_by: row.try_get("created_by")?,
+                    modified_at: row.try_get("modified_at")?,
+                    modified_by: row.try_get("modified_by")?,
+                };
+                let route = row.try_get::<i32>("by_route_key")? == 1;
+                let slot = attributes.entry((observation_id, attribute.key.clone()));
+                match slot {
+                    std::collections::hash_map::Entry::Occupied(mut held) if route && !held.get().0 => {
+                        held.insert((route, attribute));
+                    }
+                    std::collections::hash_map::Entry::Occupied(_) => {}
+                    std::collections::hash_map::Entry::Vacant(free) => {
+                        free.insert((route, attribute));
+                    }
+                }
+            }
+            let text = sql::in_list(sql::SELECT_CLASSIFICATIONS, ids.len());
+            let mut q = query(text);
+            for id in ids {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.entry(row.try_get("observation_id")?)
+                    .or_default()
+                    .classifications
+                    .push(Classification { label: row.try_get("label")?, score: row.try_get("score")? });
+            }
+        }
+        // Sorted here, not by ORDER BY, so the order never depends on a database's collation.
+        for ((observation_id, _), (_, attribute)) in attributes {
+            out.entry(observation_id).or_default().attributes.push(attribute);
+        }
+        for c in out.values_mut() {
+            c.tags.sort();
+            c.attributes.sort_by(|a, b| a.key.cmp(&b.key));
+            c.classifications.sort_by(|a, b| a.label.cmp(&b.label).then(a.score.total_cmp(&b.score)));
+        }
+        Ok(out)
+    }
+
+    async fn object_versions(&self, keys: &[String]) -> Result<HashMap<String, String>> {
+        let mut out = HashMap::new();
+        for chunk in keys.chunks(sql::MAX_IN_LIST) {
+            let mut q = query(sql::in_list(sql::SELECT_OBJECT_VERSIONS, chunk.len()));
+            for key in chunk {
+                q = q.bind(key);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.insert(row.try_get("object_key")?, row.try_get("version")?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn record_objects(&self, outcomes: &[ObjectOutcome]) -> Result<()> {
+        let mut tx = self.pool.begin(false).await?;
+        for o in outcomes {
+            let (outcome, observation_id, detail) = match &o.kind {
+                OutcomeKind::Indexed(e, rdo) => {
+                    // The key's old ad goes first: `rdo_key` is unique, so the upsert would clash with it.
+                    query(sql::DELETE_CATALOGUED_BY_KEY).bind(&o.key).bind(&e.observation_id).execute(&mut tx).await?;
+                    query(sql::UPSERT_CATALOGUED)
+                        .bind(&e.observation_id)
+                        .bind(&e.observer_id)
+                        .bind(e.timestamp_ms)
+                        .bind(&e.observation_uuid)
+                        .bind(e.observed_at)
+                        .bind(&e.platform)
+                        .bind(&o.key)
+                        .bind(rdo)
+                        .bind(&e.page_names)
+                        .bind(&e.categories)
+                        .bind(&e.search_text)
+                        .bind(e.image_count as i64)
+                        .bind(e.image_bytes as i64)
+                        .bind(rdo.len() as i64)
+                        .execute(&mut tx)
+                        .await?;
+                    ("indexed", Some(e.observation_id.as_str()), None)
+                }
+                OutcomeKind::Withdrawn { observation_id } => {
+                    if let Some(id) = observation_id {
+                        query(sql::DELETE_CATALOGUED).bind(id).execute(&mut tx).await?;
+                    }
+                    ("withdrawn", observation_id.as_deref(), None)
+                }
+                OutcomeKind::Unparseable(reason) => ("unparseable", None, Some(reason.as_str())),
+                OutcomeKind::Removed => {
+                    // Every ad the key held (no observation id is kept).
+                    query(sql::DELETE_CATALOGUED_BY_KEY).bind(&o.key).bind("").execute(&mut tx).await?;
+                    query(sql::DELETE_OBJECT).bind(&o.key).execute(&mut tx).await?;
+                    continue;
+                }
+            };
+            query(sql::DELETE_CATALOGUED_BY_KEY)
+                .bind(&o.key)
+                .bind(observation_id.unwrap_or(""))
+                .execute(&mut tx)
+                .await?;
+            query(sql::UPSERT_OBJECT)
+                .bind(&o.key)
+                .bind(&o.version)
+                .bind(outcome)
+                .bind(observation_id)
+                .bind(detail)
+                .execute(&mut tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unparseable_objects(&self) -> Result<Vec<(String, String)>> {
+        let rows = query(sql::SELECT_UNPARSEABLE).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("object_key")?, r.try_get::<Option<String>>("detail")?.unwrap_or_default())))
+            .collect()
+    }
+
+    async fn catalogue_size(&self) -> Result<u64> {
+        let n: i64 = query(sql::COUNT_CATALOGUED).scalar(&self.pool).await?;
+        Ok(n as u64)
+    }
+
+    async fn count_matching(&self, query: &Query) -> Result<u64> {
+        let compiled = search::count_sql(query, self.flavour.dialect());
+        let n: i64 = driver::query(compiled.text).bind_all(&compiled.binds).scalar(&self.pool).await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn catalogue_totals(&self, query: &Query) -> Result<CatalogueTotals> {
+        let compiled = search::totals_sql(query, self.flavour.dialect());
+        let row = driver::query(compiled.text).bind_all(&compiled.binds).fetch_one(&self.pool).await?;
+        let count = |column: &str| -> Result<u64> { Ok(row.try_get::<i64>(column)?.max(0) as u64) };
+        Ok(CatalogueTotals {
+            ads: count("ads")?,
+            images: count("images")?,
+            image_bytes: count("image_bytes")?,
+            rdo_bytes: count("rdo_bytes")?,
+        })
+    }
+
+    async fn catalogue_ad(&self, observation_id: &str) -> Result<Option<CatalogueRow>> {
+        let row = query(sql::SELECT_AD).bind(observation_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(catalogue_row).transpose()
+    }
+
+    async fn search_page(&self, query: &Query, after: Option<&PageCursor>, limit: u32) -> Result<Vec<CatalogueRow>> {
+        let compiled = search::page_sql(query, self.flavour.dialect(), after, limit);
+        let rows = driver::query(compiled.text).bind_all(&compiled.binds).fetch_all(&self.pool).await?;
+        rows.iter().map(catalogue_row).collect()
+    }
+}

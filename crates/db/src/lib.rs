@@ -1,6 +1,7 @@
-//! Storage for aao-export: narrow, domain-level traits by concern, each with a SQLite and a
-//! PostgreSQL implementation ([`SqliteStorage`], [`PgStorage`]) that own their migrations
-//! (`migrations/sqlite`, `migrations/postgres`). Each consumer sees only the trait it uses:
+//! Storage for aao-export: narrow, domain-level traits by concern, all implemented once by
+//! [`Storage`] over SQLite or PostgreSQL (`driver.rs` runs a statement on either), each flavour
+//! owning its migrations (`migrations/sqlite`, `migrations/postgres`). Each consumer sees only
+//! the trait it uses:
 //!
 //! - [`CatalogueDb`]: the observation catalogue, its curation and the exportable fields (indexer,
 //!   export pipeline, previews);
@@ -10,22 +11,28 @@
 //!   (service, runner, upkeep);
 //! - [`QueueTable`]: the rows of the database queue (the queue crate's `DbQueue` only).
 //!
-//! [`Database`] is all of them, as [`connect`] opens it. The SQL both backends share is written
-//! once in [`sql`]; the query compiler lives in [`search`].
+//! [`Database`] is all of them, as [`connect`] opens it. The SQL the flavours share is written
+//! once in `sql.rs`; the query compiler lives in [`search`].
 
-mod backends;
+mod attached;
 mod catalogue;
+mod driver;
+mod exports;
+mod notices;
+mod queue;
 pub mod records;
 pub mod search;
 mod sql;
+mod storage;
+mod users;
 
-pub use backends::{PgStorage, SqliteStorage};
 pub use records::{
     ApiKey, Claim, CreateOutcome, DownloadRecord, DownloadVia, DueNotice, ExpiredFile, ExportRecord, Finish, Identity,
     LockoutRule, NewDownload, NewExport, QueueRow, RetryExport, RetryOutcome, SignInGate,
 };
 /// The driver's error, as the sources of [`DbError`] hold it.
 pub use sqlx::Error as SqlxError;
+pub use storage::Storage;
 
 use aao_export_core::catalogue::CatalogueEntry;
 use aao_export_core::document::Curation;
@@ -63,6 +70,13 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL {0:?}: use sqlite://path or postgres://user@host/db")]
     UnsupportedUrl(String),
+    /// The database has an Alembic history (the AAO's) but not the tables, columns or types this
+    /// service relies on, or the configured schema name is not usable.
+    #[error("{0}")]
+    Unrecognised(String),
+    /// Attached to the AAO's database: a change only the AAO's own API makes.
+    #[error("{0}")]
+    AaoOwned(&'static str),
 }
 
 impl From<sqlx::Error> for DbError {
@@ -172,8 +186,12 @@ impl CatalogueRow {
 /// The whole database: every concern, plus what only wiring needs.
 #[async_trait]
 pub trait Database: CatalogueDb + UsersDb + ExportsDb + QueueTable + NoticesDb {
-    /// `sqlite` or `postgres`.
+    /// `sqlite`, `postgres`, or `attached` (to the AAO's database).
     fn backend(&self) -> &'static str;
+
+    /// What this database is attached to, when it is the AAO's: "the Ad Observatory schema
+    /// (revision …), ours in …".
+    fn attached_to(&self) -> Option<String>;
 
     /// Applies pending migrations and seeds the exportable field catalogue.
     async fn migrate(&self) -> Result<()>;
@@ -223,6 +241,9 @@ pub trait UsersDb: Send + Sync + 'static {
     async fn put_api_key(&self, key: &ApiKey) -> Result<()>;
     /// The key with this id and its user.
     async fn api_key(&self, key_id: &str) -> Result<Option<(ApiKey, User)>>;
+    /// Attached to the AAO's database: the bcrypt hashes of the AAO's own API keys ending in
+    /// `suffix`, with their users; elsewhere none.
+    async fn aao_api_keys(&self, suffix: &str) -> Result<Vec<(String, User)>>;
 
     /// The `local` identity whose username is `username` (case-sensitive), with its user.
     async fn local_identity(&self, username: &str) -> Result<Option<(Identity, User)>>;
@@ -271,6 +292,10 @@ pub trait ExportsDb: Send + Sync + 'static {
     /// many exports in flight.
     async fn retry_export(&self, retry: &RetryExport) -> Result<RetryOutcome>;
 
+    /// Attached to the AAO's database: makes our record of an export the AAO's API created, from
+    /// its row and the queue message's retries and fields (in the message's order), unless we
+    /// have one; elsewhere nothing to do. Called by the worker before it claims.
+    async fn adopt_export(&self, id: Uuid, max_retries: u32, fields: &[String]) -> Result<()>;
     /// Takes the lease on an export for the message's attempt (compare-and-set): a pending export,
     /// or a processing one whose lease ran out.
     async fn claim_export(&self, id: Uuid, attempt: u32, owner: &str, now: i64, lease_until: i64) -> Result<Claim>;
@@ -330,12 +355,21 @@ pub trait QueueTable: Send + Sync + 'static {
     async fn queue_depth(&self) -> Result<(u64, u64)>;
 }
 
-/// Connects to the database a URL names (`sqlite://…` or `postgres://…`) and migrates it.
+/// Where our objects go in the AAO's database, unless configured (`DATABASE_SCHEMA`).
+pub const DEFAULT_SCHEMA: &str = "aao_export";
+
+/// Connects to the database a URL names (`sqlite://…` or `postgres://…`) and migrates it; in the
+/// AAO's database, our objects go to [`DEFAULT_SCHEMA`].
 pub async fn connect(url: &str) -> Result<Arc<dyn Database>> {
+    connect_in(url, DEFAULT_SCHEMA).await
+}
+
+/// [`connect`], with our objects in `schema` when the database is the AAO's.
+pub async fn connect_in(url: &str, schema: &str) -> Result<Arc<dyn Database>> {
     let storage: Arc<dyn Database> = if url.starts_with("sqlite:") {
-        Arc::new(SqliteStorage::connect(url).await?)
+        Arc::new(Storage::sqlite(url).await?)
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Arc::new(PgStorage::connect(url).await?)
+        Arc::new(Storage::postgres(url, schema).await?)
     } else {
         return Err(DbError::UnsupportedUrl(url.to_string()));
     };

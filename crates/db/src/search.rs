@@ -1,4 +1,4 @@
-//! Compiles a [`Query`] to SQL over the `observations` catalogue, with every argument bound.
+//! Compiles a [`Query`] to SQL over the `catalogue` table, with every argument bound.
 //!
 //! Both databases share the statement shape; they differ only in how "contains" is spelled:
 //! PostgreSQL uses `LIKE '%…%'` (escaped, and served by trigram indexes), SQLite `instr()`
@@ -41,8 +41,7 @@ pub const SEARCH_COLUMNS: &str = "observation_id, observer_id, observed_at, rdo_
 pub fn page_sql(query: &Query, dialect: Dialect, after: Option<&PageCursor>, limit: u32) -> Sql {
     let mut binds = Vec::new();
     // Parenthesised: a top-level OR must not swallow the cursor condition ANDed after it.
-    let mut text =
-        format!("SELECT {SEARCH_COLUMNS} FROM observations WHERE ({})", condition(query, dialect, &mut binds));
+    let mut text = format!("SELECT {SEARCH_COLUMNS} FROM catalogue WHERE ({})", condition(query, dialect, &mut binds));
     if let Some(cursor) = after {
         binds.push(Bind::Float(cursor.observed_at));
         let at = binds.len();
@@ -61,7 +60,7 @@ pub fn page_sql(query: &Query, dialect: Dialect, after: Option<&PageCursor>, lim
 /// How many ads match.
 pub fn count_sql(query: &Query, dialect: Dialect) -> Sql {
     let mut binds = Vec::new();
-    let text = format!("SELECT COUNT(*) FROM observations WHERE {}", condition(query, dialect, &mut binds));
+    let text = format!("SELECT COUNT(*) FROM catalogue WHERE {}", condition(query, dialect, &mut binds));
     Sql { text, binds }
 }
 
@@ -72,7 +71,7 @@ pub fn totals_sql(query: &Query, dialect: Dialect) -> Sql {
     let text = format!(
         "SELECT COUNT(*) AS ads, CAST(COALESCE(SUM(image_count), 0) AS BIGINT) AS images, \
          CAST(COALESCE(SUM(image_bytes), 0) AS BIGINT) AS image_bytes, \
-         CAST(COALESCE(SUM(rdo_bytes), 0) AS BIGINT) AS rdo_bytes FROM observations WHERE {}",
+         CAST(COALESCE(SUM(rdo_bytes), 0) AS BIGINT) AS rdo_bytes FROM catalogue WHERE {}",
         condition(query, dialect, &mut binds)
     );
     Sql { text, binds }
@@ -166,7 +165,7 @@ mod tests {
         let pg = count_sql(&query, Dialect::Postgres);
         assert_eq!(
             pg.text,
-            "SELECT COUNT(*) FROM observations WHERE ((page_names LIKE $1 ESCAPE '\\')) AND (NOT ((observer_id = $2))) AND (observed_at >= $3)"
+            "SELECT COUNT(*) FROM catalogue WHERE ((page_names LIKE $1 ESCAPE '\\')) AND (NOT ((observer_id = $2))) AND (observed_at >= $3)"
         );
         assert_eq!(
             pg.binds,
@@ -187,7 +186,7 @@ mod tests {
         let sql = page_sql(&Query::All, Dialect::Sqlite, Some(&cursor), 500);
         assert_eq!(
             sql.text,
-            "SELECT observation_id, observer_id, observed_at, rdo_key, rdo FROM observations WHERE (1 = 1) AND (observed_at, observation_id) < ($1, $2) ORDER BY observed_at DESC, observation_id DESC LIMIT $3"
+            "SELECT observation_id, observer_id, observed_at, rdo_key, rdo FROM catalogue WHERE (1 = 1) AND (observed_at, observation_id) < ($1, $2) ORDER BY observed_at DESC, observation_id DESC LIMIT $3"
         );
         assert_eq!(sql.binds.len(), 3, "every $n has a bind");
     }

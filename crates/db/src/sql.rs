@@ -33,17 +33,26 @@ VALUES ($1, $2, $3, $4, $5, $5)";
 pub const SELECT_TAG_NAMES: &str = "
 SELECT a.observation_id, t.name FROM applied_tags a JOIN tags t ON t.id = a.tag_id
 WHERE a.observation_id IN ({ids})";
+/// By the bare ad id, and by the key the AAO's routes write, `"{observer_id}_{timestamp}.{ad_id}"`
+/// (the observer and the catalogue's `observation_uuid`); `by_route_key` tells which, so that the
+/// route's row wins where both exist. Times as BIGINT (the AAO's are INTEGER seconds).
 pub const SELECT_ATTRIBUTES: &str = "
-SELECT observation_id, key, value, created_at, created_by, modified_at, modified_by FROM ad_attributes
-WHERE observation_id IN ({ids})";
+SELECT observation_id, key, value, CAST(created_at AS BIGINT) AS created_at, created_by,
+    CAST(modified_at AS BIGINT) AS modified_at, modified_by, 0 AS by_route_key
+FROM ad_attributes WHERE observation_id IN ({ids})
+UNION ALL
+SELECT c.observation_id, a.key, a.value, CAST(a.created_at AS BIGINT) AS created_at, a.created_by,
+    CAST(a.modified_at AS BIGINT) AS modified_at, a.modified_by, 1 AS by_route_key
+FROM catalogue c JOIN ad_attributes a ON a.observation_id = c.observer_id || '_' || c.observation_uuid
+WHERE c.observation_id IN ({ids})";
 pub const SELECT_CLASSIFICATIONS: &str = "
 SELECT observation_id, label, score FROM ad_classifications
 WHERE observation_id IN ({ids})";
 pub const SELECT_OBJECT_VERSIONS: &str =
     "SELECT object_key, version FROM catalogue_objects WHERE object_key IN ({ids})";
 
-pub const UPSERT_OBSERVATION: &str = "
-INSERT INTO observations (observation_id, observer_id, timestamp, observation_uuid, observed_at, platform,
+pub const UPSERT_CATALOGUED: &str = "
+INSERT INTO catalogue (observation_id, observer_id, timestamp, observation_uuid, observed_at, platform,
     rdo_key, rdo, page_names, categories, search_text, image_count, image_bytes, rdo_bytes)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (observation_id) DO UPDATE SET observer_id = excluded.observer_id, timestamp = excluded.timestamp,
@@ -52,8 +61,8 @@ ON CONFLICT (observation_id) DO UPDATE SET observer_id = excluded.observer_id, t
     categories = excluded.categories, search_text = excluded.search_text, image_count = excluded.image_count,
     image_bytes = excluded.image_bytes, rdo_bytes = excluded.rdo_bytes";
 /// A key that now holds another ad (or nothing usable) no longer describes its old row.
-pub const DELETE_OBSERVATION_BY_KEY: &str = "DELETE FROM observations WHERE rdo_key = $1 AND observation_id <> $2";
-pub const DELETE_OBSERVATION: &str = "DELETE FROM observations WHERE observation_id = $1";
+pub const DELETE_CATALOGUED_BY_KEY: &str = "DELETE FROM catalogue WHERE rdo_key = $1 AND observation_id <> $2";
+pub const DELETE_CATALOGUED: &str = "DELETE FROM catalogue WHERE observation_id = $1";
 pub const UPSERT_OBJECT: &str = "
 INSERT INTO catalogue_objects (object_key, version, outcome, observation_id, detail) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (object_key) DO UPDATE SET version = excluded.version, outcome = excluded.outcome,
@@ -61,10 +70,10 @@ ON CONFLICT (object_key) DO UPDATE SET version = excluded.version, outcome = exc
 pub const DELETE_OBJECT: &str = "DELETE FROM catalogue_objects WHERE object_key = $1";
 pub const SELECT_UNPARSEABLE: &str =
     "SELECT object_key, detail FROM catalogue_objects WHERE outcome = 'unparseable' ORDER BY object_key";
-pub const COUNT_OBSERVATIONS: &str = "SELECT COUNT(*) FROM observations";
+pub const COUNT_CATALOGUED: &str = "SELECT COUNT(*) FROM catalogue";
 /// The columns of `search::SEARCH_COLUMNS`, for one ad.
 pub const SELECT_AD: &str =
-    "SELECT observation_id, observer_id, observed_at, rdo_key, rdo FROM observations WHERE observation_id = $1";
+    "SELECT observation_id, observer_id, observed_at, rdo_key, rdo FROM catalogue WHERE observation_id = $1";
 
 /// `IN` lists are sent in batches of at most this many binds.
 pub const MAX_IN_LIST: usize = 1000;
@@ -75,21 +84,28 @@ pub fn in_list(template: &str, n: usize) -> String {
 }
 
 // ---- users and API keys
-pub const SELECT_USER: &str = "SELECT id, full_name, enabled, role, primary_email FROM users WHERE id = $1";
-pub const SELECT_ENABLED_USERS: &str =
-    "SELECT id, full_name, enabled, role, primary_email FROM users WHERE enabled ORDER BY id";
+// The AAO's `users.full_name` may be NULL (ours is '' then).
+pub const SELECT_USER: &str =
+    "SELECT id, COALESCE(full_name, '') AS full_name, enabled, role, primary_email FROM users WHERE id = $1";
+pub const SELECT_ENABLED_USERS: &str = "SELECT id, COALESCE(full_name, '') AS full_name, enabled, role, primary_email FROM users WHERE enabled ORDER BY id";
 pub const SELECT_KNOWN_USERS: &str = "SELECT id FROM users WHERE id IN ({ids})";
 pub const UPSERT_API_KEY: &str = "
 INSERT INTO api_keys (key_id, user_id, secret_hash, created_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (key_id) DO UPDATE SET user_id = excluded.user_id, secret_hash = excluded.secret_hash";
 pub const SELECT_API_KEY: &str = "
-SELECT k.key_id, k.user_id, k.secret_hash, k.created_at, u.id, u.full_name, u.enabled, u.role, u.primary_email
+SELECT k.key_id, k.user_id, k.secret_hash, k.created_at, u.id, COALESCE(u.full_name, '') AS full_name, u.enabled,
+    u.role, u.primary_email
 FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_id = $1";
+
+/// The AAO's own API keys (attached only), found by the key's last 6 characters.
+pub const SELECT_AAO_API_KEYS: &str = "
+SELECT k.hashed_key, u.id, COALESCE(u.full_name, '') AS full_name, u.enabled, u.role, u.primary_email
+FROM public.api_keys k JOIN users u ON u.id = k.user_id WHERE k.suffix = $1";
 
 // ---- sign-in: the AAO's local identities and failed sign-ins per username
 pub const SELECT_LOCAL_IDENTITY: &str = "
-SELECT i.user_id, i.provider, i.provider_user_id, i.password, i.created_at,
-    u.id, u.full_name, u.enabled, u.role, u.primary_email
+SELECT i.user_id, i.provider, i.provider_user_id, i.password, CAST(i.created_at AS BIGINT) AS created_at,
+    u.id, COALESCE(u.full_name, '') AS full_name, u.enabled, u.role, u.primary_email
 FROM user_identities i JOIN users u ON u.id = i.user_id
 WHERE i.provider = 'local' AND i.provider_user_id = $1";
 /// $1 user, $2 username (NULL: keep the identity's, or the user id for a new one), $3 hash, $4 now.
@@ -210,7 +226,7 @@ pub const SELECT_EXPIRED_FILES: &str =
 // ---- email notices (the outbox on the export row, migration 0007)
 pub const DUE_NOTICES: &str = "
 SELECT e.export_id, e.status, e.message, e.ad_count, e.image_count, e.size_bytes, e.completed_at,
-    e.notice_attempts, u.primary_email, u.full_name
+    e.notice_attempts, u.primary_email, COALESCE(u.full_name, '') AS full_name
 FROM exports e JOIN users u ON u.id = e.creator_id
 WHERE e.notice_due_at <= $1 AND e.status IN ('completed', 'failed')
     AND (e.notice_claimed_until IS NULL OR e.notice_claimed_until < $1)

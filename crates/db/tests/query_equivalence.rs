@@ -635,7 +635,7 @@ async fn paging_statements_start_at_the_cursor_on_postgres() {
         db.storage.record_objects(chunk).await.unwrap();
     }
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::raw_sql("ANALYZE observations").execute(&mut conn).await.unwrap();
+    sqlx::raw_sql("ANALYZE catalogue").execute(&mut conn).await.unwrap();
     // A few thousand rows fit in a few pages, where reading them all is the cheapest plan; at a
     // million ads it is not. Ruling out whole-table scans asks for the plan a large catalogue gets.
     sqlx::raw_sql("SET enable_seqscan = off").execute(&mut conn).await.unwrap();

@@ -752,6 +752,48 @@ async fn download_story_on_every_backend() {
     }
 }
 
+/// Attached to the AAO's database, identities are the AAO's: written by its API (here, as it
+/// writes them: unsalted MD5, seconds), found by username, never changed by us.
+async fn aao_identities_are_read_never_written(db: &TestDatabase) {
+    use aao_export_db::DbError;
+    use sqlx::Connection;
+    let s = db.storage.clone();
+    let refused = s.set_password("amy", None, "$argon2id$one", T0).await;
+    assert!(matches!(refused, Err(DbError::AaoOwned(_))), "[attached] set_password is the AAO's: {refused:?}");
+    let mut aao = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO public.user_identities (user_id, provider, provider_user_id, password, created_at) VALUES \
+         ('amy', 'local', 'amy.admin', md5('amy-pass'), 1759583019), ('carl', 'local', 'carl', md5('carl-pass'), 1759583020)",
+    )
+    .execute(&mut aao)
+    .await
+    .unwrap();
+    let digest = |text: &'static str| sqlx::query_scalar::<_, String>("SELECT md5($1)").bind(text);
+    let amy_digest = digest("amy-pass").fetch_one(&mut aao).await.unwrap();
+    let (identity, user_row) = s.local_identity("amy.admin").await.unwrap().expect("the AAO's identity is found");
+    assert_eq!(
+        identity,
+        Identity {
+            user_id: "amy".into(),
+            provider: "local".into(),
+            provider_user_id: "amy.admin".into(),
+            password: Some(amy_digest),
+            created_at: 1_759_583_019,
+        },
+        "[attached] as the AAO keeps it (created_at in its seconds)"
+    );
+    assert_eq!(user_row, user("amy", true), "[attached] with its user");
+    assert_eq!(s.local_identity("Amy.admin").await.unwrap(), None, "[attached] usernames are case-sensitive");
+    // No upgrade to a stronger hash: the AAO's API checks MD5.
+    let carl_digest = digest("carl-pass").fetch_one(&mut aao).await.unwrap();
+    assert!(!s.replace_password("carl", &carl_digest, "$argon2id$new").await.unwrap(), "[attached] never replaced");
+    let stored: String = sqlx::query_scalar("SELECT password FROM public.user_identities WHERE user_id = 'carl'")
+        .fetch_one(&mut aao)
+        .await
+        .unwrap();
+    assert_eq!(stored, carl_digest, "[attached] the AAO's digest is unchanged");
+}
+
 /// Sign-in storage on every backend: the AAO's `local` identities (a username per user, unique
 /// among users; a password hash replaced only by compare-and-set) and the count of failed
 /// sign-ins per username that locks it out, shared by every process and safe under concurrency.
@@ -763,50 +805,57 @@ async fn sign_in_story_on_every_backend() {
         let b = s.backend();
         s.put_users(&[user("amy", true), user("bob", true), user("carl", false)]).await.unwrap();
 
-        // --- Identities: found by username with their user; the username defaults to the user id.
-        assert_eq!(s.local_identity("amy").await.unwrap(), None, "[{b}] no identity yet");
-        assert_eq!(s.set_password("amy", None, "$argon2id$one", T0).await.unwrap(), "amy", "[{b}]");
-        let identity = |username: &str, password: &str, created_at: i64| Identity {
-            user_id: "amy".into(),
-            provider: "local".into(),
-            provider_user_id: username.into(),
-            password: Some(password.into()),
-            created_at,
-        };
-        assert_eq!(
-            s.local_identity("amy").await.unwrap(),
-            Some((identity("amy", "$argon2id$one", T0), user("amy", true))),
-            "[{b}] every column of an identity, and its user"
-        );
-        assert!(
-            !format!("{:?}", identity("amy", "$argon2id$one", T0)).contains("$argon2id$one"),
-            "[{b}] no hash in Debug"
-        );
-        assert_eq!(s.local_identity("Amy").await.unwrap(), None, "[{b}] usernames are case-sensitive");
-        // A new username replaces the old one; the identity keeps when it was created.
-        assert_eq!(s.set_password("amy", Some("amy.admin"), "$argon2id$two", T0 + 1).await.unwrap(), "amy.admin");
-        assert_eq!(s.local_identity("amy").await.unwrap(), None, "[{b}] the old username is gone");
-        assert_eq!(
-            s.local_identity("amy.admin").await.unwrap().map(|(i, _)| i),
-            Some(identity("amy.admin", "$argon2id$two", T0)),
-            "[{b}] renamed, new hash, same created_at"
-        );
-        // No username given: the identity keeps the one it has.
-        assert_eq!(s.set_password("amy", None, "$argon2id$three", T0 + 2).await.unwrap(), "amy.admin", "[{b}]");
-        let taken = s.set_password("bob", Some("amy.admin"), "$argon2id$x", T0).await;
-        assert!(matches!(taken, Err(DbError::Duplicate(_))), "[{b}] another user's username: {taken:?}");
-        let nobody = s.set_password("nobody", None, "$argon2id$x", T0).await;
-        assert!(matches!(nobody, Err(DbError::MissingReference(_))), "[{b}] an unknown user: {nobody:?}");
-        assert_eq!(s.set_password("carl", None, "5f4dcc3b5aa765d61d8327deb882cf99", T0).await.unwrap(), "carl");
-        let (carl, carl_user) = s.local_identity("carl").await.unwrap().unwrap();
-        assert_eq!((carl.password.as_deref(), carl_user.enabled), (Some("5f4dcc3b5aa765d61d8327deb882cf99"), false));
+        if b == "attached" {
+            aao_identities_are_read_never_written(&db).await;
+        } else {
+            // --- Identities: found by username with their user; the username defaults to the user id.
+            assert_eq!(s.local_identity("amy").await.unwrap(), None, "[{b}] no identity yet");
+            assert_eq!(s.set_password("amy", None, "$argon2id$one", T0).await.unwrap(), "amy", "[{b}]");
+            let identity = |username: &str, password: &str, created_at: i64| Identity {
+                user_id: "amy".into(),
+                provider: "local".into(),
+                provider_user_id: username.into(),
+                password: Some(password.into()),
+                created_at,
+            };
+            assert_eq!(
+                s.local_identity("amy").await.unwrap(),
+                Some((identity("amy", "$argon2id$one", T0), user("amy", true))),
+                "[{b}] every column of an identity, and its user"
+            );
+            assert!(
+                !format!("{:?}", identity("amy", "$argon2id$one", T0)).contains("$argon2id$one"),
+                "[{b}] no hash in Debug"
+            );
+            assert_eq!(s.local_identity("Amy").await.unwrap(), None, "[{b}] usernames are case-sensitive");
+            // A new username replaces the old one; the identity keeps when it was created.
+            assert_eq!(s.set_password("amy", Some("amy.admin"), "$argon2id$two", T0 + 1).await.unwrap(), "amy.admin");
+            assert_eq!(s.local_identity("amy").await.unwrap(), None, "[{b}] the old username is gone");
+            assert_eq!(
+                s.local_identity("amy.admin").await.unwrap().map(|(i, _)| i),
+                Some(identity("amy.admin", "$argon2id$two", T0)),
+                "[{b}] renamed, new hash, same created_at"
+            );
+            // No username given: the identity keeps the one it has.
+            assert_eq!(s.set_password("amy", None, "$argon2id$three", T0 + 2).await.unwrap(), "amy.admin", "[{b}]");
+            let taken = s.set_password("bob", Some("amy.admin"), "$argon2id$x", T0).await;
+            assert!(matches!(taken, Err(DbError::Duplicate(_))), "[{b}] another user's username: {taken:?}");
+            let nobody = s.set_password("nobody", None, "$argon2id$x", T0).await;
+            assert!(matches!(nobody, Err(DbError::MissingReference(_))), "[{b}] an unknown user: {nobody:?}");
+            assert_eq!(s.set_password("carl", None, "5f4dcc3b5aa765d61d8327deb882cf99", T0).await.unwrap(), "carl");
+            let (carl, carl_user) = s.local_identity("carl").await.unwrap().unwrap();
+            assert_eq!(
+                (carl.password.as_deref(), carl_user.enabled),
+                (Some("5f4dcc3b5aa765d61d8327deb882cf99"), false)
+            );
 
-        // --- Upgrading a hash: only while it is still the one that was checked.
-        assert!(!s.replace_password("carl", "something else", "$argon2id$new").await.unwrap(), "[{b}] stale");
-        assert!(!s.replace_password("bob", "5f4dcc3b5aa765d61d8327deb882cf99", "$argon2id$new").await.unwrap());
-        assert!(s.replace_password("carl", "5f4dcc3b5aa765d61d8327deb882cf99", "$argon2id$new").await.unwrap());
-        let (carl, _) = s.local_identity("carl").await.unwrap().unwrap();
-        assert_eq!(carl.password.as_deref(), Some("$argon2id$new"), "[{b}] replaced");
+            // --- Upgrading a hash: only while it is still the one that was checked.
+            assert!(!s.replace_password("carl", "something else", "$argon2id$new").await.unwrap(), "[{b}] stale");
+            assert!(!s.replace_password("bob", "5f4dcc3b5aa765d61d8327deb882cf99", "$argon2id$new").await.unwrap());
+            assert!(s.replace_password("carl", "5f4dcc3b5aa765d61d8327deb882cf99", "$argon2id$new").await.unwrap());
+            let (carl, _) = s.local_identity("carl").await.unwrap().unwrap();
+            assert_eq!(carl.password.as_deref(), Some("$argon2id$new"), "[{b}] replaced");
+        }
 
         // --- Failed sign-ins: 3 failures, each within 10 minutes of the last, lock for a minute.
         let rule = LockoutRule { max_failures: 3, window_ms: 10 * MINUTE, lockout_ms: MINUTE };

@@ -1,5 +1,7 @@
 //! The storage story: what a user of the export service relies on from the database, told once
-//! and run on every backend (SQLite always, PostgreSQL when `TEST_DATABASE_URL` is set).
+//! and run on every backend (SQLite always; PostgreSQL of our own and attached to the AAO's
+//! schema when `TEST_DATABASE_URL` is set). Then what attaching to the AAO's database promises:
+//! nothing of the AAO's changes, and a schema it does not recognise is refused.
 
 mod common;
 
@@ -18,6 +20,163 @@ async fn storage_story_on_every_backend() {
     for db in TestDatabase::all().await {
         story(db.storage.clone()).await;
     }
+}
+
+/// Everything of the AAO's that `migrate` must leave as it was: every table, column, index,
+/// constraint, trigger, function and type in `public`, and every row of every table.
+async fn aao_catalog(url: &str) -> Vec<String> {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    let listings = [
+        "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || \
+         COALESCE(column_default, '-') FROM information_schema.columns WHERE table_schema = 'public'",
+        "SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = 'public'",
+        "SELECT conrelid::regclass::text || ' ' || conname || ': ' || pg_get_constraintdef(c.oid) FROM pg_constraint c \
+         JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'public'",
+        "SELECT tgrelid::regclass::text || ' ' || tgname::text FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid \
+         JOIN pg_namespace n ON n.oid = r.relnamespace WHERE n.nspname = 'public'",
+        "SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'",
+        "SELECT t.typname || ' ' || COALESCE(string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder), '') FROM pg_type t \
+         JOIN pg_namespace n ON n.oid = t.typnamespace LEFT JOIN pg_enum e ON e.enumtypid = t.oid \
+         WHERE n.nspname = 'public' GROUP BY t.typname",
+        "SELECT c.relname::text || ' ' || c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public'",
+    ];
+    let mut out = Vec::new();
+    for listing in listings {
+        out.extend(sqlx::query_scalar::<_, String>(listing).fetch_all(&mut c).await.unwrap());
+    }
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    for table in tables {
+        let rows = format!("SELECT COALESCE(string_agg(t::text, '|' ORDER BY t::text), '') FROM public.{table} t");
+        let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(rows)).fetch_one(&mut c).await.unwrap();
+        out.push(format!("rows of {table}: {rows}"));
+    }
+    out.sort();
+    out
+}
+
+/// `migrate` on the AAO's database (its schema and rows, aao-contracts.md §2) creates only what
+/// is ours, in our schema: the AAO's catalog and rows are the same before and after, twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attaching_leaves_the_aao_schema_as_it_was() {
+    use aao_export_testkit::{AAO_SEED, AaoDatabase};
+    let Some(aao) = AaoDatabase::new(&[AAO_SEED]).await else { return };
+    let before = aao_catalog(&aao.url).await;
+    assert!(before.iter().any(|l| l.starts_with("exports.object_location")), "the catalog lists the AAO's columns");
+    assert!(before.iter().any(|l| l.starts_with("rows of users: ") && l.len() > 40), "and its rows");
+
+    let storage = aao_export_db::connect(&aao.url).await.expect("attaches and migrates");
+    assert_eq!(storage.backend(), "attached");
+    let attached = storage.attached_to().expect("attached to the AAO's schema");
+    assert!(attached.contains("revision a3e7c1d82f4b") && attached.contains("aao_export"), "{attached}");
+    let after = aao_catalog(&aao.url).await;
+    assert_eq!(before, after, "the AAO's schema and rows are untouched by migrate");
+    storage.migrate().await.expect("migrating again");
+    let again = aao_export_db::connect(&aao.url).await.expect("attaching again");
+    again.migrate().await.unwrap();
+    assert_eq!(before, aao_catalog(&aao.url).await, "running it twice changes nothing of the AAO's");
+
+    // Ours is in our schema: the catalogue, our record of exports, the migrations we applied.
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(&aao.url).await.unwrap();
+    let ours: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'aao_export' ORDER BY 1",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    for table in ["_sqlx_migrations", "catalogue", "exports", "job_queue"] {
+        assert!(ours.iter().any(|t| t == table), "aao_export.{table} in {ours:?}");
+    }
+    assert!(!ours.iter().any(|t| t == "observations"), "no table of ours takes the AAO's registry's name: {ours:?}");
+}
+
+/// Against an Alembic-managed database without what aao-export relies on, attaching is refused
+/// with everything missing named, and nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unrecognised_aao_schema_is_refused() {
+    use aao_export_testkit::AaoDatabase;
+    let older = "ALTER TABLE public.exports DROP COLUMN object_location; DROP TABLE public.shared_exports; \
+                 ALTER TYPE public.exportstatus RENAME VALUE 'processing' TO 'running'";
+    let Some(aao) = AaoDatabase::new(&[older]).await else { return };
+    let before = aao_catalog(&aao.url).await;
+    let refused = aao_export_db::connect(&aao.url).await.err().expect("refused");
+    let message = refused.to_string();
+    for missing in ["column public.exports.object_location", "table public.shared_exports", "label 'processing'"] {
+        assert!(message.contains(missing), "the refusal names {missing}: {message}");
+    }
+    assert_eq!(before, aao_catalog(&aao.url).await, "nothing changed");
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(&aao.url).await.unwrap();
+    let schemas: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_namespace WHERE nspname = 'aao_export'")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(schemas, 0, "no schema of ours was created");
+
+    // A schema name that cannot be used as it is is refused before anything is looked at.
+    let Some(fine) = AaoDatabase::new(&[]).await else { return };
+    let bad = aao_export_db::connect_in(&fine.url, "Robert'); DROP TABLE users;--").await.err().expect("refused");
+    assert!(bad.to_string().contains("cannot hold our objects"), "{bad}");
+    let good = aao_export_db::connect_in(&fine.url, "exports_service").await.expect("another schema name");
+    assert!(good.attached_to().unwrap().contains("exports_service"));
+}
+
+/// Attached, exports carry the AAO's curation: attributes under the key its routes write
+/// (`"{observer_id}_{timestamp}.{ad_id}"`) and under the bare ad id (older rows), the route's
+/// winning where an attribute is under both; tags and classifications by ad id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aaos_curation_is_found_under_both_id_forms() {
+    use aao_export_testkit::{AAO_SEED, AaoDatabase};
+    const O1: &str = "48734387-5226-4e96-b97c-2d0747a99898";
+    const A: &str = "e60b8866-daa0-40de-821b-80d8863db2b6";
+    const B: &str = "9e9f8084-c684-4f19-ac07-969a68671b71";
+    // A's "starred" under the bare id too (an older, different value): the route's row wins.
+    let older = format!(
+        "INSERT INTO public.ad_attributes VALUES ('{A}', 'starred', 'False', 1, 'someone', 2, 'someone'), \
+         ('{A}', 'note', 'old', 3, 'someone', 4, 'someone')"
+    );
+    let Some(aao) = AaoDatabase::new(&[AAO_SEED, &older]).await else { return };
+    let db = aao.attach().await;
+    let s = db.storage.clone();
+    let ad = |id: &str, ms: i64| {
+        let uuid = format!("{ms}.{id}");
+        outcome(&key(O1, &uuid), "v1", &rdo(O1, &uuid, json!(ms / 1000), vec![], &["text"]))
+    };
+    s.record_objects(&[ad(A, 1_759_583_019_000), ad(B, 1_759_669_421_000)]).await.unwrap();
+    let got = s.curation(&[A.to_string(), B.to_string()]).await.unwrap();
+    let attribute = |key: &str, value: &str, created: i64, by: &str, modified: i64| Attribute {
+        key: key.into(),
+        value: Some(value.into()),
+        created_at: Some(created),
+        created_by: Some(by.into()),
+        modified_at: Some(modified),
+        modified_by: Some(by.into()),
+    };
+    let alice = "c9a48a35-1413-4c60-962d-d57f4d4a6276";
+    let admin = "016106ef-8425-4dd0-95f0-7ea51a3200c2";
+    assert_eq!(
+        got[A].attributes,
+        vec![
+            attribute("note", "old", 3, "someone", 4),
+            attribute("starred", "True", 1_759_600_000, alice, 1_759_600_000)
+        ],
+        "A: starred under the route key, note under the bare id"
+    );
+    assert_eq!(got[A].tags, vec!["finance".to_string(), "political".into()], "A's tags by name");
+    let labels: Vec<&str> = got[A].classifications.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels, ["Education", "Financial services"], "A's classifications");
+    assert_eq!(
+        got[B].attributes,
+        vec![attribute("hidden", "True", 1_759_700_000, admin, 1_759_700_500)],
+        "B: hidden under the bare id"
+    );
 }
 
 /// What the test expects the catalogue to hold, by observation id.
@@ -165,20 +324,27 @@ async fn story(s: Arc<dyn Database>) {
         modified_by: by.map(str::to_string),
     };
     let class = |label: &str, score: f64| Classification { label: label.into(), score };
+    // An attribute with nothing recorded but its key; the AAO's columns take no NULL, so there
+    // it is an unstarred one.
+    let bare_starred = if b == "attached" {
+        attribute("starred", Some("False"), Some(1_759_583_021), Some("u1"))
+    } else {
+        attribute("starred", None, None, None)
+    };
     s.put_curation(&[
         CurationRecord {
             observation_id: "ad-1".into(),
             tag_ids: vec!["t1".into(), "t2".into(), "t4".into(), "t3".into()],
             attributes: vec![
-                attribute("starred", Some("true"), Some(1_759_583_019_000), Some("u1")),
-                attribute("hidden", Some("false"), Some(1_759_583_020_000), Some("u2")),
+                attribute("starred", Some("true"), Some(1_759_583_019), Some("u1")),
+                attribute("hidden", Some("false"), Some(1_759_583_020), Some("u2")),
             ],
             classifications: vec![class("political", 0.9), class("commercial", 0.25), class("political", 0.125)],
         },
         CurationRecord {
             observation_id: "ad-2".into(),
             tag_ids: vec!["t2".into()],
-            attributes: vec![attribute("starred", None, None, None)],
+            attributes: vec![bare_starred.clone()],
             classifications: vec![],
         },
     ])
@@ -191,16 +357,12 @@ async fn story(s: Arc<dyn Database>) {
     let ad1 = Curation {
         tags: tag_names,
         attributes: vec![
-            attribute("hidden", Some("false"), Some(1_759_583_020_000), Some("u2")),
-            attribute("starred", Some("true"), Some(1_759_583_019_000), Some("u1")),
+            attribute("hidden", Some("false"), Some(1_759_583_020), Some("u2")),
+            attribute("starred", Some("true"), Some(1_759_583_019), Some("u1")),
         ],
         classifications: vec![class("commercial", 0.25), class("political", 0.125), class("political", 0.9)],
     };
-    let ad2 = Curation {
-        tags: vec!["alpha".into()],
-        attributes: vec![attribute("starred", None, None, None)],
-        classifications: vec![],
-    };
+    let ad2 = Curation { tags: vec!["alpha".into()], attributes: vec![bare_starred.clone()], classifications: vec![] };
     assert_eq!(
         got,
         HashMap::from([("ad-1".to_string(), ad1.clone()), ("ad-2".to_string(), ad2.clone())]),

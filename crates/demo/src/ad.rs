@@ -212,11 +212,12 @@ impl DemoData {
         let mut attributes = Vec::new();
         for (key, p) in [("starred", 0.2), ("hidden", 0.1)] {
             if r.random_bool(p) {
-                let created_at = ts_ms + r.random_range(3_600_000..60 * 86_400_000i64);
+                // Epoch seconds, as the AAO's `ad_attributes` keeps them.
+                let created_at = ts_ms / 1000 + r.random_range(3_600..60 * 86_400i64);
                 let created_by = pick(r, &self.users).id.clone();
                 let (modified_at, modified_by, value) = if r.random_bool(0.15) {
                     // Changed its mind later.
-                    (created_at + r.random_range(60_000..20 * 86_400_000i64), pick(r, &self.users).id.clone(), "false")
+                    (created_at + r.random_range(60..20 * 86_400i64), pick(r, &self.users).id.clone(), "false")
                 } else {
                     (created_at, created_by.clone(), "true")
                 };
@@ -454,7 +455,7 @@ mod tests {
             for a in &ad.attributes {
                 assert!(a.key == "starred" || a.key == "hidden");
                 assert!(a.value == "true" || a.value == "false");
-                assert!(a.modified_at >= a.created_at && a.created_at > ts);
+                assert!(a.modified_at >= a.created_at && a.created_at > ts / 1000, "epoch seconds after the ad");
                 assert!(d.users().iter().any(|u| u.id == a.created_by));
                 assert!(d.users().iter().any(|u| u.id == a.modified_by));
             }

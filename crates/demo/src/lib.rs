@@ -71,10 +71,10 @@ pub struct DemoAttribute {
     pub key: String,
     /// `"true"` or `"false"`.
     pub value: String,
-    /// Epoch milliseconds.
+    /// Epoch seconds (as the AAO's `ad_attributes` keeps them).
     pub created_at: i64,
     pub created_by: String,
-    /// Epoch milliseconds, `>= created_at`.
+    /// Epoch seconds, `>= created_at`.
     pub modified_at: i64,
     pub modified_by: String,
 }

@@ -34,7 +34,7 @@ impl FromRequestParts<Shared> for AuthUser {
         let users = state.service.users.as_ref();
         if let Some(value) = parts.headers.get(API_KEY_HEADER) {
             let key = value.to_str().unwrap_or_default().trim();
-            return Ok(AuthUser(by_api_key(users, key).await?));
+            return Ok(AuthUser(by_api_key(users, &state.service.tokens, key).await?));
         }
         if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
             let value = value.to_str().unwrap_or_default().trim();

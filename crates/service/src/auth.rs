@@ -63,19 +63,32 @@ pub struct Tokens {
     secret: SecretString,
     /// How long a minted token is valid.
     pub ttl_secs: u64,
+    /// The AAO's `API_KEY_SALT`, to check the AAO's own API keys (attached to its database).
+    aao_key_salt: Option<SecretString>,
 }
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let shown = if self.secret.expose_secret().is_empty() { "[empty]" } else { "[redacted]" };
-        f.debug_struct("Tokens").field("secret", &shown).field("ttl_secs", &self.ttl_secs).finish()
+        f.debug_struct("Tokens")
+            .field("secret", &shown)
+            .field("ttl_secs", &self.ttl_secs)
+            .field("aao_key_salt", &self.aao_key_salt.as_ref().map(|_| "[redacted]"))
+            .finish()
     }
 }
 
 impl Tokens {
     /// Tokens signed with `secret` (empty: every token is refused), valid for `ttl_secs`.
     pub fn new(secret: SecretString, ttl_secs: u64) -> Self {
-        Tokens { secret, ttl_secs }
+        Tokens { secret, ttl_secs, aao_key_salt: None }
+    }
+
+    /// The same, also checking the AAO's API keys with the AAO's `API_KEY_SALT` (unset or empty:
+    /// they are refused).
+    pub fn with_aao_key_salt(mut self, salt: Option<SecretString>) -> Self {
+        self.aao_key_salt = salt.filter(|s| !s.expose_secret().is_empty());
+        self
     }
 
     /// A bearer token for a user, valid for `ttl_secs`.
@@ -147,26 +160,69 @@ fn parse_api_key(key: &str) -> Option<(&str, &str)> {
     (fine(key_id, 64) && fine(secret, 256)).then_some((key_id, secret))
 }
 
-/// The caller an API key names.
-pub async fn by_api_key(users: &dyn UsersDb, key: &str) -> ServiceResult<Caller> {
+fn invalid_api_key() -> ServiceError {
+    ServiceError::unauthenticated(codes::INVALID_API_KEY, "the API key is not valid: it is unknown or has been revoked")
+}
+
+/// The caller an API key names: one of ours (`aao_{key_id}_{secret}`), or, with the AAO's salt
+/// configured, one the AAO's dashboard issued.
+pub async fn by_api_key(users: &dyn UsersDb, tokens: &Tokens, key: &str) -> ServiceResult<Caller> {
     let Some((key_id, secret)) = parse_api_key(key) else {
+        if let Some(salt) = &tokens.aao_key_salt
+            && is_aao_api_key(key)
+        {
+            return by_aao_api_key(users, salt, key).await;
+        }
         return Err(ServiceError::unauthenticated(
             codes::INVALID_API_KEY,
             "the X-API-Key header does not hold an aao-export API key (aao_{key_id}_{secret})",
         ));
     };
-    let invalid = || {
-        ServiceError::unauthenticated(
-            codes::INVALID_API_KEY,
-            "the API key is not valid: it is unknown or has been revoked",
-        )
-    };
+    let invalid = invalid_api_key;
     let Some((stored, user)) = users.api_key(key_id).await? else { return Err(invalid()) };
     let presented = sha256_hex(secret);
     if !bool::from(presented.as_bytes().ct_eq(stored.secret_hash.to_ascii_lowercase().as_bytes())) {
         return Err(invalid());
     }
     Caller::from_user(user)
+}
+
+/// The shape of a key the AAO issues (`secrets.token_urlsafe(64)`: 86 URL-safe characters),
+/// with room for other lengths; found by its last 6 characters.
+fn is_aao_api_key(key: &str) -> bool {
+    (AAO_KEY_SUFFIX_LEN + 1..=512).contains(&key.len())
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+const AAO_KEY_SUFFIX_LEN: usize = 6;
+
+/// The AAO's check of its keys: the stored bcrypt hash of the key followed by the salt, of which
+/// bcrypt reads the first 72 bytes (the AAO's library cut longer input silently).
+fn aao_key_matches(key: &str, salt: &SecretString, hashed: &str) -> bool {
+    let mut input = Vec::with_capacity(key.len() + salt.expose_secret().len());
+    input.extend_from_slice(key.as_bytes());
+    input.extend_from_slice(salt.expose_secret().as_bytes());
+    input.truncate(72);
+    bcrypt::verify(&input, hashed).unwrap_or(false)
+}
+
+async fn by_aao_api_key(users: &dyn UsersDb, salt: &SecretString, key: &str) -> ServiceResult<Caller> {
+    let suffix = &key[key.len() - AAO_KEY_SUFFIX_LEN..];
+    let candidates = users.aao_api_keys(suffix).await?;
+    if candidates.is_empty() {
+        return Err(invalid_api_key());
+    }
+    // bcrypt is slow on purpose (a quarter of a second per check): off the async threads.
+    let (key, salt) = (key.to_string(), salt.clone());
+    let found = tokio::task::spawn_blocking(move || {
+        candidates.into_iter().find(|(hashed, _)| aao_key_matches(&key, &salt, hashed)).map(|(_, user)| user)
+    })
+    .await
+    .unwrap_or(None);
+    match found {
+        Some(user) => Caller::from_user(user),
+        None => Err(invalid_api_key()),
+    }
 }
 
 /// The caller a bearer token names.

@@ -225,6 +225,11 @@ impl Runner {
         deadline: Option<SystemTime>,
     ) -> Settled {
         let owner = &self.settings.worker_id;
+        // An export the AAO's own API created (attached to its database) becomes ours to run.
+        if let Err(e) = self.exports.adopt_export(job.export_id, job.max_retries, &job.export_parameters.fields).await {
+            tracing::warn!(error = %e, "adopting the export failed; it will come back");
+            return Settled::ComesBack;
+        }
         let now = now_ms();
         let claim =
             self.exports.claim_export(job.export_id, job.attempt, owner, now, now + ms(self.settings.lease)).await;

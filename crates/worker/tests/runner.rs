@@ -563,3 +563,104 @@ async fn an_export_completes_while_the_mail_server_is_down() {
     })
     .await;
 }
+
+/// Attached to the AAO's database, our worker is the one the AAO's API waits for: an export its
+/// API created (its `exports` row, its `export_fields`, its queue message on SQS, in the AAO's
+/// shape) is claimed, built into the exports store and completed in the AAO's row; one that keeps
+/// failing ends `failed` with a message after the message's `max_retries`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_the_aaos_api_created_are_built_and_recorded_in_its_rows() {
+    use aao_export_queue::SqsQueue;
+    use aao_export_testkit::{AAO_SEED, AaoDatabase, create_queue, external, s3_region};
+    use sqlx::{Connection, Row};
+    const ALICE: &str = "c9a48a35-1413-4c60-962d-d57f4d4a6276";
+    let Some(endpoint) = external("TEST_S3_ENDPOINT", "the SQS queue") else { return };
+    let Some(aao) = AaoDatabase::new(&[AAO_SEED]).await else { return };
+    let url = aao.url.clone();
+    let w = World::new(aao.attach().await, 40).await;
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    let aws = aao_export_core::aws::AwsSettings { region: s3_region(), endpoint_url: Some(endpoint.clone()) };
+    let queue_url =
+        create_queue(&endpoint, &format!("aao-attached-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).await;
+    let sqs: Arc<dyn Queue> = Arc::new(SqsQueue::connect(&queue_url, &aws).await);
+
+    // What the AAO's `create_export` does: the row, its fields (another transaction), then the
+    // message with the paths asked for and its own MAX_RETRIES.
+    let aao_creates = async |db: &mut sqlx::PgConnection, fields: &[&str], max_retries: u32| {
+        let id = uuid::Uuid::new_v4();
+        let query = json!({"method": "ALL"});
+        sqlx::query(
+            "INSERT INTO public.exports (id, creator_id, include_images, query_string, status, created_at, updated_at) \
+             VALUES ($1, $2, false, $3, 'pending', now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')",
+        )
+        .bind(id.to_string())
+        .bind(ALICE)
+        .bind(query.to_string())
+        .execute(&mut *db)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO public.export_fields (export_id, field_id) SELECT $1, id FROM public.exportable_fields \
+             WHERE path = ANY($2)",
+        )
+        .bind(id.to_string())
+        .bind(fields.iter().map(|f| f.to_string()).collect::<Vec<_>>())
+        .execute(&mut *db)
+        .await
+        .unwrap();
+        let message = json!({
+            "export_id": id.to_string(), "creator_id": ALICE,
+            "export_parameters": {"query": query, "include_images": false, "fields": fields},
+            "attempt": 1, "max_retries": max_retries,
+        });
+        sqs.send(&message.to_string(), Duration::ZERO).await.unwrap();
+        id
+    };
+    let aao_row = async |db: &mut sqlx::PgConnection, id: uuid::Uuid| {
+        sqlx::query(
+            "SELECT status::text AS status, message, object_location, started_at IS NOT NULL AS started, \
+             completed_at IS NOT NULL AS completed, completed_at >= started_at AS in_order FROM public.exports WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_one(&mut *db)
+        .await
+        .unwrap()
+    };
+    let settled = async |db: &mut sqlx::PgConnection, id: uuid::Uuid| {
+        for _ in 0..600 {
+            let row = aao_row(db, id).await;
+            let status: String = row.get("status");
+            if status != "pending" && status != "processing" {
+                return row;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the AAO's export {id} did not settle in 60 s");
+    };
+
+    // 1. Built and completed.
+    let id = aao_creates(&mut db, &["observation.uuid", "observer.uuid"], 3).await;
+    let running = start(w.runner_on(sqs.clone(), w.exports(|s| s), None));
+    let row = settled(&mut db, id).await;
+    stop(running).await;
+    assert_eq!(row.get::<String, _>("status"), "completed", "{:?}", row.get::<Option<String>, _>("message"));
+    assert!(row.get::<bool, _>("started") && row.get::<bool, _>("completed") && row.get::<bool, _>("in_order"));
+    assert_eq!(row.get::<Option<String>, _>("message"), None);
+    let location: String = row.get::<Option<String>, _>("object_location").expect("object_location holds the key");
+    assert_eq!(w.files(), vec![location.clone()], "the ZIP is at the AAO row's object_location");
+    let done = w.storage.export(id).await.unwrap().unwrap();
+    let (names, _) = open_zip(&w, &done);
+    assert_eq!(names.iter().filter(|n| n.ends_with("/data.json")).count() as u64, done.ad_count.unwrap());
+    assert_eq!(done.parameters.fields, ["observation.uuid", "observer.uuid"], "the message's fields, in order");
+
+    // 2. Failing every time: failed after the message's retries (1), with a message.
+    let id = aao_creates(&mut db, &["observation.uuid"], 1).await;
+    let running = start(w.runner_on(sqs.clone(), w.exports(flaky(usize::MAX, Duration::ZERO)), None));
+    let row = settled(&mut db, id).await;
+    stop(running).await;
+    assert_eq!(row.get::<String, _>("status"), "failed");
+    let message: String = row.get::<Option<String>, _>("message").expect("a message for the AAO's dashboard");
+    assert!(message.contains("failed after 2 attempts"), "{message}");
+    assert_eq!(row.get::<Option<String>, _>("object_location"), None);
+    assert_eq!(w.files(), vec![location], "nothing more written");
+}

@@ -259,7 +259,7 @@ async fn every_endpoint_against_every_caller() {
 
 async fn apps_with(adjust: impl Fn(&mut aao_export_service::Settings) + Copy) -> Vec<TestApp> {
     let mut apps = Vec::new();
-    for db in aao_export_testkit::TestDatabase::all().await {
+    for db in aao_export_testkit::TestDatabase::ours().await {
         apps.push(spawn_app_with(db, adjust).await);
     }
     apps

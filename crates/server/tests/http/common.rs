@@ -25,6 +25,8 @@ pub const SHARED: &str = "shared";
 pub const DISABLED: &str = "disabled";
 pub const USERS: [&str; 5] = [ADMIN, CREATOR, OTHER, SHARED, DISABLED];
 pub const DAY_MS: i64 = 86_400_000;
+/// The `API_KEY_SALT` the AAO fixture's API key was hashed with (`aao_seed.sql`).
+pub const AAO_TEST_SALT: &str = "aao-test-salt";
 
 pub struct TestApp {
     pub url: String,
@@ -78,11 +80,12 @@ pub fn user(id: &str) -> User {
     }
 }
 
-/// The app on every configured database: SQLite always, PostgreSQL when `TEST_DATABASE_URL` is
-/// set (and a test failure when it is not but `AAO_REQUIRE_EXTERNAL=1`).
+/// The app on every database of our own: SQLite always, PostgreSQL when `TEST_DATABASE_URL` is
+/// set (and a test failure when it is not but `AAO_REQUIRE_EXTERNAL=1`). The app attached to the
+/// AAO's database has its own story (`attached.rs`).
 pub async fn apps() -> Vec<TestApp> {
     let mut apps = Vec::new();
-    for db in TestDatabase::all().await {
+    for db in TestDatabase::ours().await {
         apps.push(spawn_app(db).await);
     }
     apps
@@ -112,7 +115,9 @@ pub async fn spawn_app_on(
     storage.put_users(&USERS.map(user)).await.unwrap();
     let mut keys = HashMap::new();
     let mut tokens = HashMap::new();
-    let jwt = Tokens::new(format!("jwt-{}", Uuid::new_v4()).into(), 3600);
+    // The AAO's API keys are checked with the fixture's salt (only an attached database has any).
+    let jwt = Tokens::new(format!("jwt-{}", Uuid::new_v4()).into(), 3600)
+        .with_aao_key_salt(Some(AAO_TEST_SALT.to_string().into()));
     for id in USERS {
         let (key, record) = new_api_key(id);
         storage.put_api_key(&record).await.unwrap();

@@ -5,6 +5,7 @@
 mod common;
 
 mod api;
+mod attached;
 mod authorization;
 mod bad_input;
 mod download_link;

@@ -1,0 +1,161 @@
+//! [`UsersDb`]: users, API keys, the AAO's local sign-in identities and the count of failed
+//! sign-ins per username.
+
+use crate::driver::{Row, query};
+use crate::records::{ApiKey, Identity, LockoutRule, SignInGate};
+use crate::storage::{Flavour, Storage};
+use crate::{DbError, Result, User, UsersDb, sql};
+use async_trait::async_trait;
+
+#[async_trait]
+impl UsersDb for Storage {
+    async fn put_users(&self, users: &[User]) -> Result<()> {
+        let mut tx = self.pool.begin(false).await?;
+        for u in users {
+            query(sql::UPSERT_USER)
+                .bind(&u.id)
+                .bind(&u.full_name)
+                .bind(u.enabled)
+                .bind(&u.role)
+                .bind(&u.primary_email)
+                .execute(&mut tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<User>> {
+        let row = query(sql::SELECT_USER).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn enabled_users(&self) -> Result<Vec<User>> {
+        let rows = query(sql::SELECT_ENABLED_USERS).fetch_all(&self.pool).await?;
+        let mut users = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
+        // By id byte for byte, whatever the database's collation.
+        users.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(users)
+    }
+
+    async fn unknown_users(&self, ids: &[String]) -> Result<Vec<String>> {
+        let mut known = std::collections::HashSet::new();
+        for chunk in ids.chunks(sql::MAX_IN_LIST) {
+            let mut q = query(sql::in_list(sql::SELECT_KNOWN_USERS, chunk.len()));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            known.extend(q.scalars::<String>(&self.pool).await?);
+        }
+        Ok(ids.iter().filter(|id| !known.contains(*id)).cloned().collect())
+    }
+
+    async fn put_api_key(&self, key: &ApiKey) -> Result<()> {
+        query(sql::UPSERT_API_KEY)
+            .bind(&key.key_id)
+            .bind(&key.user_id)
+            .bind(&key.secret_hash)
+            .bind(key.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn api_key(&self, key_id: &str) -> Result<Option<(ApiKey, User)>> {
+        let Some(row) = query(sql::SELECT_API_KEY).bind(key_id).fetch_optional(&self.pool).await? else {
+            return Ok(None);
+        };
+        let key = ApiKey {
+            key_id: row.try_get("key_id")?,
+            user_id: row.try_get("user_id")?,
+            secret_hash: row.try_get("secret_hash")?,
+            created_at: row.try_get("created_at")?,
+        };
+        Ok(Some((key, user_from_row(&row)?)))
+    }
+
+    async fn aao_api_keys(&self, suffix: &str) -> Result<Vec<(String, User)>> {
+        if self.flavour != Flavour::Attached {
+            return Ok(Vec::new());
+        }
+        let rows = query(sql::SELECT_AAO_API_KEYS).bind(suffix).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Ok((row.try_get("hashed_key")?, user_from_row(row)?))).collect()
+    }
+
+    async fn local_identity(&self, username: &str) -> Result<Option<(Identity, User)>> {
+        let Some(row) = query(sql::SELECT_LOCAL_IDENTITY).bind(username).fetch_optional(&self.pool).await? else {
+            return Ok(None);
+        };
+        let identity = Identity {
+            user_id: row.try_get("user_id")?,
+            provider: row.try_get("provider")?,
+            provider_user_id: row.try_get("provider_user_id")?,
+            password: row.try_get("password")?,
+            created_at: row.try_get("created_at")?,
+        };
+        Ok(Some((identity, user_from_row(&row)?)))
+    }
+
+    async fn set_password(&self, user_id: &str, username: Option<&str>, hash: &str, now: i64) -> Result<String> {
+        if self.flavour == Flavour::Attached {
+            return Err(DbError::AaoOwned(
+                "passwords are the Ad Observatory's: set them in its dashboard (its API keeps them as it checks them)",
+            ));
+        }
+        Ok(query(sql::UPSERT_LOCAL_PASSWORD)
+            .bind(user_id)
+            .bind(username)
+            .bind(hash)
+            .bind(now)
+            .scalar(&self.pool)
+            .await?)
+    }
+
+    async fn replace_password(&self, user_id: &str, old: &str, new: &str) -> Result<bool> {
+        // The AAO's API checks its own MD5 digests: a stronger hash there would lock people out of
+        // its dashboard.
+        if self.flavour == Flavour::Attached {
+            return Ok(false);
+        }
+        let done = query(sql::REPLACE_LOCAL_PASSWORD).bind(user_id).bind(old).bind(new).execute(&self.pool).await?;
+        Ok(done == 1)
+    }
+
+    async fn begin_sign_in(&self, username: &str, now: i64, rule: &LockoutRule) -> Result<SignInGate> {
+        let mut tx = self.pool.begin(true).await?;
+        let counted: Option<i32> = query(sql::COUNT_SIGN_IN_ATTEMPT)
+            .bind(username)
+            .bind(now)
+            .bind(now.saturating_sub(rule.window_ms))
+            .bind(i64::from(rule.max_failures))
+            .bind(now.saturating_sub(rule.lockout_ms))
+            .optional_scalar(&mut tx)
+            .await?;
+        let gate = match counted {
+            Some(failures) => SignInGate::Open { failures: failures.max(0) as u32 },
+            // The upsert's condition held the row back: locked out since its last failure.
+            None => {
+                let last: i64 = query(sql::SELECT_LAST_FAILURE).bind(username).scalar(&mut tx).await?;
+                SignInGate::Locked { until: last.saturating_add(rule.lockout_ms) }
+            }
+        };
+        tx.commit().await?;
+        Ok(gate)
+    }
+
+    async fn clear_failed_sign_ins(&self, username: &str) -> Result<()> {
+        query(sql::CLEAR_FAILED_SIGN_INS).bind(username).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// A user as the user statements select it.
+pub(crate) fn user_from_row(row: &Row) -> Result<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        full_name: row.try_get("full_name")?,
+        enabled: row.try_get("enabled")?,
+        role: row.try_get("role")?,
+        primary_email: row.try_get("primary_email")?,
+    })
+}
