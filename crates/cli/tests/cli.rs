@@ -473,3 +473,32 @@ fn single_keys_and_one_pass_chores_from_a_shell() {
     let out = work.ok(&["sweep"]);
     assert!(out.starts_with("sweep: 0 exports expired, 0 files deleted"), "{out}");
 }
+
+/// Pointed at the Ad Observatory's database, `migrate` and `check` say what they attached to,
+/// commands that would write the AAO's users and curation refuse without changing anything, and
+/// a database the AAO's schema is not in full refuses with what is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attached_to_the_aaos_database_from_a_shell() {
+    use aao_export_testkit::{AAO_SEED, AaoDatabase};
+    let Some(aao) = AaoDatabase::new(&[AAO_SEED]).await else { return };
+    let work = Workdir::local().with("DATABASE_URL", &aao.url).with("DATABASE_SCHEMA", "aao_export_cli");
+    let migrated = quiet_ok(&work.run(&["migrate"]), "postgres://");
+    assert!(
+        migrated.contains("attached to the Ad Observatory schema (revision a3e7c1d82f4b), ours in aao_export_cli"),
+        "{migrated}"
+    );
+    let checked = work.run(&["check"]);
+    let report = String::from_utf8_lossy(&checked.stdout);
+    assert!(report.contains("attached to the Ad Observatory schema (revision a3e7c1d82f4b)"), "{report}");
+    for args in [&["demo-data", "--ads", "3"][..], &["users", "add", "someone", "--name", "Someone"][..]] {
+        clean_failure(&work.run(args), "are the Ad Observatory's own in its database");
+    }
+    clean_failure(
+        &work.run_with_stdin(&["users", "passwd", "c9a48a35-1413-4c60-962d-d57f4d4a6276"], "new-pass\n"),
+        "passwords are the Ad Observatory's",
+    );
+
+    let Some(partial) = AaoDatabase::new(&["DROP TABLE public.shared_exports"]).await else { return };
+    let refused = Workdir::local().with("DATABASE_URL", &partial.url).run(&["migrate"]);
+    clean_failure(&refused, "missing table public.shared_exports");
+}

@@ -129,7 +129,9 @@ pub(crate) async fn sync_exports<'a>(on: impl Into<On<'a>>, max_retries: u32) ->
     Ok(())
 }
 
-/// Adopts one export the AAO's API created, as its queue message describes it.
+/// Adopts one export the AAO's API created, as its queue message describes it; one adopted
+/// already (listed before its message came) takes the message's retries and fields (in the
+/// message's order) while it has not started.
 pub(crate) async fn adopt_export(pool: &Pool, id: uuid::Uuid, max_retries: u32, field_paths: &str) -> Result<()> {
     query(ADOPT_ONE_EXPORT).bind(id).bind(i64::from(max_retries)).bind(field_paths).execute(pool).await?;
     Ok(())
@@ -142,7 +144,8 @@ SELECT e.id, e.creator_id, e.include_images, COALESCE(e.query_string, 'null'), C
     e.object_location, epoch_ms(e.created_at), epoch_ms(e.updated_at), epoch_ms(e.started_at),
     epoch_ms(e.completed_at), e.message, $2, $3
 FROM public.exports e WHERE e.id = $1
-ON CONFLICT (export_id) DO NOTHING";
+ON CONFLICT (export_id) DO UPDATE SET max_retries = excluded.max_retries, field_paths = excluded.field_paths
+WHERE exports.status = 'pending' AND exports.attempt = 1 AND exports.started_at IS NULL";
 
 /// `$1`: the retries an adopted export gets. Its fields in the AAO's order of paths (the AAO's
 /// `export_fields` keeps no order).
