@@ -1,6 +1,7 @@
 // Starts aao-export for the browser tests: demo data, three users with passwords, and `serve` on
 // 127.0.0.1 with a port of its own choosing. Exports AAO_URL (and the folders) to the tests.
 import { execFileSync, spawn } from "node:child_process";
+import { createServer } from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -15,7 +16,18 @@ export const USERS = [
 
 export default async function globalSetup() {
   const work = mkdtempSync(join(tmpdir(), "aao-ui-"));
-  const env = { ...process.env, RUST_LOG: "warn", SERVER_BIND: "127.0.0.1:0", EXPORT_MAX_RETRIES: "0", EXPORT_LEASE_SECONDS: "5" };
+  // Another site on loopback, standing in for the AAO's dashboard (dashboard.spec.mjs): a blank
+  // page at an origin of its own, which the service lets call its API (SERVER_CORS_ORIGINS).
+  const dashboard = createServer((_, res) => {
+    res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+    res.end("<!doctype html><title>AAO dashboard stand-in</title><h1>Requests the dashboard makes</h1><ol id=log></ol>");
+  });
+  await new Promise((ready) => dashboard.listen(0, "127.0.0.1", ready));
+  const dashboardOrigin = `http://localhost:${dashboard.address().port}`;
+  process.env.AAO_DASHBOARD_ORIGIN = dashboardOrigin;
+  globalThis.__aaoDashboard = dashboard;
+  const env = { ...process.env, RUST_LOG: "warn", SERVER_BIND: "127.0.0.1:0", EXPORT_MAX_RETRIES: "0", EXPORT_LEASE_SECONDS: "5",
+    SERVER_CORS_ORIGINS: dashboardOrigin };
   const run = (args) => execFileSync(BIN, args, { cwd: work, env, stdio: ["ignore", "pipe", "inherit"] }).toString();
   const demo = run(["demo-data", "--ads", "120", "--images-per-ad", "2", "--seed", "3"]);
   // "activation codes (for OBSERVER_ID_CONTAINS): 1a2b3c4d ..." — the tests query by them.

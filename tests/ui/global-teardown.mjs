@@ -7,5 +7,6 @@ export default async function globalTeardown() {
     server.kill("SIGTERM");
     await new Promise((done) => { server.on("exit", done); setTimeout(done, 10_000); });
   }
+  if (globalThis.__aaoDashboard) globalThis.__aaoDashboard.close();
   if (process.env.AAO_WORK) rmSync(process.env.AAO_WORK, { recursive: true, force: true });
 }

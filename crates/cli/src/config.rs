@@ -15,6 +15,8 @@ use std::path::Path;
 pub struct Config {
     pub server_bind: String,
     pub public_url: String,
+    /// Other sites' origins allowed to call the API from their pages (CORS).
+    pub cors_origins: Vec<String>,
     /// May hold a password.
     pub database_url: SecretString,
     /// Where our objects go when the database is the Ad Observatory's.
@@ -53,6 +55,9 @@ pub struct Config {
 const KEYS: &[(&str, &str, &str)] = &[
     ("SERVER", "BIND", "127.0.0.1:8080"),
     ("SERVER", "PUBLIC_URL", "http://127.0.0.1:8080"),
+    // Origins whose pages may call the API with a token or key (e.g. the AAO's dashboard),
+    // separated by commas or spaces; empty: none.
+    ("SERVER", "CORS_ORIGINS", ""),
     ("DATABASE", "URL", "sqlite://data/aao-export.db"),
     // Attached to the Ad Observatory's database: the PostgreSQL schema our objects go in.
     ("DATABASE", "SCHEMA", "aao_export"),
@@ -127,6 +132,11 @@ impl Config {
         let config = Config {
             server_bind: get("SERVER", "BIND"),
             public_url: get("SERVER", "PUBLIC_URL"),
+            cors_origins: get("SERVER", "CORS_ORIGINS")
+                .split([',', ' '])
+                .filter(|o| !o.trim().is_empty())
+                .map(|o| o.trim().to_string())
+                .collect(),
             database_url: get("DATABASE", "URL").into(),
             database_schema: get("DATABASE", "SCHEMA"),
             api_key_salt: optional("API", "KEY_SALT").map(SecretString::from),

@@ -32,7 +32,10 @@ pub async fn run(config: &Config, storage: Arc<dyn Database>) -> anyhow::Result<
                 bail!("SERVER_PUBLIC_URL must be set for the api role: the API Gateway URL its links point to");
             }
             let service = service::service(config, storage, observations, queue, exports, &config.public_url)?;
-            let state = AppState::new(service).with_public_url(&config.public_url);
+            let state = AppState::new(service)
+                .with_public_url(&config.public_url)
+                .with_cors_origins(&config.cors_origins)
+                .map_err(|e| anyhow::anyhow!("SERVER_CORS_ORIGINS: {e}"))?;
             aao_export_lambda::serve_api(aao_export_server::app(state)).await
         }
         Role::Worker => {

@@ -94,7 +94,10 @@ pub async fn run(
         }
         let service =
             service(config, storage.clone(), observations.clone(), queue.clone(), exports.clone(), &public_url)?;
-        let state = AppState::new(service).with_public_url(&public_url);
+        let state = AppState::new(service)
+            .with_public_url(&public_url)
+            .with_cors_origins(&config.cors_origins)
+            .map_err(|e| anyhow::anyhow!("SERVER_CORS_ORIGINS: {e}"))?;
         on_listening(&public_url);
         tracing::info!(%bound, %public_url, "API listening");
         let stop = shutdown.clone();

@@ -187,12 +187,52 @@ pub struct SessionUser {
     pub role: String,
 }
 
-/// The answer to `POST /auth/login` (the session itself travels in the `aao_session` cookie).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// The answer to `POST /auth/login`: the user, and the session's bearer token (the same token the
+/// `aao_session` cookie holds), for clients that keep it themselves, as the AAO's dashboard does.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LoginResponse {
     /// Always true
     pub success: bool,
     pub user: SessionUser,
+    /// A bearer token for `Authorization: Bearer …`, valid as long as the session
+    pub token: String,
+}
+
+impl std::fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginResponse").field("user", &self.user).field("token", &"[redacted]").finish()
+    }
+}
+
+/// `POST /auth/verify`, as the AAO's API takes it: is this bearer token (still) good?
+#[derive(Clone, PartialEq, Eq, Deserialize, ToSchema)]
+#[schema(example = json!({"token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJqYW5lIn0.c2lnbmF0dXJl"}))]
+pub struct VerifyRequest {
+    pub token: String,
+}
+
+impl std::fmt::Debug for VerifyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyRequest").field("token", &"[redacted]").finish()
+    }
+}
+
+impl VerifyRequest {
+    /// Checks the body's shape: `{"token": "…"}`, a non-empty string, and nothing else.
+    pub fn from_json(body: &Value) -> Result<Self, RequestError> {
+        let object = body
+            .as_object()
+            .ok_or_else(|| RequestError(format!("the body must be a JSON object, found {}", kind(body))))?;
+        if let Some(k) = object.keys().find(|k| *k != "token") {
+            return Err(RequestError(format!("unknown key {k:?}; the body is {{\"token\": \"...\"}}")));
+        }
+        match object.get("token") {
+            Some(Value::String(s)) if s.is_empty() => Err(RequestError("token: empty".into())),
+            Some(Value::String(s)) => Ok(VerifyRequest { token: s.clone() }),
+            Some(other) => Err(RequestError(format!("token: must be a string, found {}", kind(other)))),
+            None => Err(RequestError("token: missing; the body is {\"token\": \"...\"}".into())),
+        }
+    }
 }
 
 /// Ads written so far, of how many.
@@ -457,11 +497,29 @@ pub struct Success {
     pub success: bool,
 }
 
-/// A user one may share with.
+/// A user one may share with; `username`, `enabled`, `role` and `provider` as the AAO's API
+/// gives them (from the user's sign-in identity, the local one first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UserSummary {
     pub id: String,
     pub full_name: String,
+    /// The username the user signs in with (the identity's provider_user_id); null without one
+    pub username: Option<String>,
+    pub enabled: bool,
+    /// admin, user or guest
+    pub role: String,
+    /// local or cilogon; null without an identity
+    pub provider: Option<String>,
+}
+
+/// One field of `GET /exports/fields`: the catalogue's field, with its id also as `id` (the key
+/// the AAO's dashboard reads).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FieldListing {
+    /// The same as field_id
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub field: crate::fields::ExportableField,
 }
 
 /// Liveness and readiness.
@@ -519,6 +577,8 @@ pub mod codes {
     /// A state-changing request signed in by the session cookie that does not come from the
     /// service's own origin.
     pub const INVALID_ORIGIN: &str = "INVALID_ORIGIN";
+    /// `POST /auth/verify` of a token that is not (or no longer) good: as the AAO's API answers.
+    pub const VERIFY_FAILED: &str = "VERIFY_FAILED";
 
     /// Every code, for the API's description.
     pub const ALL: &[&str] = &[
@@ -548,6 +608,7 @@ pub mod codes {
         BUSY,
         INTERNAL_ERROR,
         INVALID_CREDENTIALS,
+        VERIFY_FAILED,
         TOO_MANY_ATTEMPTS,
         INVALID_ORIGIN,
     ];

@@ -117,6 +117,17 @@ pub struct User {
     pub primary_email: Option<String>,
 }
 
+/// An enabled user as the share picker lists them, with the sign-in identity that names them (the
+/// local one first), as the AAO's `get_user_dict` shows a user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedUser {
+    pub user: User,
+    /// `local` or `cilogon`; none without an identity.
+    pub provider: Option<String>,
+    /// The identity's `provider_user_id` (for `local`, the username).
+    pub username: Option<String>,
+}
+
 /// An AAO tag (the `tags` table).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tag {
@@ -234,8 +245,8 @@ pub trait CatalogueDb: Send + Sync + 'static {
 pub trait UsersDb: Send + Sync + 'static {
     async fn put_users(&self, users: &[User]) -> Result<()>;
     async fn user(&self, id: &str) -> Result<Option<User>>;
-    /// Enabled users, by id (the share picker).
-    async fn enabled_users(&self) -> Result<Vec<User>>;
+    /// Enabled users, by id, with their identity (the share picker).
+    async fn enabled_users(&self) -> Result<Vec<ListedUser>>;
     /// Which of these ids name no user.
     async fn unknown_users(&self, ids: &[String]) -> Result<Vec<String>>;
     async fn put_api_key(&self, key: &ApiKey) -> Result<()>;

@@ -87,7 +87,14 @@ pub fn in_list(template: &str, n: usize) -> String {
 // The AAO's `users.full_name` may be NULL (ours is '' then).
 pub const SELECT_USER: &str =
     "SELECT id, COALESCE(full_name, '') AS full_name, enabled, role, primary_email FROM users WHERE id = $1";
-pub const SELECT_ENABLED_USERS: &str = "SELECT id, COALESCE(full_name, '') AS full_name, enabled, role, primary_email FROM users WHERE enabled ORDER BY id";
+/// With the identity that names each (the local one first, as the AAO's user list shows them).
+pub const SELECT_ENABLED_USERS: &str = "
+SELECT id, COALESCE(full_name, '') AS full_name, enabled, role, primary_email,
+    (SELECT i.provider FROM user_identities i WHERE i.user_id = users.id
+        ORDER BY i.provider <> 'local', i.provider LIMIT 1) AS provider,
+    (SELECT i.provider_user_id FROM user_identities i WHERE i.user_id = users.id
+        ORDER BY i.provider <> 'local', i.provider LIMIT 1) AS username
+FROM users WHERE enabled ORDER BY id";
 pub const SELECT_KNOWN_USERS: &str = "SELECT id FROM users WHERE id IN ({ids})";
 pub const UPSERT_API_KEY: &str = "
 INSERT INTO api_keys (key_id, user_id, secret_hash, created_at) VALUES ($1, $2, $3, $4)

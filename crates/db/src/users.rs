@@ -4,7 +4,7 @@
 use crate::driver::{Row, query};
 use crate::records::{ApiKey, Identity, LockoutRule, SignInGate};
 use crate::storage::{Flavour, Storage};
-use crate::{DbError, Result, User, UsersDb, sql};
+use crate::{DbError, ListedUser, Result, User, UsersDb, sql};
 use async_trait::async_trait;
 
 #[async_trait]
@@ -30,11 +30,20 @@ impl UsersDb for Storage {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    async fn enabled_users(&self) -> Result<Vec<User>> {
+    async fn enabled_users(&self) -> Result<Vec<ListedUser>> {
         let rows = query(sql::SELECT_ENABLED_USERS).fetch_all(&self.pool).await?;
-        let mut users = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
+        let mut users = rows
+            .iter()
+            .map(|row| {
+                Ok(ListedUser {
+                    user: user_from_row(row)?,
+                    provider: row.try_get("provider")?,
+                    username: row.try_get("username")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         // By id byte for byte, whatever the database's collation.
-        users.sort_by(|a, b| a.id.cmp(&b.id));
+        users.sort_by(|a, b| a.user.id.cmp(&b.user.id));
         Ok(users)
     }
 

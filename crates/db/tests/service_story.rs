@@ -117,7 +117,9 @@ async fn story(s: Arc<dyn Database>, label: &str) {
     //     database's collation; unknown_users names the ids that are no user, in the order given.
     let everyone = ["bob", "amy", "Zed", "carl", "dan", "a-c", "ab"].map(|id| user(id, id != "carl"));
     s.put_users(&everyone).await.unwrap();
-    let enabled = s.enabled_users().await.unwrap();
+    let listed = s.enabled_users().await.unwrap();
+    let enabled: Vec<User> = listed.iter().map(|l| l.user.clone()).collect();
+    assert!(listed.iter().all(|l| l.username.is_none() && l.provider.is_none()), "[{b}] no identities yet");
     assert_eq!(
         enabled.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
         ["Zed", "a-c", "ab", "amy", "bob", "dan"],
@@ -856,6 +858,15 @@ async fn sign_in_story_on_every_backend() {
             let (carl, _) = s.local_identity("carl").await.unwrap().unwrap();
             assert_eq!(carl.password.as_deref(), Some("$argon2id$new"), "[{b}] replaced");
         }
+
+        // The share picker shows the identity's username and provider, none without one.
+        let listed = s.enabled_users().await.unwrap();
+        let named = |id: &str| {
+            let l = listed.iter().find(|l| l.user.id == id).unwrap();
+            (l.provider.clone(), l.username.clone())
+        };
+        assert_eq!(named("amy"), (Some("local".into()), Some("amy.admin".into())), "[{b}] amy's identity");
+        assert_eq!(named("bob"), (None, None), "[{b}] bob has none");
 
         // --- Failed sign-ins: 3 failures, each within 10 minutes of the last, lock for a minute.
         let rule = LockoutRule { max_failures: 3, window_ms: 10 * MINUTE, lockout_ms: MINUTE };

@@ -6,9 +6,10 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, Json, Segment, query_pairs};
 use crate::state::Shared;
 use aao_export_core::api::{
-    CreateExportRequest, CreatedExport, Download, ExportStatusObject, Preview, ShareRequest, ShareResponse, Success,
+    CreateExportRequest, CreatedExport, Download, ExportStatusObject, FieldListing, Preview, ShareRequest,
+    ShareResponse, Success,
 };
-use aao_export_core::fields::ExportableField;
+
 use aao_export_service::exports::Links;
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
@@ -267,7 +268,8 @@ pub(crate) async fn unshare(
 ///
 /// The catalogue, in display order; is_default marks the fields exported when a request names none.
 #[utoipa::path(get, path = "/exports/fields", tag = "exports", operation_id = "listExportableFields",
-    responses((status = 200, description = "The field catalogue", body = Vec<ExportableField>)))]
-pub(crate) async fn fields(State(state): State<Shared>, _user: AuthUser) -> ApiResult<Json<Vec<ExportableField>>> {
-    Ok(Json(state.service.fields().await?))
+    responses((status = 200, description = "The field catalogue", body = Vec<FieldListing>)))]
+pub(crate) async fn fields(State(state): State<Shared>, _user: AuthUser) -> ApiResult<Json<Vec<FieldListing>>> {
+    let fields = state.service.fields().await?;
+    Ok(Json(fields.into_iter().map(|field| FieldListing { id: field.field_id, field }).collect()))
 }

@@ -6,7 +6,9 @@
 //! owns its routes (`router()`); [`error::ApiError`] is the one error type, turned into the AAO
 //! envelope in one place. Every endpoint needs credentials ([`auth::AuthUser`]: an API key, a
 //! bearer token or the session cookie) except `/healthz`, `/readyz`, `/openapi.json`, `/docs`,
-//! `/auth/login`, `/auth/logout` and `/downloads/...`, whose links carry their own signature.
+//! `/auth/login`, `/auth/logout`, `/auth/verify` and `/downloads/...`, whose links carry their own
+//! signature. Pages of the origins in `SERVER_CORS_ORIGINS` may call the API (CORS), never with
+//! the session cookie.
 
 pub mod ads;
 pub mod auth;
@@ -36,6 +38,7 @@ use tracing::Level;
 /// The whole API as one router.
 pub fn app(state: AppState) -> Router {
     let limit = state.max_body_bytes;
+    let cors = cors(&state.cors_origins);
     let shared = Arc::new(state);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request<_>| {
@@ -64,10 +67,36 @@ pub fn app(state: AppState) -> Router {
         .with_state(shared);
     // Both run before routing: negotiation sends a browser's GET of a page path to the page, and a
     // body declared too large is answered (after draining it) before anything reads it.
-    Router::new()
+    let app = Router::new()
         .fallback_service(api)
         .layer(axum::middleware::from_fn(pages::negotiate))
-        .layer(axum::middleware::from_fn(move |request, next| error::refuse_oversized(limit, request, next)))
+        .layer(axum::middleware::from_fn(move |request, next| error::refuse_oversized(limit, request, next)));
+    // Outermost: a preflight is answered before anything else, and every answer (refusals
+    // included) carries the headers a configured origin's page needs to read it.
+    match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
+}
+
+/// Cross-origin use by the pages of these origins (none: no CORS at all, as before): the methods
+/// and headers the API takes, and never credentials, so a page of another site calls the API with
+/// a bearer token or an API key it holds, never with this site's session cookie.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static(auth::API_KEY_HEADER)])
+            .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 async fn unknown_route(method: Method, uri: Uri) -> ApiError {

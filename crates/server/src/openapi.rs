@@ -45,7 +45,7 @@ async fn docs() -> impl IntoResponse {
     paths(
         exports::create, exports::preview, exports::list, exports::fields, exports::read, exports::delete, exports::share,
         exports::unshare, exports::retry, exports::download, exports::downloads, ads::image, downloads::download, users::list, sessions::login, sessions::logout,
-        sessions::me, health::healthz, health::readyz,
+        sessions::me, sessions::verify, health::healthz, health::readyz,
         openapi_json, docs
     ),
     components(

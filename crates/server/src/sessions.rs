@@ -18,7 +18,7 @@
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, Json, codes};
 use crate::state::{AppState, Shared};
-use aao_export_core::api::{LoginRequest, LoginResponse, SessionUser, Success};
+use aao_export_core::api::{LoginRequest, LoginResponse, SessionUser, Success, VerifyRequest};
 use aao_export_service::{Caller, RefusalKind};
 use axum::Router;
 use axum::extract::State;
@@ -30,7 +30,11 @@ use serde_json::Value;
 pub const SESSION_COOKIE: &str = "aao_session";
 
 pub fn router() -> Router<Shared> {
-    Router::new().route("/auth/login", post(login)).route("/auth/logout", post(logout)).route("/auth/me", get(me))
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/auth/me", get(me))
+        .route("/auth/verify", post(verify))
 }
 
 /// The `Set-Cookie` value that starts a session holding `token` (from [`Service::sign_in`]): it
@@ -109,6 +113,15 @@ pub fn check_origin(state: &AppState, headers: &HeaderMap, required: bool) -> Ap
     }
 }
 
+/// Signing in from a page: this service's own, or one of the configured CORS origins (the AAO's
+/// dashboard keeps the token it is given; a browser drops a cross-site answer's cookie anyway).
+fn check_sign_in_origin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    match headers.get(header::ORIGIN).map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned()) {
+        Some(origin) if state.is_cors_origin(&origin) => Ok(()),
+        _ => check_origin(state, headers, false),
+    }
+}
+
 fn session_user(caller: Caller) -> SessionUser {
     SessionUser { id: caller.id, full_name: caller.full_name, role: caller.role }
 }
@@ -134,13 +147,13 @@ pub(crate) async fn login(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> ApiResult<(HeaderMap, Json<LoginResponse>)> {
-    check_origin(&state, &headers, false)?;
+    check_sign_in_origin(&state, &headers)?;
     let request = LoginRequest::from_json(&body).map_err(|e| ApiError::invalid(e.0))?;
     let (caller, token) = state.service.sign_in(&request.username, &request.password).await?;
     let mut answer = HeaderMap::new();
     answer.insert(header::SET_COOKIE, session_cookie(&state, &token));
     answer.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok((answer, Json(LoginResponse { success: true, user: session_user(caller) })))
+    Ok((answer, Json(LoginResponse { success: true, user: session_user(caller), token })))
 }
 
 /// Sign out
@@ -158,6 +171,22 @@ pub(crate) async fn logout(State(state): State<Shared>, headers: HeaderMap) -> A
     answer.insert(header::SET_COOKIE, clear_session_cookie(&state));
     answer.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok((answer, Json(Success { success: true })))
+}
+
+/// Check a bearer token
+///
+/// Whether a token is good: signed by this service, not expired, for a user who exists and is
+/// enabled; as the AAO's API answers its dashboard, which asks on every page load.
+#[utoipa::path(post, path = "/auth/verify", tag = "auth", operation_id = "verify", security(()),
+    request_body(content = VerifyRequest, description = "The token to check"),
+    responses((status = 200, description = "The token is good", body = Success),
+        (status = 400, description = "VERIFY_FAILED: the token is not (or no longer) good, with why; INVALID_REQUEST: no token given", body = aao_export_core::api::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Busy)))]
+pub(crate) async fn verify(State(state): State<Shared>, Json(body): Json<Value>) -> ApiResult<Json<Success>> {
+    let request = VerifyRequest::from_json(&body).map_err(|e| ApiError::invalid(e.0))?;
+    state.service.verify_token(&request.token).await?;
+    Ok(Json(Success { success: true }))
 }
 
 /// Who is signed in

@@ -17,13 +17,17 @@ pub struct AppState {
     /// it is https, and requests that change state with the cookie must come from this origin.
     /// `None` (no public URL): such requests are refused.
     pub public_origin: Option<PublicOrigin>,
+    /// Other sites' origins whose pages may call the API with a bearer token or an API key
+    /// (CORS; the AAO's dashboard) and sign in there (`SERVER_CORS_ORIGINS`). Never with the
+    /// session cookie: that stays with the public URL's origin.
+    pub cors_origins: Vec<String>,
 }
 
 impl AppState {
     /// The service behind the API, with the default body limit and no public URL (see
     /// [`AppState::with_public_url`]).
     pub fn new(service: Service) -> Self {
-        AppState { service, max_body_bytes: DEFAULT_MAX_BODY_BYTES, public_origin: None }
+        AppState { service, max_body_bytes: DEFAULT_MAX_BODY_BYTES, public_origin: None, cors_origins: Vec::new() }
     }
 
     /// The same state, reached by browsers at `public_url` (e.g. `https://aao.example.org/`). A
@@ -31,6 +35,31 @@ impl AppState {
     pub fn with_public_url(mut self, public_url: &str) -> Self {
         self.public_origin = PublicOrigin::parse(public_url);
         self
+    }
+
+    /// The same state, letting pages of these origins call the API (see
+    /// [`AppState::cors_origins`]); each is `scheme://host[:port]`, as [`PublicOrigin::parse`]
+    /// reads it, or the list is refused naming the one at fault.
+    pub fn with_cors_origins(mut self, origins: &[String]) -> Result<Self, String> {
+        self.cors_origins = origins
+            .iter()
+            .map(|o| {
+                PublicOrigin::parse(o)
+                    .filter(|p| p.origin.eq_ignore_ascii_case(o.trim().trim_end_matches('/')))
+                    .map(|p| p.origin)
+                    .ok_or_else(|| {
+                        format!(
+                            "{o:?} is not an origin: write scheme://host[:port], e.g. https://dashboard.example.org"
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(self)
+    }
+
+    /// Whether a request's `Origin` is one of [`AppState::cors_origins`].
+    pub fn is_cors_origin(&self, origin: &str) -> bool {
+        self.cors_origins.iter().any(|o| o.eq_ignore_ascii_case(origin.trim()))
     }
 }
 

@@ -1,17 +1,43 @@
-//! Who is calling: an API key (`aao_{key_id}_{secret}`) or an HS256 bearer token with the AAO
-//! claims. Either way the user's current row decides whether they are enabled and what role they
-//! have, so disabling a user or changing their role takes effect at once. Every front door
-//! extracts the credential its own way and asks here.
+//! Who is calling: an API key (ours, `aao_{key_id}_{secret}`, or the AAO's) or a bearer token
+//! with the AAO claims. Either way the user's current row decides whether they are enabled and
+//! what role they have, so disabling a user or changing their role takes effect at once. Every
+//! front door extracts the credential its own way and asks here.
+//!
+//! Tokens are made the AAO's way ([`Tokens::sign`]), so that with the same `JWT_SECRET` the AAO's
+//! API accepts ours and we accept its (its dashboard reads the payload with `atob`, and signs in
+//! on one API and calls the other); standard HS256 tokens signed with the secret are accepted too.
 
 use crate::error::{ServiceError, ServiceResult, codes};
 use aao_export_core::time::{hex, now_ms};
 use aao_export_db::{ApiKey, User, UsersDb};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+/// The header of the AAO's tokens, as its API writes it (`json.dumps`).
+const AAO_TOKEN_HEADER: &str = r#"{"alg": "HS256", "typ": "JWT"}"#;
+
+/// JSON with every non-ASCII character escaped (`\uXXXX`), as Python's `json.dumps` writes it: the
+/// AAO's dashboard decodes the payload with `atob`, which takes bytes, not UTF-8.
+fn ascii_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
 
 /// Every API key starts with this.
 pub const API_KEY_PREFIX: &str = "aao_";
@@ -55,6 +81,9 @@ pub struct Claims {
     #[serde(default)]
     pub iat: u64,
     pub exp: u64,
+    /// How the user signed in (`local`, `cilogon`), when known.
+    #[serde(default)]
+    pub provider: Option<String>,
 }
 
 /// Signs and checks bearer tokens. The secret never prints.
@@ -101,14 +130,43 @@ impl Tokens {
             enabled: user.enabled,
             iat: now,
             exp: now.saturating_add(self.ttl_secs),
+            provider: None,
         };
         self.sign(&claims)
     }
 
     /// Signs any claims (tests use it for expired tokens).
     pub fn sign(&self, claims: &Claims) -> String {
-        let key = EncodingKey::from_secret(self.secret.expose_secret().as_bytes());
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key).expect("HS256 signing cannot fail")
+        let payload = ascii_json(&serde_json::to_string(claims).expect("claims serialise"));
+        let header = STANDARD.encode(AAO_TOKEN_HEADER);
+        let payload = STANDARD.encode(payload);
+        let signature = self.aao_signature(&header, &payload);
+        format!("{header}.{payload}.{signature}")
+    }
+
+    /// The AAO's token signature: SHA-256, in hex, of `header.payload.secret`.
+    fn aao_signature(&self, header: &str, payload: &str) -> String {
+        let mut digest = Sha256::new();
+        digest.update(header.as_bytes());
+        digest.update(b".");
+        digest.update(payload.as_bytes());
+        digest.update(b".");
+        digest.update(self.secret.expose_secret().as_bytes());
+        hex(&digest.finalize())
+    }
+
+    /// The claims of a token in the AAO's format, if it is one and its signature is ours.
+    fn verify_aao(&self, token: &str) -> Option<Claims> {
+        let mut parts = token.split('.');
+        let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || signature.len() != 64 {
+            return None;
+        }
+        let expected = self.aao_signature(header, payload);
+        if !bool::from(expected.as_bytes().ct_eq(signature.to_ascii_lowercase().as_bytes())) {
+            return None;
+        }
+        serde_json::from_slice(&STANDARD.decode(payload).ok()?).ok()
     }
 
     /// The claims of a token this service signed, or why it is refused.
@@ -122,6 +180,19 @@ impl Tokens {
         let secret = self.secret.expose_secret().as_bytes();
         if secret.is_empty() || token.is_empty() {
             return Err(unauthorised());
+        }
+        if let Some(claims) = self.verify_aao(token) {
+            let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
+            return if claims.exp.saturating_add(LEEWAY_SECS) < now {
+                Err(ServiceError::unauthenticated(
+                    codes::SESSION_TOKEN_EXPIRED,
+                    "the bearer token has expired; sign in again for a new one",
+                ))
+            } else if claims.sub.is_empty() {
+                Err(unauthorised())
+            } else {
+                Ok(claims)
+            };
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
@@ -272,26 +343,62 @@ mod tests {
     fn tokens_carry_the_aao_claims() {
         let user = User {
             id: "u1".into(),
-            full_name: "U One".into(),
+            full_name: "Zoë Ünal ~?>".into(),
             enabled: true,
             role: "admin".into(),
             primary_email: None,
         };
         let tokens = Tokens::new("s3cret".to_string().into(), 60);
         let token = tokens.mint(&user);
-        let data = jsonwebtoken::decode::<Claims>(
-            &token,
-            &DecodingKey::from_secret(b"s3cret"),
-            &Validation::new(Algorithm::HS256),
+        // The AAO's way, checked independently: standard base64 of ASCII JSON, and the hex SHA-256
+        // of "header.payload.secret" (its utils/jwt.py).
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let hex_of =
+            |text: String| Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let expected = hex_of(format!("{}.{}.s3cret", parts[0], parts[1]));
+        assert_eq!(parts[2], expected);
+        let payload = STANDARD.decode(parts[1]).expect("standard base64, as atob reads it");
+        assert!(payload.is_ascii() && !parts[1].contains(['-', '_']), "atob-safe: {}", parts[1]);
+        let claims: Claims = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(
+            (claims.sub.as_str(), claims.role.as_str(), claims.full_name.as_str(), claims.enabled),
+            ("u1", "admin", "Zoë Ünal ~?>", true)
+        );
+        assert_eq!(claims.exp, claims.iat + 60);
+        assert_eq!(tokens.verify(&token).unwrap().full_name, "Zoë Ünal ~?>");
+        assert!(Tokens::new(String::new().into(), 60).verify(&token).is_err(), "an empty secret verifies nothing");
+        assert!(Tokens::new("other".to_string().into(), 60).verify(&token).is_err(), "another secret");
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            STANDARD.encode(String::from_utf8(payload).unwrap().replace("admin", "guest!")),
+            parts[2]
+        );
+        assert!(tokens.verify(&tampered).is_err(), "a changed payload");
+        assert!(!format!("{tokens:?}").contains("s3cret"));
+
+        // A token the AAO's API made (Python's json.dumps spacing), and an expired one.
+        let aao = |exp: u64| {
+            let header = STANDARD.encode(r#"{"alg": "HS256", "typ": "JWT"}"#);
+            let body = format!(
+                r#"{{"sub": "u1", "iat": 1, "exp": {exp}, "role": "user", "full_name": "U", "enabled": true, "provider": "local"}}"#
+            );
+            let payload = STANDARD.encode(body);
+            let signature = hex_of(format!("{header}.{payload}.s3cret"));
+            format!("{header}.{payload}.{signature}")
+        };
+        let verified = tokens.verify(&aao(u64::MAX / 2)).unwrap();
+        assert_eq!((verified.sub.as_str(), verified.provider.as_deref()), ("u1", Some("local")));
+        assert!(tokens.verify(&aao(1000)).is_err_and(|e| format!("{e:?}").contains("SESSION_TOKEN_EXPIRED")));
+
+        // A standard HS256 token signed with the secret (e.g. by another tool) is accepted too.
+        let hs256 = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &Claims { exp: u64::MAX / 2, ..claims },
+            &jsonwebtoken::EncodingKey::from_secret(b"s3cret"),
         )
         .unwrap();
-        assert_eq!(
-            (data.claims.sub.as_str(), data.claims.role.as_str(), data.claims.full_name.as_str(), data.claims.enabled),
-            ("u1", "admin", "U One", true)
-        );
-        assert_eq!(data.claims.exp, data.claims.iat + 60);
-        assert_eq!(tokens.verify(&token).unwrap().sub, "u1");
-        assert!(Tokens::new(String::new().into(), 60).verify(&token).is_err(), "an empty secret verifies nothing");
-        assert!(!format!("{tokens:?}").contains("s3cret"));
+        assert_eq!(tokens.verify(&hs256).unwrap().sub, "u1");
     }
 }

@@ -474,7 +474,17 @@ impl Service {
     /// The enabled users one may share with, by id.
     pub async fn users(&self) -> ServiceResult<Vec<UserSummary>> {
         let users = self.users.enabled_users().await?;
-        Ok(users.into_iter().map(|u| UserSummary { id: u.id, full_name: u.full_name }).collect())
+        Ok(users
+            .into_iter()
+            .map(|l| UserSummary {
+                id: l.user.id,
+                full_name: l.user.full_name,
+                username: l.username,
+                enabled: l.user.enabled,
+                role: l.user.role,
+                provider: l.provider,
+            })
+            .collect())
     }
 
     /// The file behind a local download link, once the link's signature, its expiry and the

@@ -120,6 +120,16 @@ impl Service {
 
     /// The caller a session token names, as for a bearer token but with messages that speak of
     /// the session (expired: 401 `SESSION_TOKEN_EXPIRED`, "sign in again").
+    /// Whether a bearer token is good: signed here, not expired, for a user who exists and is
+    /// enabled (as the AAO's `POST /auth/verify` tells its dashboard). Refused as 400
+    /// `VERIFY_FAILED`, saying why; a database that cannot answer is not a verdict.
+    pub async fn verify_token(&self, token: &str) -> ServiceResult<Caller> {
+        by_token(self.users.as_ref(), &self.tokens, token).await.map_err(|e| match e {
+            ServiceError::Refused(r) => ServiceError::refuse(RefusalKind::BadRequest, codes::VERIFY_FAILED, r.message),
+            other => other,
+        })
+    }
+
     pub async fn session_caller(&self, token: &str) -> ServiceResult<Caller> {
         by_token(self.users.as_ref(), &self.tokens, token).await.map_err(|e| match e {
             ServiceError::Refused(r) if r.comment == codes::SESSION_TOKEN_EXPIRED => ServiceError::unauthenticated(

@@ -342,7 +342,9 @@ async fn the_field_catalogue_and_the_users() {
         let fields = fields.as_array().unwrap();
         assert!(fields.len() >= 40, "[{b}] {}", fields.len());
         for f in fields {
-            assert_eq!(keys(f), ["field_id", "name", "description", "path", "group", "is_default"], "[{b}]");
+            // `id` (the same as field_id) as the AAO's dashboard reads it, then the spec's keys.
+            assert_eq!(keys(f), ["id", "field_id", "name", "description", "path", "group", "is_default"], "[{b}]");
+            assert_eq!(f["id"], f["field_id"], "[{b}]");
             assert!(uuid::Uuid::parse_str(f["field_id"].as_str().unwrap()).is_ok());
         }
         let ocr = fields.iter().find(|f| f["path"] == json!("ocr.text")).unwrap();
@@ -357,10 +359,10 @@ async fn the_field_catalogue_and_the_users() {
         assert_eq!(
             users,
             json!([
-                {"id": ADMIN, "full_name": "Admin"},
-                {"id": CREATOR, "full_name": "Creator"},
-                {"id": OTHER, "full_name": "Other"},
-                {"id": SHARED, "full_name": "Shared"}
+                {"id": ADMIN, "full_name": "Admin", "username": null, "enabled": true, "role": "admin", "provider": null},
+                {"id": CREATOR, "full_name": "Creator", "username": null, "enabled": true, "role": "user", "provider": null},
+                {"id": OTHER, "full_name": "Other", "username": null, "enabled": true, "role": "user", "provider": null},
+                {"id": SHARED, "full_name": "Shared", "username": null, "enabled": true, "role": "user", "provider": null}
             ]),
             "[{b}] enabled users only, by id"
         );

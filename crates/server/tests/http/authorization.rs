@@ -25,6 +25,7 @@ fn callers(app: &TestApp) -> Vec<Caller> {
         enabled: true,
         iat,
         exp,
+        provider: None,
     };
     let creator_token = app.tokens[CREATOR].clone();
     let foreign = aao_export_service::Tokens::new("another-secret".to_string().into(), 3600).sign(&claims(

@@ -25,6 +25,9 @@ pub const SHARED: &str = "shared";
 pub const DISABLED: &str = "disabled";
 pub const USERS: [&str; 5] = [ADMIN, CREATOR, OTHER, SHARED, DISABLED];
 pub const DAY_MS: i64 = 86_400_000;
+/// The origin of another site's pages every test app lets call it (`SERVER_CORS_ORIGINS`), as the
+/// AAO's dashboard would.
+pub const DASHBOARD_ORIGIN: &str = "http://dashboard.test:4173";
 /// The `API_KEY_SALT` the AAO fixture's API key was hashed with (`aao_seed.sql`).
 pub const AAO_TEST_SALT: &str = "aao-test-salt";
 
@@ -149,7 +152,9 @@ pub async fn spawn_app_on(
         jwt.clone(),
         settings.clone(),
     ))
-    .with_public_url(&url);
+    .with_public_url(&url)
+    .with_cors_origins(&[DASHBOARD_ORIGIN.to_string()])
+    .unwrap();
     let max_body_bytes = state.max_body_bytes;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(aao_export_server::serve(listener, state, async move {

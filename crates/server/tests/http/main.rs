@@ -8,6 +8,7 @@ mod api;
 mod attached;
 mod authorization;
 mod bad_input;
+mod dashboard;
 mod download_link;
 mod downloads;
 mod oversized;

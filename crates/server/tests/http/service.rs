@@ -108,6 +108,7 @@ async fn the_openapi_document_matches_the_router() {
         "GET /users",
         "POST /auth/login",
         "POST /auth/logout",
+        "POST /auth/verify",
         "POST /exports",
         "POST /exports/preview",
         "POST /exports/{export_id}/retry",

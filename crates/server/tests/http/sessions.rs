@@ -84,9 +84,11 @@ async fn signing_in_sets_a_session_cookie_the_api_accepts_like_a_token() {
         give_password(&app, CREATOR, "creator's passphrase").await;
         let signed_in = login(&app, CREATOR, "creator's passphrase").await;
         assert_eq!(signed_in.status, 200, "[{b}] {}", signed_in.body);
+        let token =
+            signed_in.body["token"].as_str().expect("the session's token, for clients that keep it").to_string();
         assert_eq!(
             signed_in.body,
-            json!({"success": true, "user": {"id": "creator", "full_name": "Creator", "role": "user"}}),
+            json!({"success": true, "user": {"id": "creator", "full_name": "Creator", "role": "user"}, "token": token}),
             "[{b}]"
         );
         let cookie = signed_in.cookie.expect("a session cookie");
@@ -158,6 +160,7 @@ async fn signing_in_sets_a_session_cookie_the_api_accepts_like_a_token() {
             enabled: true,
             iat: now - 7200,
             exp: now - 3600,
+            provider: None,
         });
         let refused = with_cookie(&app, "GET", "/exports", &expired, None, None).await;
         assert_error(&refused, 401, "SESSION_TOKEN_EXPIRED", b);

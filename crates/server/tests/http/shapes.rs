@@ -250,7 +250,12 @@ async fn the_json_of_every_endpoint_is_pinned() {
             (status, got.as_str()),
             (
                 200,
-                r#"[{"id":"admin","full_name":"Admin"},{"id":"creator","full_name":"Creator"},{"id":"other","full_name":"Other"},{"id":"shared","full_name":"Shared"}]"#
+                concat!(
+                    r#"[{"id":"admin","full_name":"Admin","username":null,"enabled":true,"role":"admin","provider":null},"#,
+                    r#"{"id":"creator","full_name":"Creator","username":null,"enabled":true,"role":"user","provider":null},"#,
+                    r#"{"id":"other","full_name":"Other","username":null,"enabled":true,"role":"user","provider":null},"#,
+                    r#"{"id":"shared","full_name":"Shared","username":null,"enabled":true,"role":"user","provider":null}]"#
+                )
             ),
             "[{b}] users"
         );
@@ -259,4 +264,5 @@ async fn the_json_of_every_endpoint_is_pinned() {
     }
 }
 
-const FIELDS_SHA256: &str = "0cc73de597e26b4ee001e41d72a0bf35757e2780df9a95a3bc82272d632cee05";
+/// Each field with `id` (the same as field_id) first, for the AAO's dashboard (issue 21).
+const FIELDS_SHA256: &str = "f2be9370037cd50058568e6f0ad021f2883d0732e39ad4006f136256957ba37d";
