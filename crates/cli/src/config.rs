@@ -36,6 +36,8 @@ pub struct Config {
     pub max_in_flight: u32,
     /// How long a worker's lease on an export lasts without a heartbeat.
     pub lease_secs: u64,
+    /// How long a preview may count before it estimates (milliseconds).
+    pub preview_budget_ms: u64,
     /// The first retry's delay; each further retry doubles it (with jitter).
     pub retry_backoff_secs: f64,
     pub jwt_secret: SecretString,
@@ -71,6 +73,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("EXPORT", "WORKER_CONCURRENCY", "2"),
     ("EXPORT", "MAX_IN_FLIGHT", "5"),
     ("EXPORT", "LEASE_SECONDS", "60"),
+    ("EXPORT", "PREVIEW_BUDGET_MS", "160"),
     ("EXPORT", "RETRY_BACKOFF_SECONDS", "10"),
     ("JWT", "SECRET", ""),
     // The AAO's `API_KEY_SALT`: with it, the AAO's own API keys work here (attached to its database).
@@ -156,6 +159,7 @@ impl Config {
                 .try_into()
                 .context("EXPORT_MAX_IN_FLIGHT is too large")?,
             lease_secs: number("EXPORT", "LEASE_SECONDS")?,
+            preview_budget_ms: number("EXPORT", "PREVIEW_BUDGET_MS")?,
             retry_backoff_secs: {
                 let v = get("EXPORT", "RETRY_BACKOFF_SECONDS");
                 v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0 && *s <= 3600.0).with_context(|| {

@@ -216,6 +216,7 @@ pub fn service(
                 lockout: Duration::from_secs(config.lockout_secs),
                 ..SignInLimits::default()
             },
+            preview_budget: Duration::from_millis(config.preview_budget_ms),
         },
     ))
 }

@@ -407,7 +407,8 @@ pub type PreviewRequest = CreateExportRequest;
             "/ads/820cc69e-3ebc-4b9e-93c7-5e5e98dfa79c/images/2",
             "/ads/820cc69e-3ebc-4b9e-93c7-5e5e98dfa79c/images/3"
         ]
-    }]
+    }],
+    "estimated": false
 }))]
 pub struct Preview {
     /// Ads the query selects (what the export would hold)
@@ -417,6 +418,10 @@ pub struct Preview {
     pub estimated_bytes: EstimatedBytes,
     /// The first matching ads (at most 24), newest first
     pub ads: Vec<PreviewAd>,
+    /// True when the query was too broad to count within the preview's time: `ad_count`,
+    /// `image_count` and `estimated_bytes` are then scaled from the newest 10,000 ads, and `ads`
+    /// may be empty. The export itself always holds every matching ad.
+    pub estimated: bool,
 }
 
 /// The ZIP's estimated size, both ways.

@@ -115,15 +115,25 @@ pub fn display_page_name(rdo: &Map<String, Value>) -> Option<String> {
     best.or_else(|| candidates.iter().find_map(page_name))
 }
 
+/// The values lower-cased, each once, joined by [`VALUE_SEPARATOR`]. Once: a phrase never spans
+/// two values (none holds the separator), so a value's repeats (page names, captions, keys:
+/// about half of an RDO's text) add nothing to a search.
 fn join_lower<'a>(values: impl Iterator<Item = &'a str>) -> String {
     let mut out = String::new();
-    for (i, v) in values.enumerate() {
-        if i > 0 {
-            out.push(VALUE_SEPARATOR);
-        }
+    let mut seen = std::collections::HashSet::new();
+    for v in values {
         // Control characters become the separator: no phrase holds one, so none matches across a
         // line break (a space would let "spare change" match "Spare\nchange").
-        out.extend(v.to_lowercase().chars().map(|c| if c.is_control() { VALUE_SEPARATOR } else { c }));
+        let value: String =
+            v.to_lowercase().chars().map(|c| if c.is_control() { VALUE_SEPARATOR } else { c }).collect();
+        if seen.contains(&value) {
+            continue;
+        }
+        if !seen.is_empty() {
+            out.push(VALUE_SEPARATOR);
+        }
+        out.push_str(&value);
+        seen.insert(value);
     }
     out
 }
@@ -154,6 +164,11 @@ mod tests {
         assert_eq!(e.page_names, "");
         assert!(e.search_text.contains("paid for by raiz invest australia limited"));
         assert!(e.search_text.split(VALUE_SEPARATOR).any(|t| t == "instagram"));
+        // The sample holds some strings twice ("unknown", its screen's size, the media key) and
+        // "Raiz" in two cases; the search text holds each lower-cased value once.
+        let values: Vec<&str> = e.search_text.split(VALUE_SEPARATOR).collect();
+        let distinct: std::collections::HashSet<&&str> = values.iter().collect();
+        assert_eq!(values.len(), distinct.len(), "{values:?}");
         assert!(!e.withdrawn);
         assert_eq!(
             e.media,

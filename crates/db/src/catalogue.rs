@@ -2,7 +2,7 @@
 //! records, and search.
 
 use crate::driver::{self, Row, query};
-use crate::search::{self, PageCursor};
+use crate::search::{self, PageCursor, PageOrder};
 use crate::storage::Storage;
 use crate::{CatalogueDb, CatalogueRow, CatalogueTotals, CurationRecord, ObjectOutcome, OutcomeKind, Result, Tag, sql};
 use aao_export_core::document::{Attribute, Classification, Curation};
@@ -10,6 +10,18 @@ use aao_export_core::fields::ExportableField;
 use aao_export_core::query::Query;
 use async_trait::async_trait;
 use std::collections::HashMap;
+use std::time::Duration;
+
+/// Totals as [`search::totals_sql`] selects them, times `scale` (for an estimate).
+fn totals(row: &Row, scale: f64) -> Result<CatalogueTotals> {
+    let column = |name: &str| -> Result<u64> { Ok((row.try_get::<i64>(name)?.max(0) as f64 * scale).round() as u64) };
+    Ok(CatalogueTotals {
+        ads: column("ads")?,
+        images: column("images")?,
+        image_bytes: column("image_bytes")?,
+        rdo_bytes: column("rdo_bytes")?,
+    })
+}
 
 /// An ad as [`search::SEARCH_COLUMNS`] select it.
 fn catalogue_row(r: &Row) -> Result<CatalogueRow> {
@@ -184,7 +196,6 @@ impl CatalogueDb for Storage {
                         .bind(e.observed_at)
                         .bind(&e.platform)
                         .bind(&o.key)
-                        .bind(rdo)
                         .bind(&e.page_names)
                         .bind(&e.categories)
                         .bind(&e.search_text)
@@ -193,6 +204,7 @@ impl CatalogueDb for Storage {
                         .bind(rdo.len() as i64)
                         .execute(&mut tx)
                         .await?;
+                    query(sql::UPSERT_DOCUMENT).bind(&e.observation_id).bind(rdo).execute(&mut tx).await?;
                     ("indexed", Some(e.observation_id.as_str()), None)
                 }
                 OutcomeKind::Withdrawn { observation_id } => {
@@ -240,21 +252,26 @@ impl CatalogueDb for Storage {
     }
 
     async fn count_matching(&self, query: &Query) -> Result<u64> {
-        let compiled = search::count_sql(query, self.flavour.dialect());
-        let n: i64 = driver::query(compiled.text).bind_all(&compiled.binds).scalar(&self.pool).await?;
-        Ok(n.max(0) as u64)
+        Ok(self.catalogue_totals(query).await?.ads)
     }
 
     async fn catalogue_totals(&self, query: &Query) -> Result<CatalogueTotals> {
         let compiled = search::totals_sql(query, self.flavour.dialect());
         let row = driver::query(compiled.text).bind_all(&compiled.binds).fetch_one(&self.pool).await?;
-        let count = |column: &str| -> Result<u64> { Ok(row.try_get::<i64>(column)?.max(0) as u64) };
-        Ok(CatalogueTotals {
-            ads: count("ads")?,
-            images: count("images")?,
-            image_bytes: count("image_bytes")?,
-            rdo_bytes: count("rdo_bytes")?,
-        })
+        totals(&row, 1.0)
+    }
+
+    async fn catalogue_totals_within(&self, query: &Query, budget: Duration) -> Result<Option<CatalogueTotals>> {
+        let compiled = search::totals_sql(query, self.flavour.dialect());
+        let rows = driver::query(compiled.text).bind_all(&compiled.binds).fetch_all_within(&self.pool, budget).await?;
+        rows.map(|rows| totals(rows.first().ok_or(sqlx::Error::RowNotFound)?, 1.0)).transpose()
+    }
+
+    async fn estimate_totals(&self, query: &Query, newest: u32) -> Result<CatalogueTotals> {
+        let compiled = search::sample_totals_sql(query, self.flavour.dialect(), newest);
+        let row = driver::query(compiled.text).bind_all(&compiled.binds).fetch_one(&self.pool).await?;
+        let catalogue = row.try_get::<i64>("catalogue")?.max(0) as f64;
+        totals(&row, catalogue / catalogue.min(f64::from(newest)).max(1.0))
     }
 
     async fn catalogue_ad(&self, observation_id: &str) -> Result<Option<CatalogueRow>> {
@@ -263,7 +280,35 @@ impl CatalogueDb for Storage {
     }
 
     async fn search_page(&self, query: &Query, after: Option<&PageCursor>, limit: u32) -> Result<Vec<CatalogueRow>> {
-        let compiled = search::page_sql(query, self.flavour.dialect(), after, limit);
+        self.page(query, after, limit, PageOrder::WalkNewest).await
+    }
+
+    async fn first_page(
+        &self,
+        query: &Query,
+        limit: u32,
+        matching: u64,
+        budget: Duration,
+    ) -> Result<Option<Vec<CatalogueRow>>> {
+        if matching == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        let order = PageOrder::for_counts(matching, self.catalogue_size().await?, limit);
+        let compiled = search::page_sql(query, self.flavour.dialect(), None, limit, order);
+        let rows = driver::query(compiled.text).bind_all(&compiled.binds).fetch_all_within(&self.pool, budget).await?;
+        rows.map(|rows| rows.iter().map(catalogue_row).collect()).transpose()
+    }
+}
+
+impl Storage {
+    async fn page(
+        &self,
+        query: &Query,
+        after: Option<&PageCursor>,
+        limit: u32,
+        order: PageOrder,
+    ) -> Result<Vec<CatalogueRow>> {
+        let compiled = search::page_sql(query, self.flavour.dialect(), after, limit, order);
         let rows = driver::query(compiled.text).bind_all(&compiled.binds).fetch_all(&self.pool).await?;
         rows.iter().map(catalogue_row).collect()
     }

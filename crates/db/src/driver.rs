@@ -10,7 +10,28 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{AssertSqlSafe, Decode, Postgres, Row as _, Sqlite, Type};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+/// SQLite's result code for a statement its progress handler stopped.
+const SQLITE_INTERRUPT: &str = "9";
+/// PostgreSQL's SQLSTATE for a statement `statement_timeout` cancelled.
+const PG_QUERY_CANCELED: &str = "57014";
+
+fn database_code(e: &sqlx::Error) -> Option<String> {
+    e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned())
+}
+
+/// Clears its flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
 
 /// A connection pool of either driver.
 #[derive(Clone, Debug)]
@@ -219,6 +240,46 @@ impl Statement {
             On::Tx(Tx::Sqlite(tx)) => self.sqlite().fetch_optional(&mut **tx).await?.map(Row::Sqlite),
             On::Tx(Tx::Postgres(tx, ids)) => self.postgres(*ids).fetch_optional(&mut **tx).await?.map(Row::Postgres),
         })
+    }
+
+    /// Runs it on `pool` within `budget`, or `None` when the budget ran out: the database
+    /// itself stops the statement then (PostgreSQL's `statement_timeout`, SQLite's progress
+    /// handler), so that a slow query never holds a connection past its budget.
+    pub(crate) async fn fetch_all_within(self, pool: &Pool, budget: Duration) -> sqlx::Result<Option<Vec<Row>>> {
+        match pool {
+            Pool::Sqlite(p) => {
+                let mut conn = p.acquire().await?;
+                let deadline = Instant::now() + budget;
+                // Cleared when this call ends, however it ends (a caller may drop it midway):
+                // the handler left on the pooled connection then never interrupts anything.
+                let running = Arc::new(AtomicBool::new(true));
+                let _stop = StopOnDrop(running.clone());
+                conn.lock_handle()
+                    .await?
+                    .set_progress_handler(1_000, move || !running.load(Ordering::Relaxed) || Instant::now() < deadline);
+                let result = self.sqlite().fetch_all(&mut *conn).await;
+                conn.lock_handle().await?.remove_progress_handler();
+                match result {
+                    Ok(rows) => Ok(Some(rows.into_iter().map(Row::Sqlite).collect())),
+                    Err(e) if database_code(&e).as_deref() == Some(SQLITE_INTERRUPT) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+            Pool::Postgres(p, ids) => {
+                let mut tx = p.begin().await?;
+                let millis = budget.as_millis().clamp(1, i32::MAX as u128);
+                sqlx::query(AssertSqlSafe(format!("SET LOCAL statement_timeout = {millis}"))).execute(&mut *tx).await?;
+                match self.postgres(*ids).fetch_all(&mut *tx).await {
+                    Ok(rows) => {
+                        tx.commit().await?;
+                        Ok(Some(rows.into_iter().map(Row::Postgres).collect()))
+                    }
+                    // Dropping the transaction rolls it back.
+                    Err(e) if database_code(&e).as_deref() == Some(PG_QUERY_CANCELED) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+        }
     }
 
     pub(crate) async fn fetch_one<'a>(self, on: impl Into<On<'a>>) -> sqlx::Result<Row> {

@@ -42,6 +42,7 @@ use async_trait::async_trait;
 use search::PageCursor;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// What went wrong in the database, by what a caller can do about it.
@@ -238,6 +239,22 @@ pub trait CatalogueDb: Send + Sync + 'static {
     async fn catalogue_ad(&self, observation_id: &str) -> Result<Option<CatalogueRow>>;
     /// The next page of matching ads, newest first, strictly after `after`.
     async fn search_page(&self, query: &Query, after: Option<&PageCursor>, limit: u32) -> Result<Vec<CatalogueRow>>;
+    /// As [`CatalogueDb::catalogue_totals`], or `None` when counting would take longer than
+    /// `budget` (the database stops the statement then).
+    async fn catalogue_totals_within(&self, query: &Query, budget: Duration) -> Result<Option<CatalogueTotals>>;
+    /// An estimate for a query too broad to count in time: the totals of the matching ads among
+    /// the newest `newest`, scaled to the whole catalogue.
+    async fn estimate_totals(&self, query: &Query, newest: u32) -> Result<CatalogueTotals>;
+    /// The first `limit` matching ads, newest first, found the cheaper way for `matching` (the
+    /// query's count, or an estimate): the same ads as [`CatalogueDb::search_page`] without a
+    /// cursor; `None` when finding them would take longer than `budget`.
+    async fn first_page(
+        &self,
+        query: &Query,
+        limit: u32,
+        matching: u64,
+        budget: Duration,
+    ) -> Result<Option<Vec<CatalogueRow>>>;
 }
 
 /// The AAO's users and sign-in identities, aao-export's API keys, and failed sign-ins.

@@ -53,13 +53,17 @@ pub const SELECT_OBJECT_VERSIONS: &str =
 
 pub const UPSERT_CATALOGUED: &str = "
 INSERT INTO catalogue (observation_id, observer_id, timestamp, observation_uuid, observed_at, platform,
-    rdo_key, rdo, page_names, categories, search_text, image_count, image_bytes, rdo_bytes)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    rdo_key, page_names, categories, search_text, image_count, image_bytes, rdo_bytes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (observation_id) DO UPDATE SET observer_id = excluded.observer_id, timestamp = excluded.timestamp,
     observation_uuid = excluded.observation_uuid, observed_at = excluded.observed_at, platform = excluded.platform,
-    rdo_key = excluded.rdo_key, rdo = excluded.rdo, page_names = excluded.page_names,
-    categories = excluded.categories, search_text = excluded.search_text, image_count = excluded.image_count,
-    image_bytes = excluded.image_bytes, rdo_bytes = excluded.rdo_bytes";
+    rdo_key = excluded.rdo_key, page_names = excluded.page_names, categories = excluded.categories,
+    search_text = excluded.search_text, image_count = excluded.image_count, image_bytes = excluded.image_bytes,
+    rdo_bytes = excluded.rdo_bytes";
+/// The ad's RDO, kept apart from what search reads (it goes with its ad: `ON DELETE CASCADE`).
+pub const UPSERT_DOCUMENT: &str = "
+INSERT INTO catalogue_documents (observation_id, rdo) VALUES ($1, $2)
+ON CONFLICT (observation_id) DO UPDATE SET rdo = excluded.rdo";
 /// A key that now holds another ad (or nothing usable) no longer describes its old row.
 pub const DELETE_CATALOGUED_BY_KEY: &str = "DELETE FROM catalogue WHERE rdo_key = $1 AND observation_id <> $2";
 pub const DELETE_CATALOGUED: &str = "DELETE FROM catalogue WHERE observation_id = $1";
@@ -70,10 +74,12 @@ ON CONFLICT (object_key) DO UPDATE SET version = excluded.version, outcome = exc
 pub const DELETE_OBJECT: &str = "DELETE FROM catalogue_objects WHERE object_key = $1";
 pub const SELECT_UNPARSEABLE: &str =
     "SELECT object_key, detail FROM catalogue_objects WHERE outcome = 'unparseable' ORDER BY object_key";
-pub const COUNT_CATALOGUED: &str = "SELECT COUNT(*) FROM catalogue";
+/// Kept by triggers on `catalogue` (migration 0009).
+pub const COUNT_CATALOGUED: &str = "SELECT ads FROM catalogue_totals";
 /// The columns of `search::SEARCH_COLUMNS`, for one ad.
-pub const SELECT_AD: &str =
-    "SELECT observation_id, observer_id, observed_at, rdo_key, rdo FROM catalogue WHERE observation_id = $1";
+pub const SELECT_AD: &str = "
+SELECT c.observation_id, c.observer_id, c.observed_at, c.rdo_key, d.rdo
+FROM catalogue c JOIN catalogue_documents d ON d.observation_id = c.observation_id WHERE c.observation_id = $1";
 
 /// `IN` lists are sent in batches of at most this many binds.
 pub const MAX_IN_LIST: usize = 1000;

@@ -16,6 +16,7 @@ use aao_export_testkit::TestDatabase;
 use common::{candidate, outcome, rdo};
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 const OBSERVER_1: &str = "48734387-5226-4e96-b97c-2d0747a99898";
@@ -25,6 +26,13 @@ const OBSERVER_2: &str = "a1b2c3d4-0000-4000-8000-00000000000a";
 async fn catalogue_totals_and_single_ads_on_every_backend() {
     for db in TestDatabase::all().await {
         catalogue_story(db.storage.clone()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_are_bounded_on_every_backend() {
+    for db in TestDatabase::all().await {
+        bounded_story(db.storage.clone()).await;
     }
 }
 
@@ -109,6 +117,50 @@ async fn catalogue_story(s: Arc<dyn Database>) {
     assert_eq!(s.catalogue_ad("AD-2").await.unwrap(), None, "[{b}] ids match exactly");
     assert_eq!(s.catalogue_ad("").await.unwrap(), None, "[{b}] an empty id names nothing");
     assert_eq!(s.catalogue_ad("ad-2' OR '1'='1").await.unwrap(), None, "[{b}] ids are bound");
+}
+
+/// A preview's count and first page give up when their budget runs out, leaving every
+/// connection as it was; an estimate scales the newest ads' totals to the catalogue.
+async fn bounded_story(s: Arc<dyn Database>) {
+    let s = &*s;
+    let b = s.backend();
+    let ads: Vec<ObjectOutcome> = (0..2_000)
+        .map(|i| {
+            let page = if i % 4 == 0 { "Raiz Invest" } else { "Other Page" };
+            ad([OBSERVER_1, OBSERVER_2][i % 2], &format!("ad-{i:04}"), 1_759_000_000.0 + i as f64, page, 1, 10).0
+        })
+        .collect();
+    for chunk in ads.chunks(500) {
+        s.record_objects(chunk).await.unwrap();
+    }
+    // Seventy two-character phrases in no ad: no index helps (too short for trigrams) and no OR
+    // stops early, so every ad's text is read seventy times (tens of milliseconds on either
+    // database, far past a budget of nothing).
+    let phrases: Vec<String> = "~^`|{}€".chars().flat_map(|c| (0..10).map(move |d| format!("{c}{d}"))).collect();
+    let broad = Query::from_json(&json!({"method": "ANYTHING_CONTAINS", "args": phrases})).unwrap();
+    let exact = s.catalogue_totals(&broad).await.unwrap();
+    assert_eq!(exact, CatalogueTotals::default(), "[{b}] no ad holds any of them");
+    for _ in 0..8 {
+        assert_eq!(s.catalogue_totals_within(&broad, Duration::ZERO).await.unwrap(), None, "[{b}] out of time");
+        // (As if the matches were rare: sorting them reads every ad.)
+        assert_eq!(s.first_page(&broad, 24, 1, Duration::ZERO).await.unwrap(), None, "[{b}] out of time");
+    }
+    // Every pooled connection answers in full again, past the deadlines set above.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let again = futures::future::join_all((0..8).map(|_| s.catalogue_totals(&broad))).await;
+    assert!(again.iter().all(|t| t.as_ref().ok() == Some(&exact)), "[{b}] {again:?}");
+    let within = s.catalogue_totals_within(&broad, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(within, Some(exact), "[{b}] in time");
+    let first = s.first_page(&broad, 24, 2_000, Duration::from_secs(30)).await.unwrap().unwrap();
+    assert_eq!(first, s.search_page(&broad, None, 24).await.unwrap(), "[{b}] the same first page");
+
+    // Estimates: the newest ads' totals, scaled; exact when they are the whole catalogue.
+    let raiz = Query::from_json(&json!({"method": "PAGE_NAME_CONTAINS", "args": ["raiz"]})).unwrap();
+    assert_eq!(s.estimate_totals(&raiz, 10_000).await.unwrap(), s.catalogue_totals(&raiz).await.unwrap(), "[{b}]");
+    // The newest 100 are ads 1900..1999, of which 25 are Raiz's: 25 × 2,000 / 100.
+    let estimate = s.estimate_totals(&raiz, 100).await.unwrap();
+    assert_eq!((estimate.ads, estimate.images, estimate.image_bytes), (500, 500, 5_000), "[{b}] {estimate:?}");
+    assert_eq!(s.estimate_totals(&Query::All, 1_000).await.unwrap().ads, 2_000, "[{b}] ALL");
 }
 
 const T0: i64 = 1_767_787_200_000;

@@ -307,7 +307,9 @@ async function preview() {
   }
   lastPreviewOk = true;
   const p = result.body;
-  $("count").textContent = p.ad_count.toLocaleString() + (p.ad_count === 1 ? " ad matches" : " ads match");
+  $("count").textContent = p.estimated
+    ? "About " + p.ad_count.toLocaleString() + " ads match (too broad to count quickly: estimated from the newest ads; the export holds every match)"
+    : p.ad_count.toLocaleString() + (p.ad_count === 1 ? " ad matches" : " ads match");
   const est = p.estimated_bytes || {};
   $("estimate").textContent = "Estimated size: about " + bytes(est.without_images || 0) + " without images, " +
     bytes(est.with_images || 0) + " with images (" + (p.image_count || 0).toLocaleString() + " images).";

@@ -25,6 +25,7 @@ use aao_export_queue::Queue;
 use aao_export_stores::{ExportsStore, LocalLinks};
 use object_store::ObjectStore;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The most exports one user may have pending or processing at once, unless configured.
 pub const DEFAULT_MAX_IN_FLIGHT: u32 = 5;
@@ -40,7 +41,13 @@ pub struct Settings {
     pub max_in_flight: u32,
     /// When repeated failed sign-ins lock a username out.
     pub sign_in: SignInLimits,
+    /// How long a preview may count its ads (and half of it, list the first ones) before it
+    /// answers with an estimate instead.
+    pub preview_budget: Duration,
 }
+
+/// A preview answers in about 1.5 times this, plus its estimate when it runs out.
+pub const DEFAULT_PREVIEW_BUDGET: Duration = Duration::from_millis(160);
 
 impl Default for Settings {
     /// The spec's and DESIGN.md's defaults: 3 retries, 7 days, 5 exports in flight; and
@@ -51,6 +58,7 @@ impl Default for Settings {
             expiration_days: 7,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             sign_in: SignInLimits::default(),
+            preview_budget: DEFAULT_PREVIEW_BUDGET,
         }
     }
 }

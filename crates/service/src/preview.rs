@@ -38,6 +38,8 @@ use std::collections::HashMap;
 
 /// The most ads a preview lists.
 pub const PREVIEW_ADS: u32 = 24;
+/// How many of the newest ads an estimate looks at.
+pub const ESTIMATE_FROM_NEWEST: u32 = 10_000;
 
 /// The end of central directory record; ZIP64 adds its own end record and locator (76 bytes)
 /// from 65,535 entries or 4 GiB on.
@@ -68,8 +70,17 @@ impl Service {
     pub async fn preview(&self, caller: &Caller, request: &PreviewRequest) -> ServiceResult<Preview> {
         let catalogue = self.catalogue.exportable_fields().await?;
         let request = ExportRequest::resolve(request, &catalogue).map_err(|e| ServiceError::invalid(e.0))?;
-        let totals = self.catalogue.catalogue_totals(&request.query).await?;
-        let rows = self.catalogue.search_page(&request.query, None, PREVIEW_ADS).await?;
+        // Bounded: a query too broad to count in time (a phrase of one or two characters over a
+        // million ads, say) is estimated from the newest ads instead, and its ads may go unlisted,
+        // rather than holding a connection for seconds. The export itself always counts.
+        let budget = self.settings.preview_budget;
+        let (totals, counted) = match self.catalogue.catalogue_totals_within(&request.query, budget).await? {
+            Some(totals) => (totals, true),
+            None => (self.catalogue.estimate_totals(&request.query, ESTIMATE_FROM_NEWEST).await?, false),
+        };
+        let rows = self.catalogue.first_page(&request.query, PREVIEW_ADS, totals.ads, budget / 2).await?;
+        let listed = rows.is_some();
+        let rows = rows.unwrap_or_default();
         let ids: Vec<String> = rows.iter().map(|r| r.observation_id.clone()).collect();
         let curation = self.catalogue.curation(&ids).await?;
         let fields: Vec<String> = request.fields.iter().map(|f| f.path.clone()).collect();
@@ -84,6 +95,7 @@ impl Service {
             image_count: totals.images,
             estimated_bytes: estimate(&totals, &sample, &fixed),
             ads: sample.ads,
+            estimated: !(counted && listed),
         })
     }
 

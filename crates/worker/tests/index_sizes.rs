@@ -191,16 +191,24 @@ async fn the_indexer_records_what_the_store_holds_of_each_ads_images() {
     }
 }
 
-/// Undoes migration 0005 on a test database: drops its columns and forgets it was applied,
-/// with the later rename of the catalogue (0008) that would otherwise stand in its way.
+/// Takes a test database back to before migration 0005: the catalogue as one `observations`
+/// table without the size columns (as 0009 found it, less those), and 0005, 0008 and 0009
+/// forgotten, so that migrating runs them again on the ads it holds.
 async fn downgrade_to_before_0005(db: &TestDatabase) {
-    let statements = [
-        "ALTER TABLE catalogue DROP COLUMN image_count",
-        "ALTER TABLE catalogue DROP COLUMN image_bytes",
-        "ALTER TABLE catalogue DROP COLUMN rdo_bytes",
-        "ALTER TABLE catalogue RENAME TO observations",
-        "DELETE FROM _sqlx_migrations WHERE version IN (5, 8)",
+    let mut statements = vec![
+        "CREATE TABLE observations AS SELECT c.observation_id, c.observer_id, c.timestamp, c.observation_uuid, \
+         c.observed_at, c.platform, c.rdo_key, d.rdo, c.page_names, c.categories, c.search_text \
+         FROM catalogue c JOIN catalogue_documents d ON d.observation_id = c.observation_id",
+        "DROP TABLE catalogue_documents",
+        "DROP TABLE catalogue",
+        "DROP TABLE catalogue_totals",
+        "DELETE FROM _sqlx_migrations WHERE version IN (5, 8, 9)",
     ];
+    statements.push(if db.url.starts_with("sqlite:") {
+        "DROP TABLE catalogue_text"
+    } else {
+        "DROP FUNCTION catalogue_totals_follow"
+    });
     if db.url.starts_with("sqlite:") {
         use sqlx::Connection;
         let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();

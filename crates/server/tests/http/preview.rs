@@ -9,6 +9,7 @@ use aao_export_core::export::{ExportRecord, ExportRequest, object_key};
 use aao_export_core::query::Query;
 use aao_export_db::{Claim, Finish};
 use aao_export_demo::{DemoConfig, SeedProgress, SeedReport, seed_demo_data};
+use aao_export_testkit::TestDatabase;
 use aao_export_worker::archive::{ExportJob, UploadTarget, build_export};
 use aao_export_worker::index::index_observations;
 use futures::TryStreamExt;
@@ -74,6 +75,31 @@ async fn matching(app: &TestApp, query: &Value) -> Vec<String> {
     app.storage.search_page(&query, None, 100_000).await.unwrap().into_iter().map(|r| r.observation_id).collect()
 }
 
+/// A query too broad to count within the preview's time gets an estimate, marked as one, from
+/// the newest 10,000 ads (here the whole demo catalogue, so the same numbers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_out_of_time_answers_with_an_estimate() {
+    for db in TestDatabase::ours().await {
+        let app = spawn_app_with(db, |s| s.preview_budget = Duration::ZERO).await;
+        let b = app.backend;
+        seed_demo(&app, 600).await;
+        let letters: Vec<String> = "abcdefghijklmnopqrstuvwxyz0123456789".chars().map(String::from).collect();
+        let query = json!({"method": "ANYTHING_CONTAINS", "args": letters});
+        let started = Instant::now();
+        let got = preview(&app, json!({"query": query})).await;
+        let took = started.elapsed();
+        let ids = matching(&app, &query).await;
+        assert_eq!(got["estimated"], json!(true), "[{b}] {got}");
+        assert_eq!(got["ad_count"], json!(ids.len()), "[{b}] the newest 10,000 are all of them here");
+        // Listing stops at 24 matches, so it may still have fitted in no time; if so, the right ones.
+        let listed: Vec<&str> =
+            got["ads"].as_array().unwrap().iter().map(|a| a["observation_id"].as_str().unwrap()).collect();
+        assert!(listed.is_empty() || listed == ids[..24], "[{b}] {listed:?}");
+        assert!(got["estimated_bytes"]["without_images"].as_u64().unwrap() > 0, "[{b}] {got}");
+        eprintln!("[{b}] an estimated preview in {took:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn previews_of_the_demo_catalogue() {
     for app in apps().await {
@@ -113,7 +139,12 @@ async fn previews_of_the_demo_catalogue() {
             "[{b}] the withdrawn participant's ads"
         );
         let keys: Vec<&str> = all.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["ad_count", "image_count", "estimated_bytes", "ads"], "[{b}] the answer's shape");
+        assert_eq!(
+            keys,
+            ["ad_count", "image_count", "estimated_bytes", "ads", "estimated"],
+            "[{b}] the answer's shape"
+        );
+        assert_eq!(all["estimated"], json!(false), "[{b}] counted in time");
 
         // The listed ads: 24, newest first, each as the RDO says.
         let ads = all["ads"].as_array().unwrap();
@@ -574,7 +605,7 @@ async fn a_failed_or_expired_export_starts_again_under_its_id() {
 /// A retried export counts against its creator's exports in flight, as a new one does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_respects_the_limit_on_exports_in_flight() {
-    let app = spawn_app_with(aao_export_testkit::TestDatabase::sqlite().await, |s| s.max_in_flight = 1).await;
+    let app = spawn_app_with(TestDatabase::sqlite().await, |s| s.max_in_flight = 1).await;
     let failed = app.seed_export(CREATOR, &[]).await;
     app.fail(failed, 0).await;
     let pending = app.seed_export(CREATOR, &[]).await;
