@@ -419,8 +419,8 @@ pub struct Preview {
     /// The first matching ads (at most 24), newest first
     pub ads: Vec<PreviewAd>,
     /// True when the query was too broad to count within the preview's time: `ad_count`,
-    /// `image_count` and `estimated_bytes` are then scaled from the newest 10,000 ads, and `ads`
-    /// may be empty. The export itself always holds every matching ad.
+    /// `image_count` and `estimated_bytes` are then scaled from about 10,000 ads spread over the
+    /// catalogue, and `ads` may be empty. The export itself always holds every matching ad.
     pub estimated: bool,
 }
 

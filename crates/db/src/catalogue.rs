@@ -267,11 +267,15 @@ impl CatalogueDb for Storage {
         rows.map(|rows| totals(rows.first().ok_or(sqlx::Error::RowNotFound)?, 1.0)).transpose()
     }
 
-    async fn estimate_totals(&self, query: &Query, newest: u32) -> Result<CatalogueTotals> {
-        let compiled = search::sample_totals_sql(query, self.flavour.dialect(), newest);
+    async fn estimate_totals(&self, query: &Query, sample: u32) -> Result<CatalogueTotals> {
+        let Some(below) = search::sample_prefix(u64::from(sample), self.catalogue_size().await?) else {
+            return self.catalogue_totals(query).await;
+        };
+        let compiled = search::sample_totals_sql(query, self.flavour.dialect(), &below);
         let row = driver::query(compiled.text).bind_all(&compiled.binds).fetch_one(&self.pool).await?;
+        let sampled = row.try_get::<i64>("sampled")?.max(0) as f64;
         let catalogue = row.try_get::<i64>("catalogue")?.max(0) as f64;
-        totals(&row, catalogue / catalogue.min(f64::from(newest)).max(1.0))
+        totals(&row, if sampled > 0.0 { catalogue / sampled } else { 0.0 })
     }
 
     async fn catalogue_ad(&self, observation_id: &str) -> Result<Option<CatalogueRow>> {

@@ -243,8 +243,9 @@ pub trait CatalogueDb: Send + Sync + 'static {
     /// `budget` (the database stops the statement then).
     async fn catalogue_totals_within(&self, query: &Query, budget: Duration) -> Result<Option<CatalogueTotals>>;
     /// An estimate for a query too broad to count in time: the totals of the matching ads among
-    /// the newest `newest`, scaled to the whole catalogue.
-    async fn estimate_totals(&self, query: &Query, newest: u32) -> Result<CatalogueTotals>;
+    /// about `sample` ads spread over the whole catalogue (a range of their random ids), scaled
+    /// to it; exact when the catalogue is no larger.
+    async fn estimate_totals(&self, query: &Query, sample: u32) -> Result<CatalogueTotals>;
     /// The first `limit` matching ads, newest first, found the cheaper way for `matching` (the
     /// query's count, or an estimate): the same ads as [`CatalogueDb::search_page`] without a
     /// cursor; `None` when finding them would take longer than `budget`.

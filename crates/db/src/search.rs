@@ -109,19 +109,31 @@ pub fn totals_sql(query: &Query, dialect: Dialect) -> Sql {
     Sql { text, binds }
 }
 
-/// The totals of the matching ads among the newest `newest`, and the catalogue's size (as
-/// `catalogue`): what an estimate scales. The newest ads come from the time index, so this
-/// reads at most `newest` ads whatever the query.
-pub fn sample_totals_sql(query: &Query, dialect: Dialect, newest: u32) -> Sql {
-    let mut binds = vec![Bind::Int(i64::from(newest))];
+/// The totals of the matching ads among a sample of the catalogue (the ads whose id sorts before
+/// `below`: ids are random UUIDs, so a prefix range is a uniform sample, read on the primary
+/// key), with the sample's size (`sampled`) and the catalogue's (`catalogue`) to scale them by.
+pub fn sample_totals_sql(query: &Query, dialect: Dialect, below: &str) -> Sql {
+    let mut binds = vec![Bind::Text(below.to_string())];
     let condition = condition(query, dialect, false, &mut binds);
     let text = format!(
-        "SELECT COUNT(*) AS ads, CAST(COALESCE(SUM(image_count), 0) AS BIGINT) AS images, \
-         CAST(COALESCE(SUM(image_bytes), 0) AS BIGINT) AS image_bytes, \
-         CAST(COALESCE(SUM(rdo_bytes), 0) AS BIGINT) AS rdo_bytes, (SELECT ads FROM catalogue_totals) AS catalogue \
-         FROM (SELECT * FROM catalogue c {NEWEST_FIRST} LIMIT $1) c WHERE {condition}"
+        "SELECT CAST(COALESCE(SUM(hit), 0) AS BIGINT) AS ads, CAST(COALESCE(SUM(hit * image_count), 0) AS BIGINT) AS images, \
+         CAST(COALESCE(SUM(hit * image_bytes), 0) AS BIGINT) AS image_bytes, \
+         CAST(COALESCE(SUM(hit * rdo_bytes), 0) AS BIGINT) AS rdo_bytes, COUNT(*) AS sampled, \
+         (SELECT ads FROM catalogue_totals) AS catalogue \
+         FROM (SELECT c.image_count, c.image_bytes, c.rdo_bytes, CASE WHEN {condition} THEN 1 ELSE 0 END AS hit \
+         FROM catalogue c WHERE c.observation_id < $1) c"
     );
     Sql { text, binds }
+}
+
+/// The id prefix below which about `sample` of `catalogue` ads lie (four hex digits), or `None`
+/// when the sample is the whole catalogue.
+pub fn sample_prefix(sample: u64, catalogue: u64) -> Option<String> {
+    if sample >= catalogue {
+        return None;
+    }
+    let share = (sample as u128 * 0x1_0000 / catalogue.max(1) as u128).max(1);
+    Some(format!("{share:04x}"))
 }
 
 fn sums(query: &Query, dialect: Dialect, binds: &mut Vec<Bind>) -> String {

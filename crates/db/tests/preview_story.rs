@@ -127,7 +127,8 @@ async fn bounded_story(s: Arc<dyn Database>) {
     let ads: Vec<ObjectOutcome> = (0..2_000)
         .map(|i| {
             let page = if i % 4 == 0 { "Raiz Invest" } else { "Other Page" };
-            ad([OBSERVER_1, OBSERVER_2][i % 2], &format!("ad-{i:04}"), 1_759_000_000.0 + i as f64, page, 1, 10).0
+            // Ids spread like random hex ids, as an estimate's sample expects.
+            ad([OBSERVER_1, OBSERVER_2][i % 2], &format!("{:04x}", i * 32), 1_759_000_000.0 + i as f64, page, 1, 10).0
         })
         .collect();
     for chunk in ads.chunks(500) {
@@ -154,12 +155,13 @@ async fn bounded_story(s: Arc<dyn Database>) {
     let first = s.first_page(&broad, 24, 2_000, Duration::from_secs(30)).await.unwrap().unwrap();
     assert_eq!(first, s.search_page(&broad, None, 24).await.unwrap(), "[{b}] the same first page");
 
-    // Estimates: the newest ads' totals, scaled; exact when they are the whole catalogue.
+    // Estimates: a uniform sample by id, scaled; exact when the sample is the whole catalogue.
     let raiz = Query::from_json(&json!({"method": "PAGE_NAME_CONTAINS", "args": ["raiz"]})).unwrap();
     assert_eq!(s.estimate_totals(&raiz, 10_000).await.unwrap(), s.catalogue_totals(&raiz).await.unwrap(), "[{b}]");
-    // The newest 100 are ads 1900..1999, of which 25 are Raiz's: 25 × 2,000 / 100.
+    // 100 of 2,000: ids below "0ccc", ads 0 to 102 (ids are i × 32 in hex), of which 26 are
+    // Raiz's (every fourth): 26 × 2,000 / 103 = 505.
     let estimate = s.estimate_totals(&raiz, 100).await.unwrap();
-    assert_eq!((estimate.ads, estimate.images, estimate.image_bytes), (500, 500, 5_000), "[{b}] {estimate:?}");
+    assert_eq!((estimate.ads, estimate.images, estimate.image_bytes), (505, 505, 5_049), "[{b}] {estimate:?}");
     assert_eq!(s.estimate_totals(&Query::All, 1_000).await.unwrap().ads, 2_000, "[{b}] ALL");
 }
 

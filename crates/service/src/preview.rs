@@ -38,8 +38,8 @@ use std::collections::HashMap;
 
 /// The most ads a preview lists.
 pub const PREVIEW_ADS: u32 = 24;
-/// How many of the newest ads an estimate looks at.
-pub const ESTIMATE_FROM_NEWEST: u32 = 10_000;
+/// About how many ads, spread over the catalogue, an estimate looks at.
+pub const ESTIMATE_SAMPLE: u32 = 10_000;
 
 /// The end of central directory record; ZIP64 adds its own end record and locator (76 bytes)
 /// from 65,535 entries or 4 GiB on.
@@ -71,12 +71,12 @@ impl Service {
         let catalogue = self.catalogue.exportable_fields().await?;
         let request = ExportRequest::resolve(request, &catalogue).map_err(|e| ServiceError::invalid(e.0))?;
         // Bounded: a query too broad to count in time (a phrase of one or two characters over a
-        // million ads, say) is estimated from the newest ads instead, and its ads may go unlisted,
+        // million ads, say) is estimated from a sample instead, and its ads may go unlisted,
         // rather than holding a connection for seconds. The export itself always counts.
         let budget = self.settings.preview_budget;
         let (totals, counted) = match self.catalogue.catalogue_totals_within(&request.query, budget).await? {
             Some(totals) => (totals, true),
-            None => (self.catalogue.estimate_totals(&request.query, ESTIMATE_FROM_NEWEST).await?, false),
+            None => (self.catalogue.estimate_totals(&request.query, ESTIMATE_SAMPLE).await?, false),
         };
         let rows = self.catalogue.first_page(&request.query, PREVIEW_ADS, totals.ads, budget / 2).await?;
         let listed = rows.is_some();
