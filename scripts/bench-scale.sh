@@ -7,6 +7,9 @@
 # built quickly: `demo-data` writes and indexes BASE ads (one image each), and
 # `clone_catalogue` copies them in SQL with new ids, keys and earlier times (crates/db/examples).
 # Then it measures:
+#   0. `aao-export index` of a bucket of INDEX_ADS RDOs (written once by `demo-data --no-index
+#      --images-per-ad 0`, kept in $BENCH_DIR/bucket-INDEX_ADS) into an empty catalogue, then
+#      again with nothing changed (wall time, peak RSS);
 #   1. POST /exports/preview for each query shape of issue 16 against `aao-export api`: RUNS
 #      requests each (after 3 warm-up ones), curl's time_total, median and p95, and whether the
 #      last answer counted exactly or estimated (out of EXPORT_PREVIEW_BUDGET_MS);
@@ -16,6 +19,7 @@
 # Prints a summary and writes it to $BENCH_DIR/results-ADS.md. Talks to nothing but loopback.
 #
 # Knobs (environment): AAO_BENCH_DIR (default /tmp/aao-bench-scale), BASE (5000), RUNS (20),
+# INDEX_ADS (ADS; 0 skips step 0),
 # BENCH_PG_URL (postgres://postgres@127.0.0.1:5432/aao_bench_scale; dropped and made again),
 # BACKENDS ("sqlite postgres"), SKIP_BUILD=1 (use the binaries in target/release).
 set -euo pipefail
@@ -27,6 +31,7 @@ BASE=${BASE:-5000}
 RUNS=${RUNS:-20}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/aao_bench_scale}
 BACKENDS=${BACKENDS:-sqlite postgres}
+INDEX_ADS=${INDEX_ADS:-$ADS}
 PORT=18391
 BIN=$REPO/target/release/aao-export
 CLONE=$REPO/target/release/examples/clone_catalogue
@@ -58,9 +63,8 @@ nested AND/OR/NOT of four	{"method":"AND","args":[{"method":"OR","args":[{"metho
 JSON
 )
 
-say "# bench-scale: $ADS ads ($(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
-for backend in $BACKENDS; do
-    dir=$BENCH_DIR/$backend
+# An empty database of $backend in $dir, migrated; DATABASE_URL names it.
+fresh_database() {
     rm -rf "$dir" && mkdir -p "$dir"
     if [ "$backend" = sqlite ]; then
         export DATABASE_URL=sqlite://$dir/catalogue.db
@@ -70,8 +74,33 @@ for backend in $BACKENDS; do
         psql -q "$admin" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
         export DATABASE_URL=$PG_URL
     fi
-    export BUCKETS_OBSERVATIONS=$dir/observations EXPORT_LOCAL_DIR=$dir/exports SERVER_BIND=127.0.0.1:$PORT
     "$BIN" migrate >/dev/null
+}
+
+say "# bench-scale: $ADS ads ($(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+bucket=$BENCH_DIR/bucket-$INDEX_ADS
+if [ "$INDEX_ADS" -gt 0 ] && [ ! -e "$bucket/.complete" ]; then
+    rm -rf "$bucket" && mkdir -p "$bucket"
+    DATABASE_URL=sqlite://$bucket/demo.db BUCKETS_OBSERVATIONS=$bucket/observations "$BIN" migrate >/dev/null
+    DATABASE_URL=sqlite://$bucket/demo.db BUCKETS_OBSERVATIONS=$bucket/observations \
+        "$BIN" demo-data --ads "$INDEX_ADS" --images-per-ad 0 --no-index --seed 2 > "$bucket/demo-data.out"
+    touch "$bucket/.complete"
+fi
+for backend in $BACKENDS; do
+    dir=$BENCH_DIR/$backend
+    export EXPORT_LOCAL_DIR=$dir/exports SERVER_BIND=127.0.0.1:$PORT
+    if [ "$INDEX_ADS" -gt 0 ]; then
+        fresh_database
+        export BUCKETS_OBSERVATIONS=$bucket/observations
+        say ""
+        for run in "into an empty catalogue" "again, nothing changed"; do
+            /usr/bin/time -f '%e %M' -o "$dir/index.time" "$BIN" index > "$dir/index.out"
+            read -r wall rss_kb < "$dir/index.time"
+            say "$backend: index of $INDEX_ADS RDOs $run: $wall s ($(awk "BEGIN { printf \"%.0f\", $INDEX_ADS / $wall }") RDOs/s), peak RSS $(( rss_kb / 1000 )) MB"
+        done
+    fi
+    fresh_database
+    export BUCKETS_OBSERVATIONS=$dir/observations
     "$BIN" demo-data --ads "$BASE" --images-per-ad 1 --seed 1 > "$dir/demo-data.out"
     base=$(sed -n 's/.*the catalogue holds \([0-9]*\) ads.*/\1/p' "$dir/demo-data.out")
     copies=$(( (ADS + base - 1) / base - 1 ))

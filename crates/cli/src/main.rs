@@ -71,12 +71,16 @@ enum Command {
         /// How many ads to generate.
         #[arg(long, default_value_t = 2000)]
         ads: usize,
-        /// Each ad gets between 1 and this many images.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
+        /// Each ad gets between 1 and this many images; 0 writes none (the RDOs still name
+        /// one or more, as if their uploads had failed), for measuring what reads RDOs.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(0..=20))]
         images_per_ad: u16,
         /// Seed of the generator: the same seed writes the same data.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Write the bucket only; `aao-export index` indexes it later.
+        #[arg(long)]
+        no_index: bool,
     },
     /// Scan the observations store and bring the catalogue up to date.
     Index {
@@ -239,7 +243,7 @@ async fn run(cli: Cli, config: Config, storage: Arc<dyn aao_export_db::Database>
             Some(aao) => println!("database is up to date: attached to {aao}"),
             None => println!("database is up to date ({})", storage.backend()),
         },
-        Command::DemoData { ads, images_per_ad, seed } => {
+        Command::DemoData { ads, images_per_ad, seed, no_index } => {
             refuse_on_aao(storage.as_ref(), "demo-data")?;
             let observations = open_store(&config.observations, &config.aws())?;
             let started = Instant::now();
@@ -250,6 +254,18 @@ async fn run(cli: Cli, config: Config, storage: Arc<dyn aao_export_db::Database>
                 seed_demo_data(storage.as_ref(), observations.clone(), &demo, SeedProgress { written: &written })
                     .await?;
             bar.finish_and_clear();
+            if no_index {
+                println!(
+                    "wrote {} ads and {} images ({}) to {} in {:.1} s; `aao-export index` indexes them",
+                    report.ads,
+                    report.images,
+                    human_bytes(report.bytes),
+                    config.observations,
+                    started.elapsed().as_secs_f64()
+                );
+                print_activation_codes(&report);
+                return Ok(());
+            }
             let index_bar = progress_bar(ads as u64, "indexing RDOs");
             let index = index_observations(storage.clone(), observations, |n| index_bar.set_position(n)).await?;
             index_bar.finish_and_clear();

@@ -324,11 +324,11 @@ fn bad_input_fails_cleanly_and_leaves_nothing() {
     }
     assert!(!work.path("missing").exists());
 
-    // demo-data refuses zero images per ad before writing anything.
-    let out = work.run(&["demo-data", "--ads", "5", "--images-per-ad", "0"]);
+    // demo-data refuses too many images per ad before writing anything.
+    let out = work.run(&["demo-data", "--ads", "5", "--images-per-ad", "21"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && stderr.contains("--images-per-ad") && stderr.contains("0 is not in 1..=20"),
+        !out.status.success() && stderr.contains("--images-per-ad") && stderr.contains("21 is not in 0..=20"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");

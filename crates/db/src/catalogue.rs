@@ -5,6 +5,7 @@ use crate::driver::{self, Row, query};
 use crate::search::{self, PageCursor, PageOrder};
 use crate::storage::Storage;
 use crate::{CatalogueDb, CatalogueRow, CatalogueTotals, CurationRecord, ObjectOutcome, OutcomeKind, Result, Tag, sql};
+use aao_export_core::catalogue::CatalogueEntry;
 use aao_export_core::document::{Attribute, Classification, Curation};
 use aao_export_core::fields::ExportableField;
 use aao_export_core::query::Query;
@@ -182,58 +183,9 @@ impl CatalogueDb for Storage {
     }
 
     async fn record_objects(&self, outcomes: &[ObjectOutcome]) -> Result<()> {
-        let mut tx = self.pool.begin(false).await?;
-        for o in outcomes {
-            let (outcome, observation_id, detail) = match &o.kind {
-                OutcomeKind::Indexed(e, rdo) => {
-                    // The key's old ad goes first: `rdo_key` is unique, so the upsert would clash with it.
-                    query(sql::DELETE_CATALOGUED_BY_KEY).bind(&o.key).bind(&e.observation_id).execute(&mut tx).await?;
-                    query(sql::UPSERT_CATALOGUED)
-                        .bind(&e.observation_id)
-                        .bind(&e.observer_id)
-                        .bind(e.timestamp_ms)
-                        .bind(&e.observation_uuid)
-                        .bind(e.observed_at)
-                        .bind(&e.platform)
-                        .bind(&o.key)
-                        .bind(&e.page_names)
-                        .bind(&e.categories)
-                        .bind(&e.search_text)
-                        .bind(e.image_count as i64)
-                        .bind(e.image_bytes as i64)
-                        .bind(rdo.len() as i64)
-                        .execute(&mut tx)
-                        .await?;
-                    query(sql::UPSERT_DOCUMENT).bind(&e.observation_id).bind(rdo).execute(&mut tx).await?;
-                    ("indexed", Some(e.observation_id.as_str()), None)
-                }
-                OutcomeKind::Withdrawn { observation_id } => {
-                    if let Some(id) = observation_id {
-                        query(sql::DELETE_CATALOGUED).bind(id).execute(&mut tx).await?;
-                    }
-                    ("withdrawn", observation_id.as_deref(), None)
-                }
-                OutcomeKind::Unparseable(reason) => ("unparseable", None, Some(reason.as_str())),
-                OutcomeKind::Removed => {
-                    // Every ad the key held (no observation id is kept).
-                    query(sql::DELETE_CATALOGUED_BY_KEY).bind(&o.key).bind("").execute(&mut tx).await?;
-                    query(sql::DELETE_OBJECT).bind(&o.key).execute(&mut tx).await?;
-                    continue;
-                }
-            };
-            query(sql::DELETE_CATALOGUED_BY_KEY)
-                .bind(&o.key)
-                .bind(observation_id.unwrap_or(""))
-                .execute(&mut tx)
-                .await?;
-            query(sql::UPSERT_OBJECT)
-                .bind(&o.key)
-                .bind(&o.version)
-                .bind(outcome)
-                .bind(observation_id)
-                .bind(detail)
-                .execute(&mut tx)
-                .await?;
+        let mut tx = self.pool.begin(true).await?;
+        for run in runs_of_distinct(outcomes) {
+            record_run(&mut tx, run).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -316,4 +268,108 @@ impl Storage {
         let rows = driver::query(compiled.text).bind_all(&compiled.binds).fetch_all(&self.pool).await?;
         rows.iter().map(catalogue_row).collect()
     }
+}
+
+/// The ad an outcome names, if any.
+fn outcome_ad(o: &ObjectOutcome) -> Option<&str> {
+    match &o.kind {
+        OutcomeKind::Indexed(e, _) => Some(&e.observation_id),
+        OutcomeKind::Withdrawn { observation_id } => observation_id.as_deref(),
+        OutcomeKind::Unparseable(_) | OutcomeKind::Removed => None,
+    }
+}
+
+/// `outcomes` cut, in order, into runs in which no key and no ad comes twice. Within such a run
+/// the order of the outcomes does not matter, so each run is recorded with a few set-wise
+/// statements and the result is the same as recording the outcomes one by one. (A listing's
+/// batch is one run: its keys are distinct, and an ad is under one key.)
+fn runs_of_distinct(outcomes: &[ObjectOutcome]) -> Vec<&[ObjectOutcome]> {
+    let mut runs = Vec::new();
+    let (mut start, mut keys, mut ads) = (0, std::collections::HashSet::new(), std::collections::HashSet::new());
+    for (i, o) in outcomes.iter().enumerate() {
+        let ad = outcome_ad(o);
+        if keys.contains(o.key.as_str()) || ad.is_some_and(|ad| ads.contains(ad)) {
+            runs.push(&outcomes[start..i]);
+            (start, keys, ads) = (i, Default::default(), Default::default());
+        }
+        keys.insert(o.key.as_str());
+        ads.extend(ad);
+    }
+    if start < outcomes.len() {
+        runs.push(&outcomes[start..]);
+    }
+    runs
+}
+
+/// Records one run of [`runs_of_distinct`]: each key keeps only the ad it now holds, withdrawn
+/// ads leave, indexed ads and their RDOs are upserted, and each key's outcome is noted (a
+/// removed key is forgotten).
+async fn record_run(tx: &mut driver::Tx, run: &[ObjectOutcome]) -> Result<()> {
+    let key_ads: Vec<[&str; 2]> = run.iter().map(|o| [o.key.as_str(), outcome_ad(o).unwrap_or("")]).collect();
+    for chunk in key_ads.chunks(sql::rows_per_statement(2)) {
+        let statement = query(sql::rows_list(sql::DELETE_CATALOGUED_BY_KEYS, chunk.len(), 2));
+        chunk.iter().flatten().fold(statement, |q, v| q.bind(*v)).execute(&mut *tx).await?;
+    }
+    let withdrawn: Vec<&str> = run
+        .iter()
+        .filter_map(|o| match &o.kind {
+            OutcomeKind::Withdrawn { observation_id } => observation_id.as_deref(),
+            _ => None,
+        })
+        .collect();
+    for chunk in withdrawn.chunks(sql::MAX_IN_LIST) {
+        let statement = query(sql::in_list(sql::DELETE_CATALOGUED, chunk.len()));
+        chunk.iter().fold(statement, |q, id| q.bind(*id)).execute(&mut *tx).await?;
+    }
+    let indexed: Vec<(&str, &CatalogueEntry, &String)> = run
+        .iter()
+        .filter_map(|o| match &o.kind {
+            OutcomeKind::Indexed(e, rdo) => Some((o.key.as_str(), &**e, rdo)),
+            _ => None,
+        })
+        .collect();
+    for chunk in indexed.chunks(sql::rows_per_statement(sql::UPSERT_CATALOGUED_COLUMNS)) {
+        let statement = query(sql::rows_list(sql::UPSERT_CATALOGUED, chunk.len(), sql::UPSERT_CATALOGUED_COLUMNS));
+        let statement = chunk.iter().fold(statement, |q, (key, e, rdo)| {
+            q.bind(&e.observation_id)
+                .bind(&e.observer_id)
+                .bind(e.timestamp_ms)
+                .bind(&e.observation_uuid)
+                .bind(e.observed_at)
+                .bind(&e.platform)
+                .bind(*key)
+                .bind(&e.page_names)
+                .bind(&e.categories)
+                .bind(&e.search_text)
+                .bind(e.image_count as i64)
+                .bind(e.image_bytes as i64)
+                .bind(rdo.len() as i64)
+        });
+        statement.execute(&mut *tx).await?;
+        let documents = query(sql::rows_list(sql::UPSERT_DOCUMENTS, chunk.len(), 2));
+        chunk.iter().fold(documents, |q, (_, e, rdo)| q.bind(&e.observation_id).bind(*rdo)).execute(&mut *tx).await?;
+    }
+    // What each key held, as the next run compares versions with; a removed key is forgotten.
+    let mut removed = Vec::new();
+    let mut noted = Vec::new();
+    for o in run {
+        match &o.kind {
+            OutcomeKind::Indexed(..) => noted.push((o, "indexed", None)),
+            OutcomeKind::Withdrawn { .. } => noted.push((o, "withdrawn", None)),
+            OutcomeKind::Unparseable(reason) => noted.push((o, "unparseable", Some(reason.as_str()))),
+            OutcomeKind::Removed => removed.push(o.key.as_str()),
+        }
+    }
+    for chunk in removed.chunks(sql::MAX_IN_LIST) {
+        let statement = query(sql::in_list(sql::DELETE_OBJECTS, chunk.len()));
+        chunk.iter().fold(statement, |q, key| q.bind(*key)).execute(&mut *tx).await?;
+    }
+    for chunk in noted.chunks(sql::rows_per_statement(5)) {
+        let statement = query(sql::rows_list(sql::UPSERT_OBJECTS, chunk.len(), 5));
+        let statement = chunk.iter().fold(statement, |q, (o, outcome, detail)| {
+            q.bind(&o.key).bind(&o.version).bind(*outcome).bind(outcome_ad(o)).bind(*detail)
+        });
+        statement.execute(&mut *tx).await?;
+    }
+    Ok(())
 }

@@ -51,27 +51,34 @@ WHERE observation_id IN ({ids})";
 pub const SELECT_OBJECT_VERSIONS: &str =
     "SELECT object_key, version FROM catalogue_objects WHERE object_key IN ({ids})";
 
+// The indexer records a batch of ads with one statement per table and chunk of rows
+// (`{rows}`: see [`rows_list`]), not a statement per ad and table.
 pub const UPSERT_CATALOGUED: &str = "
 INSERT INTO catalogue (observation_id, observer_id, timestamp, observation_uuid, observed_at, platform,
     rdo_key, page_names, categories, search_text, image_count, image_bytes, rdo_bytes)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+VALUES {rows}
 ON CONFLICT (observation_id) DO UPDATE SET observer_id = excluded.observer_id, timestamp = excluded.timestamp,
     observation_uuid = excluded.observation_uuid, observed_at = excluded.observed_at, platform = excluded.platform,
     rdo_key = excluded.rdo_key, page_names = excluded.page_names, categories = excluded.categories,
     search_text = excluded.search_text, image_count = excluded.image_count, image_bytes = excluded.image_bytes,
     rdo_bytes = excluded.rdo_bytes";
-/// The ad's RDO, kept apart from what search reads (it goes with its ad: `ON DELETE CASCADE`).
-pub const UPSERT_DOCUMENT: &str = "
-INSERT INTO catalogue_documents (observation_id, rdo) VALUES ($1, $2)
+pub const UPSERT_CATALOGUED_COLUMNS: usize = 13;
+/// The ads' RDOs, kept apart from what search reads (each goes with its ad: `ON DELETE CASCADE`).
+pub const UPSERT_DOCUMENTS: &str = "
+INSERT INTO catalogue_documents (observation_id, rdo) VALUES {rows}
 ON CONFLICT (observation_id) DO UPDATE SET rdo = excluded.rdo";
-/// A key that now holds another ad (or nothing usable) no longer describes its old row.
-pub const DELETE_CATALOGUED_BY_KEY: &str = "DELETE FROM catalogue WHERE rdo_key = $1 AND observation_id <> $2";
-pub const DELETE_CATALOGUED: &str = "DELETE FROM catalogue WHERE observation_id = $1";
-pub const UPSERT_OBJECT: &str = "
-INSERT INTO catalogue_objects (object_key, version, outcome, observation_id, detail) VALUES ($1, $2, $3, $4, $5)
+/// A key that now holds another ad (or nothing usable: `''`) no longer describes its old row.
+/// Rows of `(key, ad it holds)`; `VALUES` names its columns `column1`, `column2` on both databases.
+pub const DELETE_CATALOGUED_BY_KEYS: &str = "
+DELETE FROM catalogue WHERE observation_id IN (
+    SELECT c.observation_id FROM (VALUES {rows}) AS k
+    JOIN catalogue c ON c.rdo_key = k.column1 AND c.observation_id <> k.column2)";
+pub const DELETE_CATALOGUED: &str = "DELETE FROM catalogue WHERE observation_id IN ({ids})";
+pub const UPSERT_OBJECTS: &str = "
+INSERT INTO catalogue_objects (object_key, version, outcome, observation_id, detail) VALUES {rows}
 ON CONFLICT (object_key) DO UPDATE SET version = excluded.version, outcome = excluded.outcome,
     observation_id = excluded.observation_id, detail = excluded.detail";
-pub const DELETE_OBJECT: &str = "DELETE FROM catalogue_objects WHERE object_key = $1";
+pub const DELETE_OBJECTS: &str = "DELETE FROM catalogue_objects WHERE object_key IN ({ids})";
 pub const SELECT_UNPARSEABLE: &str =
     "SELECT object_key, detail FROM catalogue_objects WHERE outcome = 'unparseable' ORDER BY object_key";
 /// Kept by triggers on `catalogue` (migration 0009).
@@ -87,6 +94,28 @@ pub const MAX_IN_LIST: usize = 1000;
 pub fn in_list(template: &str, n: usize) -> String {
     let ids: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
     template.replace("{ids}", &ids.join(", "))
+}
+
+/// Binds of one multi-row statement, at most. Few enough that the driver's binding stays cheap:
+/// sqlx looks each SQLite parameter up by name, in time growing with the statement's number of
+/// parameters (so quadratic in it), and one statement of a few dozen rows already saves
+/// nearly all the round trips.
+const MAX_ROW_BINDS: usize = 500;
+
+/// How many rows of `columns` values one multi-row statement takes.
+pub fn rows_per_statement(columns: usize) -> usize {
+    (MAX_ROW_BINDS / columns).max(1)
+}
+
+/// `template` with `{rows}` replaced by `($1, …, $columns), ($columns+1, …)`, `rows` times.
+pub fn rows_list(template: &str, rows: usize, columns: usize) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let places: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
+            format!("({})", places.join(", "))
+        })
+        .collect();
+    template.replace("{rows}", &tuples.join(", "))
 }
 
 // ---- users and API keys

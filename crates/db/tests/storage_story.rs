@@ -22,6 +22,78 @@ async fn storage_story_on_every_backend() {
     }
 }
 
+/// What the catalogue holds, as every reader sees it: each ad (key, time, RDO), the totals, each
+/// key's recorded version, and the unreadable keys with their reasons.
+async fn recorded_state(s: &dyn Database, keys: &[String]) -> String {
+    let rows = search_all(s, &Query::All, 100).await;
+    let ads: Vec<String> =
+        rows.iter().map(|r| format!("{} {} {} {}", r.observation_id, r.rdo_key, r.observed_at, r.rdo)).collect();
+    let totals = s.catalogue_totals(&Query::All).await.unwrap();
+    let versions: BTreeMap<String, String> = s.object_versions(keys).await.unwrap().into_iter().collect();
+    let unparseable = s.unparseable_objects().await.unwrap();
+    format!("ads {ads:#?}\ntotals {totals:?}\nversions {versions:?}\nunparseable {unparseable:?}")
+}
+
+/// The indexer records a batch of outcomes with a few set-wise statements; the result must be
+/// the same as recording them one at a time, whatever the batch holds: keys and ads repeated,
+/// an ad moving between keys, withdrawn, removed and unreadable keys, in any order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_records_as_its_outcomes_one_by_one_on_every_backend() {
+    use rand::{RngExt, SeedableRng};
+    let keys: Vec<String> = (0..5).map(|k| format!("obs-{}/rdo/{k}/output.json", k % 2)).collect();
+    let ads: Vec<String> = (0..4).map(|a| format!("1759583000000.ad{a}")).collect();
+    let random_outcome = |rng: &mut rand_chacha::ChaCha8Rng, version: usize| {
+        let key = &keys[rng.random_range(0..keys.len())];
+        let ad = &ads[rng.random_range(0..ads.len())];
+        let page = ["Solar Co", "Shoes"][rng.random_range(0..2)];
+        let mut v = rdo("obs", ad, json!(1_759_583_000 + rng.random_range(0..3)), vec![candidate(page, &[])], &[]);
+        let version = format!("v{version}");
+        match rng.random_range(0..10) {
+            0..=4 => outcome(key, &version, &v),
+            5 | 6 => {
+                v["is_user_disabled"] = json!(true);
+                outcome(key, &version, &v)
+            }
+            7 => ObjectOutcome { key: key.clone(), version, kind: OutcomeKind::Unparseable(format!("bad {page}")) },
+            _ => ObjectOutcome { key: key.clone(), version, kind: OutcomeKind::Removed },
+        }
+    };
+    let forget_all: Vec<ObjectOutcome> = keys
+        .iter()
+        .map(|k| ObjectOutcome { key: k.clone(), version: String::new(), kind: OutcomeKind::Removed })
+        .collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0xBA7C4);
+    let cases: Vec<(Vec<ObjectOutcome>, Vec<ObjectOutcome>)> = (0..40)
+        .map(|_| {
+            let before = (0..rng.random_range(0..4)).map(|i| random_outcome(&mut rng, i)).collect();
+            let batch = (0..rng.random_range(1..9)).map(|i| random_outcome(&mut rng, 10 + i)).collect();
+            (before, batch)
+        })
+        .collect();
+    for db in TestDatabase::all().await {
+        let s = db.storage.as_ref();
+        let b = s.backend();
+        for (before, batch) in &cases {
+            let mut states = Vec::new();
+            for one_by_one in [false, true] {
+                s.record_objects(&forget_all).await.unwrap();
+                s.record_objects(before).await.unwrap();
+                if one_by_one {
+                    for o in batch {
+                        s.record_objects(std::slice::from_ref(o)).await.unwrap();
+                    }
+                } else {
+                    s.record_objects(batch).await.unwrap();
+                }
+                states.push(recorded_state(s, &keys).await);
+            }
+            assert_eq!(states[0], states[1], "[{b}] recorded as a batch (left) and one by one (right): {batch:#?}");
+        }
+        s.record_objects(&forget_all).await.unwrap();
+        assert_eq!(s.catalogue_size().await.unwrap(), 0, "[{b}] removing every key empties the catalogue");
+    }
+}
+
 /// Everything of the AAO's that `migrate` must leave as it was: every table, column, index,
 /// constraint, trigger, function and type in `public`, and every row of every table.
 async fn aao_catalog(url: &str) -> Vec<String> {

@@ -251,7 +251,10 @@ impl DemoData {
             Vec::new()
         };
 
-        let images = media
+        // With no images per ad, the RDO still names its images (as an ad whose uploads failed
+        // does) but none is written: a bucket of RDOs alone, for measuring what reads RDOs.
+        let written_media = if self.config.images_per_ad == 0 { &media[..0] } else { &media[..] };
+        let images = written_media
             .iter()
             .zip(&pool_slots)
             .map(|(k, &slot)| (k.clone(), if with_images { self.pool_image(slot) } else { Bytes::new() }))

@@ -146,7 +146,7 @@ impl DemoData {
     /// encode pool images lazily, on first use.
     pub fn new(config: &DemoConfig) -> DemoData {
         let data = Self::new_lazy(config);
-        if config.ads.saturating_mul(config.images_per_ad.max(1)) >= POOL_SLOTS {
+        if config.ads.saturating_mul(config.images_per_ad) >= POOL_SLOTS {
             data.warm_up();
         }
         data
@@ -272,6 +272,17 @@ mod tests {
     fn demo_data_is_sync_and_send() {
         fn check<T: Sync + Send>() {}
         check::<DemoData>();
+    }
+
+    #[test]
+    fn no_images_per_ad_writes_rdos_alone() {
+        let (none, one) = (data(20, 0, 7), data(20, 1, 7));
+        for i in 0..20 {
+            let (x, y) = (none.ad(i), one.ad(i));
+            assert!(x.images.is_empty(), "ad {i} has no image to write");
+            assert_eq!(x.rdo, y.rdo, "ad {i}: the same RDO, naming its images all the same");
+            assert!(!parse(&x)["media"].as_array().unwrap().is_empty());
+        }
     }
 
     #[test]

@@ -18,7 +18,11 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use std::sync::Arc;
 
-const BATCH: usize = 500;
+/// RDOs recorded per transaction.
+pub const BATCH: usize = 1000;
+/// Batches in hand at once: while one is written, the next is looked up, read and parsed.
+const BATCHES_AHEAD: usize = 2;
+/// RDOs of one batch read at the same time.
 const FETCH_CONCURRENCY: usize = 16;
 /// Heads of one ad's images at the same time (so at most 16 × 4 requests in flight).
 const HEAD_CONCURRENCY: usize = 4;
@@ -58,40 +62,66 @@ pub enum IndexError {
     Listing(#[from] object_store::Error),
     #[error("recording the catalogue failed: {0}")]
     Db(#[from] DbError),
+    #[error("reading a batch of RDOs stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Indexes the whole store; `on_progress` hears the number of RDO objects looked at so far.
+///
+/// The listing is cut into batches of [`BATCH`] keys; each batch is recorded in one transaction,
+/// so a run that stops midway keeps every batch before it and the next run skips those as
+/// unchanged. Batches are read in spawned tasks ([`BATCHES_AHEAD`] in hand), so the store's
+/// reads and the parsing (on the blocking pool, every core) overlap the database's writes.
 pub async fn index_observations(
     storage: Arc<dyn CatalogueDb>,
     observations: Arc<dyn ObjectStore>,
     on_progress: impl Fn(u64),
 ) -> Result<IndexReport, IndexError> {
     let mut report = IndexReport::default();
-    let mut listing =
-        observations.list(None).try_filter(|m| futures::future::ready(is_rdo_key(m.location.as_ref()))).chunks(BATCH);
-    while let Some(chunk) = listing.next().await {
-        let metas: Vec<ObjectMeta> = chunk.into_iter().collect::<Result<_, _>>()?;
-        report.scanned += metas.len() as u64;
-        let keys: Vec<String> = metas.iter().map(|m| m.location.to_string()).collect();
-        let known = storage.object_versions(&keys).await?;
-        let changed: Vec<ObjectMeta> =
-            metas.into_iter().filter(|m| known.get(m.location.as_ref()) != Some(&version(m))).collect();
-        report.unchanged += (keys.len() - changed.len()) as u64;
-        let outcomes: Vec<ObjectOutcome> = futures::stream::iter(changed)
-            .map(|meta| {
-                let store = observations.clone();
-                async move { read_rdo(store.as_ref(), &meta).await }
-            })
-            .buffered(FETCH_CONCURRENCY)
-            .collect()
-            .await;
-        report.count(&outcomes);
-        storage.record_objects(&outcomes).await?;
+    let mut batches = observations
+        .list(None)
+        .try_filter(|m| futures::future::ready(is_rdo_key(m.location.as_ref())))
+        .chunks(BATCH)
+        .map(|listed| tokio::spawn(read_batch(storage.clone(), observations.clone(), listed)))
+        .buffered(BATCHES_AHEAD);
+    while let Some(batch) = batches.next().await {
+        let batch = batch??;
+        report.scanned += batch.scanned;
+        report.unchanged += batch.scanned - batch.outcomes.len() as u64;
+        report.count(&batch.outcomes);
+        storage.record_objects(&batch.outcomes).await?;
         on_progress(report.scanned);
     }
     // Every RDO still unreadable, including those skipped as unchanged, so each run reports them.
     report.unparseable = storage.unparseable_objects().await?;
     Ok(report)
+}
+
+/// What one batch of the listing holds that is new or changed since the catalogue last saw it.
+struct ReadBatch {
+    scanned: u64,
+    outcomes: Vec<ObjectOutcome>,
+}
+
+async fn read_batch(
+    storage: Arc<dyn CatalogueDb>,
+    observations: Arc<dyn ObjectStore>,
+    listed: Vec<object_store::Result<ObjectMeta>>,
+) -> Result<ReadBatch, IndexError> {
+    let metas: Vec<ObjectMeta> = listed.into_iter().collect::<Result<_, _>>()?;
+    let keys: Vec<String> = metas.iter().map(|m| m.location.to_string()).collect();
+    let known = storage.object_versions(&keys).await?;
+    let changed: Vec<ObjectMeta> =
+        metas.into_iter().filter(|m| known.get(m.location.as_ref()) != Some(&version(m))).collect();
+    let outcomes = futures::stream::iter(changed)
+        .map(|meta| {
+            let store = observations.clone();
+            async move { read_rdo(store, meta).await }
+        })
+        .buffered(FETCH_CONCURRENCY)
+        .collect()
+        .await;
+    Ok(ReadBatch { scanned: keys.len() as u64, outcomes })
 }
 
 /// Indexes just these keys (an S3 event's, or `index --key`): an RDO that is there is read
@@ -108,7 +138,7 @@ pub async fn index_keys(
         report.scanned += 1;
         let Ok(path) = Path::parse(key) else { continue };
         let outcome = match observations.head(&path).await {
-            Ok(meta) => read_rdo(observations.as_ref(), &meta).await,
+            Ok(meta) => read_rdo(observations.clone(), meta).await,
             Err(object_store::Error::NotFound { .. }) => {
                 ObjectOutcome { key: key.clone(), version: String::new(), kind: OutcomeKind::Removed }
             }
@@ -137,19 +167,24 @@ impl IndexReport {
     }
 }
 
-async fn read_rdo(store: &dyn ObjectStore, meta: &ObjectMeta) -> ObjectOutcome {
+// Owned arguments: the futures of a batch run in a spawned task, which must be `Send` for every
+// lifetime (borrowed ones trip the compiler's higher-ranked `Send` check).
+async fn read_rdo(store: Arc<dyn ObjectStore>, meta: ObjectMeta) -> ObjectOutcome {
     let key = meta.location.to_string();
-    let mut version = version(meta);
+    let mut version = version(&meta);
     let bytes = match store.get(&meta.location).await {
         Ok(result) => result.bytes().await,
         Err(e) => Err(e),
     };
     let mut kind = match bytes {
         Err(e) => OutcomeKind::Unparseable(format!("could not be read: {e}")),
-        Ok(bytes) => classify(&bytes),
+        // Parsing is the indexer's CPU work: on the blocking pool it runs on every core.
+        Ok(bytes) => tokio::task::spawn_blocking(move || classify(&bytes))
+            .await
+            .unwrap_or_else(|e| OutcomeKind::Unparseable(format!("could not be parsed: {e}"))),
     };
     if let OutcomeKind::Indexed(entry, _) = &mut kind {
-        let sizes = image_sizes(store, &entry.media).await;
+        let sizes = image_sizes(store, entry.media.clone()).await;
         (entry.image_count, entry.image_bytes) = (sizes.count, sizes.bytes);
         if sizes.unknown > 0 {
             // Not the image's fault but the store's: an empty version makes the next run read
@@ -170,15 +205,18 @@ struct ImageSizes {
     unknown: u64,
 }
 
-async fn image_sizes(store: &dyn ObjectStore, media: &[String]) -> ImageSizes {
+async fn image_sizes(store: Arc<dyn ObjectStore>, media: Vec<String>) -> ImageSizes {
     futures::stream::iter(media)
-        .map(|key| async move {
-            // A key that is no object key names no image, as for the export.
-            let Ok(path) = Path::parse(key) else { return Ok(None) };
-            match store.head(&path).await {
-                Ok(meta) => Ok(Some(meta.size)),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
+        .map(|key| {
+            let store = store.clone();
+            async move {
+                // A key that is no object key names no image, as for the export.
+                let Ok(path) = Path::parse(&key) else { return Ok(None) };
+                match store.head(&path).await {
+                    Ok(meta) => Ok(Some(meta.size)),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
             }
         })
         .buffer_unordered(HEAD_CONCURRENCY)

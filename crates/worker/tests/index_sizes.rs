@@ -2,16 +2,17 @@
 //! bytes, and its RDO's size, on every backend: the totals equal what the store holds, a missing
 //! image counts 0, an image the store cannot answer for makes the next run look again, and a
 //! catalogue indexed before migration 0005 is re-read once by the next run and then skipped.
+//! And a run that stops between batches keeps the batches it recorded; the next run finishes.
 
 use aao_export_core::query::Query;
 use aao_export_db::{CatalogueTotals, Database};
-use aao_export_demo::{DemoConfig, SeedProgress, seed_demo_data};
+use aao_export_demo::{DemoConfig, DemoData, SeedProgress, seed_demo_data};
 use aao_export_stores::open_store;
 use aao_export_testkit::TestDatabase;
-use aao_export_worker::index::index_observations;
+use aao_export_worker::index::{BATCH, IndexError, index_observations, is_rdo_key};
 use async_trait::async_trait;
-use futures::TryStreamExt;
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt,
@@ -20,15 +21,23 @@ use object_store::{
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 const ADS: usize = 40;
 
-/// A store whose heads fail (not "not found": the store is away) while `failing` is set.
+/// A store whose heads fail (not "not found": the store is away) while `failing` is set, and
+/// whose listing fails after `list_fails_after` objects.
 #[derive(Debug)]
 struct FailingHeads {
     inner: Arc<dyn ObjectStore>,
     failing: AtomicBool,
+    list_fails_after: AtomicUsize,
+}
+
+impl FailingHeads {
+    fn new(inner: Arc<dyn ObjectStore>) -> Self {
+        FailingHeads { inner, failing: AtomicBool::new(false), list_fails_after: AtomicUsize::new(usize::MAX) }
+    }
 }
 
 impl std::fmt::Display for FailingHeads {
@@ -67,7 +76,14 @@ impl ObjectStore for FailingHeads {
         self.inner.delete_stream(locations)
     }
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(prefix)
+        let listed = self.inner.list(prefix);
+        match self.list_fails_after.load(Ordering::SeqCst) {
+            usize::MAX => listed,
+            n => {
+                let failure = object_store::Error::Generic { store: "test", source: "the listing broke off".into() };
+                listed.take(n).chain(futures::stream::once(async move { Err(failure) })).boxed()
+            }
+        }
     }
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
         self.inner.list_with_delimiter(prefix).await
@@ -129,7 +145,7 @@ async fn the_indexer_records_what_the_store_holds_of_each_ads_images() {
         let b = storage.backend();
         let dir = tempfile::tempdir().unwrap();
         let plain = open_store(dir.path().to_str().unwrap(), &Default::default()).unwrap();
-        let store = Arc::new(FailingHeads { inner: plain.clone(), failing: AtomicBool::new(false) });
+        let store = Arc::new(FailingHeads::new(plain.clone()));
         let quiet = |_: u64| {};
         let config = DemoConfig { ads: ADS, images_per_ad: 3, seed: 5 };
         let seeded =
@@ -188,6 +204,69 @@ async fn the_indexer_records_what_the_store_holds_of_each_ads_images() {
         let back = index_observations(storage.clone(), store.clone(), quiet).await.unwrap();
         assert_eq!((back.indexed, back.unchanged), (1, ADS as u64 - 1), "[{b}] read again: {back:?}");
         assert_eq!(recorded(storage.as_ref(), want.keys()).await, want, "[{b}] and sized");
+    }
+}
+
+/// The indexer records the listing batch by batch, each in one transaction: a run that stops
+/// between batches (here the listing breaks off in the second batch) keeps the first batch whole
+/// and nothing of the second, and the next run skips the first and indexes the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_stopped_between_batches_keeps_its_batches_and_the_next_run_finishes() {
+    let ads = BATCH + BATCH / 2;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = open_store(dir.path().to_str().unwrap(), &Default::default()).unwrap();
+    let quiet = |_: u64| {};
+    // RDOs alone (no images), written once: each database indexes the same bucket.
+    let demo = DemoData::new_lazy(&DemoConfig { ads, images_per_ad: 0, seed: 9 });
+    for i in 0..ads {
+        let ad = demo.ad(i);
+        plain.put(&Path::from(ad.rdo_key.as_str()), PutPayload::from(ad.rdo)).await.unwrap();
+    }
+    let listed: Vec<ObjectMeta> = plain.list(None).try_collect().await.unwrap();
+    assert!(listed.len() == ads && listed.iter().all(|m| is_rdo_key(m.location.as_ref())), "RDOs only");
+    let keys: Vec<String> = listed.iter().map(|m| m.location.to_string()).collect();
+    let mut stored = Vec::new();
+    for key in &keys {
+        let bytes = plain.get(&Path::from(key.as_str())).await.unwrap().bytes().await.unwrap();
+        stored.push(serde_json::from_slice::<Value>(&bytes).unwrap());
+    }
+    let exportable: Vec<bool> = stored.iter().map(|rdo| rdo["is_user_disabled"] != Value::Bool(true)).collect();
+    for db in TestDatabase::all().await {
+        let storage = db.storage.clone();
+        let b = storage.backend();
+        let exportable_in = |range: std::ops::Range<usize>| exportable[range].iter().filter(|e| **e).count() as u64;
+
+        let store = Arc::new(FailingHeads::new(plain.clone()));
+        store.list_fails_after.store(BATCH + BATCH / 5, Ordering::SeqCst);
+        let stopped = index_observations(storage.clone(), store.clone(), quiet).await;
+        assert!(matches!(stopped, Err(IndexError::Listing(_))), "[{b}] the run stops: {stopped:?}");
+        let versions = storage.object_versions(&keys).await.unwrap();
+        let recorded: Vec<bool> = keys.iter().map(|k| versions.contains_key(k)).collect();
+        assert!(recorded[..BATCH].iter().all(|r| *r), "[{b}] every key of the first batch is recorded");
+        assert!(recorded[BATCH..].iter().all(|r| !*r), "[{b}] no key of the broken batch is");
+        assert_eq!(storage.catalogue_size().await.unwrap(), exportable_in(0..BATCH), "[{b}] the first batch's ads");
+        assert_eq!(
+            storage.catalogue_totals(&Query::All).await.unwrap().ads,
+            exportable_in(0..BATCH),
+            "[{b}] the totals agree with the rows"
+        );
+
+        store.list_fails_after.store(usize::MAX, Ordering::SeqCst);
+        let finished = index_observations(storage.clone(), store.clone(), quiet).await.unwrap();
+        assert_eq!(
+            (finished.scanned, finished.unchanged, finished.indexed, finished.withdrawn),
+            (ads as u64, BATCH as u64, exportable_in(BATCH..ads), (ads - BATCH) as u64 - exportable_in(BATCH..ads)),
+            "[{b}] the next run reads only what the first did not record"
+        );
+        assert_eq!(storage.catalogue_size().await.unwrap(), exportable_in(0..ads), "[{b}] every exportable ad");
+        let rows = storage.search_page(&Query::All, None, ads as u32).await.unwrap();
+        assert_eq!(rows.len() as u64, exportable_in(0..ads), "[{b}] and each is found");
+        for i in [0, BATCH, ads - 1] {
+            if let Some(row) = rows.iter().find(|r| r.rdo_key == keys[i]) {
+                let rdo: Value = serde_json::from_str(&row.rdo).unwrap();
+                assert_eq!(rdo, stored[i], "[{b}] {}: the RDO as stored", keys[i]);
+            }
+        }
     }
 }
 

@@ -278,17 +278,22 @@ async fn read_pages(
     query: Query,
     projectors: Vec<mpsc::Sender<Page>>,
 ) -> Result<(), ExportError> {
-    let mut cursor = None;
+    let mut rows = storage.search_page(&query, None, PAGE_SIZE).await?;
     for projector in projectors.iter().cycle() {
-        let rows = storage.search_page(&query, cursor.as_ref(), PAGE_SIZE).await?;
         let Some(last) = rows.last() else { break };
-        cursor = Some(last.cursor());
-        let ids: Vec<String> = rows.iter().map(|r| r.observation_id.clone()).collect();
-        let curation = storage.curation(&ids).await?;
         let full_page = rows.len() == PAGE_SIZE as usize;
+        let cursor = last.cursor();
+        let ids: Vec<String> = rows.iter().map(|r| r.observation_id.clone()).collect();
+        // The next page is read while this one's curation is: on PostgreSQL that is two
+        // connections, and two of the database's cores at work.
+        let next_page = async {
+            if full_page { storage.search_page(&query, Some(&cursor), PAGE_SIZE).await } else { Ok(Vec::new()) }
+        };
+        let (curation, next) = tokio::try_join!(storage.curation(&ids), next_page)?;
         if projector.send((rows, curation)).await.is_err() || !full_page {
             break;
         }
+        rows = next;
     }
     Ok(())
 }
