@@ -120,7 +120,7 @@ async fn catalogue_story(s: Arc<dyn Database>) {
 }
 
 /// A preview's count and first page give up when their budget runs out, leaving every
-/// connection as it was; an estimate scales the newest ads' totals to the catalogue.
+/// connection as it was; an estimate scales a sample's totals (ids below a prefix) to the catalogue.
 async fn bounded_story(s: Arc<dyn Database>) {
     let s = &*s;
     let b = s.backend();

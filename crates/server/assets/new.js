@@ -308,7 +308,7 @@ async function preview() {
   lastPreviewOk = true;
   const p = result.body;
   $("count").textContent = p.estimated
-    ? "About " + p.ad_count.toLocaleString() + " ads match (too broad to count quickly: estimated from the newest ads; the export holds every match)"
+    ? "About " + p.ad_count.toLocaleString() + " ads match (too broad to count quickly: estimated from a sample of the catalogue; the export holds every match)"
     : p.ad_count.toLocaleString() + (p.ad_count === 1 ? " ad matches" : " ads match");
   const est = p.estimated_bytes || {};
   $("estimate").textContent = "Estimated size: about " + bytes(est.without_images || 0) + " without images, " +
