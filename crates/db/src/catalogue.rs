@@ -198,6 +198,10 @@ impl CatalogueDb for Storage {
             .collect()
     }
 
+    async fn object_keys(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>> {
+        Ok(query(sql::SELECT_OBJECT_KEYS).bind(after.unwrap_or("")).bind(i64::from(limit)).scalars(&self.pool).await?)
+    }
+
     async fn catalogue_size(&self) -> Result<u64> {
         let n: i64 = query(sql::COUNT_CATALOGUED).scalar(&self.pool).await?;
         Ok(n as u64)

@@ -228,6 +228,9 @@ pub trait CatalogueDb: Send + Sync + 'static {
     async fn record_objects(&self, outcomes: &[ObjectOutcome]) -> Result<()>;
     /// Objects that could not be indexed, with the reason, by key.
     async fn unparseable_objects(&self) -> Result<Vec<(String, String)>>;
+    /// The object keys the indexer has recorded, in the database's order of text: the first
+    /// `limit` after `after` (`None`: from the start).
+    async fn object_keys(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>>;
     /// How many ads the catalogue holds.
     async fn catalogue_size(&self) -> Result<u64>;
 

@@ -79,6 +79,10 @@ INSERT INTO catalogue_objects (object_key, version, outcome, observation_id, det
 ON CONFLICT (object_key) DO UPDATE SET version = excluded.version, outcome = excluded.outcome,
     observation_id = excluded.observation_id, detail = excluded.detail";
 pub const DELETE_OBJECTS: &str = "DELETE FROM catalogue_objects WHERE object_key IN ({ids})";
+/// In the database's order of text, which its primary key index serves (the comparison and the
+/// order agree, so each page starts where the last ended).
+pub const SELECT_OBJECT_KEYS: &str =
+    "SELECT object_key FROM catalogue_objects WHERE object_key > $1 ORDER BY object_key LIMIT $2";
 pub const SELECT_UNPARSEABLE: &str =
     "SELECT object_key, detail FROM catalogue_objects WHERE outcome = 'unparseable' ORDER BY object_key";
 /// Kept by triggers on `catalogue` (migration 0009).

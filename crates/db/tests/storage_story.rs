@@ -532,6 +532,15 @@ async fn story(s: Arc<dyn Database>) {
     ]);
     assert_eq!(versions, expected_versions, "[{b}] object_versions: recorded keys only, whatever their outcome");
     assert!(s.object_versions(&[]).await.unwrap().is_empty(), "[{b}] object_versions of no keys");
+    let mut recorded_keys = vec![key_a.clone(), key_b.clone(), key_c.clone(), key_bad.clone(), key_bad2.clone()];
+    recorded_keys.sort();
+    let first_three = s.object_keys(None, 3).await.unwrap();
+    let the_rest = s.object_keys(first_three.last().map(String::as_str), 3).await.unwrap();
+    let mut paged = [first_three, the_rest].concat();
+    let pages_held = paged.len();
+    paged.sort();
+    paged.dedup();
+    assert_eq!((paged, pages_held), (recorded_keys, 5), "[{b}] object_keys page by page: every recorded key once");
     let many_keys: Vec<String> = (0..2100).map(|i| if i == 2050 { key_b.clone() } else { format!("k{i}") }).collect();
     assert_eq!(
         s.object_versions(&many_keys).await.unwrap(),

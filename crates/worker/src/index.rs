@@ -1,6 +1,7 @@
 //! The indexer: scans the observations store for RDOs (both AAO key layouts) and brings the
 //! catalogue up to date. Unchanged objects are skipped by version; withdrawn participants' ads
-//! are removed; RDOs that cannot be read are reported by key and the scan goes on.
+//! are removed, and so are the ads of RDOs gone from the store; RDOs that cannot be read are
+//! reported by key and the scan goes on.
 //!
 //! For each new or changed RDO it also records the ad's images (its `media[]` keys, in the same
 //! bucket) found in the store and their bytes, so that a preview can estimate an export's size as
@@ -16,6 +17,8 @@ use aao_export_db::{CatalogueDb, DbError, ObjectOutcome, OutcomeKind};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// RDOs recorded per transaction.
@@ -26,6 +29,8 @@ const BATCHES_AHEAD: usize = 2;
 const FETCH_CONCURRENCY: usize = 16;
 /// Heads of one ad's images at the same time (so at most 16 × 4 requests in flight).
 const HEAD_CONCURRENCY: usize = 4;
+/// Recorded keys read at once when looking for the ones a full listing no longer holds.
+const SWEEP_PAGE: u32 = 5000;
 
 /// What one run of the indexer did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -37,8 +42,7 @@ pub struct IndexReport {
     pub unchanged: u64,
     /// Withdrawn participants' ads removed or kept out.
     pub withdrawn: u64,
-    /// RDOs gone from the store whose ads left the catalogue (`index_keys` only: a full scan
-    /// sees what is there, not what went).
+    /// RDOs gone from the store whose ads left the catalogue.
     pub removed: u64,
     /// RDOs that cannot be read (found in this run or earlier and unchanged since), with the reason.
     pub unparseable: Vec<(String, String)>,
@@ -72,12 +76,14 @@ pub enum IndexError {
 /// so a run that stops midway keeps every batch before it and the next run skips those as
 /// unchanged. Batches are read in spawned tasks ([`BATCHES_AHEAD`] in hand), so the store's
 /// reads and the parsing (on the blocking pool, every core) overlap the database's writes.
+/// Once the whole listing is read, the recorded RDOs it did not hold are gone ([`sweep_gone`]).
 pub async fn index_observations(
     storage: Arc<dyn CatalogueDb>,
     observations: Arc<dyn ObjectStore>,
     on_progress: impl Fn(u64),
 ) -> Result<IndexReport, IndexError> {
     let mut report = IndexReport::default();
+    let mut listed = HashSet::new();
     let mut batches = observations
         .list(None)
         .try_filter(|m| futures::future::ready(is_rdo_key(m.location.as_ref())))
@@ -86,21 +92,75 @@ pub async fn index_observations(
         .buffered(BATCHES_AHEAD);
     while let Some(batch) = batches.next().await {
         let batch = batch??;
-        report.scanned += batch.scanned;
-        report.unchanged += batch.scanned - batch.outcomes.len() as u64;
+        report.scanned += batch.keys.len() as u64;
+        report.unchanged += (batch.keys.len() - batch.outcomes.len()) as u64;
+        listed.extend(batch.keys);
         report.count(&batch.outcomes);
         storage.record_objects(&batch.outcomes).await?;
         on_progress(report.scanned);
+    }
+    // A listing without a single RDO is an empty or wrong store (a folder not mounted, say) far
+    // more likely than every RDO deleted: it takes nothing out.
+    if listed.is_empty() {
+        tracing::warn!("the observations store lists no RDO; the catalogue is left as it is");
+    } else {
+        report.removed = sweep_gone(storage.as_ref(), observations.as_ref(), &listed).await?;
     }
     // Every RDO still unreadable, including those skipped as unchanged, so each run reports them.
     report.unparseable = storage.unparseable_objects().await?;
     Ok(report)
 }
 
-/// What one batch of the listing holds that is new or changed since the catalogue last saw it.
+/// One batch of the listing: its keys (as [`key_hash`]es) and what is new or changed since the
+/// catalogue last saw it.
 struct ReadBatch {
-    scanned: u64,
+    keys: Vec<u64>,
     outcomes: Vec<ObjectOutcome>,
+}
+
+/// A listed key, in 8 bytes: a full listing of a million keys is remembered in a few MB. Two keys
+/// sharing a hash (odds about 1 in 10^7 at a million keys) only keep a gone RDO's ad one run longer.
+fn key_hash(key: &str) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// After a complete listing, the recorded keys it did not hold: each is checked with a `head`
+/// (an RDO written since the listing passed its place is there, and kept for the next run), and
+/// those the store no longer has leave the catalogue with their ads. How many left.
+async fn sweep_gone(
+    storage: &dyn CatalogueDb,
+    store: &dyn ObjectStore,
+    listed: &HashSet<u64>,
+) -> Result<u64, IndexError> {
+    let mut gone = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let keys = storage.object_keys(after.as_deref(), SWEEP_PAGE).await?;
+        let full_page = keys.len() == SWEEP_PAGE as usize;
+        after = keys.last().cloned();
+        for key in keys.into_iter().filter(|k| !listed.contains(&key_hash(k))) {
+            let found = match Path::parse(&key) {
+                Ok(path) => match store.head(&path).await {
+                    Ok(_) => true,
+                    Err(object_store::Error::NotFound { .. }) => false,
+                    Err(e) => return Err(e.into()),
+                },
+                Err(_) => false,
+            };
+            if !found {
+                gone.push(ObjectOutcome { key, version: String::new(), kind: OutcomeKind::Removed });
+            }
+        }
+        if !full_page {
+            break;
+        }
+    }
+    for chunk in gone.chunks(BATCH) {
+        storage.record_objects(chunk).await?;
+    }
+    Ok(gone.len() as u64)
 }
 
 async fn read_batch(
@@ -111,6 +171,7 @@ async fn read_batch(
     let metas: Vec<ObjectMeta> = listed.into_iter().collect::<Result<_, _>>()?;
     let keys: Vec<String> = metas.iter().map(|m| m.location.to_string()).collect();
     let known = storage.object_versions(&keys).await?;
+    let hashes = keys.iter().map(|k| key_hash(k)).collect();
     let changed: Vec<ObjectMeta> =
         metas.into_iter().filter(|m| known.get(m.location.as_ref()) != Some(&version(m))).collect();
     let outcomes = futures::stream::iter(changed)
@@ -121,7 +182,7 @@ async fn read_batch(
         .buffered(FETCH_CONCURRENCY)
         .collect()
         .await;
-    Ok(ReadBatch { scanned: keys.len() as u64, outcomes })
+    Ok(ReadBatch { keys: hashes, outcomes })
 }
 
 /// Indexes just these keys (an S3 event's, or `index --key`): an RDO that is there is read

@@ -25,18 +25,25 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 const ADS: usize = 40;
 
-/// A store whose heads fail (not "not found": the store is away) while `failing` is set, and
-/// whose listing fails after `list_fails_after` objects.
+/// A store whose heads fail (not "not found": the store is away) while `failing` is set, whose
+/// listing fails after `list_fails_after` objects, and leaves out the keys in `unlisted` (as a
+/// listing does that passed their place before they were written).
 #[derive(Debug)]
 struct FailingHeads {
     inner: Arc<dyn ObjectStore>,
     failing: AtomicBool,
     list_fails_after: AtomicUsize,
+    unlisted: std::sync::Mutex<Vec<String>>,
 }
 
 impl FailingHeads {
     fn new(inner: Arc<dyn ObjectStore>) -> Self {
-        FailingHeads { inner, failing: AtomicBool::new(false), list_fails_after: AtomicUsize::new(usize::MAX) }
+        FailingHeads {
+            inner,
+            failing: AtomicBool::new(false),
+            list_fails_after: AtomicUsize::new(usize::MAX),
+            unlisted: Default::default(),
+        }
     }
 }
 
@@ -76,7 +83,12 @@ impl ObjectStore for FailingHeads {
         self.inner.delete_stream(locations)
     }
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        let listed = self.inner.list(prefix);
+        let unlisted = self.unlisted.lock().unwrap().clone();
+        let listed = self
+            .inner
+            .list(prefix)
+            .try_filter(move |m| futures::future::ready(!unlisted.contains(&m.location.to_string())))
+            .boxed();
         match self.list_fails_after.load(Ordering::SeqCst) {
             usize::MAX => listed,
             n => {
@@ -222,18 +234,20 @@ async fn a_run_stopped_between_batches_keeps_its_batches_and_the_next_run_finish
         let ad = demo.ad(i);
         plain.put(&Path::from(ad.rdo_key.as_str()), PutPayload::from(ad.rdo)).await.unwrap();
     }
-    let listed: Vec<ObjectMeta> = plain.list(None).try_collect().await.unwrap();
-    assert!(listed.len() == ads && listed.iter().all(|m| is_rdo_key(m.location.as_ref())), "RDOs only");
-    let keys: Vec<String> = listed.iter().map(|m| m.location.to_string()).collect();
-    let mut stored = Vec::new();
-    for key in &keys {
-        let bytes = plain.get(&Path::from(key.as_str())).await.unwrap().bytes().await.unwrap();
-        stored.push(serde_json::from_slice::<Value>(&bytes).unwrap());
-    }
-    let exportable: Vec<bool> = stored.iter().map(|rdo| rdo["is_user_disabled"] != Value::Bool(true)).collect();
     for db in TestDatabase::all().await {
         let storage = db.storage.clone();
         let b = storage.backend();
+        // The listing's order, as this run of the indexer will see it (a deleted and restored
+        // RDO may come elsewhere in it).
+        let listed: Vec<ObjectMeta> = plain.list(None).try_collect().await.unwrap();
+        assert!(listed.len() == ads && listed.iter().all(|m| is_rdo_key(m.location.as_ref())), "[{b}] RDOs only");
+        let keys: Vec<String> = listed.iter().map(|m| m.location.to_string()).collect();
+        let mut stored = Vec::new();
+        for key in &keys {
+            let bytes = plain.get(&Path::from(key.as_str())).await.unwrap().bytes().await.unwrap();
+            stored.push(serde_json::from_slice::<Value>(&bytes).unwrap());
+        }
+        let exportable: Vec<bool> = stored.iter().map(|rdo| rdo["is_user_disabled"] != Value::Bool(true)).collect();
         let exportable_in = |range: std::ops::Range<usize>| exportable[range].iter().filter(|e| **e).count() as u64;
 
         let store = Arc::new(FailingHeads::new(plain.clone()));
@@ -266,6 +280,37 @@ async fn a_run_stopped_between_batches_keeps_its_batches_and_the_next_run_finish
                 let rdo: Value = serde_json::from_str(&row.rdo).unwrap();
                 assert_eq!(rdo, stored[i], "[{b}] {}: the RDO as stored", keys[i]);
             }
+        }
+
+        // RDOs gone from the store leave the catalogue with the next full scan; one that the
+        // listing missed but the store holds (written after the listing passed it) stays.
+        let (gone, missed) = ([1, BATCH + 1], 2);
+        for i in gone {
+            plain.delete(&Path::from(keys[i].as_str())).await.unwrap();
+        }
+        *store.unlisted.lock().unwrap() = vec![keys[missed].clone()];
+        let swept = index_observations(storage.clone(), store.clone(), quiet).await.unwrap();
+        let left = gone.iter().filter(|i| exportable[**i]).count() as u64;
+        assert_eq!(
+            (swept.scanned, swept.removed, swept.unchanged),
+            (ads as u64 - 3, 2, ads as u64 - 3),
+            "[{b}] the gone RDOs are removed: {swept:?}"
+        );
+        assert_eq!(storage.catalogue_size().await.unwrap(), exportable_in(0..ads) - left, "[{b}] their ads leave");
+        let versions = storage.object_versions(&keys).await.unwrap();
+        assert!(gone.iter().all(|i| !versions.contains_key(&keys[*i])), "[{b}] and their keys are forgotten");
+        assert!(versions.contains_key(&keys[missed]), "[{b}] the missed RDO is kept");
+        // A store that lists no RDO at all (a folder not mounted, say) takes nothing out.
+        *store.unlisted.lock().unwrap() = keys.clone();
+        let empty = index_observations(storage.clone(), store.clone(), quiet).await.unwrap();
+        assert_eq!((empty.scanned, empty.removed), (0, 0), "[{b}] {empty:?}");
+        assert_eq!(storage.catalogue_size().await.unwrap(), exportable_in(0..ads) - left, "[{b}] nothing left");
+        *store.unlisted.lock().unwrap() = Vec::new();
+        for i in gone {
+            plain
+                .put(&Path::from(keys[i].as_str()), PutPayload::from(serde_json::to_vec(&stored[i]).unwrap()))
+                .await
+                .unwrap();
         }
     }
 }
