@@ -282,3 +282,36 @@ test.describe("accessibility", () => {
     await axe(page, "export detail");
   });
 });
+
+test("past the preview limit the builder says it is waiting, then counts by itself", async ({ page }) => {
+  await signIn(page, "carol", "carol-password-1");
+  await page.goto(base() + "/exports/new");
+  await expect(page.locator("#count")).toHaveText(/ads? match/);
+  // Use up carol's previews for this window (30 in 10 s by default), as a script would; a
+  // window about to end is waited out first, so the page's own preview lands in the same one.
+  const useUp = () => page.evaluate(async () => {
+    for (let i = 0; i < 40; i++) {
+      const r = await fetch("/exports/preview", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ query: { method: "ALL" } }) });
+      if (r.status === 429) return { after: r.headers.get("Retry-After"), body: await r.json() };
+    }
+    return null;
+  });
+  let refused = await useUp();
+  expect(refused, "a 429 within 40 previews").not.toBeNull();
+  if (Number(refused.after) < 4) {
+    await page.waitForTimeout(Number(refused.after) * 1000 + 200);
+    refused = await useUp();
+  }
+  expect(refused.body.comment).toBe("TOO_MANY_PREVIEWS");
+  expect(Number(refused.after)).toBeGreaterThanOrEqual(1);
+  await buildQuery(page, code());
+  await expect(page.locator("#count")).toHaveText(/^Many previews in a short time: counting again in \d+ s\.$/);
+  // Nothing of the query before stays on show meanwhile.
+  await expect(page.locator("#estimate")).toHaveText("");
+  await expect(page.locator("#preview-ads li")).toHaveCount(0);
+  await shot(page, "new-export-rate-limited");
+  // Nothing to click: once the window has passed, the page asks again and shows the count.
+  await expect(page.locator("#count")).toHaveText(/^\d[\d,]* ads? match(es)?$/, { timeout: 15_000 });
+  await expect(page.locator("#estimate")).toContainText(/without images/);
+});

@@ -38,6 +38,9 @@ pub struct Config {
     pub lease_secs: u64,
     /// How long a preview may count before it estimates (milliseconds).
     pub preview_budget_ms: u64,
+    /// Previews one user may ask for in each window of `preview_limit_secs`.
+    pub preview_limit: u32,
+    pub preview_limit_secs: u64,
     /// The first retry's delay; each further retry doubles it (with jitter).
     pub retry_backoff_secs: f64,
     pub jwt_secret: SecretString,
@@ -74,6 +77,9 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("EXPORT", "MAX_IN_FLIGHT", "5"),
     ("EXPORT", "LEASE_SECONDS", "60"),
     ("EXPORT", "PREVIEW_BUDGET_MS", "160"),
+    // At most PREVIEW_LIMIT previews per user in each window of PREVIEW_LIMIT_SECONDS (429 beyond).
+    ("EXPORT", "PREVIEW_LIMIT", "30"),
+    ("EXPORT", "PREVIEW_LIMIT_SECONDS", "10"),
     ("EXPORT", "RETRY_BACKOFF_SECONDS", "10"),
     ("JWT", "SECRET", ""),
     // The AAO's `API_KEY_SALT`: with it, the AAO's own API keys work here (attached to its database).
@@ -160,6 +166,10 @@ impl Config {
                 .context("EXPORT_MAX_IN_FLIGHT is too large")?,
             lease_secs: number("EXPORT", "LEASE_SECONDS")?,
             preview_budget_ms: number("EXPORT", "PREVIEW_BUDGET_MS")?,
+            preview_limit: number("EXPORT", "PREVIEW_LIMIT")?
+                .try_into()
+                .context("EXPORT_PREVIEW_LIMIT is too large")?,
+            preview_limit_secs: number("EXPORT", "PREVIEW_LIMIT_SECONDS")?,
             retry_backoff_secs: {
                 let v = get("EXPORT", "RETRY_BACKOFF_SECONDS");
                 v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0 && *s <= 3600.0).with_context(|| {
@@ -185,6 +195,9 @@ impl Config {
         }
         if config.lease_secs == 0 {
             bail!("EXPORT_LEASE_SECONDS must be at least 1");
+        }
+        if config.preview_limit == 0 || config.preview_limit_secs == 0 {
+            bail!("EXPORT_PREVIEW_LIMIT and EXPORT_PREVIEW_LIMIT_SECONDS must be at least 1");
         }
         if config.max_failed_sign_ins == 0 {
             bail!("AUTH_MAX_FAILED_SIGN_INS must be at least 1");
@@ -239,6 +252,7 @@ mod tests {
         assert_eq!(c.exports_location(), "file://data/exports");
         assert_eq!((c.max_retries, c.expiration_days, c.worker_concurrency), (3, 7, 2));
         assert_eq!((c.max_failed_sign_ins, c.lockout_secs), (5, 30));
+        assert_eq!((c.preview_limit, c.preview_limit_secs), (30, 10));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::config::Config;
 use aao_export_db::{Database, User, UsersDb};
 use aao_export_queue::Queue;
 use aao_export_server::{AppState, PublicOrigin};
-use aao_export_service::{Service, ServiceError, Settings, SignInLimits, Tokens, auth, sessions};
+use aao_export_service::{RateLimit, Service, ServiceError, Settings, SignInLimits, Tokens, auth, sessions};
 use aao_export_stores::{ExportsStore, LocalLinks, open_store};
 use aao_export_worker::notify::{NoticeSettings, Notifier};
 use aao_export_worker::runner::{Runner, RunnerSettings};
@@ -171,6 +171,7 @@ pub fn upkeep(
 ) -> anyhow::Result<Upkeep> {
     Ok(Upkeep {
         notices: notifier(config, storage.clone())?,
+        limits: storage.clone(),
         exports: storage,
         queue,
         files,
@@ -217,6 +218,10 @@ pub fn service(
                 ..SignInLimits::default()
             },
             preview_budget: Duration::from_millis(config.preview_budget_ms),
+            preview_limit: RateLimit {
+                hits: config.preview_limit,
+                per: Duration::from_secs(config.preview_limit_secs),
+            },
         },
     ))
 }

@@ -579,6 +579,8 @@ pub mod codes {
     pub const INVALID_CREDENTIALS: &str = "INVALID_CREDENTIALS";
     /// A username locked out for a short while after repeated failed sign-ins.
     pub const TOO_MANY_ATTEMPTS: &str = "TOO_MANY_ATTEMPTS";
+    /// Previews asked faster than the per-user limit allows; `Retry-After` says when to ask again.
+    pub const TOO_MANY_PREVIEWS: &str = "TOO_MANY_PREVIEWS";
     /// A state-changing request signed in by the session cookie that does not come from the
     /// service's own origin.
     pub const INVALID_ORIGIN: &str = "INVALID_ORIGIN";
@@ -615,6 +617,7 @@ pub mod codes {
         INVALID_CREDENTIALS,
         VERIFY_FAILED,
         TOO_MANY_ATTEMPTS,
+        TOO_MANY_PREVIEWS,
         INVALID_ORIGIN,
     ];
 }

@@ -247,13 +247,14 @@ impl CatalogueDb for Storage {
         &self,
         query: &Query,
         limit: u32,
-        matching: u64,
+        matching: Option<u64>,
         budget: Duration,
     ) -> Result<Option<Vec<CatalogueRow>>> {
-        if matching == 0 {
-            return Ok(Some(Vec::new()));
-        }
-        let order = PageOrder::for_counts(matching, self.catalogue_size().await?, limit);
+        let order = match matching {
+            Some(0) => return Ok(Some(Vec::new())),
+            Some(matching) => PageOrder::for_counts(matching, self.catalogue_size().await?, limit),
+            None => PageOrder::WalkNewest,
+        };
         let compiled = search::page_sql(query, self.flavour.dialect(), None, limit, order);
         let rows = driver::query(compiled.text).bind_all(&compiled.binds).fetch_all_within(&self.pool, budget).await?;
         rows.map(|rows| rows.iter().map(catalogue_row).collect()).transpose()

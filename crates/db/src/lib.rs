@@ -9,6 +9,7 @@
 //!   sharing);
 //! - [`ExportsDb`]: exports, their shares and recorded downloads, and the worker's leases
 //!   (service, runner, upkeep);
+//! - [`LimitsDb`]: hits per bucket and window, for rate limits (service);
 //! - [`QueueTable`]: the rows of the database queue (the queue crate's `DbQueue` only).
 //!
 //! [`Database`] is all of them, as [`connect`] opens it. The SQL the flavours share is written
@@ -18,6 +19,7 @@ mod attached;
 mod catalogue;
 mod driver;
 mod exports;
+mod limits;
 mod notices;
 mod queue;
 pub mod records;
@@ -197,7 +199,7 @@ impl CatalogueRow {
 
 /// The whole database: every concern, plus what only wiring needs.
 #[async_trait]
-pub trait Database: CatalogueDb + UsersDb + ExportsDb + QueueTable + NoticesDb {
+pub trait Database: CatalogueDb + UsersDb + ExportsDb + QueueTable + NoticesDb + LimitsDb {
     /// `sqlite`, `postgres`, or `attached` (to the AAO's database).
     fn backend(&self) -> &'static str;
 
@@ -250,13 +252,14 @@ pub trait CatalogueDb: Send + Sync + 'static {
     /// to it; exact when the catalogue is no larger.
     async fn estimate_totals(&self, query: &Query, sample: u32) -> Result<CatalogueTotals>;
     /// The first `limit` matching ads, newest first, found the cheaper way for `matching` (the
-    /// query's count, or an estimate): the same ads as [`CatalogueDb::search_page`] without a
-    /// cursor; `None` when finding them would take longer than `budget`.
+    /// query's count, or an estimate; `None`, not known: taken to be many, so the newest ads are
+    /// walked): the same ads as [`CatalogueDb::search_page`] without a cursor; `None` when
+    /// finding them would take longer than `budget`.
     async fn first_page(
         &self,
         query: &Query,
         limit: u32,
-        matching: u64,
+        matching: Option<u64>,
         budget: Duration,
     ) -> Result<Option<Vec<CatalogueRow>>>;
 }
@@ -370,6 +373,17 @@ pub trait NoticesDb: Send + Sync + 'static {
     async fn notice_sent(&self, id: Uuid, now: i64) -> Result<()>;
     /// Sending failed: due again at `retry_at`, or never (`None`: given up).
     async fn notice_not_sent(&self, id: Uuid, retry_at: Option<i64>) -> Result<()>;
+}
+
+/// Rate limits: hits counted per bucket (`preview:{user id}`, say) in fixed windows of time
+/// (milliseconds), shared by every process on the database.
+#[async_trait]
+pub trait LimitsDb: Send + Sync + 'static {
+    /// Counts one hit in `bucket`'s window `[window_start, window_end)` and answers how many
+    /// that window holds, this one included.
+    async fn count_hit(&self, bucket: &str, window_start: i64, window_end: i64) -> Result<u32>;
+    /// Forgets every window that ended by `ended_by`; answers how many.
+    async fn purge_hits(&self, ended_by: i64) -> Result<u64>;
 }
 
 /// The table of the database queue (see the queue crate's `DbQueue`).

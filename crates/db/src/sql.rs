@@ -177,6 +177,16 @@ RETURNING failures";
 pub const SELECT_LAST_FAILURE: &str = "SELECT last_failed_at FROM failed_sign_ins WHERE username = $1";
 pub const CLEAR_FAILED_SIGN_INS: &str = "DELETE FROM failed_sign_ins WHERE username = $1";
 
+// ---- rate limits
+
+/// Counts one hit in bucket $1's window starting at $2 (ending at $3) and answers the window's
+/// hits, this one included: one statement, so concurrent hits each see the ones before them.
+pub const COUNT_HIT: &str = "
+INSERT INTO rate_limits (bucket, window_start, window_end, hits) VALUES ($1, $2, $3, 1)
+ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
+RETURNING hits";
+pub const PURGE_HITS: &str = "DELETE FROM rate_limits WHERE window_end <= $1";
+
 // ---- exports
 /// Makes a creator's concurrent `create_export`s take turns, so that together they cannot pass
 /// the limit on exports in flight: `{lock}` is `FOR NO KEY UPDATE` on PostgreSQL and empty on

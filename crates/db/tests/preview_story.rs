@@ -144,7 +144,7 @@ async fn bounded_story(s: Arc<dyn Database>) {
     for _ in 0..8 {
         assert_eq!(s.catalogue_totals_within(&broad, Duration::ZERO).await.unwrap(), None, "[{b}] out of time");
         // (As if the matches were rare: sorting them reads every ad.)
-        assert_eq!(s.first_page(&broad, 24, 1, Duration::ZERO).await.unwrap(), None, "[{b}] out of time");
+        assert_eq!(s.first_page(&broad, 24, Some(1), Duration::ZERO).await.unwrap(), None, "[{b}] out of time");
     }
     // Every pooled connection answers in full again, past the deadlines set above.
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -152,7 +152,7 @@ async fn bounded_story(s: Arc<dyn Database>) {
     assert!(again.iter().all(|t| t.as_ref().ok() == Some(&exact)), "[{b}] {again:?}");
     let within = s.catalogue_totals_within(&broad, Duration::from_secs(30)).await.unwrap();
     assert_eq!(within, Some(exact), "[{b}] in time");
-    let first = s.first_page(&broad, 24, 2_000, Duration::from_secs(30)).await.unwrap().unwrap();
+    let first = s.first_page(&broad, 24, Some(2_000), Duration::from_secs(30)).await.unwrap().unwrap();
     assert_eq!(first, s.search_page(&broad, None, 24).await.unwrap(), "[{b}] the same first page");
 
     // Estimates: a uniform sample by id, scaled; exact when the sample is the whole catalogue.

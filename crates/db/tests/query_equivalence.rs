@@ -465,9 +465,9 @@ fn sql_search_agrees_with_the_evaluator_on_random_queries() {
                 return Err(TestCaseError::fail(format!("[{b}] query {q}: {}", difference(&got, &expected))));
             }
             prop_assert_eq!(count, expected.len() as u64, "[{}] count_matching for query {}", b, q);
-            // The preview's first page, found both ways (as if the matches were rare, then
-            // common): the newest 24 of the same ads.
-            for matching in [1, ads.len() as u64] {
+            // The preview's first page, found every way (as if the matches were rare, common,
+            // not known): the newest 24 of the same ads.
+            for matching in [Some(1), Some(ads.len() as u64), None] {
                 let first = rt
                     .block_on(storage.first_page(&parsed, 24, matching, std::time::Duration::from_secs(60)))
                     .map_err(|e| TestCaseError::fail(format!("[{b}] first_page: {e}; query {q}")))?
@@ -476,7 +476,7 @@ fn sql_search_agrees_with_the_evaluator_on_random_queries() {
                 prop_assert_eq!(
                     &first[..],
                     &got[..got.len().min(24)],
-                    "[{}] first_page({}) of query {}",
+                    "[{}] first_page({:?}) of query {}",
                     b,
                     matching,
                     q

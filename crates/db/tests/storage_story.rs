@@ -22,6 +22,30 @@ async fn storage_story_on_every_backend() {
     }
 }
 
+/// Rate limits count hits per bucket and window, concurrent hits each counted once, and the
+/// windows that have ended are forgotten (others kept).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_windows_count_hits_and_are_forgotten_when_ended_on_every_backend() {
+    for db in TestDatabase::all().await {
+        let s = db.storage.clone();
+        let b = s.backend();
+        for expected in 1..=3 {
+            assert_eq!(s.count_hit("preview:alice", 10_000, 20_000).await.unwrap(), expected, "[{b}]");
+        }
+        assert_eq!(s.count_hit("preview:bob", 10_000, 20_000).await.unwrap(), 1, "[{b}] buckets apart");
+        assert_eq!(s.count_hit("preview:alice", 20_000, 30_000).await.unwrap(), 1, "[{b}] the next window");
+        // Twenty hits at once: each sees the ones before it, so together they count 1..=20.
+        let hits = futures::future::join_all((0..20).map(|_| s.count_hit("preview:carol", 10_000, 20_000))).await;
+        let mut counts: Vec<u32> = hits.into_iter().map(Result::unwrap).collect();
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=20).collect::<Vec<u32>>(), "[{b}]");
+        assert_eq!(s.purge_hits(19_999).await.unwrap(), 0, "[{b}] no window has ended yet");
+        assert_eq!(s.purge_hits(20_000).await.unwrap(), 3, "[{b}] the three windows that ended at 20,000");
+        assert_eq!(s.count_hit("preview:alice", 10_000, 20_000).await.unwrap(), 1, "[{b}] counted afresh");
+        assert_eq!(s.count_hit("preview:alice", 20_000, 30_000).await.unwrap(), 2, "[{b}] the later window kept");
+    }
+}
+
 /// What the catalogue holds, as every reader sees it: each ad (key, time, RDO), the totals, each
 /// key's recorded version, and the unreadable keys with their reasons.
 async fn recorded_state(s: &dyn Database, keys: &[String]) -> String {

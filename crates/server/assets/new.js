@@ -292,11 +292,24 @@ async function preview() {
     method: "POST", credentials: "same-origin",
     headers: { "Content-Type": "application/json", Accept: "application/json" },
     body: JSON.stringify(b),
-  }).then(async (r) => ({ ok: r.ok, status: r.status, body: await r.json().catch(() => ({})) }))
+  }).then(async (r) => ({ ok: r.ok, status: r.status, retryAfter: r.headers.get("Retry-After"), body: await r.json().catch(() => ({})) }))
     .catch(() => ({ ok: false, status: 0, body: { message: "The service cannot be reached." } }));
   if (seq !== previewSeq) return;
   clearErrors();
   if (result.status === 401) { location.href = "/signin?next=/exports/new"; return; }
+  if (result.status === 429) {
+    // Too many previews for now: nothing is wrong with the query; ask again when the limit allows.
+    const wait = Math.min(Math.max(parseInt(result.retryAfter, 10) || 1, 1), 60);
+    lastPreviewOk = false;
+    $("count").textContent = "Many previews in a short time: counting again in " + wait + " s.";
+    // What is shown still describes the query before: take it away until the new count is in.
+    $("estimate").textContent = "";
+    $("images-warning").textContent = IMAGES_WARNING;
+    $("preview-ads").replaceChildren();
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(preview, wait * 1000);
+    return;
+  }
   if (!result.ok) {
     lastPreviewOk = false;
     $("count").textContent = "The query cannot run yet.";

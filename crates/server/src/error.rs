@@ -115,11 +115,16 @@ impl IntoResponse for ApiError {
                 "the server could not complete the request; the failure has been logged".to_string()
             }
         };
+        let retry_after = match &self {
+            ApiError::Service(ServiceError::Refused(r)) => r.retry_after_secs.map(axum::http::HeaderValue::from),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                Some(axum::http::HeaderValue::from_static(RETRY_AFTER_SECS))
+            }
+            _ => None,
+        };
         let mut response = (status, axum::Json(envelope(self.comment(), &message))).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static(RETRY_AFTER_SECS));
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds);
         }
         response
     }
@@ -266,7 +271,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_busy_database_is_a_503_with_retry_after_and_a_duplicate_a_409() {
+    async fn a_busy_database_is_a_503_with_retry_after_a_limit_a_429_with_its_wait_and_a_duplicate_a_409() {
         let (status, retry, body) = answer(ServiceError::Db(DbError::from(sqlx::Error::PoolTimedOut)).into()).await;
         assert_eq!(
             (status, retry.as_deref(), body["comment"].as_str()),
@@ -278,6 +283,12 @@ mod tests {
         assert_eq!(
             (status, retry, body["message"].as_str()),
             (StatusCode::CONFLICT, None, Some("export x exists already"))
+        );
+        let (status, retry, body) =
+            answer(ServiceError::too_many(codes::TOO_MANY_PREVIEWS, "at most 30 previews in 10 s", 7).into()).await;
+        assert_eq!(
+            (status, retry.as_deref(), body["comment"].as_str()),
+            (StatusCode::TOO_MANY_REQUESTS, Some("7"), Some("TOO_MANY_PREVIEWS"))
         );
         let (status, _, body) = answer(ServiceError::Db(DbError::Corrupt("secret detail".into())).into()).await;
         assert_eq!((status, body["comment"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("INTERNAL_ERROR")));

@@ -81,12 +81,14 @@ pub(crate) async fn create(
 /// the images' recorded bytes (stored uncompressed) and their entries. On the demo data the
 /// estimate lands within 6% of the real ZIP, with and without images, for one field, the defaults
 /// or every field. Images missing from the store when the ad was indexed count 0. A catalogue
-/// indexed before sizes were recorded needs one `aao-export index` run for its sizes.
+/// indexed before sizes were recorded needs one `aao-export index` run for its sizes. Each user
+/// may ask for a limited number of previews in a window of time (by default 30 in 10 s).
 #[utoipa::path(post, path = "/exports/preview", tag = "exports", operation_id = "previewExport",
     request_body(content = CreateExportRequest, description = "What to export, as for POST /exports"),
     responses((status = 200, description = "What the export would hold", body = Preview),
         (status = 400, response = crate::openapi::BadRequest), (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType)))]
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 429, response = crate::openapi::TooManyPreviews)))]
 pub(crate) async fn preview(
     State(state): State<Shared>,
     user: AuthUser,

@@ -51,7 +51,7 @@ async fn docs() -> impl IntoResponse {
     components(
         schemas(ErrorBody),
         responses(BadRequest, Unauthorised, Forbidden, NotFound, NotRetryable, PayloadTooLarge, UnsupportedMediaType,
-            TooManyExports, InvalidCredentials, TooManyAttempts, Busy, InternalError)
+            TooManyExports, TooManyPreviews, InvalidCredentials, TooManyAttempts, Busy, InternalError)
     ),
     security(("ApiKeyAuth" = []), ("BearerAuth" = []), ("SessionCookie" = [])),
     modifiers(&Conventions),
@@ -165,8 +165,9 @@ error_responses! {
     PayloadTooLarge: "The body is larger than the API accepts (PAYLOAD_TOO_LARGE)",
     UnsupportedMediaType: "The body is not sent as application/json (UNSUPPORTED_MEDIA_TYPE)",
     TooManyExports: "The caller has as many exports pending or processing as allowed (TOO_MANY_EXPORTS)",
+    TooManyPreviews: "The caller asked for more previews than the per-user limit allows in its window; try again after the Retry-After header's seconds (TOO_MANY_PREVIEWS)",
     InvalidCredentials: "The username and password do not match an enabled account: a wrong password, an unknown username and a disabled user get this same answer (INVALID_CREDENTIALS)",
-    TooManyAttempts: "The username is locked for a short while after repeated failed sign-ins, whatever the password; the message says when to try again (TOO_MANY_ATTEMPTS)",
+    TooManyAttempts: "The username is locked for a short while after repeated failed sign-ins, whatever the password; try again after the Retry-After header's seconds (TOO_MANY_ATTEMPTS)",
     Busy: "The service is busy; try again after the Retry-After header's seconds (BUSY)",
     InternalError: "The server failed; the detail is logged (INTERNAL_ERROR)",
 }

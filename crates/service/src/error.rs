@@ -31,6 +31,9 @@ pub struct Refusal {
     pub kind: RefusalKind,
     pub comment: &'static str,
     pub message: String,
+    /// When asking again may succeed, in seconds (a limit's window, a lockout): HTTP's
+    /// `Retry-After`.
+    pub retry_after_secs: Option<u64>,
 }
 
 /// Everything a use case can fail with.
@@ -50,7 +53,16 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 
 impl ServiceError {
     pub fn refuse(kind: RefusalKind, comment: &'static str, message: impl Into<String>) -> Self {
-        ServiceError::Refused(Refusal { kind, comment, message: message.into() })
+        ServiceError::Refused(Refusal { kind, comment, message: message.into(), retry_after_secs: None })
+    }
+    /// A limit reached: asking again after `retry_after_secs` may succeed.
+    pub fn too_many(comment: &'static str, message: impl Into<String>, retry_after_secs: u64) -> Self {
+        ServiceError::Refused(Refusal {
+            kind: RefusalKind::TooMany,
+            comment,
+            message: message.into(),
+            retry_after_secs: Some(retry_after_secs),
+        })
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::refuse(RefusalKind::BadRequest, codes::INVALID_REQUEST, message)

@@ -13,14 +13,16 @@
 pub mod auth;
 pub mod error;
 pub mod exports;
+pub mod limits;
 pub mod preview;
 pub mod sessions;
 
 pub use auth::{Caller, Tokens};
 pub use error::{Refusal, RefusalKind, ServiceError, ServiceResult, codes};
+pub use limits::RateLimit;
 pub use sessions::SignInLimits;
 
-use aao_export_db::{CatalogueDb, Database, ExportsDb, UsersDb};
+use aao_export_db::{CatalogueDb, Database, ExportsDb, LimitsDb, UsersDb};
 use aao_export_queue::Queue;
 use aao_export_stores::{ExportsStore, LocalLinks};
 use object_store::ObjectStore;
@@ -44,6 +46,8 @@ pub struct Settings {
     /// How long a preview may count its ads (and half of it, list the first ones) before it
     /// answers with an estimate instead.
     pub preview_budget: Duration,
+    /// How many previews one user may ask for (429 `TOO_MANY_PREVIEWS` beyond).
+    pub preview_limit: RateLimit,
 }
 
 /// A preview answers in about 1.5 times this, plus its estimate when it runs out.
@@ -59,6 +63,7 @@ impl Default for Settings {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             sign_in: SignInLimits::default(),
             preview_budget: DEFAULT_PREVIEW_BUDGET,
+            preview_limit: RateLimit::PREVIEWS,
         }
     }
 }
@@ -76,6 +81,7 @@ pub struct Service {
     pub catalogue: Arc<dyn CatalogueDb>,
     pub users: Arc<dyn UsersDb>,
     pub exports: Arc<dyn ExportsDb>,
+    pub limits: Arc<dyn LimitsDb>,
     /// The observations bucket: the ads' images, for previews.
     pub observations: Arc<dyn ObjectStore>,
     pub queue: Arc<dyn Queue>,
@@ -115,7 +121,8 @@ impl Service {
         Service {
             catalogue: db.clone(),
             users: db.clone(),
-            exports: db,
+            exports: db.clone(),
+            limits: db,
             observations,
             queue,
             files,

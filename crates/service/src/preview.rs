@@ -14,7 +14,7 @@
 
 use crate::Service;
 use crate::auth::Caller;
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{ServiceError, ServiceResult, codes};
 use crate::exports::has_control;
 use aao_export_core::api::{
     ArchiveContents, EstimatedBytes, ExportDetails, ExportStatusObject, Preview, PreviewAd, PreviewRequest,
@@ -68,17 +68,37 @@ impl Service {
     /// What an export of this request would hold and weigh, and its first ads. The request is
     /// checked exactly as [`Service::create`] checks it; nothing is recorded.
     pub async fn preview(&self, caller: &Caller, request: &PreviewRequest) -> ServiceResult<Preview> {
+        let limit = self.settings.preview_limit;
+        self.count_hit(&format!("preview:{}", caller.id), limit, |wait| {
+            ServiceError::too_many(
+                codes::TOO_MANY_PREVIEWS,
+                format!("at most {} previews in {} s per user; try again in {wait} s", limit.hits, limit.per.as_secs()),
+                wait,
+            )
+        })
+        .await?;
         let catalogue = self.catalogue.exportable_fields().await?;
         let request = ExportRequest::resolve(request, &catalogue).map_err(|e| ServiceError::invalid(e.0))?;
         // Bounded: a query too broad to count in time (a phrase of one or two characters over a
         // million ads, say) is estimated from a sample instead, and its ads may go unlisted,
         // rather than holding a connection for seconds. The export itself always counts.
         let budget = self.settings.preview_budget;
-        let (totals, counted) = match self.catalogue.catalogue_totals_within(&request.query, budget).await? {
-            Some(totals) => (totals, true),
-            None => (self.catalogue.estimate_totals(&request.query, ESTIMATE_SAMPLE).await?, false),
+        let query = &request.query;
+        let (totals, counted, rows) = match self.catalogue.catalogue_totals_within(query, budget).await? {
+            Some(totals) => {
+                let rows = self.catalogue.first_page(query, PREVIEW_ADS, Some(totals.ads), budget / 2).await?;
+                (totals, true, rows)
+            }
+            // Out of time: the estimate and the newest matching ads at once (a count too slow to
+            // finish means many matches, or a query that no order makes quick).
+            None => {
+                let (totals, rows) = futures::try_join!(
+                    self.catalogue.estimate_totals(query, ESTIMATE_SAMPLE),
+                    self.catalogue.first_page(query, PREVIEW_ADS, None, budget / 2),
+                )?;
+                (totals, false, rows)
+            }
         };
-        let rows = self.catalogue.first_page(&request.query, PREVIEW_ADS, totals.ads, budget / 2).await?;
         let listed = rows.is_some();
         let rows = rows.unwrap_or_default();
         let ids: Vec<String> = rows.iter().map(|r| r.observation_id.clone()).collect();

@@ -254,15 +254,11 @@ fn invalid_credentials() -> ServiceError {
 }
 
 fn too_many_attempts(until: i64, now: i64) -> ServiceError {
-    let secs = (until.saturating_sub(now).max(0) + 999) / 1000;
-    ServiceError::refuse(
-        RefusalKind::TooMany,
+    let secs = crate::limits::whole_seconds(until.saturating_sub(now));
+    ServiceError::too_many(
         codes::TOO_MANY_ATTEMPTS,
-        format!(
-            "too many failed sign-ins for this username; try again in {} s (after {})",
-            secs.max(1),
-            rfc3339(until)
-        ),
+        format!("too many failed sign-ins for this username; try again in {secs} s (after {})", rfc3339(until)),
+        secs,
     )
 }
 

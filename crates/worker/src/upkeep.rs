@@ -5,7 +5,7 @@
 use crate::notify::{NoticeReport, Notifier};
 use aao_export_core::export::JobMessage;
 use aao_export_core::time::{millis, now_ms};
-use aao_export_db::{DbError, ExportsDb};
+use aao_export_db::{DbError, ExportsDb, LimitsDb};
 use aao_export_queue::{Queue, QueueError};
 use aao_export_stores::ExportsStore;
 use object_store::ObjectStoreExt;
@@ -88,6 +88,8 @@ pub enum UpkeepError {
 /// The periodic chores, as one process or one Lambda invocation runs them.
 pub struct Upkeep {
     pub exports: Arc<dyn ExportsDb>,
+    /// Rate-limit windows that have ended are forgotten.
+    pub limits: Arc<dyn LimitsDb>,
     pub queue: Arc<dyn Queue>,
     pub files: ExportsStore,
     /// Completed exports older than this expire.
@@ -104,10 +106,12 @@ pub struct UpkeepReport {
     pub sweep: SweepReport,
     pub rescued: usize,
     pub notices: NoticeReport,
+    /// Rate-limit windows forgotten.
+    pub limit_windows_purged: u64,
 }
 
 impl Upkeep {
-    /// One pass: sweep, rescue, send the notices due.
+    /// One pass: sweep, rescue, send the notices due, forget ended rate-limit windows.
     pub async fn once(&self) -> Result<UpkeepReport, UpkeepError> {
         let sweep = sweep_once(self.exports.as_ref(), &self.files, self.expiration).await?;
         let rescued = rescue_once(self.exports.as_ref(), self.queue.as_ref(), self.pending_after).await?;
@@ -115,7 +119,8 @@ impl Upkeep {
             Some(notifier) => notifier.send_due().await,
             None => NoticeReport::default(),
         };
-        Ok(UpkeepReport { sweep, rescued, notices })
+        let limit_windows_purged = self.limits.purge_hits(now_ms()).await?;
+        Ok(UpkeepReport { sweep, rescued, notices, limit_windows_purged })
     }
 
     /// A pass every `every` until shutdown; a failed pass is logged and the next one tries again.

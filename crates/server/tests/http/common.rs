@@ -7,7 +7,7 @@ use aao_export_db::{Claim, CreateOutcome, Database, Finish, NewExport, User};
 use aao_export_queue::{DbQueue, Queue};
 use aao_export_server::AppState;
 use aao_export_service::auth::{Claims, new_api_key};
-use aao_export_service::{Service, Settings, Tokens};
+use aao_export_service::{RateLimit, Service, Settings, Tokens};
 use aao_export_stores::{ExportsStore, LocalLinks};
 use aao_export_testkit::TestDatabase;
 use object_store::ObjectStore;
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 pub const ADMIN: &str = "admin";
@@ -137,7 +138,9 @@ pub async fn spawn_app_on(
     let queue = Arc::new(DbQueue::new(storage.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let mut settings = Settings::default();
+    // Tests preview as often as they like; the limit's own test sets one.
+    let mut settings =
+        Settings { preview_limit: RateLimit { hits: 1_000_000, per: Duration::from_secs(1) }, ..Settings::default() };
     adjust(&mut settings);
     let links = LocalLinks::new(&url, Uuid::new_v4().as_bytes().to_vec());
     let api_queue = other_queue.unwrap_or_else(|| queue.clone() as Arc<dyn Queue>);

@@ -9,6 +9,7 @@ use aao_export_core::export::{ExportRecord, ExportRequest, object_key};
 use aao_export_core::query::Query;
 use aao_export_db::{Claim, Finish};
 use aao_export_demo::{DemoConfig, SeedProgress, SeedReport, seed_demo_data};
+use aao_export_service::RateLimit;
 use aao_export_testkit::TestDatabase;
 use aao_export_worker::archive::{ExportJob, UploadTarget, build_export};
 use aao_export_worker::index::index_observations;
@@ -97,6 +98,40 @@ async fn a_preview_out_of_time_answers_with_an_estimate() {
         assert!(listed.is_empty() || listed == ids[..24], "[{b}] {listed:?}");
         assert!(got["estimated_bytes"]["without_images"].as_u64().unwrap() > 0, "[{b}] {got}");
         eprintln!("[{b}] an estimated preview in {took:?}");
+    }
+}
+
+/// Each user may ask for so many previews in a window; past it, a 429 that says how long to
+/// wait (`Retry-After`, and in the message), while other users go on previewing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_past_the_per_user_limit_wait_for_the_next_window() {
+    const HOUR_MS: i64 = 3_600_000;
+    for db in TestDatabase::ours().await {
+        let app = spawn_app_with(db, |s| s.preview_limit = RateLimit { hits: 3, per: Duration::from_secs(3600) }).await;
+        let b = app.backend;
+        // All of this within one hourly window.
+        let into = now_ms().rem_euclid(HOUR_MS);
+        if into > HOUR_MS - 5_000 {
+            tokio::time::sleep(Duration::from_millis((HOUR_MS - into + 100) as u64)).await;
+        }
+        let body = json!({"query": {"method": "ALL"}});
+        for _ in 0..3 {
+            preview(&app, body.clone()).await;
+        }
+        let response = app.send("POST", "/exports/preview", &app.key(CREATOR), Body::Json(body.clone())).await;
+        assert_eq!(response.status(), 429, "[{b}]");
+        let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=3600).contains(&wait), "[{b}] Retry-After {wait}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["comment"], "TOO_MANY_PREVIEWS", "[{b}] {answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.starts_with("at most 3 previews in 3600 s per user; try again in "), "[{b}] {message}");
+        assert!(message.ends_with(&format!(" {wait} s")), "[{b}] the message says the same wait: {message}");
+        // The same user by another credential is the same user; another user is not limited.
+        let (status, _) = app.post("/exports/preview", &app.token(CREATOR), body.clone()).await;
+        assert_eq!(status, 429, "[{b}] by token too");
+        let (status, answer) = app.post("/exports/preview", &app.key(OTHER), body.clone()).await;
+        assert_eq!(status, 200, "[{b}] another user: {answer}");
     }
 }
 
