@@ -21,7 +21,9 @@
 # Knobs (environment): AAO_BENCH_DIR (default /tmp/aao-bench-scale), BASE (5000), RUNS (20),
 # INDEX_ADS (ADS; 0 skips step 0),
 # BENCH_PG_URL (postgres://postgres@127.0.0.1:5432/aao_bench_scale; dropped and made again),
-# BACKENDS ("sqlite postgres"), SKIP_BUILD=1 (use the binaries in target/release).
+# BACKENDS ("sqlite postgres"), SKIP_BUILD=1 (use the binaries in target/release),
+# KEEP_CATALOGUE=1 (measure the catalogue of ADS ads the last run built, if any, instead of
+# building it again; with INDEX_ADS=0, since step 0 starts from an empty database).
 set -euo pipefail
 
 ADS=${1:?usage: bench-scale.sh ADS}
@@ -101,16 +103,26 @@ for backend in $BACKENDS; do
             say "$backend: index of $INDEX_ADS RDOs $run: $wall s ($(awk "BEGIN { printf \"%.0f\", $INDEX_ADS / $wall }") RDOs/s), peak RSS $(( rss_kb / 1000 )) MB"
         done
     fi
-    fresh_database
     export BUCKETS_OBSERVATIONS=$dir/observations
-    "$BIN" demo-data --ads "$BASE" --images-per-ad 1 --seed 1 > "$dir/demo-data.out"
-    base=$(sed -n 's/.*the catalogue holds \([0-9]*\) ads.*/\1/p' "$dir/demo-data.out")
-    copies=$(( (ADS + base - 1) / base - 1 ))
-    started=$(date +%s)
-    "$CLONE" "$DATABASE_URL" "$copies" 2> "$dir/clone.log"
-    total=$(( base * (copies + 1) ))
-    say ""
-    say "## $backend: $total ads (built in $(( $(date +%s) - started )) s)"
+    if [ -n "${KEEP_CATALOGUE:-}" ] && [ -s "$dir/catalogue-$ADS" ]; then
+        # The catalogue the last run built (migrated again, for any migration since).
+        if [ "$backend" = sqlite ]; then export DATABASE_URL=sqlite://$dir/catalogue.db; else export DATABASE_URL=$PG_URL; fi
+        "$BIN" migrate >/dev/null
+        total=$(cat "$dir/catalogue-$ADS")
+        say ""
+        say "## $backend: $total ads (the catalogue of the last run)"
+    else
+        fresh_database
+        "$BIN" demo-data --ads "$BASE" --images-per-ad 1 --seed 1 > "$dir/demo-data.out"
+        base=$(sed -n 's/.*the catalogue holds \([0-9]*\) ads.*/\1/p' "$dir/demo-data.out")
+        copies=$(( (ADS + base - 1) / base - 1 ))
+        started=$(date +%s)
+        "$CLONE" "$DATABASE_URL" "$copies" 2> "$dir/clone.log"
+        total=$(( base * (copies + 1) ))
+        echo "$total" > "$dir/catalogue-$ADS"
+        say ""
+        say "## $backend: $total ads (built in $(( $(date +%s) - started )) s)"
+    fi
 
     key=$("$BIN" users add bench-scale --name "Bench" | tail -1)
     "$BIN" api > "$dir/api.log" 2>&1 & API_PID=$!

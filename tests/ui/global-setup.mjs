@@ -33,18 +33,30 @@ export default async function globalSetup() {
   // "activation codes (for OBSERVER_ID_CONTAINS): 1a2b3c4d ..." — the tests query by them.
   process.env.AAO_CODES = (demo.match(/activation codes[^:]*: (.*)/) || [, ""])[1].trim();
   for (const [id, name, role, password] of USERS) run(["users", "add", id, "--name", name, "--role", role, "--password", password]);
-  const server = spawn(BIN, ["serve"], { cwd: work, env, stdio: ["ignore", "pipe", "inherit"], detached: false });
-  const url = await new Promise((resolveUrl, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error("aao-export did not start within 30 s: " + out)), 30_000);
-    server.stdout.on("data", (chunk) => {
-      out += chunk;
-      const m = out.match(/serving on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) { clearTimeout(timer); resolveUrl(m[1]); }
+  // Starts `aao-export ARGS` and resolves to the address it prints.
+  const start = (args, printed, extraEnv = {}) => {
+    const child = spawn(BIN, args, { cwd: work, env: { ...env, ...extraEnv }, stdio: ["ignore", "pipe", "inherit"], detached: false });
+    const address = new Promise((resolveUrl, reject) => {
+      let out = "";
+      const timer = setTimeout(() => reject(new Error("aao-export did not start within 30 s: " + out)), 30_000);
+      child.stdout.on("data", (chunk) => {
+        out += chunk;
+        const m = out.match(new RegExp(printed + " (http://127\\.0\\.0\\.1:\\d+)"));
+        if (m) { clearTimeout(timer); resolveUrl(m[1]); }
+      });
+      child.on("exit", (code) => reject(new Error("aao-export exited with " + code + ": " + out)));
     });
-    server.on("exit", (code) => reject(new Error("aao-export exited with " + code + ": " + out)));
-  });
+    return { child, address };
+  };
+  const { child: server, address } = start(["serve"], "serving on");
+  const url = await address;
   server.stdout.resume();
+  // A second API on the same database whose previews have no time to count, so that the builder's
+  // estimated state can be seen (exports.spec.mjs).
+  const hurried = start(["api"], "API on", { EXPORT_PREVIEW_BUDGET_MS: "0" });
+  process.env.AAO_HURRIED_URL = await hurried.address;
+  hurried.child.stdout.resume();
+  globalThis.__aaoHurried = hurried.child;
   process.env.AAO_URL = url;
   process.env.AAO_WORK = work;
   writeFileSync(join(work, "server.pid"), String(server.pid));

@@ -153,8 +153,10 @@ fn sums(query: &Query, dialect: Dialect, binds: &mut Vec<Bind>) -> String {
     }
 }
 
-/// `drive`: whether the trigram candidates may drive the scan (SQLite: else `+` keeps them a
-/// test on each row the time index yields).
+/// `drive`: whether the trigram candidates drive the scan (SQLite). Else each row is tested on
+/// its own (`instr`) and the trigram index is left out: a walk of the time index or a sample
+/// reads few rows, and a candidate set tested per row would first be built in full, for every
+/// page (50 ms for a phrase in 8% of a million ads, against 1 ms for the newest 24).
 fn condition(query: &Query, dialect: Dialect, drive: bool, binds: &mut Vec<Bind>) -> String {
     match query {
         Query::All => "1 = 1".into(),
@@ -199,11 +201,10 @@ fn text_condition(m: &TextMatch, dialect: Dialect, drive: bool, binds: &mut Vec<
             }
             match dialect {
                 Dialect::Sqlite => {
-                    let candidates = trigram_match(phrase, m.target).map(|fts| {
+                    let candidates = trigram_match(phrase, m.target).filter(|_| drive).map(|fts| {
                         binds.push(Bind::Text(fts));
-                        let id = if drive { "c.id" } else { "+c.id" };
                         format!(
-                            "{id} IN (SELECT rowid FROM catalogue_text WHERE catalogue_text MATCH ${}) AND ",
+                            "c.id IN (SELECT rowid FROM catalogue_text WHERE catalogue_text MATCH ${}) AND ",
                             binds.len()
                         )
                     });
@@ -337,10 +338,17 @@ mod tests {
     }
 
     #[test]
-    fn a_walk_tests_the_trigram_candidates_and_a_sort_starts_from_them() {
+    fn a_walk_tests_each_row_and_a_sort_starts_from_the_trigram_candidates() {
         let query = q(json!({"method": "ANYTHING_CONTAINS", "args": ["quokka"]}));
-        let walk = page_sql(&query, Dialect::Sqlite, None, 24, PageOrder::WalkNewest).text;
-        assert!(walk.contains("(+c.id IN (SELECT rowid") && walk.contains("ORDER BY c.observed_at DESC"), "{walk}");
+        let walk = page_sql(&query, Dialect::Sqlite, None, 24, PageOrder::WalkNewest);
+        assert!(
+            !walk.text.contains("catalogue_text") && walk.text.contains("(instr(c.search_text, $1) > 0)"),
+            "{walk:?}"
+        );
+        assert!(walk.text.contains("ORDER BY c.observed_at DESC"), "{walk:?}");
+        assert_eq!(walk.binds.len(), 2, "the phrase and the limit: {walk:?}");
+        let sample = sample_totals_sql(&query, Dialect::Sqlite, "028d").text;
+        assert!(!sample.contains("catalogue_text"), "a sample tests each of its rows: {sample}");
         let sort = page_sql(&query, Dialect::Sqlite, None, 24, PageOrder::SortMatches).text;
         assert!(sort.contains("(c.id IN (SELECT rowid") && sort.contains("ORDER BY c.observed_at + 0 DESC"), "{sort}");
         // 1M ads, a page of 24: sorting wins below about 4,899 matches.

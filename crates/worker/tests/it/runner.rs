@@ -4,7 +4,7 @@
 //! deleted export and a poison message are dropped without blocking the queue; deleting a running
 //! export cancels it and leaves no file; an export whose query cannot run fails at once.
 
-mod common;
+use crate::common;
 
 use aao_export_core::export::{ExportParameters, ExportStatus, JobMessage, object_key};
 use aao_export_db::{CreateOutcome, Database, ExportRecord, NewExport, User};

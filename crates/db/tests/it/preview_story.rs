@@ -3,7 +3,7 @@
 //! (ads, images, image bytes, RDO bytes) as the indexer recorded them, one ad by id, and putting a
 //! failed or expired export back to the start in one transaction with its queue message.
 
-mod common;
+use crate::common;
 
 use aao_export_core::export::{ExportParameters, ExportStatus};
 use aao_export_core::fields::field_id;

@@ -4,7 +4,7 @@
 //! local folders, the database queue) and on PostgreSQL with S3 and SQS through the emulator; a
 //! worker killed with SIGKILL mid-export is replaced and the export completes into one valid ZIP.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

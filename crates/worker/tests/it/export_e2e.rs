@@ -4,7 +4,7 @@
 //! is opened and checked entry by entry against the objects in the observations store and the
 //! curation the demo generator assigned (see `common`), and proved by `$AAO_CHECK_ZIP`.
 
-mod common;
+use crate::common;
 
 use aao_export_core::export::{ExportRecord, ExportRequest};
 use aao_export_db::Database;

@@ -5,7 +5,7 @@
 //! `$AAO_CHECK_ZIP`; bad input must fail with a clear message, a non-zero exit, no panic and no
 //! file left behind.
 
-mod common;
+use crate::common;
 
 use aao_export_core::fields::SEED;
 use aao_export_demo::{DemoConfig, DemoData};

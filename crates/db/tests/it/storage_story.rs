@@ -3,7 +3,7 @@
 //! schema when `TEST_DATABASE_URL` is set). Then what attaching to the AAO's database promises:
 //! nothing of the AAO's changes, and a schema it does not recognise is refused.
 
-mod common;
+use crate::common;
 
 use aao_export_core::document::{Attribute, Classification, Curation};
 use aao_export_core::fields::{SEED, field_id, seed_fields};

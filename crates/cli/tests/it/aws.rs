@@ -2,7 +2,7 @@
 //! holds what matters (bucket rules, queues, event sources, schedules, roles, secrets); and
 //! `setup-bucket` / `check` through the binary against the S3/SQS emulator.
 
-mod common;
+use crate::common;
 
 use aao_export_stores::bucket_rules::{
     ABORT_AFTER_DAYS, ABORT_UPLOADS_RULE_ID, EXPIRE_OUTPUTS_RULE_ID, OUTPUTS_PREFIX,

@@ -5,7 +5,7 @@
 //! and the pages carry their Content-Security-Policy. (The browser's view of the same is
 //! `tests/ui/report.spec.mjs`.)
 
-mod common;
+use crate::common;
 
 use aao_export_core::export::{ExportRecord, ExportRequest};
 use aao_export_db::Database;

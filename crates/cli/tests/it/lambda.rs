@@ -10,7 +10,7 @@
 //! line and not reported as failed; upkeep sweeps; an S3 Object Created event makes a new ad
 //! exportable and Object Deleted takes it out.
 
-mod common;
+use crate::common;
 
 use aao_export_core::aws::AwsSettings;
 use aao_export_core::export::ExportStatus;

@@ -5,7 +5,7 @@
 //! The evaluator below reads the RDO JSON directly; it shares no code with the crate's `Query`,
 //! catalogue or SQL compiler, so a mistake in either shows up as a disagreement.
 
-mod common;
+use crate::common;
 
 use aao_export_core::query::Query;
 use aao_export_db::{Database, ObjectOutcome, OutcomeKind};
