@@ -397,14 +397,20 @@ impl Runner {
     async fn record(&self, record: &ExportRecord, key: &str, outcome: RunOutcome, receipt: &Receipt) -> Settled {
         let owner = &self.settings.worker_id;
         let id = record.export_id;
+        // A completed export is recorded as completed when its archive says it was
+        // (`export_details.json`, the report): one moment, taken once, before the upload ended.
+        let mut finished_at = now_ms();
         let finish = match outcome {
-            RunOutcome::Built(summary) => Finish::Completed {
-                object_location: key.to_string(),
-                s3_url: self.files.url_of(key),
-                size_bytes: summary.size_bytes,
-                ad_count: summary.ad_count,
-                image_count: summary.image_count,
-            },
+            RunOutcome::Built(summary) => {
+                finished_at = summary.completed_at;
+                Finish::Completed {
+                    object_location: key.to_string(),
+                    s3_url: self.files.url_of(key),
+                    size_bytes: summary.size_bytes,
+                    ad_count: summary.ad_count,
+                    image_count: summary.image_count,
+                }
+            }
             RunOutcome::LostLease => {
                 self.remove_object(key).await;
                 return self.ack(receipt).await;
@@ -464,7 +470,7 @@ impl Runner {
                 message: format!("the export failed after {} attempts; the last error: {error}", record.attempt),
             },
         };
-        match self.exports.finish_export(id, owner, now_ms(), &finish).await {
+        match self.exports.finish_export(id, owner, finished_at, &finish).await {
             Ok(true) => match &finish {
                 Finish::Completed { size_bytes, ad_count, .. } => {
                     tracing::info!(size_bytes, ad_count, "export completed")

@@ -253,6 +253,25 @@ async fn a_job_completes_into_one_zip() {
     .await;
 }
 
+/// `export_details.json` (and the report) say when the export was completed; the database
+/// records the same moment, not the later one at which the upload ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archive_and_the_record_agree_on_when_the_export_was_completed() {
+    each_database(async |w| {
+        let record = w.create(json!({"method": "ALL"}), false, 0).await;
+        // Every uploaded part takes 1.1 s, so the upload ends in a later second than the archive.
+        let running = start(w.runner(w.exports(flaky(0, Duration::from_millis(1100)))));
+        let done = w.settled(record.export_id).await.unwrap();
+        w.queue_drained().await;
+        stop(running).await;
+        assert_eq!(done.status, ExportStatus::Completed, "{done:?}");
+        let (_, details) = open_zip(&w, &done);
+        let recorded = aao_export_core::time::rfc3339(done.completed_at.unwrap());
+        assert_eq!(details["completed_at"], json!(recorded), "{details}");
+    })
+    .await;
+}
+
 fn flaky(failures: usize, part_delay: Duration) -> impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
     move |inner| {
         let store =
