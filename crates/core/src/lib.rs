@@ -10,6 +10,7 @@
 //! - [`catalogue`]: what the observation catalogue extracts from an RDO for searching.
 //! - [`csv_cell`]: how a value becomes a CSV cell.
 //! - [`archive`]: the ZIP layout and its entry names.
+//! - [`html`]: the one HTML escaper for ad text.
 
 pub mod api;
 pub mod archive;
@@ -19,5 +20,6 @@ pub mod csv_cell;
 pub mod document;
 pub mod export;
 pub mod fields;
+pub mod html;
 pub mod query;
 pub mod time;

@@ -20,6 +20,7 @@ use super::zip_stream::{Method, ZipStreamWriter};
 use aao_export_core::api::ExportDetails;
 use aao_export_core::archive::{CSV_ENTRY, DETAILS_ENTRY, REPORT_ADS_PER_PAGE, report_page_entry};
 use aao_export_core::catalogue::display_page_name;
+use aao_export_core::html::escape_into as escape;
 use aao_export_core::query::describe;
 use aao_export_core::time::human_bytes;
 use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
@@ -302,52 +303,6 @@ impl Render for FieldValue<'_> {
             escape(text, out);
         }
         out.push_str("</dd>");
-    }
-}
-
-/// Appends `text` escaped for HTML as maud escapes it (`&`, `<`, `>`, `"`), copying the runs
-/// between those whole and skipping eight bytes at a time where there is none: ad text is long
-/// and mostly plain, and escaping it was the largest share of rendering a card.
-fn escape(text: &str, out: &mut String) {
-    let bytes = text.as_bytes();
-    let mut plain = 0;
-    let mut escape_from = |out: &mut String, from: usize, to: usize| {
-        for (i, byte) in bytes[from..to].iter().enumerate() {
-            if let Some(entity) = entity(*byte) {
-                // The four are ASCII, so `from + i` is a character boundary.
-                out.push_str(&text[plain..from + i]);
-                out.push_str(entity);
-                plain = from + i + 1;
-            }
-        }
-    };
-    let words = bytes.chunks_exact(8);
-    let tail = bytes.len() - words.remainder().len();
-    for (n, word) in words.enumerate() {
-        let word = u64::from_le_bytes([word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7]]);
-        if [b'&', b'<', b'>', b'"'].into_iter().any(|special| has_zero_byte(word ^ (u64::from(special) * LOW_BITS))) {
-            escape_from(out, n * 8, n * 8 + 8);
-        }
-    }
-    escape_from(out, tail, bytes.len());
-    out.push_str(&text[plain..]);
-}
-
-/// `0x0101…01`: a byte repeated across a word by multiplying.
-const LOW_BITS: u64 = u64::from_le_bytes([1; 8]);
-
-/// Whether any byte of `word` is zero (the classic test: exact, no false answers either way).
-fn has_zero_byte(word: u64) -> bool {
-    word.wrapping_sub(LOW_BITS) & !word & (LOW_BITS << 7) != 0
-}
-
-fn entity(byte: u8) -> Option<&'static str> {
-    match byte {
-        b'&' => Some("&amp;"),
-        b'<' => Some("&lt;"),
-        b'>' => Some("&gt;"),
-        b'"' => Some("&quot;"),
-        _ => None,
     }
 }
 
