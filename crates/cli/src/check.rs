@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use aao_export_db::Database;
-use aao_export_stores::bucket_rules::{BucketRules, ExportsBucketRules, aws_sdk_config};
+use aao_export_stores::bucket_rules::{BucketRules, ExportsBucketRules};
 use aao_export_stores::{StoreLocation, open_store};
 use anyhow::bail;
 use futures::StreamExt;
@@ -182,7 +182,7 @@ pub async fn check(config: &Config, storage: Arc<dyn Database>) -> anyhow::Resul
 /// `Ok(Err(problem))` when it answers without one.
 async fn probe_sqs(url: &str, config: &Config) -> anyhow::Result<Result<String, String>> {
     use aws_sdk_sqs::types::QueueAttributeName;
-    let client = aws_sdk_sqs::Client::new(&aws_sdk_config(&config.aws()).await);
+    let client = aws_sdk_sqs::Client::new(&aao_export_aws::sdk_config(&config.aws()).await);
     let answer = client
         .get_queue_attributes()
         .queue_url(url)

@@ -2,7 +2,7 @@
 //! (`--config FILE`, or `./aao-export.ini` when present), then `SECTION_KEY` environment
 //! variables, which win. Secrets are `secrecy` types, so they never print.
 
-use aao_export_core::aws::AwsSettings;
+use aao_export_aws::AwsSettings;
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -97,17 +97,14 @@ const KEYS: &[(&str, &str, &str)] = &[
 const ALIASES: &[(&str, &str, &str)] =
     &[("SQS_QUEUE_URL", "EXPORT", "SQS_QUEUE_URL"), ("EXPORTS_BUCKET_NAME", "EXPORT", "S3_BUCKET")];
 
-impl Config {
-    /// Loads the layers; `file` is `--config`, else `./aao-export.ini` if it exists.
-    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> anyhow::Result<Config> {
+/// Every key's value after the layers: defaults, then the file, then the environment (the AAO's
+/// names, then ours).
+struct Layers(HashMap<(String, String), String>);
+
+impl Layers {
+    fn read(file: Option<&Path>, env: &HashMap<String, String>) -> anyhow::Result<Layers> {
         let mut values: HashMap<(String, String), String> =
             KEYS.iter().map(|(s, k, d)| ((s.to_string(), k.to_string()), d.to_string())).collect();
-        let default_file = Path::new("aao-export.ini");
-        let file = match file {
-            Some(f) => Some(f),
-            None if default_file.exists() => Some(default_file),
-            None => None,
-        };
         if let Some(file) = file {
             let ini = ini::Ini::load_from_file(file)
                 .with_context(|| format!("reading the configuration file {}", file.display()))?;
@@ -132,77 +129,97 @@ impl Config {
                 values.insert((section.to_string(), key.to_string()), v.clone());
             }
         }
-        let get = |section: &str, key: &str| values[&(section.to_string(), key.to_string())].trim().to_string();
-        let optional = |section: &str, key: &str| Some(get(section, key)).filter(|v| !v.is_empty());
-        let number = |section: &str, key: &str| -> anyhow::Result<u64> {
-            let v = get(section, key);
-            v.parse().with_context(|| format!("{section}_{key} must be a whole number, found {v:?}"))
-        };
-        let config = Config {
-            server_bind: get("SERVER", "BIND"),
-            public_url: get("SERVER", "PUBLIC_URL"),
-            cors_origins: get("SERVER", "CORS_ORIGINS")
+        Ok(Layers(values))
+    }
+
+    fn get(&self, section: &str, key: &str) -> String {
+        self.0[&(section.to_string(), key.to_string())].trim().to_string()
+    }
+
+    fn optional(&self, section: &str, key: &str) -> Option<String> {
+        Some(self.get(section, key)).filter(|v| !v.is_empty())
+    }
+
+    /// A whole number that fits `T`.
+    fn whole<T: TryFrom<u64>>(&self, section: &str, key: &str) -> anyhow::Result<T> {
+        let v = self.get(section, key);
+        let n: u64 = v.parse().with_context(|| format!("{section}_{key} must be a whole number, found {v:?}"))?;
+        T::try_from(n).map_err(|_| anyhow::anyhow!("{section}_{key} is too large"))
+    }
+
+    fn config(&self) -> anyhow::Result<Config> {
+        Ok(Config {
+            server_bind: self.get("SERVER", "BIND"),
+            public_url: self.get("SERVER", "PUBLIC_URL"),
+            cors_origins: self
+                .get("SERVER", "CORS_ORIGINS")
                 .split([',', ' '])
                 .filter(|o| !o.trim().is_empty())
                 .map(|o| o.trim().to_string())
                 .collect(),
-            database_url: get("DATABASE", "URL").into(),
-            database_schema: get("DATABASE", "SCHEMA"),
-            api_key_salt: optional("API", "KEY_SALT").map(SecretString::from),
-            observations: get("BUCKETS", "OBSERVATIONS"),
-            export_s3_bucket: optional("EXPORT", "S3_BUCKET"),
-            export_local_dir: get("EXPORT", "LOCAL_DIR"),
-            sqs_queue_url: optional("EXPORT", "SQS_QUEUE_URL"),
-            long_sqs_queue_url: optional("EXPORT", "LONG_SQS_QUEUE_URL"),
-            max_retries: number("EXPORT", "MAX_RETRIES")?.try_into().context("EXPORT_MAX_RETRIES is too large")?,
-            expiration_days: number("EXPORT", "EXPORT_EXPIRATION_DAYS")?
-                .try_into()
-                .context("EXPORT_EXPORT_EXPIRATION_DAYS is too large")?,
-            worker_concurrency: number("EXPORT", "WORKER_CONCURRENCY")?
-                .try_into()
-                .context("EXPORT_WORKER_CONCURRENCY is too large")?,
-            max_in_flight: number("EXPORT", "MAX_IN_FLIGHT")?
-                .try_into()
-                .context("EXPORT_MAX_IN_FLIGHT is too large")?,
-            lease_secs: number("EXPORT", "LEASE_SECONDS")?,
-            preview_budget_ms: number("EXPORT", "PREVIEW_BUDGET_MS")?,
-            preview_limit: number("EXPORT", "PREVIEW_LIMIT")?
-                .try_into()
-                .context("EXPORT_PREVIEW_LIMIT is too large")?,
-            preview_limit_secs: number("EXPORT", "PREVIEW_LIMIT_SECONDS")?,
+            database_url: self.get("DATABASE", "URL").into(),
+            database_schema: self.get("DATABASE", "SCHEMA"),
+            api_key_salt: self.optional("API", "KEY_SALT").map(SecretString::from),
+            observations: self.get("BUCKETS", "OBSERVATIONS"),
+            export_s3_bucket: self.optional("EXPORT", "S3_BUCKET"),
+            export_local_dir: self.get("EXPORT", "LOCAL_DIR"),
+            sqs_queue_url: self.optional("EXPORT", "SQS_QUEUE_URL"),
+            long_sqs_queue_url: self.optional("EXPORT", "LONG_SQS_QUEUE_URL"),
+            max_retries: self.whole("EXPORT", "MAX_RETRIES")?,
+            expiration_days: self.whole("EXPORT", "EXPORT_EXPIRATION_DAYS")?,
+            worker_concurrency: self.whole("EXPORT", "WORKER_CONCURRENCY")?,
+            max_in_flight: self.whole("EXPORT", "MAX_IN_FLIGHT")?,
+            lease_secs: self.whole("EXPORT", "LEASE_SECONDS")?,
+            preview_budget_ms: self.whole("EXPORT", "PREVIEW_BUDGET_MS")?,
+            preview_limit: self.whole("EXPORT", "PREVIEW_LIMIT")?,
+            preview_limit_secs: self.whole("EXPORT", "PREVIEW_LIMIT_SECONDS")?,
             retry_backoff_secs: {
-                let v = get("EXPORT", "RETRY_BACKOFF_SECONDS");
+                let v = self.get("EXPORT", "RETRY_BACKOFF_SECONDS");
                 v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0 && *s <= 3600.0).with_context(|| {
                     format!("EXPORT_RETRY_BACKOFF_SECONDS must be a number of seconds (0 to 3600), found {v:?}")
                 })?
             },
-            jwt_secret: get("JWT", "SECRET").into(),
-            jwt_expiration_secs: number("JWT", "EXPIRATION")?,
-            max_failed_sign_ins: number("AUTH", "MAX_FAILED_SIGN_INS")?
-                .try_into()
-                .context("AUTH_MAX_FAILED_SIGN_INS is too large")?,
-            lockout_secs: number("AUTH", "LOCKOUT_SECONDS")?,
-            aws_region: get("AWS", "REGION"),
-            aws_endpoint_url: optional("AWS", "ENDPOINT_URL"),
-            email_smtp_url: optional("EMAIL", "SMTP_URL").map(SecretString::from),
-            email_from: get("EMAIL", "FROM"),
-        };
-        if config.worker_concurrency == 0 {
+            jwt_secret: self.get("JWT", "SECRET").into(),
+            jwt_expiration_secs: self.whole("JWT", "EXPIRATION")?,
+            max_failed_sign_ins: self.whole("AUTH", "MAX_FAILED_SIGN_INS")?,
+            lockout_secs: self.whole("AUTH", "LOCKOUT_SECONDS")?,
+            aws_region: self.get("AWS", "REGION"),
+            aws_endpoint_url: self.optional("AWS", "ENDPOINT_URL"),
+            email_smtp_url: self.optional("EMAIL", "SMTP_URL").map(SecretString::from),
+            email_from: self.get("EMAIL", "FROM"),
+        })
+    }
+}
+
+impl Config {
+    /// Loads the layers; `file` is `--config`, else `./aao-export.ini` if it exists.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> anyhow::Result<Config> {
+        let default_file = Path::new("aao-export.ini");
+        let file = file.or(default_file.exists().then_some(default_file));
+        let values = Layers::read(file, env)?;
+        let config = values.config()?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Refuses settings that would leave the service unable to work.
+    fn check(&self) -> anyhow::Result<()> {
+        if self.worker_concurrency == 0 {
             bail!("EXPORT_WORKER_CONCURRENCY must be at least 1");
         }
-        if config.max_in_flight == 0 {
+        if self.max_in_flight == 0 {
             bail!("EXPORT_MAX_IN_FLIGHT must be at least 1");
         }
-        if config.lease_secs == 0 {
+        if self.lease_secs == 0 {
             bail!("EXPORT_LEASE_SECONDS must be at least 1");
         }
-        if config.preview_limit == 0 || config.preview_limit_secs == 0 {
+        if self.preview_limit == 0 || self.preview_limit_secs == 0 {
             bail!("EXPORT_PREVIEW_LIMIT and EXPORT_PREVIEW_LIMIT_SECONDS must be at least 1");
         }
-        if config.max_failed_sign_ins == 0 {
+        if self.max_failed_sign_ins == 0 {
             bail!("AUTH_MAX_FAILED_SIGN_INS must be at least 1");
         }
-        Ok(config)
+        Ok(())
     }
 
     /// True when PUBLIC_URL was left at its default, so the API's real address is used instead

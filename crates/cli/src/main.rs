@@ -11,6 +11,8 @@ use aao_export_core::fields::resolve_fields;
 use aao_export_core::query::Query;
 use aao_export_core::time::human_bytes;
 use aao_export_demo::{DemoConfig, SeedProgress, seed_demo_data};
+use aao_export_service::sessions;
+use aao_export_service::users::{self, NewUser};
 use aao_export_stores::open_store;
 use aao_export_worker::archive::{ExportJob, Progress, UploadTarget, build_export};
 use aao_export_worker::index::{index_keys, index_observations};
@@ -123,7 +125,7 @@ enum UsersCommand {
         id: String,
         #[arg(long)]
         name: String,
-        #[arg(long, default_value = "user", value_parser = ["admin", "user", "guest"])]
+        #[arg(long, default_value = "user", value_parser = users::ROLES)]
         role: String,
         #[arg(long)]
         email: Option<String>,
@@ -216,69 +218,15 @@ async fn run(cli: Cli, config: Config, storage: Arc<dyn aao_export_db::Database>
         Command::Worker => service::run(&config, storage, service::Roles { api: false, worker: true }, |_| {}).await?,
         Command::Sweep => service::sweep(&config, storage).await?,
         Command::Rescue => service::rescue(&config, storage).await?,
-        Command::Users { command: UsersCommand::Add { id, name, role, email, password } } => {
-            refuse_on_aao(storage.as_ref(), "users add")?;
-            let key =
-                service::add_user(storage.as_ref(), &id, &name, &role, email.as_deref(), password.as_deref()).await?;
-            let signs_in = if password.is_some() { ", signs in with the password given" } else { "" };
-            println!("user {id} ({role}) is ready{signs_in}; its API key (shown once):");
-            println!("{key}");
-        }
-        Command::Users { command: UsersCommand::Passwd { id, password, username } } => {
-            // Before asking for a password that would go nowhere.
-            if storage.user(&id).await?.is_none() {
-                bail!("no user {id:?}; create it with `aao-export users add {id} --name NAME`");
-            }
-            let password = match password {
-                Some(password) => password,
-                None => read_password_line()?,
-            };
-            let username = service::set_password(storage.as_ref(), &id, username.as_deref(), &password).await?;
-            println!("user {id} now signs in as {username:?} with the new password");
-        }
-        Command::Users { command: UsersCommand::Token { id } } => {
-            println!("{}", service::token(&config, storage.as_ref(), &id).await?);
-        }
+        Command::Users { command } => users_command(&config, storage.as_ref(), command).await?,
         Command::Migrate => match storage.attached_to() {
             Some(aao) => println!("database is up to date: attached to {aao}"),
             None => println!("database is up to date ({})", storage.backend()),
         },
         Command::DemoData { ads, images_per_ad, seed, no_index } => {
             refuse_on_aao(storage.as_ref(), "demo-data")?;
-            let observations = open_store(&config.observations, &config.aws())?;
-            let started = Instant::now();
-            let bar = progress_bar(ads as u64, "writing demo ads");
-            let written = |n: u64| bar.set_position(n);
-            let demo = DemoConfig { ads, images_per_ad: usize::from(images_per_ad), seed };
-            let report =
-                seed_demo_data(storage.as_ref(), observations.clone(), &demo, SeedProgress { written: &written })
-                    .await?;
-            bar.finish_and_clear();
-            if no_index {
-                println!(
-                    "wrote {} ads and {} images ({}) to {} in {:.1} s; `aao-export index` indexes them",
-                    report.ads,
-                    report.images,
-                    human_bytes(report.bytes),
-                    config.observations,
-                    started.elapsed().as_secs_f64()
-                );
-                print_activation_codes(&report);
-                return Ok(());
-            }
-            let index_bar = progress_bar(ads as u64, "indexing RDOs");
-            let index = index_observations(storage.clone(), observations, |n| index_bar.set_position(n)).await?;
-            index_bar.finish_and_clear();
-            println!(
-                "wrote {} ads and {} images ({}) to {} in {:.1} s",
-                report.ads,
-                report.images,
-                human_bytes(report.bytes),
-                config.observations,
-                started.elapsed().as_secs_f64()
-            );
-            print_index_report(&index, storage.catalogue_size().await?);
-            print_activation_codes(&report);
+            demo_data(&config, storage, DemoConfig { ads, images_per_ad: usize::from(images_per_ad), seed }, no_index)
+                .await?
         }
         Command::Index { keys } if !keys.is_empty() => {
             let observations = open_store(&config.observations, &config.aws())?;
@@ -299,56 +247,7 @@ async fn run(cli: Cli, config: Config, storage: Arc<dyn aao_export_db::Database>
             print_index_report(&report, storage.catalogue_size().await?);
         }
         Command::Export { query, fields, include_images, out, creator } => {
-            // The query's own message for bad JSON or a bad query, before anything else.
-            Query::from_json_str(&query)?;
-            let catalogue = storage.exportable_fields().await?;
-            let requested: Vec<String> =
-                fields.into_iter().map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
-            let fields = resolve_fields(Some(&requested), &catalogue)?;
-            let (store, key) = local_target(&out)?;
-            let parameters = ExportParameters {
-                query: serde_json::from_str(&query)?,
-                include_images,
-                fields: fields.iter().map(|f| f.path.clone()).collect(),
-            };
-            let record =
-                ExportRecord::pending(uuid::Uuid::new_v4(), &creator, parameters, 0, aao_export_core::time::now_ms());
-            let job = ExportJob::new(record, &catalogue)?;
-            let observations = open_store(&config.observations, &config.aws())?;
-            let progress = Arc::new(Progress::default());
-            let started = Instant::now();
-            let bar = progress_bar(0, "exporting ads");
-            let ticker = {
-                let (bar, progress) = (bar.clone(), progress.clone());
-                tokio::spawn(async move {
-                    loop {
-                        bar.set_length(progress.total.load(Ordering::Relaxed));
-                        bar.set_position(progress.processed.load(Ordering::Relaxed));
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                })
-            };
-            let result =
-                build_export(storage, observations, UploadTarget::new(store, &key), &job, progress, Default::default())
-                    .await;
-            ticker.abort();
-            bar.finish_and_clear();
-            let summary = result?;
-            let secs = started.elapsed().as_secs_f64();
-            println!(
-                "wrote {}: {} ads, {} images{}, {} in {:.2} s ({:.0} ads/s)",
-                out.display(),
-                summary.ad_count,
-                summary.image_count,
-                if summary.missing_image_count > 0 {
-                    format!(" ({} could not be read, listed in export_details.json)", summary.missing_image_count)
-                } else {
-                    String::new()
-                },
-                human_bytes(summary.size_bytes),
-                secs,
-                summary.ad_count as f64 / secs.max(1e-9),
-            );
+            export_to_file(&config, storage, &query, fields, include_images, &out, &creator).await?
         }
         Command::SetupBucket => check::setup_bucket(&config).await?,
         Command::Check => check::check(&config, storage).await?,
@@ -356,7 +255,145 @@ async fn run(cli: Cli, config: Config, storage: Arc<dyn aao_export_db::Database>
     Ok(())
 }
 
-/// What `serve --demo` prints for the admin user `demo`.
+/// `users add`, `users passwd`, `users token`.
+async fn users_command(
+    config: &Config,
+    storage: &dyn aao_export_db::Database,
+    command: UsersCommand,
+) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::Add { id, name, role, email, password } => {
+            refuse_on_aao(storage, "users add")?;
+            let new =
+                NewUser { id: &id, name: &name, role: &role, email: email.as_deref(), password: password.as_deref() };
+            let key = users::add_user(storage, &new).await.map_err(service::refusal)?;
+            let signs_in = if password.is_some() { ", signs in with the password given" } else { "" };
+            println!("user {id} ({role}) is ready{signs_in}; its API key (shown once):");
+            println!("{key}");
+        }
+        UsersCommand::Passwd { id, password, username } => {
+            // Before asking for a password that would go nowhere.
+            if storage.user(&id).await?.is_none() {
+                bail!("no user {id:?}; create it with `aao-export users add {id} --name NAME`");
+            }
+            let password = match password {
+                Some(password) => password,
+                None => read_password_line()?,
+            };
+            let username =
+                sessions::set_password(storage, &id, username.as_deref(), &password).await.map_err(service::refusal)?;
+            println!("user {id} now signs in as {username:?} with the new password");
+        }
+        UsersCommand::Token { id } => {
+            let tokens = service::tokens(config)?;
+            println!("{}", users::token(&tokens, storage, &id).await.map_err(service::refusal)?);
+        }
+    }
+    Ok(())
+}
+
+/// `demo-data`: writes demo ads to the observations store and, unless `no_index`, indexes them.
+async fn demo_data(
+    config: &Config,
+    storage: Arc<dyn aao_export_db::Database>,
+    demo: DemoConfig,
+    no_index: bool,
+) -> anyhow::Result<()> {
+    let observations = open_store(&config.observations, &config.aws())?;
+    let started = Instant::now();
+    let bar = progress_bar(demo.ads as u64, "writing demo ads");
+    let written = |n: u64| bar.set_position(n);
+    let report =
+        seed_demo_data(storage.as_ref(), observations.clone(), &demo, SeedProgress { written: &written }).await?;
+    bar.finish_and_clear();
+    if no_index {
+        println!(
+            "wrote {} ads and {} images ({}) to {} in {:.1} s; `aao-export index` indexes them",
+            report.ads,
+            report.images,
+            human_bytes(report.bytes),
+            config.observations,
+            started.elapsed().as_secs_f64()
+        );
+        print_activation_codes(&report);
+        return Ok(());
+    }
+    let index_bar = progress_bar(demo.ads as u64, "indexing RDOs");
+    let index = index_observations(storage.clone(), observations, |n| index_bar.set_position(n)).await?;
+    index_bar.finish_and_clear();
+    println!(
+        "wrote {} ads and {} images ({}) to {} in {:.1} s",
+        report.ads,
+        report.images,
+        human_bytes(report.bytes),
+        config.observations,
+        started.elapsed().as_secs_f64()
+    );
+    print_index_report(&index, storage.catalogue_size().await?);
+    print_activation_codes(&report);
+    Ok(())
+}
+
+/// `export`: one export written to a local ZIP file by the same pipeline as the worker's.
+async fn export_to_file(
+    config: &Config,
+    storage: Arc<dyn aao_export_db::Database>,
+    query: &str,
+    fields: Vec<String>,
+    include_images: bool,
+    out: &std::path::Path,
+    creator: &str,
+) -> anyhow::Result<()> {
+    // The query's own message for bad JSON or a bad query, before anything else.
+    Query::from_json_str(query)?;
+    let catalogue = storage.exportable_fields().await?;
+    let requested: Vec<String> = fields.into_iter().map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
+    let fields = resolve_fields(Some(&requested), &catalogue)?;
+    let (store, key) = local_target(out)?;
+    let parameters = ExportParameters {
+        query: serde_json::from_str(query)?,
+        include_images,
+        fields: fields.iter().map(|f| f.path.clone()).collect(),
+    };
+    let record = ExportRecord::pending(uuid::Uuid::new_v4(), creator, parameters, 0, aao_export_core::time::now_ms());
+    let job = ExportJob::new(record, &catalogue)?;
+    let observations = open_store(&config.observations, &config.aws())?;
+    let progress = Arc::new(Progress::default());
+    let started = Instant::now();
+    let bar = progress_bar(0, "exporting ads");
+    let ticker = {
+        let (bar, progress) = (bar.clone(), progress.clone());
+        tokio::spawn(async move {
+            loop {
+                bar.set_length(progress.total.load(Ordering::Relaxed));
+                bar.set_position(progress.processed.load(Ordering::Relaxed));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let result =
+        build_export(storage, observations, UploadTarget::new(store, &key), &job, progress, Default::default()).await;
+    ticker.abort();
+    bar.finish_and_clear();
+    let summary = result?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "wrote {}: {} ads, {} images{}, {} in {:.2} s ({:.0} ads/s)",
+        out.display(),
+        summary.ad_count,
+        summary.image_count,
+        if summary.missing_image_count > 0 {
+            format!(" ({} could not be read, listed in export_details.json)", summary.missing_image_count)
+        } else {
+            String::new()
+        },
+        human_bytes(summary.size_bytes),
+        secs,
+        summary.ad_count as f64 / secs.max(1e-9),
+    );
+    Ok(())
+}
+
 /// Commands that would write the AAO's own tables (users, tags, curation) for our purposes.
 fn refuse_on_aao(storage: &dyn aao_export_db::Database, command: &str) -> anyhow::Result<()> {
     if let Some(aao) = storage.attached_to() {
@@ -389,9 +426,10 @@ async fn prepare_demo(config: &Config, storage: Arc<dyn aao_export_db::Database>
         println!("loaded demo data: {} ads, {} images into {}", report.ads, report.images, config.observations);
         print_activation_codes(&report);
     }
-    let password = aao_export_service::sessions::random_password();
-    let key = service::add_user(storage.as_ref(), "demo", "Demo Admin", "admin", None, None).await?;
-    let username = service::set_password(storage.as_ref(), "demo", None, &password).await?;
+    let password = sessions::random_password();
+    let demo = NewUser { id: "demo", name: "Demo Admin", role: "admin", email: None, password: None };
+    let key = users::add_user(storage.as_ref(), &demo).await.map_err(service::refusal)?;
+    let username = sessions::set_password(storage.as_ref(), "demo", None, &password).await.map_err(service::refusal)?;
     Ok(Demo { key, username, password })
 }
 

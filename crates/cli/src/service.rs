@@ -3,10 +3,10 @@
 //! configuration and run until Ctrl-C or SIGTERM.
 
 use crate::config::Config;
-use aao_export_db::{Database, User, UsersDb};
+use aao_export_db::Database;
 use aao_export_queue::Queue;
 use aao_export_server::{AppState, PublicOrigin};
-use aao_export_service::{RateLimit, Service, ServiceError, Settings, SignInLimits, Tokens, auth, sessions};
+use aao_export_service::{RateLimit, Service, ServiceError, Settings, SignInLimits, Tokens};
 use aao_export_stores::{ExportsStore, LocalLinks, open_store};
 use aao_export_worker::notify::{NoticeSettings, Notifier};
 use aao_export_worker::runner::{Runner, RunnerSettings};
@@ -274,67 +274,10 @@ pub fn download_links(config: &Config, public_url: &str) -> anyhow::Result<Local
     ))
 }
 
-/// Creates or updates a user and gives it a new API key (and, with `password`, sets its password
-/// for signing in); returns the key.
-pub async fn add_user(
-    users: &dyn UsersDb,
-    id: &str,
-    name: &str,
-    role: &str,
-    email: Option<&str>,
-    password: Option<&str>,
-) -> anyhow::Result<String> {
-    if id.trim().is_empty() {
-        bail!("the user id is empty");
-    }
-    if !["admin", "user", "guest"].contains(&role) {
-        bail!("--role {role:?}: must be admin, user or guest");
-    }
-    // Before anything is written: a refused password leaves no half-made user.
-    if let Some(password) = password {
-        sessions::check_new_password(password).map_err(refusal)?;
-    }
-    let user = User {
-        id: id.into(),
-        full_name: name.into(),
-        enabled: true,
-        role: role.into(),
-        primary_email: email.map(str::to_string),
-    };
-    users.put_users(&[user]).await?;
-    let (key, record) = auth::new_api_key(id);
-    users.put_api_key(&record).await?;
-    if let Some(password) = password {
-        set_password(users, id, None, password).await?;
-    }
-    Ok(key)
-}
-
-/// Sets a user's password for signing in; returns the username it goes with.
-pub async fn set_password(
-    users: &dyn UsersDb,
-    id: &str,
-    username: Option<&str>,
-    password: &str,
-) -> anyhow::Result<String> {
-    sessions::set_password(users, id, username, password).await.map_err(refusal)
-}
-
 /// A refusal reads as its sentence alone on the command line (no AAO code).
-fn refusal(e: ServiceError) -> anyhow::Error {
+pub fn refusal(e: ServiceError) -> anyhow::Error {
     match e {
         ServiceError::Refused(r) => anyhow::anyhow!(r.message),
         other => other.into(),
     }
-}
-
-/// A bearer token for an existing user.
-pub async fn token(config: &Config, users: &dyn UsersDb, id: &str) -> anyhow::Result<String> {
-    let Some(user) = users.user(id).await? else {
-        bail!("no user {id:?}; create it with `aao-export users add {id} --name NAME`")
-    };
-    if !user.enabled {
-        bail!("user {id:?} is disabled");
-    }
-    Ok(tokens(config)?.mint(&user))
 }

@@ -1,7 +1,6 @@
 //! Pure domain logic of aao-export: no I/O, no async runtime.
 //!
 //! - [`api`]: the API's request and response bodies (one status object for the API and the archive).
-//! - [`aws`]: where AWS lives (one settings type for S3 and SQS).
 //! - [`time`]: the one clock, timestamp format and hex helper.
 //! - [`query`]: the AAO query language, parsed and validated.
 //! - [`fields`]: the exportable field catalogue and the resolution of requested fields.
@@ -14,7 +13,6 @@
 
 pub mod api;
 pub mod archive;
-pub mod aws;
 pub mod catalogue;
 pub mod csv_cell;
 pub mod document;

@@ -117,22 +117,71 @@ pub(crate) enum Value {
     Uuid(Option<Uuid>),
 }
 
-macro_rules! value_from {
-    ($($t:ty => $variant:ident),* $(,)?) => {$(
-        impl From<$t> for Value {
-            fn from(v: $t) -> Self {
-                Value::$variant(Some(v.into()))
-            }
-        }
-        impl From<Option<$t>> for Value {
-            fn from(v: Option<$t>) -> Self {
-                Value::$variant(v.map(Into::into))
-            }
-        }
-    )*};
+/// A Rust type that can be a statement's argument: which kind of [`Value`] it becomes, and so
+/// which typed `NULL` its absence is.
+pub(crate) trait Arg: Sized {
+    fn into_value(v: Option<Self>) -> Value;
 }
 
-value_from!(String => Text, &str => Text, &String => Text, i64 => Int, i32 => Int, f64 => Float, bool => Bool, Uuid => Uuid);
+impl Arg for String {
+    fn into_value(v: Option<Self>) -> Value {
+        Value::Text(v)
+    }
+}
+
+impl Arg for &str {
+    fn into_value(v: Option<Self>) -> Value {
+        Value::Text(v.map(str::to_owned))
+    }
+}
+
+impl Arg for &String {
+    fn into_value(v: Option<Self>) -> Value {
+        Value::Text(v.cloned())
+    }
+}
+
+impl Arg for i64 {
+    fn into_value(v: Option<Self>) -> Value {
+        Value::Int(v)
+    }
+}
+
+impl Arg for i32 {
+    fn into_value(v: Option<Self>) -> Value {
+        Value::Int(v.map(i64::from))
+    }
+}
+
+impl Arg for f64 {
+    fn into_value(v: Option<Self>) -> Value {
+        Value::Float(v)
+    }
+}
+
+impl Arg for bool {
+    fn into_value(v: Option<Self>) -> Value {
+        Value::Bool(v)
+    }
+}
+
+impl Arg for Uuid {
+    fn into_value(v: Option<Self>) -> Value {
+        Value::Uuid(v)
+    }
+}
+
+impl<T: Arg> From<T> for Value {
+    fn from(v: T) -> Self {
+        T::into_value(Some(v))
+    }
+}
+
+impl<T: Arg> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        T::into_value(v)
+    }
+}
 
 impl From<&Uuid> for Value {
     fn from(v: &Uuid) -> Self {

@@ -300,11 +300,14 @@ impl ExportsDb for Storage {
 
     async fn exports_to_rescue(&self, now: i64, stuck_before: i64) -> Result<Vec<ExportRecord>> {
         self.sync_with_aao(&self.pool).await?;
-        Ok(self.load_exports(&self.pool, sql::IDS_TO_RESCUE, vec![Value::from(now), Value::from(stuck_before)]).await?)
+        Ok(self
+            .load_exports(&self.pool, &sql::IDS_TO_RESCUE, vec![Value::from(now), Value::from(stuck_before)])
+            .await?)
     }
 
     async fn mark_rescued(&self, id: Uuid, now: i64, stuck_before: i64) -> Result<bool> {
-        let marked = query(sql::MARK_RESCUED).bind(now).bind(stuck_before).bind(id).execute(&self.pool).await?;
+        let marked =
+            query(sql::MARK_RESCUED.as_str()).bind(now).bind(stuck_before).bind(id).execute(&self.pool).await?;
         Ok(marked == 1)
     }
 

@@ -1,5 +1,7 @@
 //! Statements both databases run as written (`$n` placeholders, `ON CONFLICT` upserts).
 
+use std::sync::LazyLock;
+
 pub const UPSERT_FIELD: &str = r#"
 INSERT INTO exportable_fields (field_id, name, description, path, "group", is_default, position)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -215,15 +217,14 @@ pub const IDS_VISIBLE_TO: &str =
     "SELECT export_id FROM exports WHERE creator_id = $1 UNION SELECT export_id FROM shared_exports WHERE user_id = $1";
 /// A stuck export ($1 = now, $2 = stuck before): pending and untouched since $2, or processing
 /// under a lease that ran out; and not rescued since $2.
-macro_rules! stuck_export {
-    () => {
-        "((status = 'pending' AND updated_at < $2) OR (status = 'processing' AND lease_expires_at < $1))
-    AND (rescued_at IS NULL OR rescued_at < $2)"
-    };
-}
-pub const IDS_TO_RESCUE: &str = concat!("SELECT export_id FROM exports WHERE ", stuck_export!());
+const STUCK_EXPORT: &str =
+    "((status = 'pending' AND updated_at < $2) OR (status = 'processing' AND lease_expires_at < $1))
+    AND (rescued_at IS NULL OR rescued_at < $2)";
+pub static IDS_TO_RESCUE: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT export_id FROM exports WHERE {STUCK_EXPORT}"));
 /// A compare-and-set ($3 = the export): of several rescuers, one marks the export and sends.
-pub const MARK_RESCUED: &str = concat!("UPDATE exports SET rescued_at = $1 WHERE export_id = $3 AND ", stuck_export!());
+pub static MARK_RESCUED: LazyLock<String> =
+    LazyLock::new(|| format!("UPDATE exports SET rescued_at = $1 WHERE export_id = $3 AND {STUCK_EXPORT}"));
 
 /// Makes a retry take turns with its creator's `create_export`s (as [`LOCK_CREATOR`] does).
 pub const LOCK_CREATOR_OF: &str =

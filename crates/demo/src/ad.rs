@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 
 use crate::rng::{DOMAIN_AD, distinct_indices, pick, pick_weighted, rng_for, round, uuid_v4};
 use crate::vocabulary::{
-    ADVERTISERS, Advertiser, CLASSIFICATION_LABELS, CTAS, FORMULA_LIKE, OCR_NOISE, PLATFORMS, STRESS_ADVERTISERS,
-    STRESS_OCR, UNICODE_BITS,
+    ADVERTISERS, Advertiser, CLASSIFICATION_LABELS, CTAS, Device, FORMULA_LIKE, OCR_NOISE, PLATFORMS,
+    STRESS_ADVERTISERS, STRESS_OCR, UNICODE_BITS,
 };
 use crate::{
     DemoAd, DemoAttribute, DemoClassification, DemoData, FIRST_OBSERVATION_S, LAST_OBSERVATION_S, N_OBSERVERS,
-    POOL_SLOTS,
+    Observer, POOL_SLOTS,
 };
 
 /// Share of ads whose RDO sits at the old key layout.
@@ -23,13 +23,87 @@ const OLD_LAYOUT_SHARE: f64 = 0.05;
 /// Share of ads with CSV-hostile page names / OCR text (commas, quotes, newlines).
 const CSV_STRESS_SHARE: f64 = 0.005;
 
+/// Who saw an ad, when, and under which key its RDO sits.
+struct Sighting<'a> {
+    observer: &'a Observer,
+    ad_uuid: String,
+    observed_s: i64,
+    ts_ms: i64,
+    submitted_s: i64,
+    /// `observation.uuid`: `{ts_ms}.{ad_uuid}`.
+    obs_uuid: String,
+    rdo_key: String,
+    /// CSV-hostile text in this ad (see [`CSV_STRESS_SHARE`]).
+    stress: bool,
+}
+
+/// What an ad is: where it ran, whose it is, its size and its video.
+struct Creative {
+    platform: &'static str,
+    ad_format: &'static str,
+    exposure: &'static str,
+    adv_index: usize,
+    advertiser: Advertiser,
+    ad_w: u32,
+    ad_h: u32,
+    video: Option<Value>,
+}
+
+/// An ad's curation rows (relational, beside the RDO).
+struct Curation {
+    tag_ids: Vec<String>,
+    attributes: Vec<DemoAttribute>,
+    classifications: Vec<DemoClassification>,
+}
+
 impl DemoData {
-    /// The ad at `index`; without `with_images` its image bytes are left empty.
+    /// The ad at `index`; without `with_images` its image bytes are left empty. Every part is
+    /// drawn from the ad's own stream in a fixed order, so the same seed builds the same ad.
     pub(crate) fn build_ad(&self, index: usize, with_images: bool) -> DemoAd {
         let mut rng = rng_for(self.config.seed, DOMAIN_AD, index as u64);
         let r = &mut rng;
+        let seen = self.sighting(r);
+        let mut creative = creative(r, seen.observer.device, seen.stress);
 
-        // --- who and when ------------------------------------------------------------------
+        // --- media and keyframes ------------------------------------------------------------
+        let n_images = r.random_range(1..=self.config.images_per_ad.max(1));
+        let media_dir = uuid_v4(r);
+        let step = *pick(r, &[120u32, 240, 480]);
+        let media: Vec<String> = (0..n_images)
+            .map(|j| format!("{}/temp-v2/{}/{}.jpg", seen.observer.uuid, media_dir, (j as u32 + 1) * step))
+            .collect();
+        let pool_slots: Vec<usize> = (0..n_images).map(|_| r.random_range(0..POOL_SLOTS)).collect();
+        let mut all_text: Vec<String> = Vec::new();
+        let keyframes = self.keyframes(r, &seen, &creative, &media, &mut all_text);
+        let video = creative.video.take();
+        let observation = observation(r, &seen, &creative, video, keyframes);
+        let enrichment = self.enrichment(r, &seen, &creative, &media[0], &all_text);
+        let rdo = rdo(seen.observer, observation, enrichment, &media);
+        let curation = self.curation(r, seen.ts_ms, creative.advertiser);
+
+        // With no images per ad, the RDO still names its images (as an ad whose uploads failed
+        // does) but none is written: a bucket of RDOs alone, for measuring what reads RDOs.
+        let written_media = if self.config.images_per_ad == 0 { &media[..0] } else { &media[..] };
+        let images = written_media
+            .iter()
+            .zip(&pool_slots)
+            .map(|(k, &slot)| (k.clone(), if with_images { self.pool_image(slot) } else { Bytes::new() }))
+            .collect();
+
+        DemoAd {
+            observation_id: seen.ad_uuid,
+            observer_id: seen.observer.uuid.clone(),
+            timestamp_ms: seen.ts_ms,
+            rdo_key: seen.rdo_key,
+            rdo: to_pretty_json(&rdo),
+            images,
+            tag_ids: curation.tag_ids,
+            attributes: curation.attributes,
+            classifications: curation.classifications,
+        }
+    }
+
+    fn sighting(&self, r: &mut ChaCha8Rng) -> Sighting<'_> {
         let x = r.random::<f64>();
         let oi = self.observer_cdf.iter().position(|c| x < *c).unwrap_or(N_OBSERVERS - 1);
         let observer = &self.observers[oi];
@@ -45,50 +119,25 @@ impl DemoData {
             format!("{}/rdo/{}/output.json", observer.uuid, obs_uuid)
         };
         let stress = r.random_bool(CSV_STRESS_SHARE);
+        Sighting { observer, ad_uuid, observed_s, ts_ms, submitted_s, obs_uuid, rdo_key, stress }
+    }
 
-        // --- what ---------------------------------------------------------------------------
-        let platform = *pick_weighted(r, PLATFORMS);
-        let ad_format = match platform {
-            "TIKTOK" | "YOUTUBE" => *pick_weighted(r, &[("REEL_BASED", 0.7), ("FEED_BASED", 0.3)]),
-            _ => *pick_weighted(r, &[("FEED_BASED", 0.7), ("REEL_BASED", 0.2), ("STORY_BASED", 0.1)]),
-        };
-        let exposure = *pick_weighted(r, &[("unknown", 0.8), ("full", 0.12), ("partial", 0.08)]);
-        let (adv_index, advertiser) = if stress {
-            let k = r.random_range(0..STRESS_ADVERTISERS.len());
-            (ADVERTISERS.len() + k, STRESS_ADVERTISERS[k])
-        } else {
-            let k = r.random_range(0..ADVERTISERS.len());
-            (k, ADVERTISERS[k])
-        };
-        let dev = observer.device;
-        let (ad_w, ad_h) =
-            if r.random_bool(0.7) { (dev.w, dev.h) } else { (dev.w, r.random_range(dev.h / 3..dev.h * 9 / 10)) };
-        let video = if ad_format == "REEL_BASED" || r.random_bool(0.25) {
-            let fps = *pick(r, &[30.0f64, 60.0, 24.0, 29.97, 59.94]);
-            let n_seconds = round(r.random_range(2.0f64..60.0), 3);
-            let n_frames = (fps * n_seconds * r.random_range(0.85f64..1.0)).floor() as u64;
-            Some(json!({ "fps": fps, "n_frames": n_frames, "n_seconds": n_seconds }))
-        } else {
-            None
-        };
-
-        // --- media and keyframes ------------------------------------------------------------
-        let n_images = r.random_range(1..=self.config.images_per_ad.max(1));
-        let media_dir = uuid_v4(r);
-        let step = *pick(r, &[120u32, 240, 480]);
-        let media: Vec<String> = (0..n_images)
-            .map(|j| format!("{}/temp-v2/{}/{}.jpg", observer.uuid, media_dir, (j as u32 + 1) * step))
-            .collect();
-        let pool_slots: Vec<usize> = (0..n_images).map(|_| r.random_range(0..POOL_SLOTS)).collect();
-
+    fn keyframes(
+        &self,
+        r: &mut ChaCha8Rng,
+        seen: &Sighting<'_>,
+        creative: &Creative,
+        media: &[String],
+        all_text: &mut Vec<String>,
+    ) -> Vec<Value> {
         let n_keyframes = r.random_range(1..=3usize);
         let mut keyframes = Vec::with_capacity(n_keyframes);
-        let mut kf_at = observed_s - r.random_range(0..20i64);
+        let mut kf_at = seen.observed_s - r.random_range(0..20i64);
         let mut y_offset = 0i64;
-        let mut all_text: Vec<String> = Vec::new();
         for k in 0..n_keyframes {
             let frame = &media[k % media.len()];
-            let ocr = self.ocr_boxes(r, advertiser, ad_w, ad_h, stress && k == 0, &mut all_text);
+            let (w, h) = (creative.ad_w, creative.ad_h);
+            let ocr = self.ocr_boxes(r, creative.advertiser, w, h, seen.stress && k == 0, all_text);
             keyframes.push(json!({
                 "observed_at": kf_at,
                 "y_offset": y_offset,
@@ -97,36 +146,22 @@ impl DemoData {
                 "ocr_data": ocr,
             }));
             kf_at += r.random_range(0..4i64);
-            y_offset += r.random_range(0..ad_h as i64 / 2);
+            y_offset += r.random_range(0..h as i64 / 2);
         }
+        keyframes
+    }
 
-        let mut observation = json!({
-            "uuid": obs_uuid,
-            "observed_on_device_at": observed_s,
-            "observed_on_device_at_decimal": ts_ms as f64 / 1000.0,
-            "submitted_from_device_at": submitted_s,
-            "platform": platform,
-            "ad_format": ad_format,
-            "exposure": exposure,
-            "media_bounds": [],
-            "whitespace_derived_color": "unknown",
-            "whitespace_derived_signature": [],
-            "ad_dimensions": { "w": ad_w.to_string(), "h": ad_h.to_string() },
-        });
-        match video {
-            Some(v) => {
-                observation["video"] = v;
-            }
-            // Some RDOs have no video block at all, a few have an explicit null.
-            None if r.random_bool(0.2) => {
-                observation["video"] = Value::Null;
-            }
-            None => {}
-        }
-        observation["keyframes"] = Value::Array(keyframes);
-
-        // --- enrichment ---------------------------------------------------------------------
-        let n_candidates = if stress {
+    /// The ad library enrichment: 0 to 3 candidates (the ad's own advertiser first), their
+    /// rankings, and the query that found them.
+    fn enrichment(
+        &self,
+        r: &mut ChaCha8Rng,
+        seen: &Sighting<'_>,
+        creative: &Creative,
+        first_image: &str,
+        all_text: &[String],
+    ) -> Value {
+        let n_candidates = if seen.stress {
             r.random_range(1..=3usize)
         } else {
             *pick_weighted(r, &[(0usize, 0.35), (1, 0.35), (2, 0.2), (3, 0.1)])
@@ -134,12 +169,12 @@ impl DemoData {
         let mut candidates = Vec::with_capacity(n_candidates);
         for i in 0..n_candidates {
             let (ci, adv) = if i == 0 || r.random_bool(0.5) {
-                (adv_index, advertiser)
+                (creative.adv_index, creative.advertiser)
             } else {
                 let k = r.random_range(0..ADVERTISERS.len());
                 (k, ADVERTISERS[k])
             };
-            candidates.push(self.candidate(r, i, ci, adv, observed_s, &all_text));
+            candidates.push(self.candidate(r, i, ci, adv, seen.observed_s, all_text));
         }
         let mut pcts: Vec<f64> = (0..n_candidates).map(|_| round(r.random_range(5.0f64..99.0), 2)).collect();
         pcts.sort_by(|a, b| b.total_cmp(a));
@@ -148,22 +183,22 @@ impl DemoData {
         let scraped = n_candidates > 0;
         let reference_part = |scraped: bool| {
             if scraped {
-                json!({ "observer_uuid": observer.uuid, "tentative_ad": obs_uuid })
+                json!({ "observer_uuid": seen.observer.uuid, "tentative_ad": seen.obs_uuid })
             } else {
                 json!({ "observer_uuid": "unknown", "tentative_ad": "unknown" })
             }
         };
         let query = if scraped {
             json!({
-                "restitched_image_key": media[0],
+                "restitched_image_key": first_image,
                 "value": all_text.iter().take(3).cloned().collect::<Vec<_>>().join(" "),
                 "confidence": round(r.random_range(0.5f64..1.0), 4),
             })
         } else {
             json!({ "restitched_image_key": "unknown", "value": "unknown", "confidence": 0.0 })
         };
-        let scraped_at = if scraped { submitted_s + r.random_range(60..86_400i64) } else { 0 };
-        let enrichment = json!({
+        let scraped_at = if scraped { seen.submitted_s + r.random_range(60..86_400i64) } else { 0 };
+        json!({
             "ccl_v2": {},
             "ccl": {},
             "meta_adlibrary_scrape": {
@@ -179,30 +214,11 @@ impl DemoData {
                 "query": query,
             },
             "media": {},
-        });
+        })
+    }
 
-        let rdo = json!({
-            "version": 2.0,
-            "is_user_disabled": observer.withdrawn,
-            "observer": {
-                "uuid": observer.uuid,
-                "demographic_characteristics": null,
-                "joined_at": observer.joined_at_ms as f64 / 1000.0,
-                "device_dimensions": { "w": dev.w.to_string(), "h": dev.h.to_string() },
-                "device": {
-                    "dimensions": { "w": dev.w.to_string(), "h": dev.h.to_string() },
-                    "os_version": dev.os_version,
-                    "api_level": dev.api_level,
-                    "device": dev.device,
-                    "model": dev.model,
-                },
-            },
-            "observation": observation,
-            "enrichment": enrichment,
-            "media": media,
-        });
-
-        // --- curation (relational) ----------------------------------------------------------
+    /// Tags, the starred / hidden attributes and classifications, each for some ads only.
+    fn curation(&self, r: &mut ChaCha8Rng, ts_ms: i64, advertiser: Advertiser) -> Curation {
         let tag_ids = if r.random_bool(0.3) {
             let k = r.random_range(1..=3usize);
             distinct_indices(r, self.tags.len(), k).into_iter().map(|i| self.tags[i].id.clone()).collect()
@@ -250,27 +266,7 @@ impl DemoData {
         } else {
             Vec::new()
         };
-
-        // With no images per ad, the RDO still names its images (as an ad whose uploads failed
-        // does) but none is written: a bucket of RDOs alone, for measuring what reads RDOs.
-        let written_media = if self.config.images_per_ad == 0 { &media[..0] } else { &media[..] };
-        let images = written_media
-            .iter()
-            .zip(&pool_slots)
-            .map(|(k, &slot)| (k.clone(), if with_images { self.pool_image(slot) } else { Bytes::new() }))
-            .collect();
-
-        DemoAd {
-            observation_id: ad_uuid,
-            observer_id: observer.uuid.clone(),
-            timestamp_ms: ts_ms,
-            rdo_key,
-            rdo: to_pretty_json(&rdo),
-            images,
-            tag_ids,
-            attributes,
-            classifications,
-        }
+        Curation { tag_ids, attributes, classifications }
     }
 
     fn ocr_boxes(
@@ -322,6 +318,94 @@ impl DemoData {
             })
             .collect()
     }
+}
+
+/// Where the ad ran, whose it is (a stress advertiser for a stress ad), its size and its video.
+fn creative(r: &mut ChaCha8Rng, dev: &Device, stress: bool) -> Creative {
+    let platform = *pick_weighted(r, PLATFORMS);
+    let ad_format = match platform {
+        "TIKTOK" | "YOUTUBE" => *pick_weighted(r, &[("REEL_BASED", 0.7), ("FEED_BASED", 0.3)]),
+        _ => *pick_weighted(r, &[("FEED_BASED", 0.7), ("REEL_BASED", 0.2), ("STORY_BASED", 0.1)]),
+    };
+    let exposure = *pick_weighted(r, &[("unknown", 0.8), ("full", 0.12), ("partial", 0.08)]);
+    let (adv_index, advertiser) = if stress {
+        let k = r.random_range(0..STRESS_ADVERTISERS.len());
+        (ADVERTISERS.len() + k, STRESS_ADVERTISERS[k])
+    } else {
+        let k = r.random_range(0..ADVERTISERS.len());
+        (k, ADVERTISERS[k])
+    };
+    let (ad_w, ad_h) =
+        if r.random_bool(0.7) { (dev.w, dev.h) } else { (dev.w, r.random_range(dev.h / 3..dev.h * 9 / 10)) };
+    let video = if ad_format == "REEL_BASED" || r.random_bool(0.25) {
+        let fps = *pick(r, &[30.0f64, 60.0, 24.0, 29.97, 59.94]);
+        let n_seconds = round(r.random_range(2.0f64..60.0), 3);
+        let n_frames = (fps * n_seconds * r.random_range(0.85f64..1.0)).floor() as u64;
+        Some(json!({ "fps": fps, "n_frames": n_frames, "n_seconds": n_seconds }))
+    } else {
+        None
+    };
+    Creative { platform, ad_format, exposure, adv_index, advertiser, ad_w, ad_h, video }
+}
+
+/// The RDO's `observation`: when and where, the video block (absent, or for some ads an
+/// explicit null, when there is none) and the keyframes.
+fn observation(
+    r: &mut ChaCha8Rng,
+    seen: &Sighting<'_>,
+    creative: &Creative,
+    video: Option<Value>,
+    keyframes: Vec<Value>,
+) -> Value {
+    let mut observation = json!({
+        "uuid": seen.obs_uuid,
+        "observed_on_device_at": seen.observed_s,
+        "observed_on_device_at_decimal": seen.ts_ms as f64 / 1000.0,
+        "submitted_from_device_at": seen.submitted_s,
+        "platform": creative.platform,
+        "ad_format": creative.ad_format,
+        "exposure": creative.exposure,
+        "media_bounds": [],
+        "whitespace_derived_color": "unknown",
+        "whitespace_derived_signature": [],
+        "ad_dimensions": { "w": creative.ad_w.to_string(), "h": creative.ad_h.to_string() },
+    });
+    match video {
+        Some(v) => {
+            observation["video"] = v;
+        }
+        None if r.random_bool(0.2) => {
+            observation["video"] = Value::Null;
+        }
+        None => {}
+    }
+    observation["keyframes"] = Value::Array(keyframes);
+    observation
+}
+
+/// The whole RDO, in the sample's key order.
+fn rdo(observer: &Observer, observation: Value, enrichment: Value, media: &[String]) -> Value {
+    let dev = observer.device;
+    json!({
+        "version": 2.0,
+        "is_user_disabled": observer.withdrawn,
+        "observer": {
+            "uuid": observer.uuid,
+            "demographic_characteristics": null,
+            "joined_at": observer.joined_at_ms as f64 / 1000.0,
+            "device_dimensions": { "w": dev.w.to_string(), "h": dev.h.to_string() },
+            "device": {
+                "dimensions": { "w": dev.w.to_string(), "h": dev.h.to_string() },
+                "os_version": dev.os_version,
+                "api_level": dev.api_level,
+                "device": dev.device,
+                "model": dev.model,
+            },
+        },
+        "observation": observation,
+        "enrichment": enrichment,
+        "media": media,
+    })
 }
 
 fn to_pretty_json(v: &Value) -> Vec<u8> {

@@ -109,113 +109,127 @@ impl Sector {
         }
     }
 
+    /// Phrases an ad of this sector says (OCR text, candidates' bodies).
     pub(crate) fn phrases(self) -> &'static [&'static str] {
         match self {
-            Sector::Finance => &[
-                "Ever thought your spare change could build your future?",
-                "Invest from just $5",
-                "0% p.a. intro rate for 12 months",
-                "Comparison rate 6.24% p.a.",
-                "Your super, simplified",
-                "Round up every purchase",
-                "Fees apply. Read the PDS before investing.",
-                "Capital at risk",
-            ],
-            Sector::Retail => &[
-                "MID-SEASON SALE",
-                "Up to 50% off everything",
-                "Free shipping over $79",
-                "New arrivals just dropped",
-                "Only $29.95",
-                "Was $89 now $59",
-                "Afterpay available",
-                "Limited stock – don't miss out",
-            ],
-            Sector::Food => &[
-                "Crème brûlée, now on the menu",
-                "Café-quality coffee at home",
-                "Order now, delivered in 30 min",
-                "2 for $15 this week",
-                "Fresh. Local. Delicious.",
-                "Try our new plant-based range",
-                "Brunch all day at the café",
-            ],
-            Sector::Political => &[
-                "Authorised by J. Citizen, Canberra ACT",
-                "Cost of living relief now",
-                "Have your say before Saturday",
-                "Vote 1 for real change",
-                "Protect local jobs",
-                "Paid for by the campaign committee",
-                "Enrol to vote by 8pm Friday",
-            ],
-            Sector::Housing => &[
-                "Brand new 3 bedroom homes from $549,000",
-                "Display village open this weekend",
-                "First home buyer? Save on stamp duty",
-                "Auction Saturday 11am",
-                "Rent to own — ask us how",
-                "Land packages selling fast",
-            ],
-            Sector::Employment => &[
-                "We're hiring! Apply today",
-                "Casual & part-time roles available",
-                "$38/hr + super",
-                "Start your nursing career",
-                "No experience needed",
-                "Join our team in Western Sydney",
-            ],
-            Sector::Gambling => &[
-                "Bet $50, get $50 in bonus bets",
-                "Gamble responsibly. 18+ only.",
-                "What's it really costing you?",
-                "Same game multi boost",
-                "Chances are you're about to lose",
-                "For free and confidential support call 1800 858 858",
-            ],
-            Sector::Alcohol => &[
-                "Drink responsibly",
-                "Summer cases from $49",
-                "Craft lagers brewed in Victoria",
-                "Rosé season is here",
-                "Free delivery on mixed dozens",
-                "Not for sale to persons under 18",
-            ],
-            Sector::Travel => &[
-                "Fly to Bali from $199*",
-                "Europe sale: Paris from €699",
-                "Book now, pay later",
-                "5 nights in Fiji, all inclusive",
-                "Weekend getaways from $149pp",
-                "Fares selling fast",
-            ],
-            Sector::Apps => &[
-                "POV: What would you tell your 20 year old self?",
-                "Download free on Google Play",
-                "4.8 ★ from 20k reviews",
-                "Learn a language in 10 minutes a day",
-                "Track every dollar automatically",
-                "Try Premium free for 30 days",
-            ],
-            Sector::Health => &[
-                "Bulk billed telehealth in minutes",
-                "Feel better, naturally",
-                "Results may vary",
-                "Book your free hearing check",
-                "Always read the label and follow directions for use",
-                "Sleep better tonight",
-            ],
-            Sector::Energy => &[
-                "Save up to $600 on your power bill",
-                "Solar + battery from $0 upfront",
-                "100% GreenPower options",
-                "Switch in 5 minutes",
-                "Government rebates available",
-                "Compare plans in your postcode",
-            ],
+            Sector::Finance => FINANCE_PHRASES,
+            Sector::Retail => RETAIL_PHRASES,
+            Sector::Food => FOOD_PHRASES,
+            Sector::Political => POLITICAL_PHRASES,
+            Sector::Housing => HOUSING_PHRASES,
+            Sector::Employment => EMPLOYMENT_PHRASES,
+            Sector::Gambling => GAMBLING_PHRASES,
+            Sector::Alcohol => ALCOHOL_PHRASES,
+            Sector::Travel => TRAVEL_PHRASES,
+            Sector::Apps => APPS_PHRASES,
+            Sector::Health => HEALTH_PHRASES,
+            Sector::Energy => ENERGY_PHRASES,
         }
     }
 }
+
+const FINANCE_PHRASES: &[&str] = &[
+    "Ever thought your spare change could build your future?",
+    "Invest from just $5",
+    "0% p.a. intro rate for 12 months",
+    "Comparison rate 6.24% p.a.",
+    "Your super, simplified",
+    "Round up every purchase",
+    "Fees apply. Read the PDS before investing.",
+    "Capital at risk",
+];
+const RETAIL_PHRASES: &[&str] = &[
+    "MID-SEASON SALE",
+    "Up to 50% off everything",
+    "Free shipping over $79",
+    "New arrivals just dropped",
+    "Only $29.95",
+    "Was $89 now $59",
+    "Afterpay available",
+    "Limited stock – don't miss out",
+];
+const FOOD_PHRASES: &[&str] = &[
+    "Crème brûlée, now on the menu",
+    "Café-quality coffee at home",
+    "Order now, delivered in 30 min",
+    "2 for $15 this week",
+    "Fresh. Local. Delicious.",
+    "Try our new plant-based range",
+    "Brunch all day at the café",
+];
+const POLITICAL_PHRASES: &[&str] = &[
+    "Authorised by J. Citizen, Canberra ACT",
+    "Cost of living relief now",
+    "Have your say before Saturday",
+    "Vote 1 for real change",
+    "Protect local jobs",
+    "Paid for by the campaign committee",
+    "Enrol to vote by 8pm Friday",
+];
+const HOUSING_PHRASES: &[&str] = &[
+    "Brand new 3 bedroom homes from $549,000",
+    "Display village open this weekend",
+    "First home buyer? Save on stamp duty",
+    "Auction Saturday 11am",
+    "Rent to own — ask us how",
+    "Land packages selling fast",
+];
+const EMPLOYMENT_PHRASES: &[&str] = &[
+    "We're hiring! Apply today",
+    "Casual & part-time roles available",
+    "$38/hr + super",
+    "Start your nursing career",
+    "No experience needed",
+    "Join our team in Western Sydney",
+];
+const GAMBLING_PHRASES: &[&str] = &[
+    "Bet $50, get $50 in bonus bets",
+    "Gamble responsibly. 18+ only.",
+    "What's it really costing you?",
+    "Same game multi boost",
+    "Chances are you're about to lose",
+    "For free and confidential support call 1800 858 858",
+];
+const ALCOHOL_PHRASES: &[&str] = &[
+    "Drink responsibly",
+    "Summer cases from $49",
+    "Craft lagers brewed in Victoria",
+    "Rosé season is here",
+    "Free delivery on mixed dozens",
+    "Not for sale to persons under 18",
+];
+const TRAVEL_PHRASES: &[&str] = &[
+    "Fly to Bali from $199*",
+    "Europe sale: Paris from €699",
+    "Book now, pay later",
+    "5 nights in Fiji, all inclusive",
+    "Weekend getaways from $149pp",
+    "Fares selling fast",
+];
+const APPS_PHRASES: &[&str] = &[
+    "POV: What would you tell your 20 year old self?",
+    "Download free on Google Play",
+    "4.8 ★ from 20k reviews",
+    "Learn a language in 10 minutes a day",
+    "Track every dollar automatically",
+    "Try Premium free for 30 days",
+];
+const HEALTH_PHRASES: &[&str] = &[
+    "Bulk billed telehealth in minutes",
+    "Feel better, naturally",
+    "Results may vary",
+    "Book your free hearing check",
+    "Always read the label and follow directions for use",
+    "Sleep better tonight",
+];
+const ENERGY_PHRASES: &[&str] = &[
+    "Save up to $600 on your power bill",
+    "Solar + battery from $0 upfront",
+    "100% GreenPower options",
+    "Switch in 5 minutes",
+    "Government rebates available",
+    "Compare plans in your postcode",
+];
 
 /// An advertiser: `(page_name, brand as shown on the ad, sector, domain)`.
 pub(crate) type Advertiser = (&'static str, &'static str, Sector, &'static str);

@@ -12,7 +12,7 @@ mod sqs;
 pub use db::DbQueue;
 pub use sqs::SqsQueue;
 
-pub use aao_export_core::aws::AwsSettings;
+pub use aao_export_aws::AwsSettings;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;

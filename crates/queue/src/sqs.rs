@@ -72,14 +72,7 @@ impl SqsQueue {
 }
 
 async fn client(aws: &AwsSettings) -> Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(region) = aws.region() {
-        loader = loader.region(aws_config::Region::new(region.to_string()));
-    }
-    if let Some(endpoint) = aws.endpoint() {
-        loader = loader.endpoint_url(endpoint);
-    }
-    Client::new(&loader.load().await)
+    Client::new(&aao_export_aws::sdk_config(aws).await)
 }
 
 fn sqs_error(what: &str, e: impl Into<aws_sdk_sqs::Error>) -> QueueError {

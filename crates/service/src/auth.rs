@@ -8,7 +8,7 @@
 //! on one API and calls the other); standard HS256 tokens signed with the secret are accepted too.
 
 use crate::error::{ServiceError, ServiceResult, codes};
-use aao_export_core::time::{hex, now_ms};
+use aao_export_core::time::now_ms;
 use aao_export_db::{ApiKey, User, UsersDb};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -152,7 +152,7 @@ impl Tokens {
         digest.update(payload.as_bytes());
         digest.update(b".");
         digest.update(self.secret.expose_secret().as_bytes());
-        hex(&digest.finalize())
+        hex::encode(digest.finalize())
     }
 
     /// The claims of a token in the AAO's format, if it is one and its signature is ours.
@@ -310,14 +310,14 @@ pub async fn by_token(users: &dyn UsersDb, tokens: &Tokens, token: &str) -> Serv
 
 /// SHA-256 of a text, as lowercase hex (how API key secrets are stored).
 pub fn sha256_hex(text: &str) -> String {
-    hex(&Sha256::digest(text.as_bytes()))
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 fn random_hex(n: usize) -> String {
     use rand::Rng;
     let mut bytes = vec![0u8; n];
     rand::rng().fill_bytes(&mut bytes);
-    hex(&bytes)
+    hex::encode(bytes)
 }
 
 #[cfg(test)]

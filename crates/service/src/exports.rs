@@ -167,24 +167,25 @@ impl Service {
             self.settings.max_retries,
             now_ms(),
         );
-        let body = JobMessage::for_attempt(&record, 1).to_body();
-        let new = NewExport {
-            export_id: record.export_id,
-            creator_id: record.creator_id.clone(),
-            parameters: record.parameters.clone(),
-            field_ids: request.fields.iter().map(|f| f.field_id).collect(),
-            max_retries: record.max_retries,
-            created_at: record.created_at,
-            max_in_flight: self.settings.max_in_flight,
-            queue_body: self.queue.outbox(&body),
-        };
+        let message = JobMessage::for_attempt(&record, 1);
         let export_id = record.export_id;
-        let created = match self
-            .exports
-            .create_export(&new)
+        let outcome = self
+            .commit_with_job(&message, async |queue_body| {
+                let new = NewExport {
+                    export_id,
+                    creator_id: record.creator_id.clone(),
+                    parameters: record.parameters.clone(),
+                    field_ids: request.fields.iter().map(|f| f.field_id).collect(),
+                    max_retries: record.max_retries,
+                    created_at: record.created_at,
+                    max_in_flight: self.settings.max_in_flight,
+                    queue_body,
+                };
+                self.exports.create_export(&new).await
+            })
             .await
-            .map_err(|e| conflict_or(e, || format!("export {export_id} exists already")))?
-        {
+            .map_err(|e| conflict_or(e, || format!("export {export_id} exists already")))?;
+        let created = match outcome {
             CreateOutcome::Created(record) => record,
             CreateOutcome::TooManyInFlight(in_flight) => {
                 let limit = self.settings.max_in_flight;
@@ -197,11 +198,6 @@ impl Service {
                 ));
             }
         };
-        // The export is committed; if an SQS send fails, the rescuer sends the message again for
-        // an export left pending, so the request still succeeded.
-        if let Err(e) = self.queue.after_commit(&body).await {
-            tracing::error!(%export_id, error = %e, "queueing a new export failed; the rescuer will send it again");
-        }
         tracing::info!(%export_id, creator = %caller.id, "export created");
         Ok(self.status_object(&created, now_ms()).await)
     }
@@ -218,15 +214,20 @@ impl Service {
         if !matches!(status, ExportStatus::Failed | ExportStatus::Expired) {
             return Err(not_retryable(id, status));
         }
-        let body = JobMessage::for_attempt(&record, 1).to_body();
-        let retry = RetryExport {
-            export_id: id,
-            now,
-            expired_before: now.saturating_sub(expiry_ms),
-            max_in_flight: self.settings.max_in_flight,
-            queue_body: self.queue.outbox(&body),
-        };
-        let (retried, old_file) = match self.exports.retry_export(&retry).await? {
+        let message = JobMessage::for_attempt(&record, 1);
+        let outcome = self
+            .commit_with_job(&message, async |queue_body| {
+                let retry = RetryExport {
+                    export_id: id,
+                    now,
+                    expired_before: now.saturating_sub(expiry_ms),
+                    max_in_flight: self.settings.max_in_flight,
+                    queue_body,
+                };
+                self.exports.retry_export(&retry).await
+            })
+            .await?;
+        let (retried, old_file) = match outcome {
             RetryOutcome::Retried { record, old_object_location } => (record, old_object_location),
             // Changed since it was read (retried, deleted or swept by someone else meanwhile).
             RetryOutcome::NotRetryable(current) => return Err(not_retryable(id, current.status_at(now, expiry_ms))),
@@ -247,10 +248,6 @@ impl Service {
                 ));
             }
         };
-        // As for a new export: with SQS the rescuer sends again what could not be sent now.
-        if let Err(e) = self.queue.after_commit(&body).await {
-            tracing::error!(export_id = %id, error = %e, "queueing a retried export failed; the rescuer will send it again");
-        }
         // The new run writes under its own created_at; a key it shares with the old file is its own.
         let new_key = object_key(&retried.creator_id, id, retried.created_at);
         if let Some(key) = old_file.filter(|key| *key != new_key) {

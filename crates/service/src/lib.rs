@@ -1,5 +1,5 @@
 //! Every use case of aao-export, as functions on [`Service`]: create (validation, in-flight cap,
-//! enqueue with the write), list, read (status object with a fresh link), delete (with cancel),
+//! enqueue with the write: [`jobs`]), list, read (status object with a fresh link), delete (with cancel),
 //! share, unshare, retry, the stable download link and the record of who downloaded, the local
 //! download, the preview of a request with its size estimate and
 //! the preview's ad images ([`preview`]), authentication, and signing in with a password
@@ -13,9 +13,11 @@
 pub mod auth;
 pub mod error;
 pub mod exports;
+pub mod jobs;
 pub mod limits;
 pub mod preview;
 pub mod sessions;
+pub mod users;
 
 pub use auth::{Caller, Tokens};
 pub use error::{Refusal, RefusalKind, ServiceError, ServiceResult, codes};

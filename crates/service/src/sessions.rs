@@ -19,7 +19,7 @@
 use crate::Service;
 use crate::auth::{Caller, by_token};
 use crate::error::{RefusalKind, ServiceError, ServiceResult, codes, conflict_or};
-use aao_export_core::time::{hex, now_ms, rfc3339};
+use aao_export_core::time::{now_ms, rfc3339};
 use aao_export_db::{DbError, LockoutRule, SignInGate, UsersDb};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -302,7 +302,7 @@ pub fn hash_password(password: &str) -> String {
 fn verify(stored: Option<&str>, password: &str) -> Verdict {
     match stored {
         Some(digest) if is_md5_hex(digest) => {
-            let presented = hex(&Md5::digest(password.as_bytes()));
+            let presented = hex::encode(Md5::digest(password.as_bytes()));
             if bool::from(presented.as_bytes().ct_eq(digest.to_ascii_lowercase().as_bytes())) {
                 Verdict::Legacy { upgraded: hash_password(password) }
             } else {
@@ -377,7 +377,7 @@ mod tests {
     #[test]
     fn a_legacy_md5_digest_verifies_once_and_comes_back_as_argon2() {
         // md5("password") and md5("") (RFC 1321's test suite has the latter).
-        assert_eq!(hex(&Md5::digest(b"")), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(hex::encode(Md5::digest(b"")), "d41d8cd98f00b204e9800998ecf8427e");
         let digest = "5f4dcc3b5aa765d61d8327deb882cf99";
         assert!(is_md5_hex(digest) && is_md5_hex(&digest.to_uppercase()) && !is_md5_hex(&digest[1..]));
         match verify(Some(digest), "password") {

@@ -86,19 +86,6 @@ impl Change {
     }
 }
 
-/// The AWS SDK's configuration for these settings: the region when set, the endpoint of an
-/// emulator when set, credentials from the standard chain.
-pub async fn aws_sdk_config(aws: &AwsSettings) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(region) = aws.region() {
-        loader = loader.region(aws_config::Region::new(region.to_string()));
-    }
-    if let Some(endpoint) = aws.endpoint() {
-        loader = loader.endpoint_url(endpoint);
-    }
-    loader.load().await
-}
-
 /// One bucket's rules, read and written through the SDK.
 pub struct BucketRules {
     client: Client,
@@ -116,7 +103,7 @@ struct Plan {
 impl BucketRules {
     /// No request is made until the first check.
     pub async fn connect(bucket: &str, aws: &AwsSettings) -> Self {
-        let sdk = aws_sdk_config(aws).await;
+        let sdk = aao_export_aws::sdk_config(aws).await;
         let mut config = aws_sdk_s3::config::Builder::from(&sdk);
         // An emulator on loopback has no per-bucket host names.
         if aws.endpoint().is_some() {

@@ -6,7 +6,7 @@
 pub mod bucket_rules;
 pub mod links;
 
-pub use aao_export_core::aws::AwsSettings;
+pub use aao_export_aws::{AwsSettings, sdk_config};
 pub use links::LocalLinks;
 
 use object_store::ObjectStore;

@@ -2,7 +2,6 @@
 //! {unix_s}&signature={hex HMAC-SHA256 of "{export_id}:{expires}"}`. The API serves them without
 //! other credentials: the signature is the credential, so the key never leaves this type.
 
-use aao_export_core::time::hex;
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretSlice};
 use sha2::Sha256;
@@ -32,7 +31,7 @@ impl LocalLinks {
         let mut mac =
             <Hmac<Sha256> as KeyInit>::new_from_slice(self.key.expose_secret()).expect("HMAC takes keys of any length");
         mac.update(format!("{export_id}:{expires}").as_bytes());
-        hex(&mac.finalize().into_bytes())
+        hex::encode(mac.finalize().into_bytes())
     }
 
     /// The link to an export's file, valid until `expires` (Unix seconds).
@@ -62,7 +61,7 @@ mod tests {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"Jefe").unwrap();
         mac.update(b"what do ya want for nothing?");
         assert_eq!(
-            hex(&mac.finalize().into_bytes()),
+            hex::encode(mac.finalize().into_bytes()),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         let links = LocalLinks::new("http://h/", b"k".to_vec());

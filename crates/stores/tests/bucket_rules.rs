@@ -3,7 +3,7 @@
 
 use aao_export_stores::AwsSettings;
 use aao_export_stores::bucket_rules::{
-    ABORT_UPLOADS_RULE_ID, BucketRules, BucketRulesError, EXPIRE_OUTPUTS_RULE_ID, ExportsBucketRules, aws_sdk_config,
+    ABORT_UPLOADS_RULE_ID, BucketRules, BucketRulesError, EXPIRE_OUTPUTS_RULE_ID, ExportsBucketRules,
 };
 use aao_export_testkit::{create_bucket, external, s3_region};
 use aws_sdk_s3::types::{
@@ -16,7 +16,8 @@ fn aws(endpoint: &str) -> AwsSettings {
 
 /// A plain SDK client, independent of the code under test, to read the bucket back.
 async fn sdk(endpoint: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::from(&aws_sdk_config(&aws(endpoint)).await).force_path_style(true);
+    let config =
+        aws_sdk_s3::config::Builder::from(&aao_export_stores::sdk_config(&aws(endpoint)).await).force_path_style(true);
     aws_sdk_s3::Client::from_conf(config.build())
 }
 

@@ -57,7 +57,7 @@ pub fn open_multipart_uploads(endpoint: &str, bucket: &str) -> usize {
 
 /// Creates an SQS queue with a dead-letter queue on the emulator and returns its URL.
 pub async fn create_queue(endpoint: &str, name: &str) -> String {
-    let aws = aao_export_core::aws::AwsSettings { region: s3_region(), endpoint_url: Some(endpoint.to_string()) };
+    let aws = aao_export_aws::AwsSettings { region: s3_region(), endpoint_url: Some(endpoint.to_string()) };
     let (url, _dead) = aao_export_queue::SqsQueue::create_with_dead_letter(&aws, name, 5)
         .await
         .expect("the emulator creates the queue");

@@ -456,7 +456,7 @@ async fn setup_bucket_then_check() {
 async fn check_names_what_is_wrong() {
     let Some(endpoint) = external("TEST_S3_ENDPOINT", "check on the S3 emulator") else { return };
     // A queue without a dead-letter queue, a bucket that does not exist.
-    let sdk = aao_export_stores::bucket_rules::aws_sdk_config(&aao_export_stores::AwsSettings {
+    let sdk = aao_export_stores::sdk_config(&aao_export_stores::AwsSettings {
         region: aao_export_testkit::s3_region(),
         endpoint_url: Some(endpoint.clone()),
     })

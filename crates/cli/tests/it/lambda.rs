@@ -12,9 +12,9 @@
 
 use crate::common;
 
-use aao_export_core::aws::AwsSettings;
 use aao_export_core::export::ExportStatus;
 use aao_export_queue::{Queue, SqsQueue};
+use aao_export_stores::AwsSettings;
 use aao_export_testkit::{TestDatabase, create_bucket, create_queue, external, s3_region, tool};
 use common::BIN;
 use object_store::{ObjectStore, ObjectStoreExt};

@@ -7,3 +7,4 @@ mod aws;
 mod cli;
 mod lambda;
 mod service;
+mod source_limits;

@@ -6,7 +6,7 @@
 use crate::common;
 
 use aao_export_core::document::{Attribute, Classification, Curation};
-use aao_export_core::fields::{SEED, field_id, seed_fields};
+use aao_export_core::fields::{ExportableField, SEED, field_id, seed_fields};
 use aao_export_core::query::Query;
 use aao_export_db::{CurationRecord, Database, ObjectOutcome, OutcomeKind, Tag, User};
 use aao_export_testkit::TestDatabase;
@@ -377,9 +377,17 @@ fn page_names(ad: &Ad) -> Vec<String> {
 
 async fn story(s: Arc<dyn Database>) {
     let s = &*s;
-    let b = s.backend();
+    let fields = the_field_catalogue_is_seeded_in_the_shipped_order(s).await;
+    let ad1_curation = curation_is_replaced_per_ad(s).await;
+    let mut model = Model::new();
+    the_catalogue_records_what_the_indexer_found(s, &mut model).await;
+    search_finds_every_match_once_newest_first(s, &mut model).await;
+    migrating_again_leaves_the_data_alone(s, &model, &fields, &ad1_curation).await;
+}
 
-    // --- The exportable field catalogue is seeded by migrating, in the shipped order. ---
+/// The exportable field catalogue is seeded by migrating, in the shipped order.
+async fn the_field_catalogue_is_seeded_in_the_shipped_order(s: &dyn Database) -> Vec<ExportableField> {
+    let b = s.backend();
     let fields = s.exportable_fields().await.unwrap();
     assert_eq!(fields.len(), 45, "[{b}] 45 exportable fields");
     assert_eq!(fields.iter().filter(|f| f.is_default).count(), 13, "[{b}] 13 default fields");
@@ -394,8 +402,12 @@ async fn story(s: Arc<dyn Database>) {
     assert_eq!(fields, seed_fields(), "[{b}] every column of every field as shipped");
     s.migrate().await.unwrap_or_else(|e| panic!("[{b}] migrating again: {e}"));
     assert_eq!(s.exportable_fields().await.unwrap(), fields, "[{b}] migrating again changes no field");
+    fields
+}
 
-    // --- Curation: tags by name, attributes, classifications; replaced per ad. ---
+/// Curation: tags by name, attributes, classifications; replaced per ad. Returns ad-1's curation as it ends.
+async fn curation_is_replaced_per_ad(s: &dyn Database) -> Curation {
+    let b = s.backend();
     let user = |id: &str, role: &str, email: Option<&str>| User {
         id: id.into(),
         full_name: format!("User {id}"),
@@ -488,13 +500,16 @@ async fn story(s: Arc<dyn Database>) {
     s.put_curation(&[CurationRecord { observation_id: "ad-2".into(), ..Default::default() }]).await.unwrap();
     let got = s.curation(&wanted(&["ad-1", "ad-2"])).await.unwrap();
     assert!(!got.contains_key("ad-2"), "[{b}] ad-2's curation was cleared: {got:?}");
+    ad1_replaced
+}
 
-    // --- The catalogue: what the indexer records. ---
-    let mut model = Model::new();
-    check_catalogue(s, &model, "empty catalogue").await;
+/// The catalogue: what the indexer records.
+async fn the_catalogue_records_what_the_indexer_found(s: &dyn Database, model: &mut Model) {
+    let b = s.backend();
+    check_catalogue(s, model, "empty catalogue").await;
 
     let a = indexed(
-        &mut model,
+        model,
         "aaaa0001-0000-4000-8000-000000000001",
         OBSERVER_1,
         1_759_583_019.0,
@@ -503,7 +518,7 @@ async fn story(s: Arc<dyn Database>) {
     );
     let key_a = a.key.clone();
     let b_ad = indexed(
-        &mut model,
+        model,
         "bbbb0002-0000-4000-8000-000000000002",
         OBSERVER_2,
         1_759_583_030.5,
@@ -534,7 +549,7 @@ async fn story(s: Arc<dyn Database>) {
     let bad2 = outcome(&key_bad2, "etag-\"x\"", &no_observer);
     assert_eq!(bad2.kind, OutcomeKind::Unparseable("the RDO has no \"observer.uuid\" string".into()));
     s.record_objects(&[a, b_ad, c, bad, bad2]).await.unwrap();
-    check_catalogue(s, &model, "after the first batch").await;
+    check_catalogue(s, model, "after the first batch").await;
 
     let versions = s
         .object_versions(&[
@@ -587,7 +602,7 @@ async fn story(s: Arc<dyn Database>) {
     assert!(matches!(w.kind, OutcomeKind::Withdrawn { .. }));
     s.record_objects(&[w]).await.unwrap();
     let a_ad = model.remove("aaaa0001-0000-4000-8000-000000000001").unwrap();
-    check_catalogue(s, &model, "after A was withdrawn").await;
+    check_catalogue(s, model, "after A was withdrawn").await;
     assert_eq!(
         s.object_versions(std::slice::from_ref(&key_a)).await.unwrap()[&key_a],
         "v2",
@@ -597,9 +612,9 @@ async fn story(s: Arc<dyn Database>) {
     // The participant comes back: the same key indexes the ad again.
     let mut a_back = a_ad.rdo.clone();
     a_back["observation"]["platform"] = json!("FACEBOOK");
-    let back = indexed_at(&mut model, &key_a, "v3", "aaaa0001-0000-4000-8000-000000000001", a_back);
+    let back = indexed_at(model, &key_a, "v3", "aaaa0001-0000-4000-8000-000000000001", a_back);
     s.record_objects(&[back]).await.unwrap();
-    check_catalogue(s, &model, "after A came back").await;
+    check_catalogue(s, model, "after A came back").await;
 
     // A changed RDO at the same key updates the row (time, page name, text).
     let b_id = "bbbb0002-0000-4000-8000-000000000002";
@@ -607,9 +622,9 @@ async fn story(s: Arc<dyn Database>) {
     b_changed["observation"]["observed_on_device_at"] = json!(1_759_583_031.25);
     b_changed["enrichment"]["meta_adlibrary_scrape"]["candidates"] =
         json!([candidate("Coles Supermarkets", &["HOUSING"])]);
-    let changed = indexed_at(&mut model, &key_b, "v2", b_id, b_changed);
+    let changed = indexed_at(model, &key_b, "v2", b_id, b_changed);
     s.record_objects(&[changed]).await.unwrap();
-    check_catalogue(s, &model, "after B's RDO changed").await;
+    check_catalogue(s, model, "after B's RDO changed").await;
     let supermarkets = Query::from_json(&json!({"method": "PAGE_NAME_CONTAINS", "args": ["SUPERMARKETS"]})).unwrap();
     assert_eq!(ids(&search_all(s, &supermarkets, 10).await), vec![b_id], "[{b}] B's new page name is searchable");
     let old_name = Query::from_json(&json!({"method": "PAGE_NAME_CONTAINS", "args": ["coles"]})).unwrap();
@@ -626,17 +641,17 @@ async fn story(s: Arc<dyn Database>) {
         vec![candidate("Woolworths", &["UNKNOWN"])],
         &[],
     );
-    let d = indexed_at(&mut model, &key_b, "v3", d_id, d_rdo);
+    let d = indexed_at(model, &key_b, "v3", d_id, d_rdo);
     model.remove(b_id);
     s.record_objects(&[d])
         .await
         .unwrap_or_else(|e| panic!("[{b}] recording another ad at a key that held B failed: {e}"));
-    check_catalogue(s, &model, "after B's key came to hold D").await;
+    check_catalogue(s, model, "after B's key came to hold D").await;
 
     // An object that was unparseable becomes a good RDO; a good one becomes unparseable.
     let e_id = "eeee0005-0000-4000-8000-000000000005";
     let e = indexed_at(
-        &mut model,
+        model,
         &key_bad,
         "v2",
         e_id,
@@ -645,14 +660,14 @@ async fn story(s: Arc<dyn Database>) {
     let f_id = "ffff0006-0000-4000-8000-000000000006";
     let key_f = key(OBSERVER_3, &format!("1759583070000.{f_id}"));
     let f = indexed_at(
-        &mut model,
+        model,
         &key_f,
         "v1",
         f_id,
         rdo(OBSERVER_3, &format!("1759583070000.{f_id}"), json!(1_759_583_070), vec![], &[]),
     );
     s.record_objects(&[e, f]).await.unwrap();
-    check_catalogue(s, &model, "after E and F were indexed").await;
+    check_catalogue(s, model, "after E and F were indexed").await;
     s.record_objects(&[ObjectOutcome {
         key: key_f.clone(),
         version: "v2".into(),
@@ -661,7 +676,7 @@ async fn story(s: Arc<dyn Database>) {
     .await
     .unwrap();
     model.remove(f_id);
-    check_catalogue(s, &model, "after F's object became unparseable").await;
+    check_catalogue(s, model, "after F's object became unparseable").await;
     assert_eq!(
         s.unparseable_objects().await.unwrap(),
         vec![
@@ -670,52 +685,47 @@ async fn story(s: Arc<dyn Database>) {
         ],
         "[{b}] unparseable objects after E was fixed and F broke"
     );
+}
 
-    // --- Search: every match exactly once, newest first, ties broken by observation_id. ---
+/// Search: every match exactly once, newest first, ties broken by observation_id.
+async fn search_finds_every_match_once_newest_first(s: &dyn Database, model: &mut Model) {
     // Several ads share an observed_at (some fractional), ids differ only in case or order, and
     // one is an old-layout ad whose observation.uuid has no timestamp.
     let t = 1_759_583_019.0;
     let batch = vec![
         indexed(
-            &mut model,
+            model,
             "c3f0a1b2-0000-4000-8000-000000000010",
             OBSERVER_1,
             t,
             vec![candidate("COLES", &["UNKNOWN"])],
             &["Fresh"],
         ),
-        indexed(&mut model, "C3F0A1B2-0000-4000-8000-000000000010", OBSERVER_2, t, vec![], &["FRESH"]),
+        indexed(model, "C3F0A1B2-0000-4000-8000-000000000010", OBSERVER_2, t, vec![], &["FRESH"]),
         indexed(
-            &mut model,
+            model,
             "b7000000-0000-4000-8000-000000000011",
             OBSERVER_3,
             t,
             vec![candidate("Raiz Invest", &["POLITICAL"])],
             &[],
         ),
-        indexed(&mut model, "e60b8866-daa0-40de-821b-80d8863db2b6", OBSERVER_1, t, vec![], &[]),
+        indexed(model, "e60b8866-daa0-40de-821b-80d8863db2b6", OBSERVER_1, t, vec![], &[]),
+        indexed(model, "0a000000-0000-4000-8000-000000000012", OBSERVER_2, t + 0.5, vec![candidate("coles", &[])], &[]),
+        indexed(model, "0b000000-0000-4000-8000-000000000013", OBSERVER_2, t + 0.5, vec![], &[]),
+        indexed(model, "f0000000-0000-4000-8000-000000000014", OBSERVER_3, t - 1.0, vec![], &[]),
         indexed(
-            &mut model,
-            "0a000000-0000-4000-8000-000000000012",
-            OBSERVER_2,
-            t + 0.5,
-            vec![candidate("coles", &[])],
-            &[],
-        ),
-        indexed(&mut model, "0b000000-0000-4000-8000-000000000013", OBSERVER_2, t + 0.5, vec![], &[]),
-        indexed(&mut model, "f0000000-0000-4000-8000-000000000014", OBSERVER_3, t - 1.0, vec![], &[]),
-        indexed(
-            &mut model,
+            model,
             "f0000000-0000-4000-8000-000000000015",
             OBSERVER_3,
             t - 1.0,
             vec![candidate("Électricité Verte", &["HOUSING"])],
             &[],
         ),
-        indexed(&mut model, "F0000000-0000-4000-8000-000000000016", OBSERVER_1, t - 1.0, vec![], &[]),
-        indexed(&mut model, "10000000-0000-4000-8000-000000000017", OBSERVER_1, t + 0.25, vec![], &[]),
+        indexed(model, "F0000000-0000-4000-8000-000000000016", OBSERVER_1, t - 1.0, vec![], &[]),
+        indexed(model, "10000000-0000-4000-8000-000000000017", OBSERVER_1, t + 0.25, vec![], &[]),
         indexed(
-            &mut model,
+            model,
             "20000000-0000-4000-8000-000000000018",
             OBSERVER_2,
             t + 100.0,
@@ -726,24 +736,24 @@ async fn story(s: Arc<dyn Database>) {
     s.record_objects(&batch).await.unwrap();
     let old_id = "a0000000-0000-4000-8000-00000000001f";
     let old = indexed_at(
-        &mut model,
+        model,
         &format!("{OBSERVER_1}/rdo/{old_id}/output.json"),
         "v1",
         old_id,
         rdo(OBSERVER_1, old_id, json!(t), vec![], &["old layout"]),
     );
     s.record_objects(&[old]).await.unwrap();
-    check_catalogue(s, &model, "after the search batch").await;
+    check_catalogue(s, model, "after the search batch").await;
 
     // The ties really are ties: 6 ads at t (with E60B8866... and the old-layout one).
     assert_eq!(model.values().filter(|ad| ad.observed_at == t).count(), 6, "story setup");
 
     let coles = |_: &str, ad: &Ad| page_names(ad).iter().any(|p| p.contains("coles"));
-    check_search(s, &model, json!({"method": "PAGE_NAME_CONTAINS", "args": ["Coles"]}), coles).await;
+    check_search(s, model, json!({"method": "PAGE_NAME_CONTAINS", "args": ["Coles"]}), coles).await;
     // A top-level OR: every page must continue after the cursor for every branch.
     check_search(
         s,
-        &model,
+        model,
         json!({"method": "OR", "args": [
             {"method": "PAGE_NAME_CONTAINS", "args": ["coles"]},
             {"method": "OBSERVER_ID_EQUALS", "args": [OBSERVER_3]}
@@ -753,7 +763,7 @@ async fn story(s: Arc<dyn Database>) {
     .await;
     check_search(
         s,
-        &model,
+        model,
         json!({"method": "AND", "args": [
             {"method": "DATETIME_AFTER", "args": ["1759583019000"]},
             {"method": "DATETIME_BEFORE", "args": ["1759583019500"]},
@@ -764,18 +774,27 @@ async fn story(s: Arc<dyn Database>) {
         },
     )
     .await;
-    check_search(s, &model, json!({"method": "ANYTHING_CONTAINS", "args": ["fresh", "OLD LAYOUT"]}), |_, ad| {
+    check_search(s, model, json!({"method": "ANYTHING_CONTAINS", "args": ["fresh", "OLD LAYOUT"]}), |_, ad| {
         ad.text.to_lowercase().contains("fresh") || ad.text.contains("old layout")
     })
     .await;
+}
 
-    // --- Migrating again leaves the data alone. ---
+/// Migrating again leaves the data alone.
+async fn migrating_again_leaves_the_data_alone(
+    s: &dyn Database,
+    model: &Model,
+    fields: &[ExportableField],
+    ad1_curation: &Curation,
+) {
+    let b = s.backend();
+    let wanted = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     s.migrate().await.unwrap();
-    check_catalogue(s, &model, "after migrating again").await;
-    assert_eq!(s.exportable_fields().await.unwrap(), fields, "[{b}] fields after migrating again");
+    check_catalogue(s, model, "after migrating again").await;
+    assert_eq!(s.exportable_fields().await.unwrap(), *fields, "[{b}] fields after migrating again");
     assert_eq!(
         s.curation(&wanted(&["ad-1"])).await.unwrap().get("ad-1"),
-        Some(&ad1_replaced),
+        Some(ad1_curation),
         "[{b}] curation after migrating again"
     );
 }

@@ -598,7 +598,7 @@ async fn exports_the_aaos_api_created_are_built_and_recorded_in_its_rows() {
     let url = aao.url.clone();
     let w = World::new(aao.attach().await, 40).await;
     let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
-    let aws = aao_export_core::aws::AwsSettings { region: s3_region(), endpoint_url: Some(endpoint.clone()) };
+    let aws = aao_export_stores::AwsSettings { region: s3_region(), endpoint_url: Some(endpoint.clone()) };
     let queue_url =
         create_queue(&endpoint, &format!("aao-attached-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).await;
     let sqs: Arc<dyn Queue> = Arc::new(SqsQueue::connect(&queue_url, &aws).await);
