@@ -18,7 +18,7 @@ pub mod preview;
 pub mod sessions;
 
 pub use auth::{Caller, Tokens};
-pub use error::{Refusal, RefusalKind, ServiceError, ServiceResult, codes};
+pub use error::{Code, Refusal, RefusalKind, ServiceError, ServiceResult};
 pub use limits::RateLimit;
 pub use sessions::SignInLimits;
 
