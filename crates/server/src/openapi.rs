@@ -211,4 +211,17 @@ mod tests {
             assert!(doc.pointer(r.trim_start_matches('#')).is_some(), "{r} does not resolve");
         }
     }
+
+    #[test]
+    fn the_error_codes_are_listed_from_the_enums() {
+        let listed = &document()["components"]["schemas"]["Error"]["properties"]["comment"]["enum"];
+        let listed: Vec<&str> = listed.as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+        let mut unique = listed.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!((listed.len(), unique.len()), (30, 30), "{listed:?}");
+        for code in ["INVALID_JSON", "INVALID_REQUEST", "TOO_MANY_PREVIEWS", "INVALID_ORIGIN", "INTERNAL_ERROR"] {
+            assert!(listed.contains(&code), "{code}");
+        }
+    }
 }
