@@ -3,7 +3,7 @@
 //! (`utoipa::ToSchema`). Field order is the order on the wire.
 
 use crate::archive::{FieldDescription, MissingImage, ReportListing};
-use crate::export::{ExportParameters, ExportRecord, ExportStatus, MAX_SHARE_IDS, RequestError, kind};
+use crate::export::{ExportParameters, ExportRecord, ExportStatus, RequestError};
 use crate::time::rfc3339;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,9 +24,9 @@ pub struct QueryDoc {
     pub args: Option<Vec<Value>>,
 }
 
-/// The body of `POST /exports`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// The body of `POST /exports`: `{query, include_images?, fields?}` and nothing else; its
+/// `Deserialize` (in [`crate::body`]) is the one check of its shape, naming the key at fault.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[schema(example = json!({"query": {"method": "OBSERVER_ID_CONTAINS", "args": ["123456"]}, "include_images": true, "fields": ["observation_id", "observer_id", "ocr.text", "tags"]}))]
 pub struct CreateExportRequest {
     #[schema(value_type = QueryDoc)]
@@ -37,59 +37,17 @@ pub struct CreateExportRequest {
     pub fields: Option<Vec<String>>,
 }
 
-const REQUEST_KEYS: [&str; 3] = ["query", "include_images", "fields"];
-
 impl CreateExportRequest {
-    /// Checks the body's shape, naming the key at fault: `{query, include_images?, fields?}` and
-    /// nothing else. The query and fields themselves are checked against the catalogue later
-    /// ([`crate::export::ExportRequest::resolve`]).
+    /// Reads a body ([`crate::body::from_value`]). The query and fields themselves are checked
+    /// against the catalogue later ([`crate::export::ExportRequest::resolve`]).
     pub fn from_json(body: &Value) -> Result<Self, RequestError> {
-        let object = body
-            .as_object()
-            .ok_or_else(|| RequestError(format!("the body must be a JSON object, found {}", kind(body))))?;
-        let unknown: Vec<&str> = object.keys().map(String::as_str).filter(|k| !REQUEST_KEYS.contains(k)).collect();
-        if !unknown.is_empty() {
-            return Err(RequestError(format!(
-                "unknown key{} {}; a request has \"query\", \"include_images\" and \"fields\"",
-                if unknown.len() == 1 { "" } else { "s" },
-                unknown.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ")
-            )));
-        }
-        let query = object
-            .get("query")
-            .ok_or_else(|| RequestError("query: missing; e.g. {\"method\": \"ALL\"}".into()))?
-            .clone();
-        let include_images = match object.get("include_images") {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(other) => {
-                return Err(RequestError(format!("include_images: must be true or false, found {}", kind(other))));
-            }
-        };
-        let fields = match object.get("fields") {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(items)) => Some(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| {
-                        v.as_str().map(str::to_string).ok_or_else(|| {
-                            RequestError(format!("fields[{i}]: must be a field path (a string), found {}", kind(v)))
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Some(other) => {
-                return Err(RequestError(format!("fields: must be a list of field paths, found {}", kind(other))));
-            }
-        };
-        Ok(CreateExportRequest { query, include_images, fields })
+        crate::body::from_value(body)
     }
 }
 
-/// The body of `POST /exports/{export_id}/share` and `/unshare`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// The body of `POST /exports/{export_id}/share` and `/unshare`: `{"user_ids": ["…", …]}` with at
+/// least one id; repeats are dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[schema(example = json!({"user_ids": ["user_67890", "user_54321"]}))]
 pub struct ShareRequest {
     /// Ids of users (GET /users), at least one
@@ -98,51 +56,15 @@ pub struct ShareRequest {
 }
 
 impl ShareRequest {
-    /// Checks the body: `{"user_ids": ["…", …]}` with at least one id; repeats are dropped.
+    /// Reads a body ([`crate::body::from_value`]).
     pub fn from_json(body: &Value) -> Result<Self, RequestError> {
-        let object = body
-            .as_object()
-            .ok_or_else(|| RequestError(format!("the body must be a JSON object, found {}", kind(body))))?;
-        if let Some(k) = object.keys().find(|k| *k != "user_ids") {
-            return Err(RequestError(format!("unknown key {k:?}; the body is {{\"user_ids\": [...]}}")));
-        }
-        let list = match object.get("user_ids") {
-            Some(Value::Array(list)) => list,
-            Some(other) => {
-                return Err(RequestError(format!("user_ids: must be a list of user ids, found {}", kind(other))));
-            }
-            None => return Err(RequestError("user_ids: missing; the body is {\"user_ids\": [...]}".into())),
-        };
-        if list.is_empty() {
-            return Err(RequestError("user_ids: the list is empty".into()));
-        }
-        if list.len() > MAX_SHARE_IDS {
-            return Err(RequestError(format!("user_ids: at most {MAX_SHARE_IDS} ids at once, found {}", list.len())));
-        }
-        let mut user_ids: Vec<String> = Vec::with_capacity(list.len());
-        for (i, v) in list.iter().enumerate() {
-            match v.as_str() {
-                Some(s) if !s.trim().is_empty() => {
-                    if !user_ids.iter().any(|x| x == s) {
-                        user_ids.push(s.to_string());
-                    }
-                }
-                Some(_) => return Err(RequestError(format!("user_ids[{i}]: empty user id"))),
-                None => {
-                    return Err(RequestError(format!(
-                        "user_ids[{i}]: must be a user id (a string), found {}",
-                        kind(v)
-                    )));
-                }
-            }
-        }
-        Ok(ShareRequest { user_ids })
+        crate::body::from_value(body)
     }
 }
 
-/// The body of `POST /auth/login`. The password never prints (`Debug` hides it).
-#[derive(Clone, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// The body of `POST /auth/login`: `{"username": "…", "password": "…"}`, both non-empty strings,
+/// and nothing else. The password never prints (`Debug` hides it).
+#[derive(Clone, PartialEq, Eq, ToSchema)]
 #[schema(example = json!({"username": "jane", "password": "correct horse battery staple"}))]
 pub struct LoginRequest {
     /// The username of the user's local identity (often the user id)
@@ -158,23 +80,9 @@ impl std::fmt::Debug for LoginRequest {
 }
 
 impl LoginRequest {
-    /// Checks the body's shape, naming the key at fault: `{"username": "…", "password": "…"}`,
-    /// both non-empty strings, and nothing else.
+    /// Reads a body ([`crate::body::from_value`]).
     pub fn from_json(body: &Value) -> Result<Self, RequestError> {
-        const SHAPE: &str = "the body is {\"username\": \"...\", \"password\": \"...\"}";
-        let object = body
-            .as_object()
-            .ok_or_else(|| RequestError(format!("the body must be a JSON object, found {}", kind(body))))?;
-        if let Some(k) = object.keys().find(|k| *k != "username" && *k != "password") {
-            return Err(RequestError(format!("unknown key {k:?}; {SHAPE}")));
-        }
-        let text = |key: &str| match object.get(key) {
-            Some(Value::String(s)) if s.is_empty() => Err(RequestError(format!("{key}: empty"))),
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(other) => Err(RequestError(format!("{key}: must be a string, found {}", kind(other)))),
-            None => Err(RequestError(format!("{key}: missing; {SHAPE}"))),
-        };
-        Ok(LoginRequest { username: text("username")?, password: text("password")? })
+        crate::body::from_value(body)
     }
 }
 
@@ -205,7 +113,8 @@ impl std::fmt::Debug for LoginResponse {
 }
 
 /// `POST /auth/verify`, as the AAO's API takes it: is this bearer token (still) good?
-#[derive(Clone, PartialEq, Eq, Deserialize, ToSchema)]
+/// `{"token": "…"}`, a non-empty string, and nothing else.
+#[derive(Clone, PartialEq, Eq, ToSchema)]
 #[schema(example = json!({"token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJqYW5lIn0.c2lnbmF0dXJl"}))]
 pub struct VerifyRequest {
     pub token: String,
@@ -218,20 +127,9 @@ impl std::fmt::Debug for VerifyRequest {
 }
 
 impl VerifyRequest {
-    /// Checks the body's shape: `{"token": "…"}`, a non-empty string, and nothing else.
+    /// Reads a body ([`crate::body::from_value`]).
     pub fn from_json(body: &Value) -> Result<Self, RequestError> {
-        let object = body
-            .as_object()
-            .ok_or_else(|| RequestError(format!("the body must be a JSON object, found {}", kind(body))))?;
-        if let Some(k) = object.keys().find(|k| *k != "token") {
-            return Err(RequestError(format!("unknown key {k:?}; the body is {{\"token\": \"...\"}}")));
-        }
-        match object.get("token") {
-            Some(Value::String(s)) if s.is_empty() => Err(RequestError("token: empty".into())),
-            Some(Value::String(s)) => Ok(VerifyRequest { token: s.clone() }),
-            Some(other) => Err(RequestError(format!("token: must be a string, found {}", kind(other)))),
-            None => Err(RequestError("token: missing; the body is {\"token\": \"...\"}".into())),
-        }
+        crate::body::from_value(body)
     }
 }
 
@@ -540,95 +438,10 @@ pub struct Health {
 pub struct ErrorBody {
     /// Always false
     pub success: bool,
-    #[schema(schema_with = comment_schema)]
+    /// What kind of refusal (the message says what exactly); the API's description lists the codes
     pub comment: String,
     /// A sentence saying what is wrong
     pub message: String,
-}
-
-/// The `comment` codes of the AAO envelope.
-pub mod codes {
-    pub const INVALID_JSON: &str = "INVALID_JSON";
-    pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
-    pub const UNKNOWN_USERS: &str = "UNKNOWN_USERS";
-    pub const NO_VALID_AUTHENTICATION: &str = "NO_VALID_AUTHENTICATION";
-    pub const INVALID_API_KEY: &str = "INVALID_API_KEY";
-    pub const SESSION_TOKEN_EXPIRED: &str = "SESSION_TOKEN_EXPIRED";
-    pub const UNAUTHORISED: &str = "UNAUTHORISED";
-    pub const USER_NOT_FOUND: &str = "USER_NOT_FOUND";
-    pub const USER_DISABLED: &str = "USER_DISABLED";
-    pub const FORBIDDEN: &str = "FORBIDDEN";
-    pub const INVALID_SIGNATURE: &str = "INVALID_SIGNATURE";
-    pub const NOT_FOUND: &str = "NOT_FOUND";
-    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
-    pub const LINK_EXPIRED: &str = "LINK_EXPIRED";
-    pub const EXPORT_EXPIRED: &str = "EXPORT_EXPIRED";
-    pub const CONFLICT: &str = "CONFLICT";
-    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
-    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
-    pub const RANGE_NOT_SATISFIABLE: &str = "RANGE_NOT_SATISFIABLE";
-    pub const TOO_MANY_EXPORTS: &str = "TOO_MANY_EXPORTS";
-    pub const NOT_RETRYABLE: &str = "NOT_RETRYABLE";
-    pub const NOT_READY: &str = "NOT_READY";
-    /// A download asked of an export that is pending, processing or failed (409); the message
-    /// names its status.
-    pub const EXPORT_NOT_COMPLETED: &str = "EXPORT_NOT_COMPLETED";
-    pub const BUSY: &str = "BUSY";
-    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
-    /// A sign-in with a wrong password, an unknown username or a disabled user (one answer for all).
-    pub const INVALID_CREDENTIALS: &str = "INVALID_CREDENTIALS";
-    /// A username locked out for a short while after repeated failed sign-ins.
-    pub const TOO_MANY_ATTEMPTS: &str = "TOO_MANY_ATTEMPTS";
-    /// Previews asked faster than the per-user limit allows; `Retry-After` says when to ask again.
-    pub const TOO_MANY_PREVIEWS: &str = "TOO_MANY_PREVIEWS";
-    /// A state-changing request signed in by the session cookie that does not come from the
-    /// service's own origin.
-    pub const INVALID_ORIGIN: &str = "INVALID_ORIGIN";
-    /// `POST /auth/verify` of a token that is not (or no longer) good: as the AAO's API answers.
-    pub const VERIFY_FAILED: &str = "VERIFY_FAILED";
-
-    /// Every code, for the API's description.
-    pub const ALL: &[&str] = &[
-        INVALID_JSON,
-        INVALID_REQUEST,
-        UNKNOWN_USERS,
-        NO_VALID_AUTHENTICATION,
-        INVALID_API_KEY,
-        SESSION_TOKEN_EXPIRED,
-        UNAUTHORISED,
-        USER_NOT_FOUND,
-        USER_DISABLED,
-        FORBIDDEN,
-        INVALID_SIGNATURE,
-        NOT_FOUND,
-        METHOD_NOT_ALLOWED,
-        LINK_EXPIRED,
-        EXPORT_EXPIRED,
-        CONFLICT,
-        PAYLOAD_TOO_LARGE,
-        UNSUPPORTED_MEDIA_TYPE,
-        RANGE_NOT_SATISFIABLE,
-        TOO_MANY_EXPORTS,
-        NOT_RETRYABLE,
-        NOT_READY,
-        EXPORT_NOT_COMPLETED,
-        BUSY,
-        INTERNAL_ERROR,
-        INVALID_CREDENTIALS,
-        VERIFY_FAILED,
-        TOO_MANY_ATTEMPTS,
-        TOO_MANY_PREVIEWS,
-        INVALID_ORIGIN,
-    ];
-}
-
-/// The `comment` of an error: one of [`codes::ALL`].
-fn comment_schema() -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .description(Some("What kind of refusal (the message says what exactly)"))
-        .enum_values(Some(codes::ALL.iter().copied()))
-        .build()
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Pure domain logic of aao-export: no I/O, no async runtime.
 //!
 //! - [`api`]: the API's request and response bodies (one status object for the API and the archive).
+//! - [`body`]: how a request body becomes its type, naming the part at fault.
 //! - [`time`]: the one clock, timestamp format and hex helper.
 //! - [`query`]: the AAO query language, parsed and validated.
 //! - [`fields`]: the exportable field catalogue and the resolution of requested fields.
@@ -13,6 +14,7 @@
 
 pub mod api;
 pub mod archive;
+pub mod body;
 pub mod catalogue;
 pub mod csv_cell;
 pub mod document;

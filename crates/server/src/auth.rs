@@ -4,10 +4,11 @@
 //! cookie that changes state must also come from the service's own origin: a page of another site
 //! can make the browser send the cookie, but not set these headers.
 
-use crate::error::{ApiError, codes};
+use crate::error::ApiError;
 use crate::sessions::{changes_state, check_origin, session_token};
 use crate::state::Shared;
 use aao_export_service::Caller;
+use aao_export_service::Code;
 use aao_export_service::auth::{by_api_key, by_token};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -41,8 +42,8 @@ impl FromRequestParts<Shared> for AuthUser {
             let token = match value.split_once(' ') {
                 Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
                 _ => {
-                    return Err(ApiError::unauthorised(
-                        codes::NO_VALID_AUTHENTICATION,
+                    return Err(ApiError::refuse(
+                        Code::NoValidAuthentication,
                         "the Authorization header must be \"Bearer <token>\"; API keys go in the X-API-Key header",
                     ));
                 }
@@ -55,8 +56,8 @@ impl FromRequestParts<Shared> for AuthUser {
             }
             return Ok(AuthUser(state.service.session_caller(token).await?));
         }
-        Err(ApiError::unauthorised(
-            codes::NO_VALID_AUTHENTICATION,
+        Err(ApiError::refuse(
+            Code::NoValidAuthentication,
             "no credentials: send an API key in the X-API-Key header or a bearer token in the Authorization header, or sign in (POST /auth/login) for a session cookie",
         ))
     }

@@ -2,9 +2,10 @@
 //! served without other credentials (the signature is the credential; the service checks it).
 //! On S3, downloads are presigned GETs and never pass through here.
 
-use crate::error::{ApiResult, Segment, codes, envelope, query_pairs};
+use crate::error::{ApiResult, HttpCode, Segment, envelope, query_pairs};
 use crate::state::Shared;
 use aao_export_core::export::download_name;
+use aao_export_service::Code;
 use aao_export_service::exports::bad_link;
 use axum::Router;
 use axum::body::Body;
@@ -74,11 +75,12 @@ fn finish(mut response: Response, id: uuid::Uuid) -> Response {
     if status.is_client_error() || status.is_server_error() {
         let content_range = response.headers().get(header::CONTENT_RANGE).cloned();
         let (comment, message) = match status {
-            StatusCode::RANGE_NOT_SATISFIABLE => {
-                (codes::RANGE_NOT_SATISFIABLE, format!("the requested range is outside the file of export {id}"))
-            }
-            StatusCode::NOT_FOUND => (codes::NOT_FOUND, format!("export {id} no longer has a file to download")),
-            _ => (codes::INVALID_REQUEST, format!("the file of export {id} could not be served ({status})")),
+            StatusCode::RANGE_NOT_SATISFIABLE => (
+                HttpCode::RangeNotSatisfiable.as_str(),
+                format!("the requested range is outside the file of export {id}"),
+            ),
+            StatusCode::NOT_FOUND => (Code::NotFound.as_str(), format!("export {id} no longer has a file to download")),
+            _ => (Code::InvalidRequest.as_str(), format!("the file of export {id} could not be served ({status})")),
         };
         let mut refused = (status, axum::Json(envelope(comment, &message))).into_response();
         if let Some(range) = content_range {

@@ -6,14 +6,76 @@
 //! failures (database, queue, object store) are logged with their detail and answered with a
 //! generic 500: nothing a client sends may reach them.
 
-use aao_export_service::{Refusal, RefusalKind, ServiceError};
+use aao_export_service::{Code, Refusal, RefusalKind, ServiceError};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-pub use aao_export_service::codes;
+/// What only HTTP refuses or answers (the use cases' refusals are [`Code`]s): each code with its
+/// status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpCode {
+    InvalidJson,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RangeNotSatisfiable,
+    /// A state-changing request signed in by the session cookie that does not come from the
+    /// service's own origin.
+    InvalidOrigin,
+    Busy,
+    NotReady,
+    InternalError,
+}
+
+impl HttpCode {
+    pub const ALL: [HttpCode; 9] = [
+        Self::InvalidJson,
+        Self::MethodNotAllowed,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::RangeNotSatisfiable,
+        Self::InvalidOrigin,
+        Self::Busy,
+        Self::NotReady,
+        Self::InternalError,
+    ];
+
+    /// The code as the envelope's `comment` says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidJson => "INVALID_JSON",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::RangeNotSatisfiable => "RANGE_NOT_SATISFIABLE",
+            Self::InvalidOrigin => "INVALID_ORIGIN",
+            Self::Busy => "BUSY",
+            Self::NotReady => "NOT_READY",
+            Self::InternalError => "INTERNAL_ERROR",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidJson => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::InvalidOrigin => StatusCode::FORBIDDEN,
+            Self::Busy | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Every `comment` an error answer may carry: the use cases' codes, then HTTP's own.
+pub fn all_codes() -> impl Iterator<Item = &'static str> {
+    Code::ALL.iter().map(|c| c.as_str()).chain(HttpCode::ALL.iter().map(|c| c.as_str()))
+}
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -21,9 +83,16 @@ pub enum ApiError {
     /// What the service layer said: a refusal, or a failure of a part.
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// A refusal only HTTP makes (a body that is not JSON, a method not served, …).
+    #[error("{}: {message}", .code.as_str())]
+    Http { code: HttpCode, message: String },
     /// The database is unreachable (readiness only).
     #[error("not ready: {0}")]
     NotReady(String),
+    /// A download URL the store signed that cannot be a header value: our failure, not the
+    /// client's.
+    #[error("the download URL of export {0} cannot travel in a Location header")]
+    UnsendableUrl(uuid::Uuid),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -38,39 +107,45 @@ impl From<Refusal> for ApiError {
 }
 
 impl ApiError {
-    pub fn new(kind: RefusalKind, comment: &'static str, message: impl Into<String>) -> Self {
-        ServiceError::refuse(kind, comment, message).into()
+    /// A use case's kind of refusal, made here (a route that does not exist, a missing credential).
+    pub fn refuse(code: Code, message: impl Into<String>) -> Self {
+        ServiceError::refuse(code, message).into()
     }
-    pub fn bad_request(comment: &'static str, message: impl Into<String>) -> Self {
-        Self::new(RefusalKind::BadRequest, comment, message)
+    /// A refusal only HTTP makes.
+    pub fn http(code: HttpCode, message: impl Into<String>) -> Self {
+        ApiError::Http { code, message: message.into() }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::bad_request(codes::INVALID_REQUEST, message)
-    }
-    pub fn unauthorised(comment: &'static str, message: impl Into<String>) -> Self {
-        Self::new(RefusalKind::Unauthenticated, comment, message)
+        Self::refuse(Code::InvalidRequest, message)
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(RefusalKind::NotFound, codes::NOT_FOUND, message)
+        Self::refuse(Code::NotFound, message)
     }
 
     /// The status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Service(ServiceError::Refused(r)) => status_of(r.kind),
-            ApiError::Service(e) if e.is_busy() => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Service(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Service(ServiceError::Refused(r)) => status_of(r.kind()),
+            ApiError::Http { code, .. } => code.status(),
+            other => other.code().status(),
         }
     }
 
     /// The `comment` code.
     pub fn comment(&self) -> &'static str {
         match self {
-            ApiError::Service(ServiceError::Refused(r)) => r.comment,
-            ApiError::Service(e) if e.is_busy() => codes::BUSY,
-            ApiError::NotReady(_) => codes::NOT_READY,
-            ApiError::Service(_) => codes::INTERNAL_ERROR,
+            ApiError::Service(ServiceError::Refused(r)) => r.code.as_str(),
+            other => other.code().as_str(),
+        }
+    }
+
+    /// The code of an answer that is not a use case's refusal.
+    fn code(&self) -> HttpCode {
+        match self {
+            ApiError::Http { code, .. } => *code,
+            ApiError::Service(e) if e.is_busy() => HttpCode::Busy,
+            ApiError::NotReady(_) => HttpCode::NotReady,
+            ApiError::Service(_) | ApiError::UnsendableUrl(_) => HttpCode::InternalError,
         }
     }
 }
@@ -82,12 +157,8 @@ pub fn status_of(kind: RefusalKind) -> StatusCode {
         RefusalKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         RefusalKind::Forbidden => StatusCode::FORBIDDEN,
         RefusalKind::NotFound => StatusCode::NOT_FOUND,
-        RefusalKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         RefusalKind::Conflict => StatusCode::CONFLICT,
         RefusalKind::Gone => StatusCode::GONE,
-        RefusalKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        RefusalKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        RefusalKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         RefusalKind::TooMany => StatusCode::TOO_MANY_REQUESTS,
     }
 }
@@ -102,6 +173,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let message = match &self {
             ApiError::Service(ServiceError::Refused(r)) => r.message.clone(),
+            ApiError::Http { message, .. } => message.clone(),
             ApiError::NotReady(detail) => {
                 tracing::warn!(detail = %detail, "readiness check failed");
                 "the service cannot reach its database; try again shortly".to_string()
@@ -110,7 +182,7 @@ impl IntoResponse for ApiError {
                 tracing::warn!(error = %e, "the database is busy");
                 format!("the service is busy; try again in {RETRY_AFTER_SECS} s")
             }
-            ApiError::Service(other) => {
+            other => {
                 tracing::error!(error = %other, "request failed on the server's side");
                 "the server could not complete the request; the failure has been logged".to_string()
             }
@@ -157,9 +229,8 @@ const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        RefusalKind::TooLarge,
-        codes::PAYLOAD_TOO_LARGE,
+    ApiError::http(
+        HttpCode::PayloadTooLarge,
         format!("the request body is larger than the API accepts ({limit} bytes)"),
     )
 }
@@ -199,25 +270,20 @@ pub(crate) struct BodyLimit(pub usize);
 
 fn json_rejection(rejection: JsonRejection, limit: Option<usize>) -> ApiError {
     match rejection {
-        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
-            codes::INVALID_JSON,
+        JsonRejection::JsonSyntaxError(e) => ApiError::http(
+            HttpCode::InvalidJson,
             format!("the body is not valid JSON: {}", source_text(&e.body_text())),
         ),
         JsonRejection::JsonDataError(e) => {
             ApiError::invalid(format!("the body has the wrong shape: {}", source_text(&e.body_text())))
         }
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            RefusalKind::UnsupportedMediaType,
-            codes::UNSUPPORTED_MEDIA_TYPE,
+        JsonRejection::MissingJsonContentType(_) => ApiError::http(
+            HttpCode::UnsupportedMediaType,
             "the body must be JSON, sent with the header Content-Type: application/json",
         ),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             let limit = limit.map_or_else(String::new, |n| format!(" ({n} bytes)"));
-            ApiError::new(
-                RefusalKind::TooLarge,
-                codes::PAYLOAD_TOO_LARGE,
-                format!("the request body is larger than the API accepts{limit}"),
-            )
+            ApiError::http(HttpCode::PayloadTooLarge, format!("the request body is larger than the API accepts{limit}"))
         }
         other => ApiError::invalid(format!("the request body could not be read: {}", other.body_text())),
     }
@@ -278,14 +344,13 @@ mod tests {
             (StatusCode::SERVICE_UNAVAILABLE, Some("1"), Some("BUSY"))
         );
         let (status, retry, body) =
-            answer(ServiceError::refuse(RefusalKind::Conflict, codes::CONFLICT, "export x exists already").into())
-                .await;
+            answer(ServiceError::refuse(Code::Conflict, "export x exists already").into()).await;
         assert_eq!(
             (status, retry, body["message"].as_str()),
             (StatusCode::CONFLICT, None, Some("export x exists already"))
         );
         let (status, retry, body) =
-            answer(ServiceError::too_many(codes::TOO_MANY_PREVIEWS, "at most 30 previews in 10 s", 7).into()).await;
+            answer(ServiceError::too_many(Code::TooManyPreviews, "at most 30 previews in 10 s", 7).into()).await;
         assert_eq!(
             (status, retry.as_deref(), body["comment"].as_str()),
             (StatusCode::TOO_MANY_REQUESTS, Some("7"), Some("TOO_MANY_PREVIEWS"))

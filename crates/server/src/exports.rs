@@ -4,6 +4,7 @@
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, Json, Segment, query_pairs};
+use crate::extract::JsonBody;
 use crate::state::Shared;
 use aao_export_core::api::{
     CreateExportRequest, CreatedExport, Download, ExportStatusObject, FieldListing, Preview, ShareRequest,
@@ -16,7 +17,6 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
-use serde_json::Value;
 use uuid::Uuid;
 
 pub fn router() -> Router<Shared> {
@@ -60,9 +60,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ExportId {
 pub(crate) async fn create(
     State(state): State<Shared>,
     user: AuthUser,
-    Json(body): Json<Value>,
+    JsonBody(request): JsonBody<CreateExportRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedExport>)> {
-    let request = CreateExportRequest::from_json(&body).map_err(|e| ApiError::invalid(e.0))?;
     let export = state.service.create(&user, &request).await?;
     Ok((StatusCode::CREATED, Json(CreatedExport { success: true, export })))
 }
@@ -92,9 +91,8 @@ pub(crate) async fn create(
 pub(crate) async fn preview(
     State(state): State<Shared>,
     user: AuthUser,
-    Json(body): Json<Value>,
+    JsonBody(request): JsonBody<CreateExportRequest>,
 ) -> ApiResult<Json<Preview>> {
-    let request = CreateExportRequest::from_json(&body).map_err(|e| ApiError::invalid(e.0))?;
     Ok(Json(state.service.preview(&user, &request).await?))
 }
 
@@ -185,11 +183,7 @@ pub(crate) async fn download(
     use axum::http::{HeaderValue, header};
     use axum::response::IntoResponse;
     let url = state.service.download(&user, id).await?;
-    let location = HeaderValue::from_str(&url).map_err(|_| {
-        aao_export_service::ServiceError::store_failure(format!(
-            "the download URL of export {id} cannot travel in a Location header"
-        ))
-    })?;
+    let location = HeaderValue::from_str(&url).map_err(|_| ApiError::UnsendableUrl(id))?;
     // A fresh URL each time: nothing on the way may keep this answer.
     Ok((
         StatusCode::FOUND,
@@ -241,9 +235,8 @@ pub(crate) async fn share(
     State(state): State<Shared>,
     user: AuthUser,
     ExportId(id): ExportId,
-    Json(body): Json<Value>,
+    JsonBody(request): JsonBody<ShareRequest>,
 ) -> ApiResult<Json<ShareResponse>> {
-    let request = ShareRequest::from_json(&body).map_err(|e| ApiError::invalid(e.0))?;
     Ok(Json(ShareResponse { success: true, shared_with: state.service.share(&user, id, &request).await? }))
 }
 
@@ -260,9 +253,8 @@ pub(crate) async fn unshare(
     State(state): State<Shared>,
     user: AuthUser,
     ExportId(id): ExportId,
-    Json(body): Json<Value>,
+    JsonBody(request): JsonBody<ShareRequest>,
 ) -> ApiResult<Json<ShareResponse>> {
-    let request = ShareRequest::from_json(&body).map_err(|e| ApiError::invalid(e.0))?;
     Ok(Json(ShareResponse { success: true, shared_with: state.service.unshare(&user, id, &request).await? }))
 }
 

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod downloads;
 pub mod error;
 pub mod exports;
+pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod pages;
@@ -104,9 +105,8 @@ async fn unknown_route(method: Method, uri: Uri) -> ApiError {
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        aao_export_service::RefusalKind::MethodNotAllowed,
-        error::codes::METHOD_NOT_ALLOWED,
+    ApiError::http(
+        error::HttpCode::MethodNotAllowed,
         format!("{method} is not allowed on {}; the Allow header lists the methods that are", uri.path()),
     )
 }

@@ -10,12 +10,13 @@ use axum::Router;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use serde_json::{Map, Value};
-use std::fmt::Write;
+use serde_json::Value;
 use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoParams, Modify, OpenApi, ToResponse};
+
+mod docs;
 
 pub fn router() -> Router<Shared> {
     Router::new().route("/openapi.json", get(openapi_json)).route("/docs", get(docs))
@@ -33,7 +34,7 @@ async fn openapi_json() -> impl IntoResponse {
     responses((status = 200, description = "HTML", content_type = "text/html", body = String)))]
 async fn docs() -> impl IntoResponse {
     static PAGE: OnceLock<String> = OnceLock::new();
-    Html(PAGE.get_or_init(|| render(document())).clone())
+    Html(PAGE.get_or_init(|| docs::render(document())).clone())
 }
 
 #[derive(OpenApi)]
@@ -103,6 +104,7 @@ impl Modify for Conventions {
                 "The session cookie POST /auth/login sets: the same token as BearerAuth, HttpOnly and SameSite=Strict. A request signed in by it that changes something (any method but GET, HEAD and OPTIONS) must carry an Origin header naming the service's own origin (INVALID_ORIGIN otherwise).",
             ))),
         );
+        list_codes(components);
         for item in openapi.paths.paths.values_mut() {
             for op in
                 [&mut item.get, &mut item.post, &mut item.delete, &mut item.put, &mut item.patch].into_iter().flatten()
@@ -125,6 +127,16 @@ impl Modify for Conventions {
                 }
             }
         }
+    }
+}
+
+/// The envelope's `comment`: one of the codes the service and HTTP refuse with (their enums).
+fn list_codes(components: &mut utoipa::openapi::Components) {
+    use utoipa::openapi::schema::Schema;
+    let Some(RefOr::T(Schema::Object(error))) = components.schemas.get_mut("Error") else { return };
+    if let Some(RefOr::T(Schema::Object(comment))) = error.properties.get_mut("comment") {
+        comment.description = Some("What kind of refusal (the message says what exactly)".into());
+        comment.enum_values = Some(crate::error::all_codes().map(Value::from).collect());
     }
 }
 
@@ -172,252 +184,6 @@ error_responses! {
     InternalError: "The server failed; the detail is logged (INTERNAL_ERROR)",
 }
 
-// ---- the docs page
-
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Follows a local `$ref` (`#/a/b/c`).
-fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
-    match value.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
-        Some(pointer) => doc.pointer(pointer).unwrap_or(value),
-        None => value,
-    }
-}
-
-/// A schema as a short type: a link to a named schema, `array of …`, `string (uuid) | null`.
-fn type_of(schema: &Value) -> String {
-    if let Some(name) = schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/components/schemas/"))
-    {
-        return format!("<a href=\"#schema-{0}\">{0}</a>", esc(name));
-    }
-    if let Some(c) = schema.get("const") {
-        return format!("<code>{}</code>", esc(&c.to_string()));
-    }
-    if let Some(alternatives) =
-        schema.get("oneOf").or_else(|| schema.get("anyOf")).or_else(|| schema.get("allOf")).and_then(Value::as_array)
-    {
-        return alternatives.iter().map(type_of).collect::<Vec<_>>().join(" | ");
-    }
-    let kinds: Vec<String> = match schema.get("type") {
-        Some(Value::String(k)) => vec![k.clone()],
-        Some(Value::Array(ks)) => ks.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-        _ => vec!["any".into()],
-    };
-    kinds
-        .iter()
-        .map(|k| match k.as_str() {
-            "array" => format!("array of {}", schema.get("items").map_or("any".into(), type_of)),
-            k => match schema.get("format").and_then(Value::as_str) {
-                Some(f) => format!("{} ({})", esc(k), esc(f)),
-                None => esc(k),
-            },
-        })
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
-
-fn details(schema: &Value) -> String {
-    let mut notes = Vec::new();
-    if let Some(d) = schema.get("description").and_then(Value::as_str) {
-        notes.push(esc(d));
-    }
-    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
-        notes.push(format!(
-            "one of {}",
-            values
-                .iter()
-                .map(|v| format!("<code>{}</code>", esc(v.as_str().unwrap_or_default())))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    if let Some(d) = schema.get("default") {
-        notes.push(format!("default <code>{}</code>", esc(&d.to_string())));
-    }
-    notes.join("; ")
-}
-
-fn render(doc: &Value) -> String {
-    let mut html = String::new();
-    let title = doc["info"]["title"].as_str().unwrap_or("API");
-    let _ = write!(
-        html,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{t} API</title><style>\
-body{{font-family:system-ui,sans-serif;max-width:62rem;margin:2rem auto;padding:0 1rem;color:#1d1d1f;line-height:1.45}}\
-h2{{border-bottom:1px solid #ccc;padding-bottom:.3rem;margin-top:2.5rem}}section.op{{border:1px solid #ddd;border-radius:6px;padding:.2rem 1rem 1rem;margin:1rem 0}}\
-.m{{display:inline-block;min-width:4.2rem;text-align:center;border-radius:4px;color:#fff;font-weight:600;padding:.1rem .4rem;margin-right:.5rem}}\
-.get{{background:#2b6cb0}}.post{{background:#2f855a}}.delete{{background:#c53030}}.put,.patch{{background:#b7791f}}\
-table{{border-collapse:collapse;width:100%;margin:.4rem 0}}td,th{{border:1px solid #e2e2e2;padding:.3rem .5rem;text-align:left;vertical-align:top}}\
-th{{background:#f6f6f6}}code{{background:#f3f3f3;padding:0 .2rem;border-radius:3px}}pre{{background:#f6f6f6;padding:.6rem;overflow:auto}}\
-.lock{{color:#805ad5;font-size:.9rem}}</style></head><body>\n<h1>{t} <small>{v}</small></h1>\n<p>{d}</p>\n<p>The machine-readable document is <a href=\"/openapi.json\">/openapi.json</a>.</p>\n",
-        t = esc(title),
-        v = esc(doc["info"]["version"].as_str().unwrap_or_default()),
-        d = esc(doc["info"]["description"].as_str().unwrap_or_default()),
-    );
-
-    html.push_str(
-        "<h2 id=\"auth\">Authentication</h2>\n<table><tr><th>Scheme</th><th>How</th><th>Description</th></tr>\n",
-    );
-    for (name, scheme) in doc["components"]["securitySchemes"].as_object().into_iter().flatten() {
-        let how = match scheme["type"].as_str() {
-            Some("apiKey") => format!(
-                "{} <code>{}</code>",
-                esc(scheme["in"].as_str().unwrap_or("header")),
-                esc(scheme["name"].as_str().unwrap_or_default())
-            ),
-            _ => format!(
-                "<code>Authorization: Bearer &lt;{}&gt;</code>",
-                esc(scheme["bearerFormat"].as_str().unwrap_or("token"))
-            ),
-        };
-        let _ = writeln!(
-            html,
-            "<tr><td>{}</td><td>{how}</td><td>{}</td></tr>",
-            esc(name),
-            esc(scheme["description"].as_str().unwrap_or_default())
-        );
-    }
-    html.push_str("</table>\n<p>Every endpoint needs one of these unless marked <em>public</em>.</p>\n<h2 id=\"endpoints\">Endpoints</h2>\n");
-
-    let global_security = !doc["security"].as_array().is_none_or(Vec::is_empty);
-    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-        let shared_params: Vec<Value> = item.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
-        for method in ["get", "post", "put", "patch", "delete"] {
-            let Some(op) = item.get(method) else { continue };
-            let public = op.get("security").and_then(Value::as_array).map_or(!global_security, Vec::is_empty);
-            let anchor = op["operationId"].as_str().unwrap_or(method);
-            let _ = write!(
-                html,
-                "<section class=\"op\" id=\"{a}\"><h3><span class=\"m {m}\">{M}</span><code>{p}</code> {lock}</h3>\n<p><strong>{s}</strong></p>",
-                a = esc(anchor),
-                m = method,
-                M = method.to_uppercase(),
-                p = esc(path),
-                lock = if public {
-                    "<span class=\"lock\">public</span>"
-                } else {
-                    "<span class=\"lock\">needs credentials</span>"
-                },
-                s = esc(op["summary"].as_str().unwrap_or_default()),
-            );
-            if let Some(d) = op["description"].as_str() {
-                let _ = write!(html, "<p>{}</p>", esc(d));
-            }
-            let params: Vec<Value> = shared_params
-                .iter()
-                .chain(op.get("parameters").and_then(Value::as_array).into_iter().flatten())
-                .cloned()
-                .collect();
-            if !params.is_empty() {
-                html.push_str("<h4>Parameters</h4><table><tr><th>Name</th><th>In</th><th>Required</th><th>Type</th><th>Description</th></tr>");
-                for p in &params {
-                    let p = resolve(doc, p);
-                    let _ = write!(
-                        html,
-                        "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        esc(p["name"].as_str().unwrap_or_default()),
-                        esc(p["in"].as_str().unwrap_or_default()),
-                        if p["required"].as_bool().unwrap_or(false) { "yes" } else { "no" },
-                        type_of(&p["schema"]),
-                        esc(p["description"].as_str().unwrap_or_default()),
-                    );
-                }
-                html.push_str("</table>");
-            }
-            if let Some(body) = op.get("requestBody") {
-                let content = body["content"].as_object().into_iter().flatten().next();
-                if let Some((media, media_type)) = content {
-                    let _ = write!(
-                        html,
-                        "<h4>Body</h4><p><code>{}</code>: {} — {}</p>",
-                        esc(media),
-                        type_of(&media_type["schema"]),
-                        esc(body["description"].as_str().unwrap_or_default())
-                    );
-                    let example = resolve(doc, &media_type["schema"]).get("example");
-                    if let Some(example) = example {
-                        let _ = write!(
-                            html,
-                            "<pre>{}</pre>",
-                            esc(&serde_json::to_string_pretty(example).unwrap_or_default())
-                        );
-                    }
-                }
-            }
-            html.push_str("<h4>Responses</h4><table><tr><th>Status</th><th>Description</th><th>Body</th></tr>");
-            for (status, r) in op["responses"].as_object().into_iter().flatten() {
-                let r = resolve(doc, r);
-                let body = r["content"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(media, m)| format!("<code>{}</code> {}", esc(media), type_of(&m["schema"])))
-                    .collect::<Vec<_>>()
-                    .join("<br>");
-                let _ = write!(
-                    html,
-                    "<tr><td>{}</td><td>{}</td><td>{body}</td></tr>",
-                    esc(status),
-                    esc(r["description"].as_str().unwrap_or_default())
-                );
-            }
-            html.push_str("</table></section>\n");
-        }
-    }
-
-    html.push_str("<h2 id=\"schemas\">Schemas</h2>\n");
-    for (name, s) in doc["components"]["schemas"].as_object().into_iter().flatten() {
-        let _ = write!(html, "<section class=\"op\" id=\"schema-{n}\"><h3>{n}</h3>", n = esc(name));
-        if let Some(d) = s["description"].as_str() {
-            let _ = write!(html, "<p>{}</p>", esc(d));
-        }
-        let required: Vec<&str> = s["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        let empty = Map::new();
-        let props = s["properties"].as_object().unwrap_or(&empty);
-        if !props.is_empty() {
-            html.push_str("<table><tr><th>Field</th><th>Type</th><th>Required</th><th>Description</th></tr>");
-            for (field, p) in props {
-                let _ = write!(
-                    html,
-                    "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(field),
-                    type_of(p),
-                    if required.contains(&field.as_str()) { "yes" } else { "no" },
-                    details(p),
-                );
-            }
-            html.push_str("</table>");
-        }
-        if s.get("additionalProperties") == Some(&Value::Bool(false)) {
-            html.push_str("<p>No other keys are accepted.</p>");
-        }
-        if let Some(example) = s.get("example") {
-            let _ = write!(
-                html,
-                "<p>Example:</p><pre>{}</pre>",
-                esc(&serde_json::to_string_pretty(example).unwrap_or_default())
-            );
-        }
-        html.push_str("</section>\n");
-    }
-    html.push_str("</body></html>\n");
-    html
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,18 +213,15 @@ mod tests {
     }
 
     #[test]
-    fn the_page_lists_every_operation_and_escapes_text() {
-        let page = render(document());
-        for (path, item) in document()["paths"].as_object().unwrap() {
-            for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
-                assert!(
-                    page.contains(&format!("{}</span><code>{}</code>", method.to_uppercase(), esc(path))),
-                    "{method} {path}"
-                );
-            }
+    fn the_error_codes_are_listed_from_the_enums() {
+        let listed = &document()["components"]["schemas"]["Error"]["properties"]["comment"]["enum"];
+        let listed: Vec<&str> = listed.as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+        let mut unique = listed.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!((listed.len(), unique.len()), (30, 30), "{listed:?}");
+        for code in ["INVALID_JSON", "INVALID_REQUEST", "TOO_MANY_PREVIEWS", "INVALID_ORIGIN", "INTERNAL_ERROR"] {
+            assert!(listed.contains(&code), "{code}");
         }
-        assert!(page.contains("id=\"schema-ExportStatus\"") && page.contains("<code>user_id</code>"));
-        assert!(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"), "self-contained");
-        assert_eq!(esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
     }
 }

@@ -16,15 +16,16 @@
 //! [`Service::sign_in`]: aao_export_service::Service::sign_in
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult, Json, codes};
+use crate::error::{ApiError, ApiResult, HttpCode, Json};
+use crate::extract::JsonBody;
 use crate::state::{AppState, Shared};
 use aao_export_core::api::{LoginRequest, LoginResponse, SessionUser, Success, VerifyRequest};
-use aao_export_service::{Caller, RefusalKind};
+use aao_export_service::Caller;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::routing::{get, post};
-use serde_json::Value;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "aao_session";
@@ -90,7 +91,7 @@ pub fn changes_state(method: &Method) -> bool {
 /// and, when `required`, one that sends no `Origin` at all. Browsers send `Origin` with every
 /// POST, so a page of another site cannot act with the visitor's session cookie.
 pub fn check_origin(state: &AppState, headers: &HeaderMap, required: bool) -> ApiResult<()> {
-    let refuse = |message: String| ApiError::new(RefusalKind::Forbidden, codes::INVALID_ORIGIN, message);
+    let refuse = |message: String| ApiError::http(HttpCode::InvalidOrigin, message);
     let Some(sent) = headers.get(header::ORIGIN) else {
         return if required {
             Err(refuse(
@@ -122,6 +123,17 @@ fn check_sign_in_origin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> 
     }
 }
 
+/// A sign-in's origin, checked ([`check_sign_in_origin`]) before its body is read.
+pub(crate) struct SignInOrigin;
+
+impl FromRequestParts<Shared> for SignInOrigin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Self::Rejection> {
+        check_sign_in_origin(state, &parts.headers).map(|()| SignInOrigin)
+    }
+}
+
 fn session_user(caller: Caller) -> SessionUser {
     SessionUser { id: caller.id, full_name: caller.full_name, role: caller.role }
 }
@@ -144,11 +156,9 @@ fn session_user(caller: Caller) -> SessionUser {
         (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Busy)))]
 pub(crate) async fn login(
     State(state): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
+    _origin: SignInOrigin,
+    JsonBody(request): JsonBody<LoginRequest>,
 ) -> ApiResult<(HeaderMap, Json<LoginResponse>)> {
-    check_sign_in_origin(&state, &headers)?;
-    let request = LoginRequest::from_json(&body).map_err(|e| ApiError::invalid(e.0))?;
     let (caller, token) = state.service.sign_in(&request.username, &request.password).await?;
     let mut answer = HeaderMap::new();
     answer.insert(header::SET_COOKIE, session_cookie(&state, &token));
@@ -183,8 +193,10 @@ pub(crate) async fn logout(State(state): State<Shared>, headers: HeaderMap) -> A
         (status = 400, description = "VERIFY_FAILED: the token is not (or no longer) good, with why; INVALID_REQUEST: no token given", body = aao_export_core::api::ErrorBody),
         (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType),
         (status = 500, response = crate::openapi::InternalError), (status = 503, response = crate::openapi::Busy)))]
-pub(crate) async fn verify(State(state): State<Shared>, Json(body): Json<Value>) -> ApiResult<Json<Success>> {
-    let request = VerifyRequest::from_json(&body).map_err(|e| ApiError::invalid(e.0))?;
+pub(crate) async fn verify(
+    State(state): State<Shared>,
+    JsonBody(request): JsonBody<VerifyRequest>,
+) -> ApiResult<Json<Success>> {
     state.service.verify_token(&request.token).await?;
     Ok(Json(Success { success: true }))
 }

@@ -7,7 +7,7 @@
 //! API accepts ours and we accept its (its dashboard reads the payload with `atob`, and signs in
 //! on one API and calls the other); standard HS256 tokens signed with the secret are accepted too.
 
-use crate::error::{ServiceError, ServiceResult, codes};
+use crate::error::{Code, ServiceError, ServiceResult};
 use aao_export_core::time::now_ms;
 use aao_export_db::{ApiKey, User, UsersDb};
 use base64::Engine;
@@ -59,8 +59,8 @@ impl Caller {
 
     pub(crate) fn from_user(user: User) -> ServiceResult<Self> {
         if !user.enabled {
-            return Err(ServiceError::forbidden(
-                codes::USER_DISABLED,
+            return Err(ServiceError::refuse(
+                Code::UserDisabled,
                 format!("user {:?} is disabled; ask an administrator to enable the account", user.id),
             ));
         }
@@ -172,8 +172,8 @@ impl Tokens {
     /// The claims of a token this service signed, or why it is refused.
     fn verify(&self, token: &str) -> ServiceResult<Claims> {
         let unauthorised = || {
-            ServiceError::unauthenticated(
-                codes::UNAUTHORISED,
+            ServiceError::refuse(
+                Code::Unauthorised,
                 "the bearer token is not valid: it is malformed or was not signed by this service",
             )
         };
@@ -184,8 +184,8 @@ impl Tokens {
         if let Some(claims) = self.verify_aao(token) {
             let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
             return if claims.exp.saturating_add(LEEWAY_SECS) < now {
-                Err(ServiceError::unauthenticated(
-                    codes::SESSION_TOKEN_EXPIRED,
+                Err(ServiceError::refuse(
+                    Code::SessionTokenExpired,
                     "the bearer token has expired; sign in again for a new one",
                 ))
             } else if claims.sub.is_empty() {
@@ -199,8 +199,8 @@ impl Tokens {
         validation.set_required_spec_claims(&["exp", "sub"]);
         match jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation) {
             Ok(data) => Ok(data.claims),
-            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(ServiceError::unauthenticated(
-                codes::SESSION_TOKEN_EXPIRED,
+            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(ServiceError::refuse(
+                Code::SessionTokenExpired,
                 "the bearer token has expired; sign in again for a new one",
             )),
             Err(_) => Err(unauthorised()),
@@ -232,7 +232,7 @@ fn parse_api_key(key: &str) -> Option<(&str, &str)> {
 }
 
 fn invalid_api_key() -> ServiceError {
-    ServiceError::unauthenticated(codes::INVALID_API_KEY, "the API key is not valid: it is unknown or has been revoked")
+    ServiceError::refuse(Code::InvalidApiKey, "the API key is not valid: it is unknown or has been revoked")
 }
 
 /// The caller an API key names: one of ours (`aao_{key_id}_{secret}`), or, with the AAO's salt
@@ -244,8 +244,8 @@ pub async fn by_api_key(users: &dyn UsersDb, tokens: &Tokens, key: &str) -> Serv
         {
             return by_aao_api_key(users, salt, key).await;
         }
-        return Err(ServiceError::unauthenticated(
-            codes::INVALID_API_KEY,
+        return Err(ServiceError::refuse(
+            Code::InvalidApiKey,
             "the X-API-Key header does not hold an aao-export API key (aao_{key_id}_{secret})",
         ));
     };
@@ -301,8 +301,8 @@ pub async fn by_token(users: &dyn UsersDb, tokens: &Tokens, token: &str) -> Serv
     let claims = tokens.verify(token)?;
     match users.user(&claims.sub).await? {
         Some(user) => Caller::from_user(user),
-        None => Err(ServiceError::unauthenticated(
-            codes::USER_NOT_FOUND,
+        None => Err(ServiceError::refuse(
+            Code::UserNotFound,
             format!("the bearer token is for user {:?}, who does not exist", claims.sub),
         )),
     }

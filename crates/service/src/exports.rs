@@ -13,7 +13,7 @@
 
 use crate::Service;
 use crate::auth::Caller;
-use crate::error::{RefusalKind, ServiceError, ServiceResult, codes, conflict_or};
+use crate::error::{Code, ServiceError, ServiceResult, conflict_or};
 use aao_export_core::api::{CreateExportRequest, Download, DownloadVia, ExportStatusObject, ShareRequest, UserSummary};
 use aao_export_core::export::{ExportRecord, ExportRequest, ExportStatus, JobMessage, object_key};
 use aao_export_core::fields::ExportableField;
@@ -66,8 +66,7 @@ fn no_export(id: Uuid) -> ServiceError {
 
 fn expired(id: Uuid) -> ServiceError {
     ServiceError::refuse(
-        RefusalKind::Gone,
-        codes::EXPORT_EXPIRED,
+        Code::ExportExpired,
         format!(
             "export {id} has expired and its file was deleted; its creator or an admin can run it again (POST /exports/{id}/retry)"
         ),
@@ -76,8 +75,7 @@ fn expired(id: Uuid) -> ServiceError {
 
 fn not_retryable(id: Uuid, status: ExportStatus) -> ServiceError {
     ServiceError::refuse(
-        RefusalKind::Conflict,
-        codes::NOT_RETRYABLE,
+        Code::NotRetryable,
         format!("export {id} is {status}; only failed or expired exports can be retried"),
     )
 }
@@ -102,8 +100,8 @@ impl Service {
     pub async fn managed(&self, caller: &Caller, id: Uuid, action: &str) -> ServiceResult<ExportRecord> {
         let record = self.visible(caller, id).await?;
         if !may_manage(caller, &record) {
-            return Err(ServiceError::forbidden(
-                codes::FORBIDDEN,
+            return Err(ServiceError::refuse(
+                Code::Forbidden,
                 format!(
                     "export {id} is shared with you, but only its creator ({}) or an admin may {action}",
                     record.creator_id
@@ -190,8 +188,7 @@ impl Service {
             CreateOutcome::TooManyInFlight(in_flight) => {
                 let limit = self.settings.max_in_flight;
                 return Err(ServiceError::refuse(
-                    RefusalKind::TooMany,
-                    codes::TOO_MANY_EXPORTS,
+                    Code::TooManyExports,
                     format!(
                         "you have {in_flight} exports pending or processing and at most {limit} may be in flight at once; wait for one to finish or delete one"
                     ),
@@ -240,8 +237,7 @@ impl Service {
                     format!("its creator {:?} has", record.creator_id)
                 };
                 return Err(ServiceError::refuse(
-                    RefusalKind::TooMany,
-                    codes::TOO_MANY_EXPORTS,
+                    Code::TooManyExports,
                     format!(
                         "{who} {in_flight} exports pending or processing and at most {limit} may be in flight at once; wait for one to finish or delete one, then retry export {id}"
                     ),
@@ -284,17 +280,13 @@ impl Service {
         };
         if target != caller.id {
             if !caller.is_admin() {
-                return Err(ServiceError::forbidden(
-                    codes::FORBIDDEN,
+                return Err(ServiceError::refuse(
+                    Code::Forbidden,
                     format!("only admins may list another user's exports; you are {:?}", caller.id),
                 ));
             }
             if !self.users.unknown_users(&[target.to_string()]).await?.is_empty() {
-                return Err(ServiceError::refuse(
-                    RefusalKind::BadRequest,
-                    codes::UNKNOWN_USERS,
-                    format!("user_id: no user {target:?}"),
-                ));
+                return Err(ServiceError::refuse(Code::UnknownUsers, format!("user_id: no user {target:?}")));
             }
         }
         let records = self.exports.exports_visible_to(target).await?;
@@ -332,15 +324,12 @@ impl Service {
                     _ => format!("try again once it has completed; GET /exports/{id} shows its progress"),
                 };
                 return Err(ServiceError::refuse(
-                    RefusalKind::Conflict,
-                    codes::EXPORT_NOT_COMPLETED,
+                    Code::ExportNotCompleted,
                     format!("export {id} is {status}, not completed, so there is nothing to download; {next}"),
                 ));
             }
         }
-        let url = self.sign_link(&record, now).await?.ok_or_else(|| {
-            ServiceError::store_failure(format!("completed export {id} has no file to sign a link to"))
-        })?;
+        let url = self.sign_link(&record, now).await?.ok_or_else(|| ServiceError::MissingFile(id))?;
         self.record_download(caller, id, DownloadVia::Link).await;
         tracing::info!(export_id = %id, by = %caller.id, "download link handed out");
         Ok(url)
@@ -438,8 +427,7 @@ impl Service {
             let named = unknown.iter().map(|u| format!("{u:?}")).collect::<Vec<_>>().join(", ");
             let s = if unknown.len() == 1 { "" } else { "s" };
             return Err(ServiceError::refuse(
-                RefusalKind::BadRequest,
-                codes::UNKNOWN_USERS,
+                Code::UnknownUsers,
                 format!("user_ids: no user{s} {named}; nothing was changed"),
             ));
         }
@@ -498,8 +486,7 @@ impl Service {
         let now = now_ms();
         if expires.saturating_mul(1000) < now {
             return Err(ServiceError::refuse(
-                RefusalKind::Gone,
-                codes::LINK_EXPIRED,
+                Code::LinkExpired,
                 format!(
                     "this download link expired at {}; GET /exports/{raw_id} gives a fresh one",
                     rfc3339(expires.saturating_mul(1000))
@@ -526,8 +513,8 @@ impl Service {
 
 /// A local download link that is incomplete or altered.
 pub fn bad_link() -> ServiceError {
-    ServiceError::forbidden(
-        codes::INVALID_SIGNATURE,
+    ServiceError::refuse(
+        Code::InvalidSignature,
         "this download link is incomplete or has been altered; GET /exports/{export_id} gives a fresh one",
     )
 }

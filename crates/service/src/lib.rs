@@ -20,7 +20,7 @@ pub mod sessions;
 pub mod users;
 
 pub use auth::{Caller, Tokens};
-pub use error::{Refusal, RefusalKind, ServiceError, ServiceResult, codes};
+pub use error::{Code, Refusal, RefusalKind, ServiceError, ServiceResult};
 pub use limits::RateLimit;
 pub use sessions::SignInLimits;
 

@@ -14,7 +14,7 @@
 
 use crate::Service;
 use crate::auth::Caller;
-use crate::error::{ServiceError, ServiceResult, codes};
+use crate::error::{Code, ServiceError, ServiceResult};
 use crate::exports::has_control;
 use aao_export_core::api::{
     ArchiveContents, EstimatedBytes, ExportDetails, ExportStatusObject, Preview, PreviewAd, PreviewRequest,
@@ -71,7 +71,7 @@ impl Service {
         let limit = self.settings.preview_limit;
         self.count_hit(&format!("preview:{}", caller.id), limit, |wait| {
             ServiceError::too_many(
-                codes::TOO_MANY_PREVIEWS,
+                Code::TooManyPreviews,
                 format!("at most {} previews in {} s per user; try again in {wait} s", limit.hits, limit.per.as_secs()),
                 wait,
             )

@@ -18,7 +18,7 @@
 
 use crate::Service;
 use crate::auth::{Caller, by_token};
-use crate::error::{RefusalKind, ServiceError, ServiceResult, codes, conflict_or};
+use crate::error::{Code, ServiceError, ServiceResult, conflict_or};
 use aao_export_core::time::{now_ms, rfc3339};
 use aao_export_db::{DbError, LockoutRule, SignInGate, UsersDb};
 use argon2::Argon2;
@@ -125,19 +125,19 @@ impl Service {
     /// `VERIFY_FAILED`, saying why; a database that cannot answer is not a verdict.
     pub async fn verify_token(&self, token: &str) -> ServiceResult<Caller> {
         by_token(self.users.as_ref(), &self.tokens, token).await.map_err(|e| match e {
-            ServiceError::Refused(r) => ServiceError::refuse(RefusalKind::BadRequest, codes::VERIFY_FAILED, r.message),
+            ServiceError::Refused(r) => ServiceError::refuse(Code::VerifyFailed, r.message),
             other => other,
         })
     }
 
     pub async fn session_caller(&self, token: &str) -> ServiceResult<Caller> {
         by_token(self.users.as_ref(), &self.tokens, token).await.map_err(|e| match e {
-            ServiceError::Refused(r) if r.comment == codes::SESSION_TOKEN_EXPIRED => ServiceError::unauthenticated(
-                codes::SESSION_TOKEN_EXPIRED,
+            ServiceError::Refused(r) if r.code == Code::SessionTokenExpired => ServiceError::refuse(
+                Code::SessionTokenExpired,
                 "the session has expired; sign in again (POST /auth/login)",
             ),
-            ServiceError::Refused(r) if r.comment == codes::UNAUTHORISED => ServiceError::unauthenticated(
-                codes::UNAUTHORISED,
+            ServiceError::Refused(r) if r.code == Code::Unauthorised => ServiceError::refuse(
+                Code::Unauthorised,
                 "the session cookie is not valid (malformed, or not signed by this service); sign in again",
             ),
             other => other,
@@ -247,16 +247,13 @@ pub fn random_password() -> String {
 }
 
 fn invalid_credentials() -> ServiceError {
-    ServiceError::unauthenticated(
-        codes::INVALID_CREDENTIALS,
-        "the username and password do not match an enabled account",
-    )
+    ServiceError::refuse(Code::InvalidCredentials, "the username and password do not match an enabled account")
 }
 
 fn too_many_attempts(until: i64, now: i64) -> ServiceError {
     let secs = crate::limits::whole_seconds(until.saturating_sub(now));
     ServiceError::too_many(
-        codes::TOO_MANY_ATTEMPTS,
+        Code::TooManyAttempts,
         format!("too many failed sign-ins for this username; try again in {secs} s (after {})", rfc3339(until)),
         secs,
     )
@@ -360,6 +357,7 @@ async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::RefusalKind;
 
     #[test]
     fn argon2_hashes_are_salted_phc_strings_that_verify() {
@@ -427,7 +425,7 @@ mod tests {
                 .rule();
         assert_eq!(rule, LockoutRule { max_failures: 1, window_ms: 60_000, lockout_ms: 1500 });
         let ServiceError::Refused(r) = too_many_attempts(10_001, 0) else { panic!() };
-        assert_eq!((r.kind, r.comment), (RefusalKind::TooMany, codes::TOO_MANY_ATTEMPTS));
+        assert_eq!((r.kind(), r.code), (RefusalKind::TooMany, Code::TooManyAttempts));
         assert!(r.message.contains("try again in 11 s (after 1970-01-01T00:00:10"), "{}", r.message);
     }
 }

@@ -58,7 +58,7 @@ pub async fn token(tokens: &Tokens, users: &dyn UsersDb, id: &str) -> ServiceRes
         )));
     };
     if !user.enabled {
-        return Err(ServiceError::forbidden(crate::error::codes::USER_DISABLED, format!("user {id:?} is disabled")));
+        return Err(ServiceError::refuse(crate::error::Code::UserDisabled, format!("user {id:?} is disabled")));
     }
     Ok(tokens.mint(&user))
 }

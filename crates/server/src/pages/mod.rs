@@ -108,8 +108,8 @@ fn encode(text: &str) -> String {
 fn error_page(caller: Option<&Caller>, error: &ServiceError) -> Response {
     let (status, title, message) = match error {
         ServiceError::Refused(r) => {
-            let status = crate::error::status_of(r.kind);
-            let title = match r.kind {
+            let status = crate::error::status_of(r.kind());
+            let title = match r.kind() {
                 RefusalKind::NotFound => "Not found",
                 RefusalKind::Forbidden => "Not allowed",
                 _ => "That did not work",

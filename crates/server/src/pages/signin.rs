@@ -98,7 +98,7 @@ pub async fn submit(State(state): State<Shared>, headers: HeaderMap, Form(input)
     match state.service.sign_in(username, &input.password).await {
         Ok((caller, token)) => signed_in(&state, &caller, &token, &next),
         Err(ServiceError::Refused(r)) => {
-            form(crate::error::status_of(r.kind), &next, username, Some(("form", &r.message)))
+            form(crate::error::status_of(r.kind()), &next, username, Some(("form", &r.message)))
         }
         Err(other) => {
             tracing::error!(error = %other, "signing in failed on the server's side");
