@@ -74,6 +74,9 @@ mod tests {
                 }
             }
         }
-        assert_eq!(escape("<script>alert(\"x&y\")</script>"), "&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt;");
+        assert_eq!(
+            escape("<script>alert(\"x&y\")</script>"),
+            "&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt;"
+        );
     }
 }
