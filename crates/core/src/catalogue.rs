@@ -75,11 +75,16 @@ pub fn catalogue_entry(rdo: &Map<String, Value>) -> Result<CatalogueEntry, Strin
         page_names,
         categories,
         search_text: join_lower(texts.into_iter()),
-        withdrawn: rdo.get("is_user_disabled").and_then(Value::as_bool).unwrap_or(false),
+        withdrawn: is_withdrawn(rdo),
         media: media_keys(rdo),
         image_count: 0,
         image_bytes: 0,
     })
+}
+
+/// A withdrawn participant's ad (`is_user_disabled`): never indexed, exported or shown.
+pub fn is_withdrawn(rdo: &Map<String, Value>) -> bool {
+    rdo.get("is_user_disabled").and_then(Value::as_bool) == Some(true)
 }
 
 /// The `media[]` keys of an RDO, in order (entries that are not strings are no images).

@@ -9,7 +9,8 @@
 //! - [`document`]: the export document built per ad and the projection of field paths onto it.
 //! - [`catalogue`]: what the observation catalogue extracts from an RDO for searching.
 //! - [`csv_cell`]: how a value becomes a CSV cell.
-//! - [`archive`]: the ZIP layout and its entry names.
+//! - [`archive`]: the report's page names and the other archive types `export_details.json` carries
+//!   (the rest of the format is the `aao-export-archive` crate's, which depends on this one).
 //! - [`html`]: the one HTML escaper for ad text.
 
 pub mod api;

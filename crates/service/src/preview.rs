@@ -5,27 +5,29 @@
 //! How the size is estimated (the API's description says the same): the catalogue records each
 //! ad's stored RDO size, image count and image bytes when it indexes them, so one statement sums
 //! them over the ads the query selects. The listed ads (up to [`PREVIEW_ADS`]) are then projected
-//! onto the requested fields exactly as the export does (`data.json`, pretty-printed, and the CSV
-//! row) and deflated at the archive's level; what that takes per byte of their RDOs, times the
-//! selected RDOs' bytes, is the ads' content. To it come the ZIP's own bytes, computed rather than
-//! guessed: each entry's headers and name, the CSV header, `export_details.json` and the end
-//! records. With images, add the images' recorded bytes (they are stored uncompressed) and their
-//! entries' headers.
+//! onto the requested fields by the archive's own code (`data.json`, the CSV row and the report
+//! card) and weighed as the archive stores them; what that takes per byte of their RDOs, times the
+//! selected RDOs' bytes, is the ads' content. To it come the ZIP's own bytes, computed by the
+//! archive crate rather than guessed: each entry's records and name, the CSV header,
+//! `export_details.json`, the report's summary and the end records. With images, add the images'
+//! recorded bytes (they are stored uncompressed) and their entries' records.
 
 use crate::Service;
 use crate::auth::Caller;
 use crate::error::{Code, ServiceError, ServiceResult};
 use crate::exports::has_control;
+use aao_export_archive::estimate::{Sampler, deflated_len, report_summary_bytes};
+use aao_export_archive::layout::{
+    CSV_ENTRY, DETAILS_ENTRY, FieldDescription, REPORT_ENTRY, image_entry, report_page_count, report_page_entry,
+};
+use aao_export_archive::project::{StoredAd, csv_header};
+use aao_export_archive::report::ReportContext;
+use aao_export_archive::zip_stream::{end_records, entry_overhead};
 use aao_export_core::api::{
     ArchiveContents, EstimatedBytes, ExportDetails, ExportStatusObject, Preview, PreviewAd, PreviewRequest,
 };
-use aao_export_core::archive::{
-    CSV_ENTRY, DETAILS_ENTRY, Deflater, FieldDescription, REPORT_ENTRY, ad_folder, entry_overhead, image_entry,
-    report_page_count, report_page_entry,
-};
-use aao_export_core::catalogue::{display_page_name, media_keys};
-use aao_export_core::csv_cell::csv_cell;
-use aao_export_core::document::{Curation, export_document, extract, nest, parse_rdo};
+use aao_export_core::catalogue::{display_page_name, is_withdrawn, media_keys};
+use aao_export_core::document::{Curation, parse_rdo};
 use aao_export_core::export::{ExportRecord, ExportRequest, ExportStatus};
 use aao_export_core::time::{now_ms, rfc3339};
 use aao_export_db::{CatalogueRow, CatalogueTotals};
@@ -33,6 +35,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -41,12 +44,6 @@ pub const PREVIEW_ADS: u32 = 24;
 /// About how many ads, spread over the catalogue, an estimate looks at.
 pub const ESTIMATE_SAMPLE: u32 = 10_000;
 
-/// The end of central directory record; ZIP64 adds its own end record and locator (76 bytes)
-/// from 65,535 entries or 4 GiB on.
-const END_RECORDS: u64 = 22;
-const ZIP64_END_RECORDS: u64 = 76;
-const ZIP64_ENTRIES: u64 = 0xFFFF;
-const ZIP64_BYTES: u64 = 0xFFFF_FFFF;
 /// `ads/{36-character UUID}/`, the folder name when no ad was sampled.
 const UUID_FOLDER_CHARS: usize = 41;
 
@@ -104,11 +101,20 @@ impl Service {
         let ids: Vec<String> = rows.iter().map(|r| r.observation_id.clone()).collect();
         let curation = self.catalogue.curation(&ids).await?;
         let fields: Vec<String> = request.fields.iter().map(|f| f.path.clone()).collect();
-        let sample = Sample::measure(&rows, &curation, &fields);
+        let names: Vec<String> = request.fields.iter().map(|f| f.name.clone()).collect();
+        let include_images = request.include_images;
+        let sample = Sample::measure(&rows, &curation, &fields, &names, include_images);
+        let details = details(caller, &request, &totals, self.settings.max_retries);
+        let report = ReportContext { export_id: uuid::Uuid::nil().to_string(), include_images };
         let fixed = FixedParts {
-            csv_header: deflated_len(&csv_record(fields.iter().map(String::as_str))),
-            details: deflated_len(&details_json(caller, &request, &totals, self.settings.max_retries)),
-            report_summary: REPORT_SUMMARY_BYTES + REPORT_FIELD_ROW_BYTES * fields.len() as u64,
+            // Written to memory (and, for the report's page index, a temporary file): a failure
+            // leaves that part out of the estimate rather than failing the preview.
+            csv_header: csv_header(&fields).map_or(0, |header| deflated_len(&header)),
+            details: deflated_len(&serde_json::to_vec_pretty(&details).unwrap_or_default()),
+            report_summary: report_summary_bytes(report, &details).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "weighing the report's summary failed");
+                0
+            }),
         };
         Ok(Preview {
             ad_count: totals.ads,
@@ -131,7 +137,7 @@ impl Service {
         let Some(row) = self.catalogue.catalogue_ad(observation_id).await? else { return Err(no_ad()) };
         let Ok(rdo) = parse_rdo(row.rdo.as_bytes()) else { return Err(no_ad()) };
         // Withdrawn participants' ads never reach the catalogue; should one, it still shows nothing.
-        if rdo.get("is_user_disabled").and_then(Value::as_bool) == Some(true) {
+        if is_withdrawn(&rdo) {
             return Err(no_ad());
         }
         let media = media_keys(&rdo);
@@ -163,17 +169,11 @@ pub fn image_url(observation_id: &str, n: usize) -> String {
     format!("/ads/{}/images/{n}", percent_encode(observation_id))
 }
 
-/// Everything but unreserved characters percent-encoded, so any id is one path segment.
+/// Everything but unreserved characters (RFC 3986) percent-encoded, so any id is one path segment.
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 fn percent_encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(segment, NOT_UNRESERVED).to_string()
 }
 
 /// The content type of an image, by its key's extension.
@@ -194,36 +194,35 @@ struct Sample {
     ads: Vec<PreviewAd>,
     /// Bytes of their stored RDOs.
     rdo_bytes: u64,
-    /// Their `data.json` entries and CSV rows as the archive stores them (deflated), headers aside.
+    /// Their `data.json` entries, CSV rows and report cards as the archive stores them, records aside.
     content_bytes: u64,
     /// The lengths of their folder names, summed.
     folder_chars: u64,
 }
 
-/// The report's summary, its stylesheet and page index (deflated), measured on demo exports: the
-/// report is written by the worker, so the preview models it rather than renders it.
-const REPORT_SUMMARY_BYTES: u64 = 2_600;
-/// One row of the report's table of fields (label, path, description), deflated.
-const REPORT_FIELD_ROW_BYTES: u64 = 60;
-/// What each further report page adds besides its cards (head, stylesheet, pager), deflated.
+/// What each report page beyond the first adds besides its cards (head, stylesheet, pager),
+/// deflated; measured on demo exports (the later pages' frame is not worth a page's rendering).
 const REPORT_PAGE_BYTES: u64 = 1_500;
 
 impl Sample {
-    fn measure(rows: &[CatalogueRow], curation: &HashMap<String, Curation>, fields: &[String]) -> Sample {
+    /// The listed ads, weighed by the archive's own projection and card ([`Sampler`]).
+    fn measure(
+        rows: &[CatalogueRow],
+        curation: &HashMap<String, Curation>,
+        fields: &[String],
+        names: &[String],
+        include_images: bool,
+    ) -> Sample {
         let mut sample = Sample::default();
+        let mut sampler = Sampler::new(fields, names, include_images);
         let empty = Curation::default();
-        let mut csv_rows = Vec::new();
-        // The report's cards, as close as a preview gets: each field's label and value, the
-        // ad's heading and its links; deflated as one stream, as a report page is.
-        let mut cards = String::new();
         for row in rows {
-            // As the export does: a row that no longer parses, or a withdrawn participant's, is skipped.
-            let Ok(rdo) = parse_rdo(row.rdo.as_bytes()) else { continue };
-            if rdo.get("is_user_disabled").and_then(Value::as_bool) == Some(true) {
-                continue;
-            }
             let id = &row.observation_id;
-            let images = media_keys(&rdo).len();
+            let stored = StoredAd { observation_id: id, observed_at: row.observed_at, rdo: row.rdo.as_bytes() };
+            // As the export does: a row that no longer parses, or a withdrawn participant's, is
+            // skipped (and so is one whose projection fails, which writing to memory cannot).
+            let Ok(Some((ad, bytes))) = sampler.add(stored, curation.get(id).unwrap_or(&empty)) else { continue };
+            let Ok(rdo) = parse_rdo(row.rdo.as_bytes()) else { continue };
             sample.ads.push(PreviewAd {
                 observation_id: id.clone(),
                 platform: rdo
@@ -233,34 +232,14 @@ impl Sample {
                     .map(str::to_string),
                 observed_at: rfc3339((row.observed_at * 1000.0).round() as i64),
                 page_name: display_page_name(&rdo),
-                image_urls: (1..=images).map(|n| image_url(id, n)).collect(),
+                image_urls: (1..=ad.media.len()).map(|n| image_url(id, n)).collect(),
             });
-            let document = export_document(rdo, id, curation.get(id).unwrap_or(&empty));
-            let values: Vec<Option<Value>> = fields.iter().map(|f| extract(&document, f)).collect();
-            let data_json = serde_json::to_vec_pretty(&nest(fields, &values)).unwrap_or_default();
-            sample.content_bytes += deflated_len(&data_json);
-            let cells: Vec<String> = values.iter().map(|v| csv_cell(v.as_ref()).into_owned()).collect();
-            csv_rows.extend(csv_record(cells.iter().map(String::as_str)));
-            cards.push_str(&format!(
-                "<article class=\"card\" id=\"ad-{id}\"><p class=\"n\">Ad</p><h3><code>{id}</code></h3><p class=\"meta\"><time>{}</time> \
-                 <a href=\"ads/{id}/data.json\">data.json</a></p><dl>",
-                row.observed_at
-            ));
-            for (field, cell) in fields.iter().zip(&cells) {
-                cards.push_str(&format!("<dt>{field}</dt><dd>{cell}</dd>"));
-            }
-            for n in 1..=images {
-                cards.push_str(&format!(
-                    "<a href=\"ads/{id}/image_{n}.jpg\"><img loading=\"lazy\" src=\"ads/{id}/image_{n}.jpg\" alt=\"\"></a>"
-                ));
-            }
-            cards.push_str("</dl></article>\n");
+            sample.content_bytes += bytes.data_json;
             sample.rdo_bytes += row.rdo.len() as u64;
-            sample.folder_chars += ad_folder(id).len() as u64;
+            sample.folder_chars += bytes.folder;
         }
-        // The rows are one deflated stream in the archive, as here.
-        sample.content_bytes += deflated_len(&csv_rows);
-        sample.content_bytes += deflated_len(cards.as_bytes());
+        // The rows and the cards are deflated streams in the archive, as here.
+        sample.content_bytes += sampler.finish().unwrap_or_default();
         sample
     }
 }
@@ -291,16 +270,12 @@ fn estimate(totals: &CatalogueTotals, sample: &Sample, fixed: &FixedParts) -> Es
         + fixed.details
         + entry_overhead(REPORT_ENTRY.len())
         + fixed.report_summary
-        + (pages - 1) * (entry_overhead(report_page_entry(2).len()) + REPORT_PAGE_BYTES)
-        + END_RECORDS;
-    let zip64 = |entries: u64, bytes: u64| {
-        if entries >= ZIP64_ENTRIES || bytes >= ZIP64_BYTES { ZIP64_END_RECORDS } else { 0 }
-    };
+        + (pages - 1) * (entry_overhead(report_page_entry(2).len()) + REPORT_PAGE_BYTES);
     let without = content + ad_entries + fixed_bytes;
-    let without_images = without + zip64(totals.ads + 2 + pages, without);
+    let without_images = without + end_records(totals.ads + 2 + pages, without);
     let image_entries = totals.images * entry_overhead(folder + image_entry(0, "x.jpg").len());
     let with = without + totals.image_bytes + image_entries;
-    let with_images = with + zip64(totals.ads + totals.images + 2 + pages, with);
+    let with_images = with + end_records(totals.ads + totals.images + 2 + pages, with);
     EstimatedBytes { without_images, with_images }
 }
 
@@ -310,24 +285,8 @@ fn scale(value: u64, numerator: u64, denominator: u64) -> u64 {
     u64::try_from(scaled).unwrap_or(u64::MAX)
 }
 
-/// A CSV record as the archive writes it (quoted as needed, CRLF).
-fn csv_record<'a>(cells: impl Iterator<Item = &'a str>) -> Vec<u8> {
-    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    // Writing to memory cannot fail.
-    let _ = writer.write_record(cells);
-    writer.into_inner().unwrap_or_default()
-}
-
-/// What the archive stores for these bytes: deflated as the ZIP writer deflates, or as they are
-/// when that is not smaller (as the ZIP writer decides).
-fn deflated_len(data: &[u8]) -> u64 {
-    let mut deflated = Vec::new();
-    let len = if Deflater::default().deflate(data, &mut deflated) { deflated.len() } else { data.len() };
-    len as u64
-}
-
 /// `export_details.json` as the export would write it (its sizes are all that matters here).
-fn details_json(caller: &Caller, request: &ExportRequest, totals: &CatalogueTotals, max_retries: u32) -> Vec<u8> {
+fn details(caller: &Caller, request: &ExportRequest, totals: &CatalogueTotals, max_retries: u32) -> ExportDetails {
     let now = now_ms();
     let mut record = ExportRecord::pending(uuid::Uuid::nil(), &caller.id, request.parameters(), max_retries, now);
     record.status = ExportStatus::Completed;
@@ -343,8 +302,7 @@ fn details_json(caller: &Caller, request: &ExportRequest, totals: &CatalogueTota
         missing_image_count: 0,
         missing_images: Vec::new(),
     };
-    let details = ExportDetails::new(ExportStatusObject::new(&record, None, now, i64::MAX), contents);
-    serde_json::to_vec_pretty(&details).unwrap_or_default()
+    ExportDetails::new(ExportStatusObject::new(&record, None, now, i64::MAX), contents)
 }
 
 #[cfg(test)]
@@ -405,13 +363,5 @@ mod tests {
         // 700 report pages: 699 beyond report.html, each an entry and its own head.
         let pages = 699 * (76 + 2 * "report/page-0002.html".len() as u64 + 1_500);
         assert_eq!(e.without_images, 70_000 * 125 + 70_000 * 176 + own + pages + 76);
-    }
-
-    #[test]
-    fn text_is_counted_deflated_unless_that_is_larger() {
-        let text = "ab".repeat(1000);
-        assert!(deflated_len(text.as_bytes()) < 100);
-        assert_eq!(deflated_len(b"x"), 1);
-        assert_eq!(csv_record(["a", "b,c"].into_iter()), b"a,\"b,c\"\r\n");
     }
 }

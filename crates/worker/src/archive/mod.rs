@@ -2,47 +2,37 @@
 //!
 //! Five stages joined by bounded channels, so memory stays flat whatever the export's size:
 //! 1. pages of matching ads from the catalogue (keyset cursor) with their curation (async);
-//! 2. projection of each RDO onto the fields: `data.json` and a CSV record (blocking thread);
+//! 2. projection of each RDO onto the fields: `data.json`, a CSV record and a report card
+//!    (blocking threads, the archive crate's [`Projector`]);
 //! 3. the ad's images from the observations store, several at a time, in order (async);
-//! 4. the ZIP itself (blocking thread; `all_data.csv` is deflated into a spool file as it goes
-//!    and appended at the end with `report.html` and `export_details.json`; the report's later
-//!    pages go in as they fill, see `report.rs`);
+//! 4. the ZIP itself (blocking thread; the archive crate's [`ArchiveWriter`]);
 //! 5. a multipart upload of the ZIP's bytes into the exports store (async).
 //!
 //! Any failure aborts the upload, so no partial object is ever left behind.
 
-mod report;
-pub mod zip_stream;
-
-use aao_export_core::api::{ArchiveContents, ExportDetails, ExportStatusObject};
-use aao_export_core::archive::{
-    CSV_ENTRY, DETAILS_ENTRY, FieldDescription, MissingImage, REPORT_ENTRY, STREAM_DEFLATE_LEVEL, ad_folder,
-    image_entry,
-};
-use aao_export_core::csv_cell::csv_cell;
-use aao_export_core::document::{Curation, RdoPaths, export_document, extract, nest};
+use aao_export_archive::project::{Projected, ProjectedAd, Projector, StoredAd};
+use aao_export_archive::report::ReportContext;
+use aao_export_archive::writer::ArchiveWriter;
+use aao_export_core::api::ExportStatusObject;
+use aao_export_core::document::Curation;
 use aao_export_core::export::{ExportRecord, ExportStatus};
 use aao_export_core::fields::ExportableField;
 use aao_export_core::fields::resolve_fields;
 use aao_export_core::query::Query;
-use aao_export_core::time::{hex, millis, now_ms};
+use aao_export_core::time::{millis, now_ms};
 use aao_export_db::{CatalogueDb, CatalogueRow};
 use bytes::Bytes;
 use chrono::{Datelike, Timelike};
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMultipartOptions, WriteMultipart};
-use report::{CARD_RDO_PATHS, CardAd, ReportContext, ReportWriter, render_card};
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use zip_stream::{Method, RawEntry, ZipStreamWriter};
 
 /// Ads fetched from the catalogue per query.
 const PAGE_SIZE: u32 = 500;
@@ -59,8 +49,6 @@ const PART_SIZE: usize = 8 * 1024 * 1024;
 const CHUNK_SIZE: usize = 1024 * 1024;
 /// Chunks waiting between the writer and the upload.
 const CHUNKS_QUEUED: usize = 4;
-/// The longest list of unreadable images `export_details.json` spells out; the count is always exact.
-const MAX_LISTED_MISSING: usize = 10_000;
 
 /// What to export: the export as recorded, its query parsed and its fields resolved.
 #[derive(Debug, Clone)]
@@ -133,19 +121,6 @@ pub enum ExportError {
     },
     #[error("the export was cancelled")]
     Cancelled,
-}
-
-/// One ad, projected, with the images still to fetch.
-struct ProjectedAd {
-    folder: String,
-    observation_id: String,
-    /// `observation.observed_on_device_at`, epoch seconds.
-    observed_at: f64,
-    data_json: Vec<u8>,
-    csv_record: Vec<u8>,
-    /// Its report card, but for the number and the thumbnails (see `report.rs`).
-    card: String,
-    media: Vec<String>,
 }
 
 /// One ad ready for the archive.
@@ -319,78 +294,21 @@ fn project_rows(
     fields: &[String],
     names: &[String],
 ) -> io::Result<Vec<ProjectedAd>> {
-    let record_buffer = RecordBuffer::default();
-    let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(record_buffer.clone());
+    let mut projector = Projector::new(fields, names);
     let empty = Curation::default();
-    let needed = RdoPaths::for_fields(&fields.iter().map(String::as_str).chain(CARD_RDO_PATHS).collect::<Vec<_>>());
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let rdo = match needed.parse(row.rdo.as_bytes()) {
-            Ok(rdo) => rdo,
-            // The indexer only stores RDOs it parsed; a row that no longer parses is skipped.
-            Err(e) => {
+        let stored =
+            StoredAd { observation_id: &row.observation_id, observed_at: row.observed_at, rdo: row.rdo.as_bytes() };
+        match projector.project(stored, curation.get(&row.observation_id).unwrap_or(&empty))? {
+            Projected::Ad(ad) => out.push(*ad),
+            Projected::Withdrawn => {}
+            Projected::Unreadable(e) => {
                 tracing::warn!(observation_id = %row.observation_id, error = %e, "skipping an unreadable catalogue row");
-                continue;
             }
-        };
-        if rdo.get("is_user_disabled").and_then(Value::as_bool) == Some(true) {
-            continue; // withdrawn participant: never exported
         }
-        let media: Vec<String> = rdo
-            .get("media")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m.as_str().map(str::to_string))
-            .collect();
-        let document = export_document(rdo, &row.observation_id, curation.get(&row.observation_id).unwrap_or(&empty));
-        let values: Vec<Option<Value>> = fields.iter().map(|f| extract(&document, f)).collect();
-        let data_json = serde_json::to_vec_pretty(&nest(fields, &values)).map_err(io::Error::other)?;
-        csv.write_record(values.iter().map(|v| csv_cell(v.as_ref()).into_owned())).map_err(io::Error::other)?;
-        csv.flush()?;
-        let csv_record = record_buffer.take();
-        let folder = ad_folder(&row.observation_id);
-        let card = render_card(
-            &CardAd {
-                observation_id: &row.observation_id,
-                folder: &folder,
-                observed_at: row.observed_at,
-                document: &document,
-            },
-            names,
-            &values,
-        );
-        out.push(ProjectedAd {
-            folder,
-            observation_id: row.observation_id.clone(),
-            observed_at: row.observed_at,
-            data_json,
-            csv_record,
-            card,
-            media,
-        });
     }
     Ok(out)
-}
-
-/// Where the CSV writer puts one record at a time, to be taken away after each.
-#[derive(Clone, Default)]
-struct RecordBuffer(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-
-impl RecordBuffer {
-    fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut self.0.borrow_mut())
-    }
-}
-
-impl Write for RecordBuffer {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 async fn fetch_images(
@@ -477,59 +395,6 @@ impl Write for ChunkSink {
     }
 }
 
-/// An entry deflated into a temporary file as its bytes arrive, with its CRC and SHA-256:
-/// `all_data.csv` (rows arrive all along) and `report.html` (its page index may be long).
-struct Spool {
-    encoder: flate2::write::DeflateEncoder<BufWriter<std::fs::File>>,
-    crc: crc32fast::Hasher,
-    sha: Sha256,
-    len: u64,
-}
-
-impl Spool {
-    fn new() -> io::Result<Self> {
-        let file = BufWriter::with_capacity(256 * 1024, tempfile::tempfile()?);
-        Ok(Self {
-            encoder: flate2::write::DeflateEncoder::new(file, flate2::Compression::new(STREAM_DEFLATE_LEVEL)),
-            crc: crc32fast::Hasher::new(),
-            sha: Sha256::new(),
-            len: 0,
-        })
-    }
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.crc.update(bytes);
-        self.sha.update(bytes);
-        self.len += bytes.len() as u64;
-        self.encoder.write_all(bytes)
-    }
-    fn into_entry(self) -> io::Result<(RawEntry<std::fs::File>, String)> {
-        let mut file = self.encoder.finish()?.into_inner().map_err(io::IntoInnerError::into_error)?;
-        let compressed_size = file.stream_position()?;
-        file.seek(SeekFrom::Start(0))?;
-        let sha = hex(&self.sha.finalize());
-        Ok((
-            RawEntry {
-                method: Method::Deflated,
-                crc32: self.crc.finalize(),
-                uncompressed_size: self.len,
-                compressed_size,
-                data: file,
-            },
-            sha,
-        ))
-    }
-}
-
-impl Write for Spool {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.append(buf)?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 fn write_archive(
     job: &ExportJob,
     mut batches: mpsc::Receiver<Vec<ArchivedAd>>,
@@ -538,76 +403,27 @@ fn write_archive(
 ) -> Result<ExportSummary, ExportError> {
     let t = chrono::DateTime::from_timestamp_millis(job.record.created_at).unwrap_or_default();
     let stamp = (t.year() as u16, t.month() as u8, t.day() as u8, t.hour() as u8, t.minute() as u8, t.second() as u8);
-    let mut zip = ZipStreamWriter::new(sink, stamp)?;
-    let mut csv = Spool::new()?;
-    let mut report = ReportWriter::new(ReportContext {
-        export_id: job.record.export_id.to_string(),
-        include_images: job.include_images(),
-    })?;
-    let mut shown: Vec<String> = Vec::new();
-    let mut header = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    header.write_record(job.fields.iter().map(|f| f.path.as_str())).map_err(io::Error::other)?;
-    csv.append(&header.into_inner().map_err(|e| io::Error::other(e.to_string()))?)?;
-
-    let (mut ad_count, mut image_count, mut missing_count, mut image_bytes) = (0u64, 0u64, 0u64, 0u64);
-    let mut missing: Vec<MissingImage> = Vec::new();
+    let report = ReportContext { export_id: job.record.export_id.to_string(), include_images: job.include_images() };
+    let mut archive = ArchiveWriter::new(sink, stamp, report, &job.fields)?;
     let mut pending = Vec::new().into_iter();
     while let Some(ArchivedAd { ad, images }) = next_ad(&mut batches, &mut pending) {
-        zip.add(&format!("{}data.json", ad.folder), &ad.data_json, Method::Deflated)?;
-        shown.clear();
-        let mut missing_here = 0;
-        for (index, (key, bytes)) in images.into_iter().enumerate() {
-            match bytes {
-                Ok(bytes) => {
-                    let entry = format!("{}{}", ad.folder, image_entry(index, &key));
-                    zip.add(&entry, &bytes, Method::Stored)?;
-                    shown.push(entry);
-                    image_count += 1;
-                    image_bytes += bytes.len() as u64;
-                }
-                Err(error) => {
-                    missing_count += 1;
-                    missing_here += 1;
-                    if missing.len() < MAX_LISTED_MISSING {
-                        missing.push(MissingImage { observation_id: ad.observation_id.clone(), key, error });
-                    }
-                }
-            }
-        }
-        csv.append(&ad.csv_record)?;
-        report.add(&mut zip, &ad.card, ad.observed_at, &shown, missing_here)?;
-        ad_count += 1;
-        progress.processed.store(ad_count, Ordering::Relaxed);
-        progress.images.store(image_count, Ordering::Relaxed);
+        archive.add_ad(&ad, images)?;
+        let (ads, images) = archive.counts();
+        progress.processed.store(ads, Ordering::Relaxed);
+        progress.images.store(images, Ordering::Relaxed);
     }
-
-    let csv_bytes = csv.len;
-    let (csv_entry, csv_sha256) = csv.into_entry()?;
-    zip.add_raw(CSV_ENTRY, csv_entry)?;
-    let completed_at = now_ms();
-    let contents = ArchiveContents {
-        fields: job.fields.iter().map(FieldDescription::from).collect(),
-        ad_count,
-        image_count,
-        image_bytes,
-        csv_bytes,
-        all_data_csv_sha256: csv_sha256.clone(),
-        missing_image_count: missing_count,
-        missing_images: missing,
-    };
-    let details = ExportDetails::new(completed_status(job, completed_at), contents);
-    let mut report_spool = Spool::new()?;
-    report.finish(&mut zip, &details, &mut report_spool)?;
-    zip.add_raw(REPORT_ENTRY, report_spool.into_entry()?.0)?;
-    zip.add(DETAILS_ENTRY, &serde_json::to_vec_pretty(&details).map_err(io::Error::other)?, Method::Deflated)?;
-    let (mut sink, size_bytes) = zip.finish()?;
+    let mut completed_at = 0;
+    let (mut sink, summary) = archive.finish(|| {
+        completed_at = now_ms();
+        completed_status(job, completed_at)
+    })?;
     sink.flush()?;
     Ok(ExportSummary {
-        ad_count,
-        image_count,
-        missing_image_count: missing_count,
-        size_bytes,
-        csv_sha256,
+        ad_count: summary.ad_count,
+        image_count: summary.image_count,
+        missing_image_count: summary.missing_image_count,
+        size_bytes: summary.size_bytes,
+        csv_sha256: summary.csv_sha256,
         completed_at,
     })
 }

@@ -11,7 +11,7 @@
 //! `crc32fast`; the `zip` crate reads our archives back in the tests, beside Info-ZIP, 7-Zip,
 //! libarchive and Python.
 
-use aao_export_core::archive::Deflater;
+use crate::deflate::Deflater;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 
@@ -26,6 +26,24 @@ const U32_LIMIT: u64 = 0xFFFF_FFFF;
 /// Version 4.5 (ZIP64), made on Unix, so readers apply the permission bits below.
 const VERSION_MADE_BY: u16 = (3 << 8) | 45;
 const FILE_MODE: u32 = 0o100_644;
+
+/// The bytes an entry costs beside its data and name: its local header (30) and its central
+/// directory record (46). (Entries past 4 GiB carry 20 more for ZIP64.)
+const ENTRY_RECORDS: u64 = 30 + 46;
+/// The end of central directory record, and ZIP64's end record and locator.
+const END_RECORD: u64 = 22;
+const ZIP64_END_RECORDS: u64 = 56 + 20;
+
+/// What an entry named with `name_len` bytes costs beside its data (as [`ZipStreamWriter::add_raw`]
+/// writes it, below 4 GiB): its local header and central directory record, each with the name.
+pub fn entry_overhead(name_len: usize) -> u64 {
+    ENTRY_RECORDS + 2 * name_len as u64
+}
+
+/// The end records [`ZipStreamWriter::finish`] writes after `entries` entries taking `bytes`.
+pub fn end_records(entries: u64, bytes: u64) -> u64 {
+    if entries >= 0xFFFF || bytes >= U32_LIMIT { END_RECORD + ZIP64_END_RECORDS } else { END_RECORD }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -251,6 +269,18 @@ fn put64(v: &mut Vec<u8>, x: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_archive_weighs_its_entries_their_records_and_the_end() {
+        let mut zip = ZipStreamWriter::new(Vec::new(), (2026, 1, 2, 3, 4, 5)).unwrap();
+        zip.add("all_data.csv", b"abc", Method::Stored).unwrap();
+        zip.add("ads/x/data.json", b"{}", Method::Stored).unwrap();
+        let (bytes, size) = zip.finish().unwrap();
+        assert_eq!(size, bytes.len() as u64);
+        assert_eq!(size, entry_overhead(12) + 3 + entry_overhead(15) + 2 + end_records(2, size));
+        assert_eq!(entry_overhead("all_data.csv".len()), 76 + 24);
+        assert_eq!(end_records(0xFFFF, 0), 22 + 76);
+    }
     use std::io::Cursor;
 
     const TIME: (u16, u8, u8, u8, u8, u8) = (2026, 11, 24, 13, 45, 30);
