@@ -9,7 +9,6 @@ use crate::report::{ReportContext, ReportWriter};
 use crate::zip_stream::{Method, RawEntry, ZipStreamWriter};
 use aao_export_core::api::{ArchiveContents, ExportDetails, ExportStatusObject};
 use aao_export_core::fields::ExportableField;
-use aao_export_core::time::hex;
 use sha2::{Digest, Sha256};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 
@@ -162,7 +161,7 @@ impl Spool {
         let mut file = self.encoder.finish()?.into_inner().map_err(io::IntoInnerError::into_error)?;
         let compressed_size = file.stream_position()?;
         file.seek(SeekFrom::Start(0))?;
-        let sha = hex(&self.sha.finalize());
+        let sha = hex::encode(self.sha.finalize());
         Ok((
             RawEntry {
                 method: Method::Deflated,

@@ -1,6 +1,6 @@
 //! The one clock and the one timestamp format (every table stores epoch milliseconds, every
 //! answer shows RFC 3339 UTC with seconds), and the few other formats shared by the crates:
-//! hex, and sizes for people.
+//! sizes for people.
 
 /// Now, in epoch milliseconds.
 pub fn now_ms() -> i64 {
@@ -29,17 +29,6 @@ pub fn human_bytes(n: u64) -> String {
     if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
-/// Lowercase hex of some bytes (digests, signatures, random ids).
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,7 +36,6 @@ mod tests {
     #[test]
     fn formats() {
         assert_eq!(rfc3339(1_900_000_000_000), "2030-03-17T17:46:40Z");
-        assert_eq!(hex(&[0, 15, 16, 255]), "000f10ff");
         assert_eq!((human_bytes(999), human_bytes(13_000_000)), ("999 B".to_string(), "13.0 MB".to_string()));
         assert_eq!(millis(std::time::Duration::from_secs(2)), 2000);
         assert_eq!(millis(std::time::Duration::MAX), i64::MAX);

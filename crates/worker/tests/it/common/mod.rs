@@ -531,7 +531,7 @@ pub async fn check_export(
         })
         .collect();
     assert_eq!(listed, missing, "{label}: missing_images");
-    let sha = hex(&Sha256::digest(csv_bytes));
+    let sha = hex::encode(Sha256::digest(csv_bytes));
     assert_eq!(
         details["all_data_csv_sha256"],
         json!(sha),
@@ -590,8 +590,6 @@ pub fn first_difference(a: &Value, b: &Value) -> String {
         _ => format!("{a} vs {b}"),
     }
 }
-
-pub use aao_export_core::time::hex;
 
 // ---------------------------------------------------------------------------------------------
 // An exports store whose multipart uploads fail at a chosen part
