@@ -124,6 +124,48 @@ impl Query {
     }
 }
 
+/// A query node's method and arguments, or what is wrong with its shape.
+fn method_and_args<'v>(value: &'v Value, path: &str) -> Result<(&'v str, &'v [Value]), QueryError> {
+    let err = |at: String, message: String| QueryError { path: at, message };
+    let Value::Object(object) = value else {
+        return Err(err(
+            path.into(),
+            format!("expected an object like {{\"method\": \"ALL\", \"args\": []}}, found {}", kind(value)),
+        ));
+    };
+    if let Some(key) = object.keys().find(|k| *k != "method" && *k != "args") {
+        return Err(err(format!("{path}.{key}"), "unknown key; a query node has only \"method\" and \"args\"".into()));
+    }
+    let method = match object.get("method") {
+        Some(Value::String(m)) => m.as_str(),
+        Some(other) => {
+            return Err(err(format!("{path}.method"), format!("expected a string, found {}", kind(other))));
+        }
+        None => return Err(err(path.into(), "missing \"method\"".into())),
+    };
+    let args: &[Value] = match object.get("args") {
+        Some(Value::Array(args)) => args,
+        None | Some(Value::Null) => &[],
+        Some(other) => return Err(err(format!("{path}.args"), format!("expected a list, found {}", kind(other)))),
+    };
+    if args.len() > MAX_ARGS_PER_NODE {
+        return Err(err(
+            format!("{path}.args"),
+            format!("at most {MAX_ARGS_PER_NODE} arguments are allowed, found {}", args.len()),
+        ));
+    }
+    Ok((method, args))
+}
+
+/// A `DATETIME_*` argument: epoch milliseconds in a string.
+fn epoch_ms(arg: &Value, at: &str) -> Result<i64, QueryError> {
+    let err = |message: String| QueryError { path: at.to_string(), message };
+    let Value::String(s) = arg else {
+        return Err(err(format!("expected a string of epoch milliseconds, found {}", kind(arg))));
+    };
+    s.trim().parse().map_err(|_| err(format!("expected epoch milliseconds such as \"1759583019000\", found {s:?}")))
+}
+
 struct Parser {
     nodes: usize,
 }
@@ -138,37 +180,7 @@ impl Parser {
         if self.nodes > MAX_NODES {
             return Err(err(path.into(), format!("queries may have at most {MAX_NODES} nodes")));
         }
-        let Value::Object(object) = value else {
-            return Err(err(
-                path.into(),
-                format!("expected an object like {{\"method\": \"ALL\", \"args\": []}}, found {}", kind(value)),
-            ));
-        };
-        if let Some(key) = object.keys().find(|k| *k != "method" && *k != "args") {
-            return Err(err(
-                format!("{path}.{key}"),
-                "unknown key; a query node has only \"method\" and \"args\"".into(),
-            ));
-        }
-        let method = match object.get("method") {
-            Some(Value::String(m)) => m.as_str(),
-            Some(other) => {
-                return Err(err(format!("{path}.method"), format!("expected a string, found {}", kind(other))));
-            }
-            None => return Err(err(path.into(), "missing \"method\"".into())),
-        };
-        let empty = Vec::new();
-        let args = match object.get("args") {
-            Some(Value::Array(args)) => args,
-            None | Some(Value::Null) => &empty,
-            Some(other) => return Err(err(format!("{path}.args"), format!("expected a list, found {}", kind(other)))),
-        };
-        if args.len() > MAX_ARGS_PER_NODE {
-            return Err(err(
-                format!("{path}.args"),
-                format!("at most {MAX_ARGS_PER_NODE} arguments are allowed, found {}", args.len()),
-            ));
-        }
+        let (method, args) = method_and_args(value, path)?;
         let arity = |min: usize, max: Option<usize>| -> Result<(), QueryError> {
             let n = args.len();
             let ok = n >= min && max.is_none_or(|m| n <= m);
@@ -207,13 +219,7 @@ impl Parser {
             }
             "DATETIME_AFTER" | "DATETIME_BEFORE" => {
                 arity(1, Some(1))?;
-                let at = format!("{path}.args[0]");
-                let Value::String(s) = &args[0] else {
-                    return Err(err(at, format!("expected a string of epoch milliseconds, found {}", kind(&args[0]))));
-                };
-                let epoch_ms: i64 = s.trim().parse().map_err(|_| {
-                    err(at, format!("expected epoch milliseconds such as \"1759583019000\", found {s:?}"))
-                })?;
+                let epoch_ms = epoch_ms(&args[0], &format!("{path}.args[0]"))?;
                 let bound = if method == "DATETIME_AFTER" { TimeBound::AtOrAfter } else { TimeBound::AtOrBefore };
                 Ok(Query::ObservedAt { bound, epoch_ms })
             }
