@@ -323,6 +323,7 @@ fn random_hex(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Refusal;
 
     #[test]
     fn api_keys_parse_and_hash() {
@@ -390,7 +391,11 @@ mod tests {
         };
         let verified = tokens.verify(&aao(u64::MAX / 2)).unwrap();
         assert_eq!((verified.sub.as_str(), verified.provider.as_deref()), ("u1", Some("local")));
-        assert!(tokens.verify(&aao(1000)).is_err_and(|e| format!("{e:?}").contains("SESSION_TOKEN_EXPIRED")));
+        assert!(
+            tokens
+                .verify(&aao(1000))
+                .is_err_and(|e| matches!(e, ServiceError::Refused(Refusal { code: Code::SessionTokenExpired, .. })))
+        );
 
         // A standard HS256 token signed with the secret (e.g. by another tool) is accepted too.
         let hs256 = jsonwebtoken::encode(
