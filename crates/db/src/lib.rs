@@ -20,6 +20,7 @@ mod catalogue;
 mod driver;
 mod exports;
 mod limits;
+mod migrations;
 mod notices;
 mod queue;
 pub mod records;

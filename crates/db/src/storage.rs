@@ -5,6 +5,7 @@
 
 use crate::attached::{self, AaoSchema};
 use crate::driver::{Ids, Pool, query};
+use crate::migrations::{Set, migrator};
 use crate::search::Dialect;
 use crate::{Database, DbError, Result, sql};
 use aao_export_core::fields::seed_fields;
@@ -108,16 +109,16 @@ impl Storage {
 
     async fn run_migrations(&self) -> Result<()> {
         match (&self.pool, &self.aao) {
-            (Pool::Sqlite(pool), _) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
-            (Pool::Postgres(pool, _), None) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+            (Pool::Sqlite(pool), _) => migrator(Set::Sqlite).run(pool).await?,
+            (Pool::Postgres(pool, _), None) => migrator(Set::Postgres).run(pool).await?,
             (Pool::Postgres(pool, _), Some(aao)) => {
                 // Checked again at the moment of migrating, then ours only, in our schema, with
                 // our own record of what was applied.
                 attached::recognise(&self.pool, &aao.schema).await?;
-                let mut migrator = sqlx::migrate!("./migrations/attached");
-                migrator.create_schema(aao.schema.clone());
-                migrator.dangerous_set_table_name(format!("{}._sqlx_migrations", aao.schema));
-                migrator.run(pool).await?
+                let mut ours = migrator(Set::Attached);
+                ours.create_schema(aao.schema.clone());
+                ours.dangerous_set_table_name(format!("{}._sqlx_migrations", aao.schema));
+                ours.run(pool).await?
             }
         }
         Ok(())

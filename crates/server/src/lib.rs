@@ -71,7 +71,8 @@ pub fn app(state: AppState) -> Router {
     let app = Router::new()
         .fallback_service(api)
         .layer(axum::middleware::from_fn(pages::negotiate))
-        .layer(axum::middleware::from_fn(move |request, next| error::refuse_oversized(limit, request, next)));
+        .layer(axum::middleware::from_fn(move |request, next| error::refuse_oversized(limit, request, next)))
+        .layer(axum::middleware::map_response(no_store_unless_told));
     // Outermost: a preflight is answered before anything else, and every answer (refusals
     // included) carries the headers a configured origin's page needs to read it.
     match cors {
@@ -98,6 +99,14 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
             .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
             .max_age(std::time::Duration::from_secs(600)),
     )
+}
+
+/// Answers hold presigned URLs, tokens and people's data, so none may be kept by a cache unless
+/// its handler says otherwise (the docs, the page assets, an ad's images).
+async fn no_store_unless_told(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    response.headers_mut().entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn unknown_route(method: Method, uri: Uri) -> ApiError {

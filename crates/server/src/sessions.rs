@@ -162,7 +162,6 @@ pub(crate) async fn login(
     let (caller, token) = state.service.sign_in(&request.username, &request.password).await?;
     let mut answer = HeaderMap::new();
     answer.insert(header::SET_COOKIE, session_cookie(&state, &token));
-    answer.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok((answer, Json(LoginResponse { success: true, user: session_user(caller), token })))
 }
 
@@ -179,7 +178,6 @@ pub(crate) async fn logout(State(state): State<Shared>, headers: HeaderMap) -> A
     check_origin(&state, &headers, false)?;
     let mut answer = HeaderMap::new();
     answer.insert(header::SET_COOKIE, clear_session_cookie(&state));
-    answer.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok((answer, Json(Success { success: true })))
 }
 

@@ -112,9 +112,61 @@ async fn story(s: Arc<dyn Database>, label: &str) {
     let s = &*s;
     let b = format!("{} ({label})", s.backend());
     let b = b.as_str();
+    users(s, b).await;
+    api_keys(s, b).await;
+    let mut m = creating(s, b).await;
+    reading(s, b, &m).await;
+    sharing(s, b, &mut m).await;
+    let (taken, expiry) = worker_claims(s, b, &m).await;
+    let done = worker_completes(s, b, &m, taken, expiry).await;
+    let later = in_flight_and_retry(s, b, &m, &done).await;
+    let r9 = rescuer(s, b, &m, &later).await;
+    let again = deleting(s, b, &m, &later, &done, &r9).await;
+    sweeper(s, b, &m, &later, &done, &again).await;
+}
 
-    // --- Users: the share picker lists enabled users by id, in byte order whatever the
-    //     database's collation; unknown_users names the ids that are no user, in the order given.
+/// What the story has made so far, handed from step to step: the exports asked for (`eN`) and
+/// their records as they should read now (`rN`).
+struct Made {
+    e1: NewExport,
+    e2: NewExport,
+    e3: NewExport,
+    e4: NewExport,
+    e5: NewExport,
+    e6: NewExport,
+    r1: ExportRecord,
+    r2: ExportRecord,
+    r3: ExportRecord,
+    r4: ExportRecord,
+    r5: ExportRecord,
+}
+
+/// e3, completed by its second worker.
+struct Done {
+    done_at: i64,
+    location: String,
+    completed: Finish,
+    r3_done: ExportRecord,
+}
+
+/// After the in-flight limit and e4's retry and failure.
+struct Later {
+    e8: NewExport,
+    t2: i64,
+    r4_failed: ExportRecord,
+}
+
+/// e1's id, created again after it was deleted.
+struct Again {
+    again: NewExport,
+    r1_again: ExportRecord,
+}
+
+const LEASE: i64 = 30_000;
+
+/// Users: the share picker lists enabled users by id, in byte order whatever the database's
+/// collation; unknown_users names the ids that are no user, in the order given.
+async fn users(s: &dyn Database, b: &str) {
     let everyone = ["bob", "amy", "Zed", "carl", "dan", "a-c", "ab"].map(|id| user(id, id != "carl"));
     s.put_users(&everyone).await.unwrap();
     let listed = s.enabled_users().await.unwrap();
@@ -141,8 +193,10 @@ async fn story(s: Arc<dyn Database>, label: &str) {
         !unknown.contains(&"bob".to_string()) && unknown[0] == "ghost-0" && unknown[2496] == "ghost-2499",
         "[{b}] in order"
     );
+}
 
-    // --- API keys: found by key id with their user, whose state is read fresh every time.
+/// API keys: found by key id with their user, whose state is read fresh every time.
+async fn api_keys(s: &dyn Database, b: &str) {
     let key = ApiKey { key_id: "k1".into(), user_id: "amy".into(), secret_hash: "a".repeat(64), created_at: T0 };
     s.put_api_key(&key).await.unwrap();
     s.put_api_key(&ApiKey {
@@ -171,9 +225,11 @@ async fn story(s: Arc<dyn Database>, label: &str) {
         "[{b}] a key put again replaces its secret; its user is read as it is now"
     );
     s.put_users(&[user("amy", true)]).await.unwrap();
+}
 
-    // --- Creating exports: fields in request order, the database queue's message in the same
-    //     transaction, and a limit on exports in flight per creator.
+/// Creating exports: fields in request order, the database queue's message in the same
+/// transaction, and a limit on exports in flight per creator.
+async fn creating(s: &dyn Database, b: &str) -> Made {
     let fields_1 = ["observer.joined_at", "observation_id", "observer.uuid"];
     let mut e1 = new_export(1, "amy", T0, &fields_1);
     let body = json!({"export_id": e1.export_id, "creator_id": "amy", "attempt": 1, "note": "\u{2713}"}).to_string();
@@ -216,10 +272,14 @@ async fn story(s: Arc<dyn Database>, label: &str) {
     let e5 = new_export(5, "bob", T0 + 15, &["observer.joined_at"]);
     let (r4, r5) = (create(s, &e4).await, create(s, &e5).await);
     assert!(e4.export_id < e5.export_id);
+    Made { e1, e2, e3, e4, e5, e6, r1, r2, r3, r4, r5 }
+}
 
-    // --- Reading: one export, or those created by or shared with a user, newest first, with
-    //     their fields and shares.
-    assert_eq!(get(s, e1.export_id).await, r1, "[{b}] export() reads back what was created");
+/// Reading: one export, or those created by or shared with a user, newest first, with their
+/// fields and shares.
+async fn reading(s: &dyn Database, b: &str, m: &Made) {
+    let Made { e1, r1, r2, r3, r4, r5, .. } = m;
+    assert_eq!(get(s, e1.export_id).await, *r1, "[{b}] export() reads back what was created");
     assert_eq!(s.export(Uuid::from_u128(42)).await.unwrap(), None, "[{b}] an unknown export");
     assert_eq!(
         s.exports_visible_to("amy").await.unwrap(),
@@ -229,8 +289,11 @@ async fn story(s: Arc<dyn Database>, label: &str) {
     assert_eq!(s.exports_visible_to("bob").await.unwrap(), [r4.clone(), r5.clone()], "[{b}] bob's, a tie by export id");
     assert_eq!(s.exports_visible_to("dan").await.unwrap(), [], "[{b}] dan has none");
     assert_eq!(s.exports_visible_to("nobody").await.unwrap(), [], "[{b}] nor has an unknown user");
+}
 
-    // --- Sharing: idempotent, answered with the shares after, sorted byte for byte.
+/// Sharing: idempotent, answered with the shares after, sorted byte for byte.
+async fn sharing(s: &dyn Database, b: &str, m: &mut Made) {
+    let Made { e1, e4, r2, r3, r5, .. } = &*m;
     let id1 = e1.export_id;
     assert_eq!(s.share_export(id1, &["dan".into(), "bob".into()]).await.unwrap(), ["bob", "dan"], "[{b}] shared");
     assert_eq!(
@@ -262,8 +325,8 @@ async fn story(s: Arc<dyn Database>, label: &str) {
         "[{b}] unsharing again changes nothing"
     );
     assert_eq!(s.share_export(e4.export_id, &["amy".into()]).await.unwrap(), ["amy"], "[{b}] bob shares with amy");
-    let r1 = ExportRecord { shared_with: vec!["Zed".into(), "a-c".into(), "bob".into()], ..r1 };
-    let r4 = ExportRecord { shared_with: vec!["amy".into()], ..r4 };
+    let r1 = ExportRecord { shared_with: vec!["Zed".into(), "a-c".into(), "bob".into()], ..m.r1.clone() };
+    let r4 = ExportRecord { shared_with: vec!["amy".into()], ..m.r4.clone() };
     assert_eq!(get(s, id1).await, r1, "[{b}] the export shows its shares");
     assert_eq!(
         s.exports_visible_to("amy").await.unwrap(),
@@ -280,10 +343,16 @@ async fn story(s: Arc<dyn Database>, label: &str) {
         std::slice::from_ref(&r1),
         "[{b}] Zed only sees what is shared with him"
     );
+    (m.r1, m.r4) = (r1, r4);
+}
 
-    // --- The worker: claim (compare-and-set on the attempt and the lease), renew, finish.
+/// The worker: claim (compare-and-set on the attempt and the lease) and renew; a run-out lease
+/// is taken over, and the old owner can change nothing after. Answers the record as taken over and
+/// when the first lease ran out.
+async fn worker_claims(s: &dyn Database, b: &str, m: &Made) -> (ExportRecord, i64) {
+    let Made { e3, r3, .. } = m;
+    let lease = LEASE;
     let id3 = e3.export_id;
-    let lease = 30_000;
     let t = T0 + MINUTE;
     let Claim::Claimed(c) = s.claim_export(id3, 1, "w1", t, t + lease).await.unwrap() else {
         panic!("[{b}] w1 claims e3")
@@ -359,7 +428,12 @@ async fn story(s: Arc<dyn Database>, label: &str) {
         );
     }
     assert_eq!(get(s, id3).await, taken, "[{b}] the old owner changed nothing");
+    (taken, expiry)
+}
 
+/// The worker finishes: once only, and a late message finds the export finished.
+async fn worker_completes(s: &dyn Database, b: &str, m: &Made, taken: ExportRecord, expiry: i64) -> Done {
+    let (id3, lease) = (m.e3.export_id, LEASE);
     let done_at = expiry + 10_000;
     let location = "outputs/amy_00000000-0000-0000-0000-000000000003_20251009090000.zip".to_string();
     let completed = Finish::Completed {
@@ -399,20 +473,27 @@ async fn story(s: Arc<dyn Database>, label: &str) {
         "[{b}] a late message finds it finished"
     );
     assert_eq!(get(s, id3).await, r3_done, "[{b}] and changes nothing");
+    Done { done_at, location, completed, r3_done }
+}
 
+/// The limit on exports in flight counts processing ones; a retry goes back to pending for the
+/// next attempt (the old attempt's message is stale), then fails.
+async fn in_flight_and_retry(s: &dyn Database, b: &str, m: &Made, done: &Done) -> Later {
+    let (lease, done_at) = (LEASE, done.done_at);
+    let Made { e4, e6, r4, .. } = m;
     // amy has two in flight now (e1, e2): a limit of three lets one more in.
     let mut e8 = new_export(8, "amy", T0 + 40, &["observation_id"]);
     e8.max_in_flight = 3;
     create(s, &e8).await;
-    e6.max_in_flight = 3;
-    assert_eq!(s.create_export(&e6).await.unwrap(), CreateOutcome::TooManyInFlight(3), "[{b}] and then no more");
+    assert_eq!(e6.max_in_flight, 3);
+    assert_eq!(s.create_export(e6).await.unwrap(), CreateOutcome::TooManyInFlight(3), "[{b}] and then no more");
     // Processing exports count as in flight too.
     let t2 = done_at + MINUTE;
     assert!(
         matches!(s.claim_export(e8.export_id, 1, "w1", t2, t2 + lease).await.unwrap(), Claim::Claimed(_)),
         "[{b}] e8 claimed"
     );
-    assert_eq!(s.create_export(&e6).await.unwrap(), CreateOutcome::TooManyInFlight(3), "[{b}] processing counts");
+    assert_eq!(s.create_export(e6).await.unwrap(), CreateOutcome::TooManyInFlight(3), "[{b}] processing counts");
 
     // Retry: back to pending for the next attempt; the old attempt's message is stale.
     let id4 = e4.export_id;
@@ -474,8 +555,13 @@ async fn story(s: Arc<dyn Database>, label: &str) {
         Claim::Finished(ExportStatus::Failed),
         "[{b}]"
     );
+    Later { e8, t2, r4_failed }
+}
 
-    // --- The rescuer: pending exports untouched for a while, processing ones whose lease ran out.
+/// The rescuer: pending exports untouched for a while, processing ones whose lease ran out.
+async fn rescuer(s: &dyn Database, b: &str, m: &Made, later: &Later) -> ExportRecord {
+    let Made { e1, e2, e5, r1, r2, .. } = m;
+    let (lease, t2, e8) = (LEASE, later.t2, &later.e8);
     //     Now: e1, e2 pending since T0; e8 processing until t2 + lease; e5 pending since T0 + 15.
     let e9 = new_export(9, "bob", t2, &["observation_id"]);
     let r9 = create(s, &e9).await;
@@ -516,11 +602,17 @@ async fn story(s: Arc<dyn Database>, label: &str) {
     assert!(ids(&rescue).contains(&e1.export_id), "[{b}] e1 again once the period since its rescue has passed");
     assert_eq!(
         get(s, e1.export_id).await,
-        r1,
+        *r1,
         "[{b}] the mark is the rescuer's own: the export's status object is unchanged"
     );
+    r9
+}
 
-    // --- Deleting: the export goes with its fields and shares; what it was is answered.
+/// Deleting: the export goes with its fields and shares; what it was is answered.
+async fn deleting(s: &dyn Database, b: &str, m: &Made, later: &Later, done: &Done, r9: &ExportRecord) -> Again {
+    let Made { e1, r1, r5, .. } = m;
+    let (lease, t2, id1) = (LEASE, later.t2, e1.export_id);
+    let (r4_failed, completed) = (&later.r4_failed, &done.completed);
     let deleted = s.delete_export(id1).await.unwrap();
     assert_eq!(deleted, Some(r1.clone()), "[{b}] the deleted export as it was");
     assert_eq!(s.delete_export(id1).await.unwrap(), None, "[{b}] deleting again finds nothing");
@@ -545,18 +637,26 @@ async fn story(s: Arc<dyn Database>, label: &str) {
         "[{b}] no leftovers"
     );
     // Deleting a processing export takes the lease away: renewing and finishing fail.
-    let id8 = e8.export_id;
+    let id8 = later.e8.export_id;
     assert_eq!(
         s.delete_export(id8).await.unwrap().map(|r| r.status),
         Some(ExportStatus::Processing),
         "[{b}] a processing export deleted"
     );
     assert!(!s.renew_lease(id8, "w1", t2 + 10, t2 + lease, 1, 2).await.unwrap(), "[{b}] its worker's renewal fails");
-    assert!(!s.finish_export(id8, "w1", t2 + 10, &completed).await.unwrap(), "[{b}] as does its completion");
+    assert!(!s.finish_export(id8, "w1", t2 + 10, completed).await.unwrap(), "[{b}] as does its completion");
     assert_eq!(s.export(id8).await.unwrap(), None, "[{b}] which did not bring it back");
+    Again { again, r1_again }
+}
 
-    // --- The sweeper: completed exports finished before the cut-off expire; their files are
-    //     listed until forgotten. Failed and pending exports never expire.
+/// The sweeper: completed exports finished before the cut-off expire; their files are listed
+/// until forgotten. Failed and pending exports never expire.
+async fn sweeper(s: &dyn Database, b: &str, m: &Made, later: &Later, done: &Done, again: &Again) {
+    let Made { e2, e3, e4, e5, r5, .. } = m;
+    let (lease, t2, id3, id4) = (LEASE, later.t2, e3.export_id, e4.export_id);
+    let Done { done_at, location, r3_done, .. } = done;
+    let done_at = *done_at;
+    let (r4_failed, Again { again, r1_again }) = (&later.r4_failed, again);
     let ide = e2.export_id;
     let Claim::Claimed(_) = s.claim_export(ide, 1, "w1", t2, t2 + lease).await.unwrap() else {
         panic!("[{b}] e2 claimed")
@@ -598,14 +698,14 @@ async fn story(s: Arc<dyn Database>, label: &str) {
         1,
         "[{b}] at last e2, but not the failed or pending ones"
     );
-    assert_eq!(get(s, id4).await, r4_failed, "[{b}] the failed export is untouched");
+    assert_eq!(get(s, id4).await, *r4_failed, "[{b}] the failed export is untouched");
     assert_eq!(
         s.expired_files().await.unwrap(),
         [ExpiredFile { export_id: ide, object_location: "outputs/e2.zip".into() }],
         "[{b}] e2's file"
     );
-    assert_eq!(get(s, e5.export_id).await, r5, "[{b}] a pending export is untouched by all of it");
-    assert_eq!(get(s, again.export_id).await, r1_again, "[{b}]");
+    assert_eq!(get(s, e5.export_id).await, *r5, "[{b}] a pending export is untouched by all of it");
+    assert_eq!(get(s, again.export_id).await, *r1_again, "[{b}]");
     assert_eq!(s.queue_depth().await.unwrap(), (0, 0), "[{b}] the story wrote one message only, and deleted it");
 }
 

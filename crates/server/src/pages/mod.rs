@@ -94,14 +94,11 @@ async fn signed_in(state: &Shared, headers: &HeaderMap, back_to: &str) -> Result
     }
 }
 
-/// Percent-encodes a path for a query string.
+/// Percent-encodes a path for a query string (unreserved characters and `/` kept as they are).
 fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    const KEEP: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+    percent_encoding::utf8_percent_encode(text, KEEP).to_string()
 }
 
 /// A page saying what went wrong, with the status the API would answer.

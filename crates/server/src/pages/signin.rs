@@ -27,14 +27,26 @@ pub struct SignIn {
     next: Option<String>,
 }
 
-/// Where to go after signing in: a path on this site only (never `//elsewhere` or a URL).
+/// Where to go after signing in: a path on this site by construction. Only a plain absolute path
+/// with an optional query, all printable ASCII, no backslash, whose path does not start with two
+/// slashes even once percent-decoded; anything else (a URL, `//host`, `/<TAB>/host` that a browser
+/// reads as `//host`, `/%2F%2Fhost`) goes to `/exports`.
 fn local_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => {
-            n.to_string()
-        }
+        Some(n) if is_local_path(n) => n.to_string(),
         _ => "/exports".to_string(),
     }
+}
+
+fn is_local_path(next: &str) -> bool {
+    if !next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'#') {
+        return false;
+    }
+    let path = next.split_once('?').map_or(next, |(path, _)| path);
+    let decoded = percent_encoding::percent_decode_str(path).collect::<Vec<u8>>();
+    decoded.first() == Some(&b'/')
+        && decoded.get(1) != Some(&b'/')
+        && !decoded.iter().any(|&b| b == b'\\' || !(b.is_ascii_graphic() || b >= 0x80))
 }
 
 /// The form, with an error next to the part it is about.
@@ -119,8 +131,22 @@ fn signed_in(state: &Shared, caller: &Caller, token: &str, next: &str) -> Respon
     response
 }
 
-/// `POST /signout`: forgets the session cookie and shows the sign-in page.
-pub async fn sign_out(State(state): State<Shared>) -> Response {
+/// `POST /signout`: forgets the session cookie and shows the sign-in page. Only from this site's
+/// own pages, like every request the cookie makes that changes something: a page of another site
+/// cannot sign a visitor out.
+pub async fn sign_out(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(refusal) = crate::sessions::check_origin(&state, &headers, true) {
+        tracing::warn!(%refusal, "a sign-out from another site was refused");
+        let body = html! {
+            h1 { "Not signed out" }
+            p.error-box #signout-error role="alert" {
+                "This sign-out did not come from this site's own page, so you are still signed in. "
+                "To sign out, use the Sign out button on this site."
+            }
+            p { a href="/exports" { "Back to your exports" } }
+        };
+        return html_response(StatusCode::FORBIDDEN, page("Not signed out", None, Nav::None, &[], body));
+    }
     let mut response = Redirect::to("/signin").into_response();
     response.headers_mut().append(header::SET_COOKIE, crate::sessions::clear_session_cookie(&state));
     response
@@ -131,15 +157,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_local_paths_are_followed() {
-        assert_eq!(local_next(Some("/exports/new")), "/exports/new");
+    fn only_paths_on_this_site_are_followed() {
+        for good in ["/exports/new", "/exports/3f2a?page=2&q=a%20b", "/", "/ads/1/images/2"] {
+            assert_eq!(local_next(Some(good)), good);
+        }
         for bad in [
             None,
+            Some(""),
             Some("https://evil.example/"),
             Some("//evil.example"),
-            Some("/\\evil"),
+            Some("/\\evil.example"),
+            Some("\\/evil.example"),
+            Some("/\t/evil.example"),
+            Some("\t/evil.example"),
+            Some("/\n/evil.example"),
+            Some("/\r/evil.example"),
+            Some("/%09/evil.example"),
+            Some("/%0a/evil.example"),
+            Some("/%0D/evil.example"),
+            Some("/%2F%2Fevil.example"),
+            Some("/%2f/evil.example"),
+            Some("/%5Cevil.example"),
+            Some(" /exports"),
+            Some("/exports new"),
+            Some("/exports#x"),
             Some("exports"),
-            Some("/x?u=http://e"),
+            Some("javascript:alert(1)"),
+            Some("/\u{e9}"),
         ] {
             assert_eq!(local_next(bad), "/exports", "{bad:?}");
         }

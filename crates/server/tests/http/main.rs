@@ -11,6 +11,7 @@ mod bad_input;
 mod dashboard;
 mod download_link;
 mod downloads;
+mod hardening;
 mod oversized;
 mod pages;
 mod preview;
