@@ -77,10 +77,18 @@ impl Sampler {
         } else {
             ad.data_json.len()
         };
+        // The archive holds the participant's own images; the others are listed as missing.
         self.images.clear();
-        self.images.extend(ad.media.iter().enumerate().map(|(i, key)| format!("{}{}", ad.folder, image_entry(i, key))));
+        self.images.extend(
+            ad.media
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.own)
+                .map(|(i, m)| format!("{}{}", ad.folder, image_entry(i, &m.key))),
+        );
+        let not_own = ad.media.len() - self.images.len();
         self.card.clear();
-        frame_card(&mut self.card, self.ads, &ad.card, self.include_images, &self.images, 0);
+        frame_card(&mut self.card, self.ads, &ad.card, self.include_images, &self.images, not_own);
         self.csv.write_all(&ad.csv_record)?;
         self.cards.write_all(self.card.as_bytes())?;
         let bytes = AdBytes {
@@ -121,6 +129,7 @@ mod tests {
     use crate::layout::REPORT_ENTRY;
     use crate::writer::ArchiveWriter;
     use aao_export_core::api::ExportStatusObject;
+    use aao_export_core::catalogue::NOT_OWN_MEDIA;
     use aao_export_core::export::{ExportParameters, ExportRecord};
     use aao_export_core::fields::ExportableField;
     use serde_json::json;
@@ -128,7 +137,10 @@ mod tests {
 
     fn rdo(i: usize) -> Vec<u8> {
         let disabled = i == 2;
-        let media: Vec<String> = (0..i % 3).map(|m| format!("o/temp-v2/u{i}/{m}.jpg")).collect();
+        let mut media: Vec<String> = (0..i % 3).map(|m| format!("o/temp-v2/u{i}/{m}.jpg")).collect();
+        if i == 4 {
+            media.insert(0, "someone-else/temp-v2/u/0.jpg".into());
+        }
         serde_json::to_vec(&json!({
             "is_user_disabled": disabled,
             "observer": {"uuid": "o"},
@@ -177,8 +189,11 @@ mod tests {
                     assert!(sampled.is_none(), "{}: left out of the archive, and of the sample", ad.0);
                     continue;
                 };
-                let images: Vec<(String, Result<Vec<u8>, String>)> =
-                    projected.media.iter().map(|key| (key.clone(), Ok(vec![0xFF; 10]))).collect();
+                let images: Vec<(String, Result<Vec<u8>, String>)> = projected
+                    .media
+                    .iter()
+                    .map(|m| (m.key.clone(), if m.own { Ok(vec![0xFF; 10]) } else { Err(NOT_OWN_MEDIA.to_string()) }))
+                    .collect();
                 archive.add_ad(&projected, if include_images { images } else { Vec::new() }).unwrap();
                 weighed.push((projected.observation_id.clone(), sampled.unwrap().1));
             }

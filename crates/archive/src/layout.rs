@@ -7,6 +7,7 @@ pub use aao_export_core::archive::{
     FieldDescription, MissingImage, REPORT_ADS_PER_PAGE, REPORT_ENTRY, ReportListing, report_page_count,
     report_page_entry,
 };
+use aao_export_core::catalogue::media_type;
 use std::hash::Hasher;
 
 pub const CSV_ENTRY: &str = "all_data.csv";
@@ -29,17 +30,10 @@ pub fn ad_folder(observation_id: &str) -> String {
     }
 }
 
-/// `image_{n}.{ext}` (n from 1), the extension kept from the media key when it is a plain one.
+/// `image_{n}.{ext}` (n from 1), the extension kept from the media key when it is an image's
+/// ([`media_type`]), `.bin` otherwise: an entry's name never claims to be what it is not.
 pub fn image_entry(index: usize, media_key: &str) -> String {
-    let file = media_key.rsplit('/').next().unwrap_or("");
-    let ext = match file.rsplit_once('.') {
-        Some((stem, ext))
-            if !stem.is_empty() && (1..=5).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphanumeric()) =>
-        {
-            ext.to_ascii_lowercase()
-        }
-        _ => "jpg".to_string(),
-    };
+    let ext = media_type(media_key).map_or("bin", |(ext, _)| ext);
     format!("image_{}.{ext}", index + 1)
 }
 
@@ -87,10 +81,15 @@ mod tests {
     fn image_names_keep_plain_extensions() {
         assert_eq!(image_entry(0, "o/temp-v2/u/480.jpg"), "image_1.jpg");
         assert_eq!(image_entry(1, "o/temp-v2/u/480.PNG"), "image_2.png");
-        assert_eq!(image_entry(2, "o/temp-v2/u/480"), "image_3.jpg");
-        assert_eq!(image_entry(0, "o/x.../../evil"), "image_1.jpg");
-        assert_eq!(image_entry(0, "o/x.j/pg"), "image_1.jpg");
-        assert_eq!(image_entry(0, "o/.jpeg"), "image_1.jpg");
+        assert_eq!(image_entry(1, "o/temp-v2/u/480.JPEG"), "image_2.jpeg");
+        for (key, ext) in [("a.webp", "webp"), ("a.gif", "gif"), ("clip.MP4", "mp4")] {
+            assert_eq!(image_entry(0, &format!("o/{key}")), format!("image_1.{ext}"));
+        }
+        for key in
+            ["o/temp-v2/u/480", "o/x.../../evil", "o/x.j/pg", "o/.jpeg", "o/rdo.json", "o/x.html", "o/x.svg", "o/x.exe"]
+        {
+            assert_eq!(image_entry(2, key), "image_3.bin", "{key}");
+        }
     }
 
     proptest::proptest! {

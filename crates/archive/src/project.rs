@@ -3,7 +3,7 @@
 
 use crate::layout::ad_folder;
 use crate::report::{CARD_RDO_PATHS, CardAd, render_card};
-use aao_export_core::catalogue::{is_withdrawn, media_keys};
+use aao_export_core::catalogue::{Media, is_withdrawn, media_keys};
 use aao_export_core::csv_cell::csv_cell;
 use aao_export_core::document::{Curation, RdoPaths, export_document, extract, nest};
 use serde_json::Value;
@@ -21,8 +21,8 @@ pub struct ProjectedAd {
     pub data_json: Vec<u8>,
     pub csv_record: Vec<u8>,
     pub card: String,
-    /// The keys of its images in the observations store.
-    pub media: Vec<String>,
+    /// Its images in the observations store, in `media[]`'s order (see [`Media::own`]).
+    pub media: Vec<Media>,
 }
 
 /// An ad as the catalogue stores it.

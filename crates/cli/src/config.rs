@@ -17,6 +17,8 @@ pub struct Config {
     pub public_url: String,
     /// Other sites' origins allowed to call the API from their pages (CORS).
     pub cors_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// May hold a password.
     pub database_url: SecretString,
     /// Where our objects go when the database is the Ad Observatory's.
@@ -41,6 +43,8 @@ pub struct Config {
     /// Previews one user may ask for in each window of `preview_limit_secs`.
     pub preview_limit: u32,
     pub preview_limit_secs: u64,
+    /// Images larger than this are left out of exports and not served.
+    pub max_image_bytes: u64,
     /// The first retry's delay; each further retry doubles it (with jitter).
     pub retry_backoff_secs: f64,
     pub jwt_secret: SecretString,
@@ -63,6 +67,9 @@ const KEYS: &[(&str, &str, &str)] = &[
     // Origins whose pages may call the API with a token or key (e.g. the AAO's dashboard),
     // separated by commas or spaces; empty: none.
     ("SERVER", "CORS_ORIGINS", ""),
+    // Addresses of proxies in front of `serve`/`api` whose X-Forwarded-For is believed (sign-ins
+    // are counted per client address); empty: none, the connection's address is the client's.
+    ("SERVER", "TRUSTED_PROXIES", ""),
     ("DATABASE", "URL", "sqlite://data/aao-export.db"),
     // Attached to the Ad Observatory's database: the PostgreSQL schema our objects go in.
     ("DATABASE", "SCHEMA", "aao_export"),
@@ -81,6 +88,8 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("EXPORT", "PREVIEW_LIMIT", "30"),
     ("EXPORT", "PREVIEW_LIMIT_SECONDS", "10"),
     ("EXPORT", "RETRY_BACKOFF_SECONDS", "10"),
+    // An image larger than this is left out of exports and not served (50 MiB).
+    ("EXPORT", "MAX_IMAGE_BYTES", "52428800"),
     ("JWT", "SECRET", ""),
     // The AAO's `API_KEY_SALT`: with it, the AAO's own API keys work here (attached to its database).
     ("API", "KEY_SALT", ""),
@@ -157,6 +166,16 @@ impl Layers {
                 .filter(|o| !o.trim().is_empty())
                 .map(|o| o.trim().to_string())
                 .collect(),
+            trusted_proxies: self
+                .get("SERVER", "TRUSTED_PROXIES")
+                .split([',', ' '])
+                .filter(|a| !a.trim().is_empty())
+                .map(|a| {
+                    a.trim().parse().with_context(|| {
+                        format!("SERVER_TRUSTED_PROXIES: {a:?} is not an IP address (write e.g. 10.0.0.5, fd00::1)")
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
             database_url: self.get("DATABASE", "URL").into(),
             database_schema: self.get("DATABASE", "SCHEMA"),
             api_key_salt: self.optional("API", "KEY_SALT").map(SecretString::from),
@@ -173,6 +192,7 @@ impl Layers {
             preview_budget_ms: self.whole("EXPORT", "PREVIEW_BUDGET_MS")?,
             preview_limit: self.whole("EXPORT", "PREVIEW_LIMIT")?,
             preview_limit_secs: self.whole("EXPORT", "PREVIEW_LIMIT_SECONDS")?,
+            max_image_bytes: self.whole("EXPORT", "MAX_IMAGE_BYTES")?,
             retry_backoff_secs: {
                 let v = self.get("EXPORT", "RETRY_BACKOFF_SECONDS");
                 v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0 && *s <= 3600.0).with_context(|| {

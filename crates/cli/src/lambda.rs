@@ -34,6 +34,7 @@ pub async fn run(config: &Config, storage: Arc<dyn Database>) -> anyhow::Result<
             let service = service::service(config, storage, observations, queue, exports, &config.public_url)?;
             let state = AppState::new(service)
                 .with_public_url(&config.public_url)
+                .with_trusted_proxies(config.trusted_proxies.clone())
                 .with_cors_origins(&config.cors_origins)
                 .map_err(|e| anyhow::anyhow!("SERVER_CORS_ORIGINS: {e}"))?;
             aao_export_lambda::serve_api(aao_export_server::app(state)).await

@@ -134,7 +134,18 @@ enum UsersCommand {
         /// passwd`, which reads it from standard input.
         #[arg(long)]
         password: Option<String>,
+        /// What the new API key is for, shown by `users keys`.
+        #[arg(long)]
+        key_label: Option<String>,
+        /// The new API key stops working after this many days (default: when revoked).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        key_expires_in_days: Option<u32>,
     },
+    /// List a user's API keys: id, label, created, expires, last used (the keys themselves are
+    /// not kept, only shown once when made).
+    Keys { id: String },
+    /// Revoke an API key by the id `users keys` lists: it stops working at once.
+    RevokeKey { key_id: String },
     /// Print a bearer token (JWT) for a user, alone.
     Token { id: String },
     /// Set a user's password for signing in, read as one line from standard input (not echoed
@@ -255,17 +266,25 @@ async fn run(cli: Cli, config: Config, storage: Arc<dyn aao_export_db::Database>
     Ok(())
 }
 
-/// `users add`, `users passwd`, `users token`.
+/// `users add`, `users passwd`, `users keys`, `users revoke-key`, `users token`.
 async fn users_command(
     config: &Config,
     storage: &dyn aao_export_db::Database,
     command: UsersCommand,
 ) -> anyhow::Result<()> {
     match command {
-        UsersCommand::Add { id, name, role, email, password } => {
+        UsersCommand::Add { id, name, role, email, password, key_label, key_expires_in_days } => {
             refuse_on_aao(storage, "users add")?;
-            let new =
-                NewUser { id: &id, name: &name, role: &role, email: email.as_deref(), password: password.as_deref() };
+            let new = NewUser {
+                id: &id,
+                name: &name,
+                role: &role,
+                email: email.as_deref(),
+                password: password.as_deref(),
+                key_label: key_label.as_deref(),
+                key_expires_at: key_expires_in_days
+                    .map(|days| aao_export_core::time::now_ms() + i64::from(days) * 86_400_000),
+            };
             let key = users::add_user(storage, &new).await.map_err(service::refusal)?;
             let signs_in = if password.is_some() { ", signs in with the password given" } else { "" };
             println!("user {id} ({role}) is ready{signs_in}; its API key (shown once):");
@@ -283,6 +302,28 @@ async fn users_command(
             let username =
                 sessions::set_password(storage, &id, username.as_deref(), &password).await.map_err(service::refusal)?;
             println!("user {id} now signs in as {username:?} with the new password");
+        }
+        UsersCommand::Keys { id } => {
+            let keys = users::api_keys(storage, &id).await.map_err(service::refusal)?;
+            println!("{:<26} {:<16} {:<22} {:<22} last used", "key id", "label", "created", "expires");
+            let when = |ms: Option<i64>, none: &str| ms.map_or(none.to_string(), aao_export_core::time::rfc3339);
+            for key in &keys {
+                println!(
+                    "{:<26} {:<16} {:<22} {:<22} {}",
+                    key.key_id,
+                    key.label.as_deref().unwrap_or("-"),
+                    when(Some(key.created_at), ""),
+                    when(key.expires_at, "never"),
+                    when(key.last_used_at, "never"),
+                );
+            }
+            if keys.is_empty() {
+                println!("user {id} has no API keys");
+            }
+        }
+        UsersCommand::RevokeKey { key_id } => {
+            users::revoke_api_key(storage, &key_id).await.map_err(service::refusal)?;
+            println!("API key {key_id} is revoked");
         }
         UsersCommand::Token { id } => {
             let tokens = service::tokens(config)?;
@@ -356,7 +397,8 @@ async fn export_to_file(
         fields: fields.iter().map(|f| f.path.clone()).collect(),
     };
     let record = ExportRecord::pending(uuid::Uuid::new_v4(), creator, parameters, 0, aao_export_core::time::now_ms());
-    let job = ExportJob::new(record, &catalogue)?;
+    let mut job = ExportJob::new(record, &catalogue)?;
+    job.max_image_bytes = config.max_image_bytes;
     let observations = open_store(&config.observations, &config.aws())?;
     let progress = Arc::new(Progress::default());
     let started = Instant::now();
@@ -411,6 +453,9 @@ struct Demo {
     password: String,
 }
 
+/// The label of the API key `serve --demo` makes.
+const DEMO_KEY_LABEL: &str = "demo";
+
 /// `serve --demo`: demo data on an empty catalogue, and the admin user `demo` with a new API key
 /// and a new random password (each start: nothing guessable stays valid from one run to the next).
 async fn prepare_demo(config: &Config, storage: Arc<dyn aao_export_db::Database>) -> anyhow::Result<Demo> {
@@ -427,7 +472,20 @@ async fn prepare_demo(config: &Config, storage: Arc<dyn aao_export_db::Database>
         print_activation_codes(&report);
     }
     let password = sessions::random_password();
-    let demo = NewUser { id: "demo", name: "Demo Admin", role: "admin", email: None, password: None };
+    // The key made by the previous start goes: one demo key is valid at a time.
+    let revoked = storage.revoke_labelled_api_keys("demo", DEMO_KEY_LABEL).await?;
+    if revoked > 0 {
+        tracing::info!(revoked, "revoked the demo key of the previous start");
+    }
+    let demo = NewUser {
+        id: "demo",
+        name: "Demo Admin",
+        role: "admin",
+        email: None,
+        password: None,
+        key_label: Some(DEMO_KEY_LABEL),
+        key_expires_at: None,
+    };
     let key = users::add_user(storage.as_ref(), &demo).await.map_err(service::refusal)?;
     let username = sessions::set_password(storage.as_ref(), "demo", None, &password).await.map_err(service::refusal)?;
     Ok(Demo { key, username, password })

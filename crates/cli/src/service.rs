@@ -96,6 +96,7 @@ pub async fn run(
             service(config, storage.clone(), observations.clone(), queue.clone(), exports.clone(), &public_url)?;
         let state = AppState::new(service)
             .with_public_url(&public_url)
+            .with_trusted_proxies(config.trusted_proxies.clone())
             .with_cors_origins(&config.cors_origins)
             .map_err(|e| anyhow::anyhow!("SERVER_CORS_ORIGINS: {e}"))?;
         on_listening(&public_url);
@@ -146,6 +147,7 @@ pub async fn runner(
     settings.backoff_base = Duration::from_secs_f64(config.retry_backoff_secs);
     settings.poll_wait = queue.longest_wait();
     settings.expiration = Some(expiration(config));
+    settings.max_image_bytes = config.max_image_bytes;
     let long_jobs = match &config.long_sqs_queue_url {
         Some(url) => Some(aao_export_queue::open(Some(url), storage.clone(), &config.aws()).await),
         None => None,
@@ -172,12 +174,23 @@ pub fn upkeep(
     Ok(Upkeep {
         notices: notifier(config, storage.clone())?,
         limits: storage.clone(),
+        users: storage.clone(),
+        forget_failed_sign_ins_after: sign_in_limits(config).forget_after(),
         exports: storage,
         queue,
         files,
         expiration: expiration(config),
         pending_after: pending_after(config),
     })
+}
+
+/// When failed sign-ins lock a username out, as configured.
+fn sign_in_limits(config: &Config) -> SignInLimits {
+    SignInLimits {
+        max_failures: config.max_failed_sign_ins,
+        lockout: Duration::from_secs(config.lockout_secs),
+        ..SignInLimits::default()
+    }
 }
 
 /// The email notifier when `EMAIL_SMTP_URL` is set.
@@ -212,16 +225,13 @@ pub fn service(
             max_retries: config.max_retries,
             expiration_days: config.expiration_days,
             max_in_flight: config.max_in_flight,
-            sign_in: SignInLimits {
-                max_failures: config.max_failed_sign_ins,
-                lockout: Duration::from_secs(config.lockout_secs),
-                ..SignInLimits::default()
-            },
+            sign_in: sign_in_limits(config),
             preview_budget: Duration::from_millis(config.preview_budget_ms),
             preview_limit: RateLimit {
                 hits: config.preview_limit,
                 per: Duration::from_secs(config.preview_limit_secs),
             },
+            max_image_bytes: config.max_image_bytes,
         },
     ))
 }

@@ -76,7 +76,7 @@ pub fn catalogue_entry(rdo: &Map<String, Value>) -> Result<CatalogueEntry, Strin
         categories,
         search_text: join_lower(texts.into_iter()),
         withdrawn: is_withdrawn(rdo),
-        media: media_keys(rdo),
+        media: media_keys(rdo).into_iter().filter(|m| m.own).map(|m| m.key).collect(),
         image_count: 0,
         image_bytes: 0,
     })
@@ -87,14 +87,66 @@ pub fn is_withdrawn(rdo: &Map<String, Value>) -> bool {
     rdo.get("is_user_disabled").and_then(Value::as_bool) == Some(true)
 }
 
-/// The `media[]` keys of an RDO, in order (entries that are not strings are no images).
-pub fn media_keys(rdo: &Map<String, Value>) -> Vec<String> {
+/// One entry of an RDO's `media[]`: the object key it names and whether that object is the
+/// participant's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    pub key: String,
+    /// Under the participant's folder, `{observer.uuid}/…`, where the app uploads every image.
+    /// Anything else (another participant's objects, a withdrawn participant's screenshots, an
+    /// RDO) is never fetched: an ad's `media[]` is data the phone sent, not a path to trust.
+    pub own: bool,
+}
+
+/// What an image is, by its key's extension: the extension an archive's entry keeps and the
+/// media type the API serves it as. Only these; any other file is no image (`.bin` in an archive,
+/// `application/octet-stream` from the API), whatever its key claims.
+pub fn media_type(key: &str) -> Option<(&'static str, &'static str)> {
+    let file = key.rsplit('/').next().unwrap_or_default();
+    let (stem, extension) = file.rsplit_once('.')?;
+    if stem.is_empty() {
+        return None;
+    }
+    const TYPES: [(&str, &str); 6] = [
+        ("jpg", "image/jpeg"),
+        ("jpeg", "image/jpeg"),
+        ("png", "image/png"),
+        ("webp", "image/webp"),
+        ("gif", "image/gif"),
+        ("mp4", "video/mp4"),
+    ];
+    TYPES.into_iter().find(|(known, _)| extension.eq_ignore_ascii_case(known))
+}
+
+/// An image larger than this (50 MiB, `EXPORT_MAX_IMAGE_BYTES`) is left out unless configured
+/// otherwise: no screenshot or short clip is near it.
+pub const DEFAULT_MAX_IMAGE_BYTES: u64 = 50 * 1024 * 1024;
+
+/// Why an image named outside its participant's folder is missing (export details, the API).
+pub const NOT_OWN_MEDIA: &str = "not in the participant's own folder of the observations store, so it was not read";
+
+/// The `media[]` entries of an RDO, in order (entries that are not strings are no images).
+pub fn media_keys(rdo: &Map<String, Value>) -> Vec<Media> {
+    let folder = rdo
+        .get("observer")
+        .and_then(|o| o.get("uuid"))
+        .and_then(Value::as_str)
+        .filter(|uuid| !uuid.is_empty() && !uuid.contains('/'));
     rdo.get("media")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|m| m.as_str().map(str::to_string))
+        .filter_map(Value::as_str)
+        .map(|key| Media { key: key.to_string(), own: folder.is_some_and(|folder| is_under(key, folder)) })
         .collect()
+}
+
+/// Whether `key` is an object inside `folder/`: plain segments only (no empty, `.` or `..` one
+/// that a store might resolve elsewhere).
+fn is_under(key: &str, folder: &str) -> bool {
+    key.strip_prefix(folder)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|rest| rest.split('/').all(|segment| !segment.is_empty() && segment != "." && segment != ".."))
 }
 
 /// The page name to show for an ad: that of its best-ranked Meta Ad Library candidate
@@ -204,8 +256,44 @@ mod tests {
             with(serde_json::json!([{"data": {}}]), serde_json::json!([{"this_selected_candidate_i": 7}])),
             None
         );
-        let media = serde_json::json!({"media": ["a.jpg", 3, "b.png"]});
-        assert_eq!(media_keys(media.as_object().unwrap()), ["a.jpg", "b.png"]);
+        let keys = |rdo: Value| -> Vec<(String, bool)> {
+            media_keys(rdo.as_object().unwrap()).into_iter().map(|m| (m.key, m.own)).collect()
+        };
+        let own = |key: &str| (key.to_string(), true);
+        let not_own = |key: &str| (key.to_string(), false);
+        let observer = serde_json::json!({"uuid": "p1"});
+        assert_eq!(
+            keys(serde_json::json!({"observer": observer, "media": ["p1/t/a.jpg", 3, "p1/b.png"]})),
+            [own("p1/t/a.jpg"), own("p1/b.png")],
+            "strings only, in order"
+        );
+        assert_eq!(
+            keys(serde_json::json!({"observer": observer, "media": [
+                "p2/t/a.jpg", "p1", "p1/", "p1x/a.jpg", "/p1/a.jpg", "p1/../p2/a.jpg", "p1//a.jpg", "p1/./a.jpg",
+                "p2/p1/a.jpg", "P1/a.jpg", "p1/t/x/rdo.json"
+            ]})),
+            [
+                not_own("p2/t/a.jpg"),
+                not_own("p1"),
+                not_own("p1/"),
+                not_own("p1x/a.jpg"),
+                not_own("/p1/a.jpg"),
+                not_own("p1/../p2/a.jpg"),
+                not_own("p1//a.jpg"),
+                not_own("p1/./a.jpg"),
+                not_own("p2/p1/a.jpg"),
+                not_own("P1/a.jpg"),
+                own("p1/t/x/rdo.json"),
+            ],
+            "only objects inside the participant's folder are theirs"
+        );
+        for observer in [serde_json::json!({}), serde_json::json!({"uuid": ""}), serde_json::json!({"uuid": "a/b"})] {
+            assert_eq!(
+                keys(serde_json::json!({"observer": observer, "media": ["a/b/c.jpg", "/c.jpg"]})),
+                [not_own("a/b/c.jpg"), not_own("/c.jpg")],
+                "no folder, nothing is the participant's: {observer}"
+            );
+        }
     }
 
     #[test]

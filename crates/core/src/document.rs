@@ -163,10 +163,12 @@ pub struct RdoPaths {
 
 impl RdoPaths {
     /// The parts of the RDO that the export document needs for these field paths, plus `media`
-    /// (for images) and `is_user_disabled` (withdrawn participants).
+    /// and `observer.uuid` (for images, which must be in the participant's folder) and
+    /// `is_user_disabled` (withdrawn participants).
     pub fn for_fields(paths: &[impl AsRef<str>]) -> RdoPaths {
         let mut needed = RdoPaths::default();
         needed.add("media");
+        needed.add("observer.uuid");
         needed.add("is_user_disabled");
         for path in paths {
             let path = path.as_ref();

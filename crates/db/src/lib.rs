@@ -277,6 +277,14 @@ pub trait UsersDb: Send + Sync + 'static {
     async fn put_api_key(&self, key: &ApiKey) -> Result<()>;
     /// The key with this id and its user.
     async fn api_key(&self, key_id: &str) -> Result<Option<(ApiKey, User)>>;
+    /// A user's API keys, oldest first.
+    async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKey>>;
+    /// Revokes (deletes) a key; true when there was one.
+    async fn revoke_api_key(&self, key_id: &str) -> Result<bool>;
+    /// Revokes a user's keys with this label; how many.
+    async fn revoke_labelled_api_keys(&self, user_id: &str, label: &str) -> Result<u64>;
+    /// Records that a key was used at `now`, unless a use since `since` is recorded already.
+    async fn touch_api_key(&self, key_id: &str, now: i64, since: i64) -> Result<()>;
     /// Attached to the AAO's database: the bcrypt hashes of the AAO's own API keys ending in
     /// `suffix`, with their users; elsewhere none.
     async fn aao_api_keys(&self, suffix: &str) -> Result<Vec<(String, User)>>;
@@ -291,12 +299,28 @@ pub trait UsersDb: Send + Sync + 'static {
     /// Replaces a user's `local` password hash if it is still `old` (compare-and-set: an upgrade
     /// never overwrites a password set meanwhile); true when replaced.
     async fn replace_password(&self, user_id: &str, old: &str, new: &str) -> Result<bool>;
-    /// Lets a sign-in attempt for `username` go ahead, counting it as a failure at once (so that
-    /// concurrent attempts cannot all slip under the limit), or says until when the username is
-    /// locked out ([`LockoutRule`]). A successful attempt calls [`UsersDb::clear_failed_sign_ins`].
-    async fn begin_sign_in(&self, username: &str, now: i64, rule: &LockoutRule) -> Result<SignInGate>;
-    /// Forgets a username's failed sign-ins (it signed in, or its password was set).
-    async fn clear_failed_sign_ins(&self, username: &str) -> Result<()>;
+    /// Lets a sign-in attempt counted under `key` (a username, and the address it is tried from
+    /// after a line feed) go ahead, counting it as a failure at once (so that concurrent attempts
+    /// cannot all slip under the limit), or says until when the key is locked out
+    /// ([`LockoutRule`]). A successful attempt calls [`UsersDb::clear_failed_sign_ins`].
+    async fn begin_sign_in(&self, key: &str, now: i64, rule: &LockoutRule) -> Result<SignInGate>;
+    /// Forgets the failed sign-ins counted under `key`, and under every key that is `key`, a line
+    /// feed and more (a username's from every address: its password was set).
+    async fn clear_failed_sign_ins(&self, key: &str) -> Result<()>;
+    /// Forgets the counts whose last failure was before `before` (the upkeep pass: an older count
+    /// no longer locks anything); how many.
+    async fn purge_failed_sign_ins(&self, before: i64) -> Result<u64>;
+
+    /// Records a signed-in session (its token names `session_id`) from `now` until `expires_at`.
+    async fn start_session(&self, session_id: &str, user_id: &str, now: i64, expires_at: i64) -> Result<()>;
+    /// Whether the session is on at `now`: recorded for this user, not ended, not expired.
+    async fn session_alive(&self, session_id: &str, user_id: &str, now: i64) -> Result<bool>;
+    /// Ends one session (signing out); true when it was on.
+    async fn end_session(&self, session_id: &str) -> Result<bool>;
+    /// Ends every session of a user (a new password, the user disabled); how many ended.
+    async fn end_sessions_of(&self, user_id: &str) -> Result<u64>;
+    /// Forgets the sessions that expired by `now` (the upkeep pass); how many.
+    async fn purge_sessions(&self, now: i64) -> Result<u64>;
 }
 
 /// Exports, their fields, shares and recorded downloads, and the worker's leases on them.

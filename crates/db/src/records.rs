@@ -100,6 +100,12 @@ pub struct ApiKey {
     pub user_id: String,
     pub secret_hash: String,
     pub created_at: i64,
+    /// What the key is for, as its maker said.
+    pub label: Option<String>,
+    /// When it stops working; `None`: when revoked.
+    pub expires_at: Option<i64>,
+    /// When it was last used (to the minute); `None`: never.
+    pub last_used_at: Option<i64>,
 }
 
 /// A message received from the database queue.

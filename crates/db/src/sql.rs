@@ -138,12 +138,22 @@ SELECT id, COALESCE(full_name, '') AS full_name, enabled, role, primary_email,
 FROM users WHERE enabled ORDER BY id";
 pub const SELECT_KNOWN_USERS: &str = "SELECT id FROM users WHERE id IN ({ids})";
 pub const UPSERT_API_KEY: &str = "
-INSERT INTO api_keys (key_id, user_id, secret_hash, created_at) VALUES ($1, $2, $3, $4)
-ON CONFLICT (key_id) DO UPDATE SET user_id = excluded.user_id, secret_hash = excluded.secret_hash";
+INSERT INTO api_keys (key_id, user_id, secret_hash, created_at, label, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (key_id) DO UPDATE SET user_id = excluded.user_id, secret_hash = excluded.secret_hash,
+    label = excluded.label, expires_at = excluded.expires_at";
 pub const SELECT_API_KEY: &str = "
-SELECT k.key_id, k.user_id, k.secret_hash, k.created_at, u.id, COALESCE(u.full_name, '') AS full_name, u.enabled,
-    u.role, u.primary_email
+SELECT k.key_id, k.user_id, k.secret_hash, k.created_at, k.label, k.expires_at, k.last_used_at,
+    u.id, COALESCE(u.full_name, '') AS full_name, u.enabled, u.role, u.primary_email
 FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_id = $1";
+pub const SELECT_API_KEYS_OF: &str = "
+SELECT key_id, user_id, secret_hash, created_at, label, expires_at, last_used_at
+FROM api_keys WHERE user_id = $1 ORDER BY created_at, key_id";
+pub const DELETE_API_KEY: &str = "DELETE FROM api_keys WHERE key_id = $1";
+pub const DELETE_LABELLED_API_KEYS: &str = "DELETE FROM api_keys WHERE user_id = $1 AND label = $2";
+/// $1 key, $2 now, $3 since: records the use unless one since $3 is recorded (a write a minute,
+/// not one per request).
+pub const TOUCH_API_KEY: &str =
+    "UPDATE api_keys SET last_used_at = $2 WHERE key_id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)";
 
 /// The AAO's own API keys (attached only), found by the key's last 6 characters.
 pub const SELECT_AAO_API_KEYS: &str = "
@@ -177,7 +187,20 @@ ON CONFLICT (username) DO UPDATE SET
 WHERE failed_sign_ins.failures < $4 OR failed_sign_ins.last_failed_at <= $5
 RETURNING failures";
 pub const SELECT_LAST_FAILURE: &str = "SELECT last_failed_at FROM failed_sign_ins WHERE username = $1";
-pub const CLEAR_FAILED_SIGN_INS: &str = "DELETE FROM failed_sign_ins WHERE username = $1";
+/// $1 the key, $2 the key and a line feed: the key's own count and those of the keys $2 begins (a
+/// username's, from every address).
+pub const CLEAR_FAILED_SIGN_INS: &str =
+    "DELETE FROM failed_sign_ins WHERE username = $1 OR substr(username, 1, length($2)) = $2";
+pub const PURGE_FAILED_SIGN_INS: &str = "DELETE FROM failed_sign_ins WHERE last_failed_at < $1";
+
+// ---- signed-in sessions: a session token names its row; the row's going ends the session
+pub const INSERT_SESSION: &str =
+    "INSERT INTO sign_in_sessions (session_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+pub const SESSION_ALIVE: &str =
+    "SELECT 1 FROM sign_in_sessions WHERE session_id = $1 AND user_id = $2 AND expires_at > $3";
+pub const END_SESSION: &str = "DELETE FROM sign_in_sessions WHERE session_id = $1";
+pub const END_SESSIONS_OF: &str = "DELETE FROM sign_in_sessions WHERE user_id = $1";
+pub const PURGE_SESSIONS: &str = "DELETE FROM sign_in_sessions WHERE expires_at <= $1";
 
 // ---- rate limits
 

@@ -1,5 +1,5 @@
 //! [`UsersDb`]: users, API keys, the AAO's local sign-in identities and the count of failed
-//! sign-ins per username.
+//! sign-ins per username, and signed-in sessions.
 
 use crate::driver::{Row, query};
 use crate::records::{ApiKey, Identity, LockoutRule, SignInGate};
@@ -65,6 +65,8 @@ impl UsersDb for Storage {
             .bind(&key.user_id)
             .bind(&key.secret_hash)
             .bind(key.created_at)
+            .bind(&key.label)
+            .bind(key.expires_at)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -74,13 +76,25 @@ impl UsersDb for Storage {
         let Some(row) = query(sql::SELECT_API_KEY).bind(key_id).fetch_optional(&self.pool).await? else {
             return Ok(None);
         };
-        let key = ApiKey {
-            key_id: row.try_get("key_id")?,
-            user_id: row.try_get("user_id")?,
-            secret_hash: row.try_get("secret_hash")?,
-            created_at: row.try_get("created_at")?,
-        };
-        Ok(Some((key, user_from_row(&row)?)))
+        Ok(Some((api_key_from_row(&row)?, user_from_row(&row)?)))
+    }
+
+    async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKey>> {
+        let rows = query(sql::SELECT_API_KEYS_OF).bind(user_id).fetch_all(&self.pool).await?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    async fn revoke_api_key(&self, key_id: &str) -> Result<bool> {
+        Ok(query(sql::DELETE_API_KEY).bind(key_id).execute(&self.pool).await? > 0)
+    }
+
+    async fn revoke_labelled_api_keys(&self, user_id: &str, label: &str) -> Result<u64> {
+        Ok(query(sql::DELETE_LABELLED_API_KEYS).bind(user_id).bind(label).execute(&self.pool).await?)
+    }
+
+    async fn touch_api_key(&self, key_id: &str, now: i64, since: i64) -> Result<()> {
+        query(sql::TOUCH_API_KEY).bind(key_id).bind(now).bind(since).execute(&self.pool).await?;
+        Ok(())
     }
 
     async fn aao_api_keys(&self, suffix: &str) -> Result<Vec<(String, User)>> {
@@ -130,10 +144,10 @@ impl UsersDb for Storage {
         Ok(done == 1)
     }
 
-    async fn begin_sign_in(&self, username: &str, now: i64, rule: &LockoutRule) -> Result<SignInGate> {
+    async fn begin_sign_in(&self, key: &str, now: i64, rule: &LockoutRule) -> Result<SignInGate> {
         let mut tx = self.pool.begin(true).await?;
         let counted: Option<i32> = query(sql::COUNT_SIGN_IN_ATTEMPT)
-            .bind(username)
+            .bind(key)
             .bind(now)
             .bind(now.saturating_sub(rule.window_ms))
             .bind(i64::from(rule.max_failures))
@@ -144,7 +158,7 @@ impl UsersDb for Storage {
             Some(failures) => SignInGate::Open { failures: failures.max(0) as u32 },
             // The upsert's condition held the row back: locked out since its last failure.
             None => {
-                let last: i64 = query(sql::SELECT_LAST_FAILURE).bind(username).scalar(&mut tx).await?;
+                let last: i64 = query(sql::SELECT_LAST_FAILURE).bind(key).scalar(&mut tx).await?;
                 SignInGate::Locked { until: last.saturating_add(rule.lockout_ms) }
             }
         };
@@ -152,10 +166,57 @@ impl UsersDb for Storage {
         Ok(gate)
     }
 
-    async fn clear_failed_sign_ins(&self, username: &str) -> Result<()> {
-        query(sql::CLEAR_FAILED_SIGN_INS).bind(username).execute(&self.pool).await?;
+    async fn clear_failed_sign_ins(&self, key: &str) -> Result<()> {
+        let prefix = format!("{key}\n");
+        query(sql::CLEAR_FAILED_SIGN_INS).bind(key).bind(prefix).execute(&self.pool).await?;
         Ok(())
     }
+
+    async fn purge_failed_sign_ins(&self, before: i64) -> Result<u64> {
+        Ok(query(sql::PURGE_FAILED_SIGN_INS).bind(before).execute(&self.pool).await?)
+    }
+
+    async fn start_session(&self, session_id: &str, user_id: &str, now: i64, expires_at: i64) -> Result<()> {
+        query(sql::INSERT_SESSION)
+            .bind(session_id)
+            .bind(user_id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn session_alive(&self, session_id: &str, user_id: &str, now: i64) -> Result<bool> {
+        let found: Option<i32> =
+            query(sql::SESSION_ALIVE).bind(session_id).bind(user_id).bind(now).optional_scalar(&self.pool).await?;
+        Ok(found.is_some())
+    }
+
+    async fn end_session(&self, session_id: &str) -> Result<bool> {
+        Ok(query(sql::END_SESSION).bind(session_id).execute(&self.pool).await? > 0)
+    }
+
+    async fn end_sessions_of(&self, user_id: &str) -> Result<u64> {
+        Ok(query(sql::END_SESSIONS_OF).bind(user_id).execute(&self.pool).await?)
+    }
+
+    async fn purge_sessions(&self, now: i64) -> Result<u64> {
+        Ok(query(sql::PURGE_SESSIONS).bind(now).execute(&self.pool).await?)
+    }
+}
+
+/// An API key as the key statements select it.
+fn api_key_from_row(row: &Row) -> Result<ApiKey> {
+    Ok(ApiKey {
+        key_id: row.try_get("key_id")?,
+        user_id: row.try_get("user_id")?,
+        secret_hash: row.try_get("secret_hash")?,
+        created_at: row.try_get("created_at")?,
+        label: row.try_get("label")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+    })
 }
 
 /// A user as the user statements select it.

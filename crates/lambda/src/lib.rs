@@ -50,7 +50,22 @@ impl Role {
 /// The `api` role: the whole axum router, as the process serves it. Downloads never pass through
 /// Lambda (its responses are limited to 6 MB): they are presigned S3 URLs.
 pub async fn serve_api(router: axum::Router) -> Result<(), Error> {
-    lambda_http::run(router).await
+    lambda_http::run(router.layer(axum::middleware::map_request(with_source_ip))).await
+}
+
+/// API Gateway's `sourceIp` as the connection's address, where the router looks for the client's
+/// (sign-ins are counted per address).
+async fn with_source_ip(mut request: axum::extract::Request) -> axum::extract::Request {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    let ip = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+        _ => None,
+    };
+    if let Some(ip) = ip {
+        request.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(ip, 0)));
+    }
+    request
 }
 
 /// What the `worker` role needs.

@@ -16,6 +16,15 @@ use axum::http::request::Parts;
 /// The header an API key travels in.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
+/// The token of an `Authorization: Bearer <token>` header, if the request has one.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?.trim();
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim()),
+        _ => None,
+    }
+}
+
 /// The authenticated caller, as an extractor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser(pub Caller);
@@ -37,16 +46,12 @@ impl FromRequestParts<Shared> for AuthUser {
             let key = value.to_str().unwrap_or_default().trim();
             return Ok(AuthUser(by_api_key(users, &state.service.tokens, key).await?));
         }
-        if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
-            let value = value.to_str().unwrap_or_default().trim();
-            let token = match value.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-                _ => {
-                    return Err(ApiError::refuse(
-                        Code::NoValidAuthentication,
-                        "the Authorization header must be \"Bearer <token>\"; API keys go in the X-API-Key header",
-                    ));
-                }
+        if parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
+            let Some(token) = bearer_token(&parts.headers) else {
+                return Err(ApiError::refuse(
+                    Code::NoValidAuthentication,
+                    "the Authorization header must be \"Bearer <token>\"; API keys go in the X-API-Key header",
+                ));
             };
             return Ok(AuthUser(by_token(users, &state.service.tokens, token).await?));
         }

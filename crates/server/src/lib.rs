@@ -12,6 +12,7 @@
 
 pub mod ads;
 pub mod auth;
+pub mod client;
 pub mod downloads;
 pub mod error;
 pub mod exports;
@@ -127,5 +128,6 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

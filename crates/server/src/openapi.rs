@@ -219,8 +219,15 @@ mod tests {
         let mut unique = listed.clone();
         unique.sort_unstable();
         unique.dedup();
-        assert_eq!((listed.len(), unique.len()), (30, 30), "{listed:?}");
-        for code in ["INVALID_JSON", "INVALID_REQUEST", "TOO_MANY_PREVIEWS", "INVALID_ORIGIN", "INTERNAL_ERROR"] {
+        assert_eq!((listed.len(), unique.len()), (31, 31), "{listed:?}");
+        for code in [
+            "INVALID_JSON",
+            "INVALID_REQUEST",
+            "TOO_MANY_PREVIEWS",
+            "INVALID_ORIGIN",
+            "INTERNAL_ERROR",
+            "SESSION_ENDED",
+        ] {
             assert!(listed.contains(&code), "{code}");
         }
     }

@@ -16,6 +16,7 @@
 //! [`Service::sign_in`]: aao_export_service::Service::sign_in
 
 use crate::auth::AuthUser;
+use crate::client::ClientAddress;
 use crate::error::{ApiError, ApiResult, HttpCode, Json};
 use crate::extract::JsonBody;
 use crate::state::{AppState, Shared};
@@ -157,9 +158,10 @@ fn session_user(caller: Caller) -> SessionUser {
 pub(crate) async fn login(
     State(state): State<Shared>,
     _origin: SignInOrigin,
+    client: ClientAddress,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> ApiResult<(HeaderMap, Json<LoginResponse>)> {
-    let (caller, token) = state.service.sign_in(&request.username, &request.password).await?;
+    let (caller, token) = state.service.sign_in(&request.username, &request.password, client.0).await?;
     let mut answer = HeaderMap::new();
     answer.insert(header::SET_COOKIE, session_cookie(&state, &token));
     Ok((answer, Json(LoginResponse { success: true, user: session_user(caller), token })))
@@ -167,18 +169,29 @@ pub(crate) async fn login(
 
 /// Sign out
 ///
-/// Clears the session cookie (Max-Age=0); answers the same with or without a session. The token
-/// the cookie held is not revoked: it stays valid as a bearer token until it expires. A request
-/// with an Origin header must come from the service's own origin.
+/// Ends the session: the session cookie is cleared (Max-Age=0) and its token (or the bearer
+/// token sent, if it is a session's) stops working at once, as a cookie and as a bearer token.
+/// Tokens made for scripts and API keys are not sessions and keep working. Answers the same with
+/// or without a session. A request with an Origin header must come from the service's own origin.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "logout", security(()),
     responses((status = 200, description = "Signed out; the Set-Cookie header clears the session", body = Success,
             headers(("Set-Cookie" = String, description = "aao_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0[; Secure]"))),
         (status = 403, response = crate::openapi::Forbidden)))]
 pub(crate) async fn logout(State(state): State<Shared>, headers: HeaderMap) -> ApiResult<(HeaderMap, Json<Success>)> {
     check_origin(&state, &headers, false)?;
+    end_sessions(&state, &headers).await?;
     let mut answer = HeaderMap::new();
     answer.insert(header::SET_COOKIE, clear_session_cookie(&state));
     Ok((answer, Json(Success { success: true })))
+}
+
+/// Ends the sessions of the tokens a request carries (the cookie's, a bearer token's).
+pub async fn end_sessions(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    let bearer = crate::auth::bearer_token(headers);
+    for token in session_token(headers).into_iter().chain(bearer) {
+        state.service.sign_out(token).await?;
+    }
+    Ok(())
 }
 
 /// Check a bearer token

@@ -21,19 +21,36 @@ pub struct AppState {
     /// (CORS; the AAO's dashboard) and sign in there (`SERVER_CORS_ORIGINS`). Never with the
     /// session cookie: that stays with the public URL's origin.
     pub cors_origins: Vec<String>,
+    /// Proxies in front of the service whose `X-Forwarded-For` is believed
+    /// (`SERVER_TRUSTED_PROXIES`); from anyone else the header is ignored, so a client cannot
+    /// choose the address its sign-ins are counted against.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl AppState {
     /// The service behind the API, with the default body limit and no public URL (see
     /// [`AppState::with_public_url`]).
     pub fn new(service: Service) -> Self {
-        AppState { service, max_body_bytes: DEFAULT_MAX_BODY_BYTES, public_origin: None, cors_origins: Vec::new() }
+        AppState {
+            service,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            public_origin: None,
+            cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+        }
     }
 
     /// The same state, reached by browsers at `public_url` (e.g. `https://aao.example.org/`). A
     /// URL that is not http(s) leaves the origin unset.
     pub fn with_public_url(mut self, public_url: &str) -> Self {
         self.public_origin = PublicOrigin::parse(public_url);
+        self
+    }
+
+    /// The same state, believing `X-Forwarded-For` from these proxies (see
+    /// [`AppState::trusted_proxies`]).
+    pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
+        self.trusted_proxies = proxies;
         self
     }
 

@@ -84,6 +84,11 @@ pub struct Claims {
     /// How the user signed in (`local`, `cilogon`), when known.
     #[serde(default)]
     pub provider: Option<String>,
+    /// The signed-in session the token belongs to (a row of `sign_in_sessions`): signing out or a
+    /// new password ends it before the token expires. Tokens for scripts and the AAO's own have
+    /// none, and are good until they expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Signs and checks bearer tokens. The secret never prints.
@@ -120,10 +125,19 @@ impl Tokens {
         self
     }
 
-    /// A bearer token for a user, valid for `ttl_secs`.
+    /// A bearer token for a user, valid for `ttl_secs` and not tied to a session (for scripts).
     pub fn mint(&self, user: &User) -> String {
+        self.sign(&self.claims(user, None))
+    }
+
+    /// A session's token: valid for `ttl_secs` while the session `session_id` is on.
+    pub fn mint_for_session(&self, user: &User, session_id: &str) -> String {
+        self.sign(&self.claims(user, Some(session_id.to_string())))
+    }
+
+    fn claims(&self, user: &User, sid: Option<String>) -> Claims {
         let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
-        let claims = Claims {
+        Claims {
             sub: user.id.clone(),
             role: user.role.clone(),
             full_name: user.full_name.clone(),
@@ -131,8 +145,13 @@ impl Tokens {
             iat: now,
             exp: now.saturating_add(self.ttl_secs),
             provider: None,
-        };
-        self.sign(&claims)
+            sid,
+        }
+    }
+
+    /// The session a token belongs to, if it is a good token of a session (signing out ends it).
+    pub fn session_of(&self, token: &str) -> Option<String> {
+        self.verify(token).ok().and_then(|claims| claims.sid)
     }
 
     /// Signs any claims (tests use it for expired tokens).
@@ -208,9 +227,10 @@ impl Tokens {
     }
 }
 
-/// A new API key for a user: the key to hand to the user (shown once) and the record to store,
-/// which keeps only the SHA-256 of the secret part.
-pub fn new_api_key(user_id: &str) -> (String, ApiKey) {
+/// A new API key for a user, labelled with what it is for and good until `expires_at` (or until
+/// revoked): the key to hand to the user (shown once) and the record to store, which keeps only
+/// the SHA-256 of the secret part.
+pub fn new_api_key(user_id: &str, label: Option<&str>, expires_at: Option<i64>) -> (String, ApiKey) {
     let key_id = random_hex(12);
     let secret = random_hex(32);
     let record = ApiKey {
@@ -218,9 +238,15 @@ pub fn new_api_key(user_id: &str) -> (String, ApiKey) {
         user_id: user_id.to_string(),
         secret_hash: sha256_hex(&secret),
         created_at: now_ms(),
+        label: label.map(str::to_string),
+        expires_at,
+        last_used_at: None,
     };
     (format!("{API_KEY_PREFIX}{key_id}_{secret}"), record)
 }
+
+/// A key's use is recorded at most this often (one write a minute, not one per request).
+const KEY_USE_RECORDED_EVERY_MS: i64 = 60_000;
 
 /// Splits `aao_{key_id}_{secret}`.
 fn parse_api_key(key: &str) -> Option<(&str, &str)> {
@@ -254,6 +280,17 @@ pub async fn by_api_key(users: &dyn UsersDb, tokens: &Tokens, key: &str) -> Serv
     let presented = sha256_hex(secret);
     if !bool::from(presented.as_bytes().ct_eq(stored.secret_hash.to_ascii_lowercase().as_bytes())) {
         return Err(invalid());
+    }
+    let now = now_ms();
+    if let Some(expired) = stored.expires_at.filter(|at| *at <= now) {
+        return Err(ServiceError::refuse(
+            Code::InvalidApiKey,
+            format!("the API key expired at {}; ask for a new one", aao_export_core::time::rfc3339(expired)),
+        ));
+    }
+    // Worth knowing (`aao-export users keys`), not worth refusing the request over.
+    if let Err(e) = users.touch_api_key(key_id, now, now - KEY_USE_RECORDED_EVERY_MS).await {
+        tracing::warn!(error = %e, "recording an API key's use failed");
     }
     Caller::from_user(user)
 }
@@ -296,9 +333,17 @@ async fn by_aao_api_key(users: &dyn UsersDb, salt: &SecretString, key: &str) -> 
     }
 }
 
-/// The caller a bearer token names.
+/// The caller a bearer token names. A session's token is good only while its session is on.
 pub async fn by_token(users: &dyn UsersDb, tokens: &Tokens, token: &str) -> ServiceResult<Caller> {
     let claims = tokens.verify(token)?;
+    if let Some(sid) = &claims.sid
+        && !users.session_alive(sid, &claims.sub, now_ms()).await?
+    {
+        return Err(ServiceError::refuse(
+            Code::SessionEnded,
+            "this session has ended (signed out, or the password was changed); sign in again",
+        ));
+    }
     match users.user(&claims.sub).await? {
         Some(user) => Caller::from_user(user),
         None => Err(ServiceError::refuse(
@@ -313,7 +358,7 @@ pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-fn random_hex(n: usize) -> String {
+pub(crate) fn random_hex(n: usize) -> String {
     use rand::Rng;
     let mut bytes = vec![0u8; n];
     rand::rng().fill_bytes(&mut bytes);
@@ -327,13 +372,13 @@ mod tests {
 
     #[test]
     fn api_keys_parse_and_hash() {
-        let (key, record) = new_api_key("alice");
+        let (key, record) = new_api_key("alice", Some("scripts"), None);
         let (key_id, secret) = parse_api_key(&key).unwrap();
         assert_eq!(key_id, record.key_id);
         assert_eq!(sha256_hex(secret), record.secret_hash);
         assert_eq!(record.user_id, "alice");
         assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "URL-safe: {key}");
-        assert_ne!(new_api_key("alice").0, key, "random");
+        assert_ne!(new_api_key("alice", None, None).0, key, "random");
         for bad in ["", "aao_", "aao_abc", "aao__x", "aao_x_", "xyz_a_b", "aao_a_b c", "aao_ä_b"] {
             assert!(parse_api_key(bad).is_none(), "{bad:?}");
         }

@@ -54,6 +54,8 @@ refusal_codes! {
     NoValidAuthentication = "NO_VALID_AUTHENTICATION", Unauthenticated;
     InvalidApiKey = "INVALID_API_KEY", Unauthenticated;
     SessionTokenExpired = "SESSION_TOKEN_EXPIRED", Unauthenticated;
+    /// A session's token after the session was ended (signed out, a new password).
+    SessionEnded = "SESSION_ENDED", Unauthenticated;
     Unauthorised = "UNAUTHORISED", Unauthenticated;
     UserNotFound = "USER_NOT_FOUND", Unauthenticated;
     UserDisabled = "USER_DISABLED", Forbidden;

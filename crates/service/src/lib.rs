@@ -50,6 +50,8 @@ pub struct Settings {
     pub preview_budget: Duration,
     /// How many previews one user may ask for (429 `TOO_MANY_PREVIEWS` beyond).
     pub preview_limit: RateLimit,
+    /// Images larger than this are not served (nor exported).
+    pub max_image_bytes: u64,
 }
 
 /// A preview answers in about 1.5 times this, plus its estimate when it runs out.
@@ -66,6 +68,7 @@ impl Default for Settings {
             sign_in: SignInLimits::default(),
             preview_budget: DEFAULT_PREVIEW_BUDGET,
             preview_limit: RateLimit::PREVIEWS,
+            max_image_bytes: aao_export_core::catalogue::DEFAULT_MAX_IMAGE_BYTES,
         }
     }
 }

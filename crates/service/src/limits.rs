@@ -18,6 +18,9 @@ impl RateLimit {
     /// Previews per user: the builder asks once per pause in typing (350 ms), so a person
     /// editing stays well under 30 in 10 s; a script in a loop or a wall of tabs does not.
     pub const PREVIEWS: RateLimit = RateLimit { hits: 30, per: Duration::from_secs(10) };
+    /// Sign-in attempts from one address, whatever the usernames: room for a classroom behind
+    /// one university NAT, none for a script guessing through the user list.
+    pub const SIGN_INS_PER_ADDRESS: RateLimit = RateLimit { hits: 100, per: Duration::from_secs(10 * 60) };
 }
 
 impl Service {

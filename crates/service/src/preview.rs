@@ -26,7 +26,7 @@ use aao_export_archive::zip_stream::{end_records, entry_overhead};
 use aao_export_core::api::{
     ArchiveContents, EstimatedBytes, ExportDetails, ExportStatusObject, Preview, PreviewAd, PreviewRequest,
 };
-use aao_export_core::catalogue::{display_page_name, is_withdrawn, media_keys};
+use aao_export_core::catalogue::{Media, NOT_OWN_MEDIA, display_page_name, is_withdrawn, media_keys, media_type};
 use aao_export_core::document::{Curation, parse_rdo};
 use aao_export_core::export::{ExportRecord, ExportRequest, ExportStatus};
 use aao_export_core::time::{now_ms, rfc3339};
@@ -150,16 +150,21 @@ impl Service {
                 if media.len() == 1 { "" } else { "s" }
             ))
         })?;
-        let key = &media[index - 1];
-        let missing = || {
-            ServiceError::not_found(format!("image {index} of ad {observation_id:?} is not in the observations store"))
-        };
-        let path = Path::parse(key).map_err(|_| missing())?;
+        let Media { key, own } = &media[index - 1];
+        let missing = |why: &str| ServiceError::not_found(format!("image {index} of ad {observation_id:?} is {why}"));
+        if !own {
+            return Err(missing(NOT_OWN_MEDIA));
+        }
+        let path = Path::parse(key).map_err(|_| missing("not in the observations store"))?;
         let found = match self.observations.get(&path).await {
             Ok(found) => found,
-            Err(object_store::Error::NotFound { .. }) => return Err(missing()),
+            Err(object_store::Error::NotFound { .. }) => return Err(missing("not in the observations store")),
             Err(e) => return Err(e.into()),
         };
+        let max = self.settings.max_image_bytes;
+        if found.meta.size > max {
+            return Err(missing(&format!("{} bytes, more than the {max} an image may be", found.meta.size)));
+        }
         Ok(AdImage { content_type: content_type(key), size: found.meta.size, bytes: found.into_stream() })
     }
 }
@@ -178,14 +183,7 @@ fn percent_encode(segment: &str) -> String {
 
 /// The content type of an image, by its key's extension.
 pub fn content_type(key: &str) -> &'static str {
-    let file = key.rsplit('/').next().unwrap_or_default();
-    let extension = file.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-    match extension.as_str() {
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "webp" => "image/webp",
-        _ => "application/octet-stream",
-    }
+    media_type(key).map_or("application/octet-stream", |(_, media_type)| media_type)
 }
 
 /// The listed ads, and what their content takes in a ZIP.
@@ -232,7 +230,14 @@ impl Sample {
                     .map(str::to_string),
                 observed_at: rfc3339((row.observed_at * 1000.0).round() as i64),
                 page_name: display_page_name(&rdo),
-                image_urls: (1..=ad.media.len()).map(|n| image_url(id, n)).collect(),
+                // Numbered by their place in `media[]`; only the participant's own are shown.
+                image_urls: ad
+                    .media
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| m.own)
+                    .map(|(i, _)| image_url(id, i + 1))
+                    .collect(),
             });
             sample.content_bytes += bytes.data_json;
             sample.rdo_bytes += row.rdo.len() as u64;
@@ -324,7 +329,9 @@ mod tests {
         assert_eq!(content_type("o/temp-v2/u/480.JPEG"), "image/jpeg");
         assert_eq!(content_type("o/x.png"), "image/png");
         assert_eq!(content_type("o/x.webp"), "image/webp");
-        assert_eq!(content_type("o/x.gif"), "application/octet-stream");
+        assert_eq!(content_type("o/x.gif"), "image/gif");
+        assert_eq!(content_type("o/x.svg"), "application/octet-stream");
+        assert_eq!(content_type("o/x.html"), "application/octet-stream");
         assert_eq!(content_type("o.jpg/x"), "application/octet-stream");
     }
 

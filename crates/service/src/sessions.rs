@@ -7,23 +7,30 @@
 //! - A wrong password, an unknown username and a disabled user get the same refusal
 //!   (`INVALID_CREDENTIALS`) after the same work: one argon2 computation, against a dummy hash
 //!   when there is nothing real to check.
-//! - Repeated failures for one username lock it for a short while ([`SignInLimits`]), counted in
-//!   the database so that every API process shares the count; a locked username is refused
-//!   (`TOO_MANY_ATTEMPTS`) even with the right password.
+//! - Repeated failures for one username from one client address lock that username for that
+//!   address for a short while ([`SignInLimits`]), and one address has a limit on attempts across
+//!   usernames: an attacker's failures slow the attacker, not the colleague whose username they
+//!   guess at, who signs in from elsewhere. Counted in the database so that every API process
+//!   shares the count; a locked attempt is refused (`TOO_MANY_ATTEMPTS`, with the wait) even with
+//!   the right password.
 //! - A session is the same HS256 token the API accepts as a bearer token ([`crate::Tokens`]), so
-//!   it expires like one. Front doors carry it in a cookie; nothing here knows HTTP.
+//!   it expires like one; it also names a row of `sign_in_sessions`, so that signing out
+//!   ([`Service::sign_out`]) or a new password ends it at once. Front doors carry it in a cookie;
+//!   nothing here knows HTTP.
 //!
 //! Passwords are never logged, and neither are usernames that failed (a password typed into the
 //! username field would otherwise land in the log).
 
 use crate::Service;
-use crate::auth::{Caller, by_token};
+use crate::auth::{Caller, by_token, random_hex};
 use crate::error::{Code, ServiceError, ServiceResult, conflict_or};
+use crate::limits::RateLimit;
 use aao_export_core::time::{now_ms, rfc3339};
 use aao_export_db::{DbError, LockoutRule, SignInGate, UsersDb};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use md5::{Digest, Md5};
+use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
@@ -47,16 +54,28 @@ pub struct SignInLimits {
     /// How long the lock lasts after the last failure. After it one more attempt goes through;
     /// if that one fails too, the lock starts again.
     pub lockout: Duration,
+    /// Attempts one client address may make, whatever the usernames.
+    pub per_address: RateLimit,
 }
 
 impl Default for SignInLimits {
     /// 5 failures, each within 15 minutes of the one before, lock the username for 30 s.
     fn default() -> Self {
-        SignInLimits { max_failures: 5, window: Duration::from_secs(15 * 60), lockout: Duration::from_secs(30) }
+        SignInLimits {
+            max_failures: 5,
+            window: Duration::from_secs(15 * 60),
+            lockout: Duration::from_secs(30),
+            per_address: RateLimit::SIGN_INS_PER_ADDRESS,
+        }
     }
 }
 
 impl SignInLimits {
+    /// A count of failures older than this has no effect: the upkeep pass may forget it.
+    pub fn forget_after(&self) -> Duration {
+        self.window.max(self.lockout)
+    }
+
     fn rule(&self) -> LockoutRule {
         LockoutRule {
             max_failures: self.max_failures.max(1),
@@ -76,13 +95,29 @@ impl Service {
     /// disabled user alike (same answer, same work); 429 `TOO_MANY_ATTEMPTS` while the username is
     /// locked out, whatever the password, with the time to try again in the message. A legacy MD5
     /// password that matches is replaced by an argon2 hash before this returns.
-    pub async fn sign_in(&self, username: &str, password: &str) -> ServiceResult<(Caller, String)> {
-        // A username no identity can have is never stored, not even as a failure.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> ServiceResult<(Caller, String)> {
+        let address = client.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        self.count_hit(&format!("sign-in:{address}"), self.settings.sign_in.per_address, |secs| {
+            ServiceError::too_many(
+                Code::TooManyAttempts,
+                format!("too many sign-ins from this address; try again in {secs} s"),
+                secs,
+            )
+        })
+        .await?;
+        // Failures count per username and address. A username no identity can have is never
+        // stored, not even as a failure.
+        let attempt = format!("{username}\n{address}");
         let possible = username_problem(username).is_none();
         if possible {
             let now = now_ms();
             if let SignInGate::Locked { until } =
-                self.users.begin_sign_in(username, now, &self.settings.sign_in.rule()).await?
+                self.users.begin_sign_in(&attempt, now, &self.settings.sign_in.rule()).await?
             {
                 return Err(too_many_attempts(until, now));
             }
@@ -112,10 +147,26 @@ impl Service {
                 tracing::warn!(user_id = %user.id, "the password changed while its legacy hash was being upgraded; kept the new one");
             }
         }
-        self.users.clear_failed_sign_ins(username).await?;
+        self.users.clear_failed_sign_ins(&attempt).await?;
+        let (session_id, now) = (random_hex(16), now_ms());
+        let expires_at =
+            now.saturating_add(i64::try_from(self.tokens.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX));
+        self.users.start_session(&session_id, &user.id, now, expires_at).await?;
         tracing::info!(user_id = %user.id, "signed in");
-        let token = self.tokens.mint(&user);
+        let token = self.tokens.mint_for_session(&user, &session_id);
         Ok((Caller::from_user(user)?, token))
+    }
+
+    /// Ends the session a token belongs to, so that neither the cookie nor the token as a bearer
+    /// token works again. A token that is no session's (a script's, an expired or forged one)
+    /// ends nothing; that is not an error: signing out always succeeds.
+    pub async fn sign_out(&self, token: &str) -> ServiceResult<()> {
+        if let Some(session_id) = self.tokens.session_of(token)
+            && self.users.end_session(&session_id).await?
+        {
+            tracing::info!("signed out: the session has ended");
+        }
+        Ok(())
     }
 
     /// The caller a session token names, as for a bearer token but with messages that speak of
@@ -151,8 +202,9 @@ impl Service {
 }
 
 /// Sets (or replaces) a user's password, as an argon2id hash in their `local` identity, and
-/// clears the username's failed sign-ins. `username` names the identity; `None` keeps its current
-/// username, or uses the user id for a new one. Returns the username.
+/// clears the username's failed sign-ins and ends the user's sessions. `username` names the
+/// identity; `None` keeps its current username, or uses the user id for a new one. Returns the
+/// username.
 ///
 /// Refusals: 400 for a password that breaks [`check_new_password`] or a username that breaks
 /// [`check_username`], 404 for an unknown user, 409 for a username another user has.
@@ -190,7 +242,9 @@ pub async fn set_password(
         Err(e) => return Err(conflict_or(e, taken)),
     };
     users.clear_failed_sign_ins(&username).await?;
-    tracing::info!(%user_id, %username, "password set");
+    // Whoever signed in with the old password is signed out.
+    let ended = users.end_sessions_of(user_id).await?;
+    tracing::info!(%user_id, %username, sessions_ended = ended, "password set");
     Ok(username)
 }
 
@@ -254,7 +308,10 @@ fn too_many_attempts(until: i64, now: i64) -> ServiceError {
     let secs = crate::limits::whole_seconds(until.saturating_sub(now));
     ServiceError::too_many(
         Code::TooManyAttempts,
-        format!("too many failed sign-ins for this username; try again in {secs} s (after {})", rfc3339(until)),
+        format!(
+            "too many failed sign-ins for this username from this address; try again in {secs} s (after {})",
+            rfc3339(until)
+        ),
         secs,
     )
 }
@@ -420,9 +477,14 @@ mod tests {
 
     #[test]
     fn the_lockout_rule_is_in_milliseconds_and_never_zero_failures() {
-        let rule =
-            SignInLimits { max_failures: 0, window: Duration::from_secs(60), lockout: Duration::from_millis(1500) }
-                .rule();
+        let limits = SignInLimits {
+            max_failures: 0,
+            window: Duration::from_secs(60),
+            lockout: Duration::from_millis(1500),
+            ..SignInLimits::default()
+        };
+        assert_eq!(limits.forget_after(), Duration::from_secs(60), "the longer of the two");
+        let rule = limits.rule();
         assert_eq!(rule, LockoutRule { max_failures: 1, window_ms: 60_000, lockout_ms: 1500 });
         let ServiceError::Refused(r) = too_many_attempts(10_001, 0) else { panic!() };
         assert_eq!((r.kind(), r.code), (RefusalKind::TooMany, Code::TooManyAttempts));

@@ -1,10 +1,11 @@
-//! Managing users from the command line: adding one with a new API key (and a password), and
-//! minting a bearer token for one. Passwords themselves are [`crate::sessions`]'.
+//! Managing users from the command line: adding one with a new API key (and a password), listing
+//! and revoking API keys, and minting a bearer token for one. Passwords themselves are
+//! [`crate::sessions`]'.
 
 use crate::auth::{self, Tokens};
 use crate::error::{ServiceError, ServiceResult};
 use crate::sessions;
-use aao_export_db::{User, UsersDb};
+use aao_export_db::{ApiKey, User, UsersDb};
 
 /// The roles a user can have: `admin` manages every export; `guest` and `user` their own.
 pub const ROLES: [&str; 3] = ["admin", "user", "guest"];
@@ -19,6 +20,10 @@ pub struct NewUser<'a> {
     pub email: Option<&'a str>,
     /// To sign in with, under the user id as username.
     pub password: Option<&'a str>,
+    /// What the new API key is for (`users keys` shows it).
+    pub key_label: Option<&'a str>,
+    /// When the new API key stops working (epoch ms); `None`: when revoked.
+    pub key_expires_at: Option<i64>,
 }
 
 /// Creates or updates a user and gives it a new API key (and, with a password, sets it for
@@ -42,12 +47,33 @@ pub async fn add_user(users: &dyn UsersDb, new: &NewUser<'_>) -> ServiceResult<S
         primary_email: new.email.map(str::to_string),
     };
     users.put_users(&[user]).await?;
-    let (key, record) = auth::new_api_key(new.id);
+    let (key, record) = auth::new_api_key(new.id, new.key_label, new.key_expires_at);
     users.put_api_key(&record).await?;
     if let Some(password) = new.password {
         sessions::set_password(users, new.id, None, password).await?;
     }
     Ok(key)
+}
+
+/// A user's API keys, oldest first (ids, labels and dates: the secrets are not kept); 404 for an
+/// unknown user.
+pub async fn api_keys(users: &dyn UsersDb, id: &str) -> ServiceResult<Vec<ApiKey>> {
+    if users.user(id).await?.is_none() {
+        return Err(ServiceError::not_found(format!("no user {id:?}")));
+    }
+    Ok(users.api_keys_of(id).await?)
+}
+
+/// Revokes an API key by its id (as `users keys` lists it): it stops working at once. 404 for a
+/// key id that is no key (or was revoked already).
+pub async fn revoke_api_key(users: &dyn UsersDb, key_id: &str) -> ServiceResult<()> {
+    if !users.revoke_api_key(key_id).await? {
+        return Err(ServiceError::not_found(format!(
+            "no API key {key_id:?}; `aao-export users keys USER_ID` lists a user's keys"
+        )));
+    }
+    tracing::info!(%key_id, "API key revoked");
+    Ok(())
 }
 
 /// A bearer token for an existing, enabled user: 404 for an unknown one, 403 for a disabled one.

@@ -5,6 +5,7 @@
 //! `aao-export-demo` crate's.
 
 pub mod archive;
+mod failure;
 pub mod index;
 pub mod notify;
 pub mod runner;

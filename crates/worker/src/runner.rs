@@ -8,10 +8,11 @@
 //! the next worker starts over, overwriting the same key.
 
 use crate::archive::{ExportError, ExportJob, JobError, Progress, UploadTarget, build_export};
+use crate::failure::{RunError, failure_message, retry_message};
 use crate::notify::Notifier;
 use aao_export_core::export::{JobMessage, download_name, object_key};
 use aao_export_core::time::{human_bytes, millis as ms, now_ms};
-use aao_export_db::{CatalogueDb, Claim, DbError, ExportRecord, ExportsDb, Finish};
+use aao_export_db::{CatalogueDb, Claim, ExportRecord, ExportsDb, Finish};
 use aao_export_queue::{Queue, Receipt, Received};
 use aao_export_stores::{ExportsBacking, ExportsStore};
 use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions};
@@ -44,6 +45,8 @@ pub struct RunnerSettings {
     /// How long a completed export lives (`EXPORT_EXPIRATION_DAYS`), for the expiry its
     /// `export_details.json` and report state; `None` states none.
     pub expiration: Option<Duration>,
+    /// Images larger than this are left out (`EXPORT_MAX_IMAGE_BYTES`).
+    pub max_image_bytes: u64,
 }
 
 /// A rate of export work, for the time a job needs.
@@ -74,6 +77,7 @@ impl RunnerSettings {
             conservative_pace: Pace { ads_per_second: 1_500.0, image_bytes_per_second: 8e6 },
             deadline_margin: Duration::from_secs(60),
             expiration: None,
+            max_image_bytes: aao_export_core::catalogue::DEFAULT_MAX_IMAGE_BYTES,
         }
     }
 }
@@ -110,15 +114,6 @@ pub enum Settled {
     Deleted,
     /// Left on the queue: it comes back after its visibility timeout (or at once).
     ComesBack,
-}
-
-/// Why a run may succeed on a retry.
-#[derive(Debug, thiserror::Error)]
-enum RunError {
-    #[error("reading the field catalogue failed: {0}")]
-    Catalogue(#[source] DbError),
-    #[error(transparent)]
-    Export(#[from] ExportError),
 }
 
 /// How one run of an export ended, before it is recorded.
@@ -296,6 +291,7 @@ impl Runner {
             }
         }
         job.expiration = self.settings.expiration;
+        job.max_image_bytes = self.settings.max_image_bytes;
         let progress = Arc::new(Progress::default());
         let cancel = CancellationToken::new();
         let lost_lease = CancellationToken::new();
@@ -442,14 +438,8 @@ impl Runner {
             RunOutcome::Transient(error) if record.attempt <= record.max_retries => {
                 let delay = backoff(self.settings.backoff_base, record.attempt);
                 tracing::warn!(%error, retry_in_s = delay.as_secs_f64(), "attempt failed; retrying");
-                let next = Finish::Retry {
-                    next_attempt: record.attempt + 1,
-                    message: format!(
-                        "attempt {} failed ({error}); retrying in {} s",
-                        record.attempt,
-                        delay.as_secs().max(1)
-                    ),
-                };
+                let next =
+                    Finish::Retry { next_attempt: record.attempt + 1, message: retry_message(record, &error, delay) };
                 match self.exports.finish_export(id, owner, now_ms(), &next).await {
                     Ok(true) => {
                         let body = JobMessage::for_attempt(record, record.attempt + 1).to_body();
@@ -466,9 +456,10 @@ impl Runner {
                 }
                 return self.ack(receipt).await;
             }
-            RunOutcome::Transient(error) => Finish::Failed {
-                message: format!("the export failed after {} attempts; the last error: {error}", record.attempt),
-            },
+            RunOutcome::Transient(error) => {
+                tracing::error!(%error, attempt = record.attempt, "the export's last attempt failed");
+                Finish::Failed { message: failure_message(record, &error) }
+            }
         };
         match self.exports.finish_export(id, owner, finished_at, &finish).await {
             Ok(true) => match &finish {

@@ -5,7 +5,7 @@
 use crate::notify::{NoticeReport, Notifier};
 use aao_export_core::export::JobMessage;
 use aao_export_core::time::{millis, now_ms};
-use aao_export_db::{DbError, ExportsDb, LimitsDb};
+use aao_export_db::{DbError, ExportsDb, LimitsDb, UsersDb};
 use aao_export_queue::{Queue, QueueError};
 use aao_export_stores::ExportsStore;
 use object_store::ObjectStoreExt;
@@ -90,6 +90,10 @@ pub struct Upkeep {
     pub exports: Arc<dyn ExportsDb>,
     /// Rate-limit windows that have ended are forgotten.
     pub limits: Arc<dyn LimitsDb>,
+    /// Signed-in sessions whose tokens have expired are forgotten, and counts of failed sign-ins
+    /// older than this (they no longer lock anything).
+    pub users: Arc<dyn UsersDb>,
+    pub forget_failed_sign_ins_after: Duration,
     pub queue: Arc<dyn Queue>,
     pub files: ExportsStore,
     /// Completed exports older than this expire.
@@ -108,10 +112,15 @@ pub struct UpkeepReport {
     pub notices: NoticeReport,
     /// Rate-limit windows forgotten.
     pub limit_windows_purged: u64,
+    /// Expired sessions forgotten.
+    pub sessions_purged: u64,
+    /// Counts of failed sign-ins forgotten.
+    pub failed_sign_ins_purged: u64,
 }
 
 impl Upkeep {
-    /// One pass: sweep, rescue, send the notices due, forget ended rate-limit windows.
+    /// One pass: sweep, rescue, send the notices due, forget ended rate-limit windows, expired
+    /// sessions and old counts of failed sign-ins.
     pub async fn once(&self) -> Result<UpkeepReport, UpkeepError> {
         let sweep = sweep_once(self.exports.as_ref(), &self.files, self.expiration).await?;
         let rescued = rescue_once(self.exports.as_ref(), self.queue.as_ref(), self.pending_after).await?;
@@ -120,7 +129,10 @@ impl Upkeep {
             None => NoticeReport::default(),
         };
         let limit_windows_purged = self.limits.purge_hits(now_ms()).await?;
-        Ok(UpkeepReport { sweep, rescued, notices, limit_windows_purged })
+        let sessions_purged = self.users.purge_sessions(now_ms()).await?;
+        let before = now_ms().saturating_sub(millis(self.forget_failed_sign_ins_after));
+        let failed_sign_ins_purged = self.users.purge_failed_sign_ins(before).await?;
+        Ok(UpkeepReport { sweep, rescued, notices, limit_windows_purged, sessions_purged, failed_sign_ins_purged })
     }
 
     /// A pass every `every` until shutdown; a failed pass is logged and the next one tries again.

@@ -275,4 +275,67 @@ async fn serve_demo_prints_a_working_key() {
     let response =
         reqwest::Client::new().get(format!("{}/exports/fields", server.url)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
+
+    // The next start makes a new key and revokes this one: one demo key works at a time.
+    drop(server);
+    let again = work.spawn(&["serve", "--demo"]);
+    let mut new_key = None;
+    for _ in 0..200 {
+        new_key = again
+            .stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|l| l.strip_prefix("demo admin API key: ").map(str::to_string));
+        if new_key.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let new_key = new_key.expect("a new demo key");
+    let api = Api::new(&again.url);
+    assert_ne!(new_key, key);
+    assert_eq!(api.call("GET", "/exports", &new_key, None).await.0, 200, "the new key works");
+    let (code, refused) = api.call("GET", "/exports", &key, None).await;
+    assert_eq!((code, refused["comment"].as_str()), (401, Some("INVALID_API_KEY")), "the old one is revoked");
+}
+
+/// `users keys` lists a user's keys without their secrets; `users revoke-key` ends one at once;
+/// a key made with an expiry says when.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_are_listed_and_revoked() {
+    let work = Workdir::local().with("SERVER_BIND", "127.0.0.1:0");
+    let first = work.add_user("alice", "user");
+    let out = tokio::task::block_in_place(|| {
+        work.ok(&["users", "add", "alice", "--name", "Alice", "--key-label", "nightly", "--key-expires-in-days", "30"])
+    });
+    let second = out.lines().last().unwrap().trim().to_string();
+    let server = work.spawn(&["api"]);
+    let api = Api::new(&server.url);
+    assert_eq!(api.call("GET", "/exports", &first, None).await.0, 200);
+    assert_eq!(api.call("GET", "/exports", &second, None).await.0, 200);
+
+    let listed = tokio::task::block_in_place(|| work.ok(&["users", "keys", "alice"]));
+    let rows: Vec<Vec<&str>> = listed.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    let key_id = |key: &str| key.strip_prefix("aao_").unwrap().split('_').next().unwrap().to_string();
+    let (first_id, second_id) = (key_id(&first), key_id(&second));
+    assert_eq!(rows.len(), 2, "a header and two keys: {listed}");
+    // key id, label, created, expires, last used
+    assert_eq!((rows[0][0], rows[0][1], rows[0][3]), (first_id.as_str(), "-", "never"), "{listed}");
+    assert_eq!((rows[1][0], rows[1][1]), (second_id.as_str(), "nightly"), "{listed}");
+    let expires = rows[1][3];
+    assert!(expires.ends_with('Z') && expires > rows[1][2], "expires after it was made: {listed}");
+    assert!(rows.iter().all(|r| r[4] != "never"), "each was used: {listed}");
+    assert!(!listed.contains(first.rsplit('_').next().unwrap()), "no secret is shown: {listed}");
+
+    let out = tokio::task::block_in_place(|| work.ok(&["users", "revoke-key", &first_id]));
+    assert!(out.contains("revoked"), "{out}");
+    let (code, refused) = api.call("GET", "/exports", &first, None).await;
+    assert_eq!((code, refused["comment"].as_str()), (401, Some("INVALID_API_KEY")), "revoked at once");
+    assert_eq!(api.call("GET", "/exports", &second, None).await.0, 200, "the other key goes on");
+    tokio::task::block_in_place(|| {
+        work.fails(&["users", "revoke-key", &first_id], "no API key");
+        work.fails(&["users", "keys", "nobody"], "no user");
+        work.fails(&["users", "add", "bob", "--name", "Bob", "--key-expires-in-days", "0"], "0");
+    });
 }

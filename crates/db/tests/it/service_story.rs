@@ -197,13 +197,24 @@ async fn users(s: &dyn Database, b: &str) {
 
 /// API keys: found by key id with their user, whose state is read fresh every time.
 async fn api_keys(s: &dyn Database, b: &str) {
-    let key = ApiKey { key_id: "k1".into(), user_id: "amy".into(), secret_hash: "a".repeat(64), created_at: T0 };
+    let key = ApiKey {
+        key_id: "k1".into(),
+        user_id: "amy".into(),
+        secret_hash: "a".repeat(64),
+        created_at: T0,
+        label: Some("nightly script".into()),
+        expires_at: Some(T0 + MINUTE),
+        last_used_at: None,
+    };
     s.put_api_key(&key).await.unwrap();
     s.put_api_key(&ApiKey {
         key_id: "k2".into(),
         user_id: "carl".into(),
         secret_hash: "c".repeat(64),
         created_at: T0 + 1,
+        label: None,
+        expires_at: None,
+        last_used_at: None,
     })
     .await
     .unwrap();
@@ -225,6 +236,28 @@ async fn api_keys(s: &dyn Database, b: &str) {
         "[{b}] a key put again replaces its secret; its user is read as it is now"
     );
     s.put_users(&[user("amy", true)]).await.unwrap();
+
+    // Listing, recording use (at most once per period) and revoking.
+    s.touch_api_key("k1", T0 + 10, T0 + 10 - MINUTE).await.unwrap();
+    s.touch_api_key("k1", T0 + 20, T0 + 20 - MINUTE).await.unwrap();
+    s.touch_api_key("nope", T0 + 20, T0).await.unwrap();
+    let used = ApiKey { last_used_at: Some(T0 + 10), ..rotated.clone() };
+    assert_eq!(s.api_keys_of("amy").await.unwrap(), [used], "[{b}] a use a minute at most");
+    s.touch_api_key("k1", T0 + 10 + MINUTE, T0 + 10).await.unwrap();
+    let later = ApiKey { last_used_at: Some(T0 + 10 + MINUTE), ..rotated.clone() };
+    assert_eq!(s.api_keys_of("amy").await.unwrap(), std::slice::from_ref(&later), "[{b}] and then the next");
+    let k3 = ApiKey { key_id: "k3".into(), created_at: T0 + 5, label: Some("demo".into()), ..key.clone() };
+    let k4 = ApiKey { key_id: "k4".into(), created_at: T0 + 6, label: Some("demo".into()), ..key.clone() };
+    s.put_api_key(&k3).await.unwrap();
+    s.put_api_key(&k4).await.unwrap();
+    assert_eq!(s.api_keys_of("amy").await.unwrap(), [later.clone(), k3, k4], "[{b}] oldest first");
+    assert_eq!(s.api_keys_of("nobody").await.unwrap(), [], "[{b}]");
+    assert_eq!(s.revoke_labelled_api_keys("amy", "demo").await.unwrap(), 2, "[{b}] by label");
+    assert_eq!(s.revoke_labelled_api_keys("carl", "nightly script").await.unwrap(), 0, "[{b}] only the user's");
+    assert!(s.revoke_api_key("k2").await.unwrap(), "[{b}] revoked");
+    assert!(!s.revoke_api_key("k2").await.unwrap(), "[{b}] once");
+    assert_eq!(s.api_key("k2").await.unwrap(), None, "[{b}] a revoked key is no key");
+    assert_eq!(s.api_keys_of("amy").await.unwrap(), [later], "[{b}] amy's first key stays");
 }
 
 /// Creating exports: fields in request order, the database queue's message in the same
@@ -990,6 +1023,24 @@ async fn sign_in_story_on_every_backend() {
         s.clear_failed_sign_ins("amy.admin").await.unwrap();
         assert_eq!(gate("amy.admin", T0 + 4 + MINUTE).await, SignInGate::Open { failures: 1 }, "[{b}] cleared");
         s.clear_failed_sign_ins("never-failed").await.unwrap();
+        // Counts kept per username and address: clearing a username clears it from every address,
+        // and no other username that merely starts alike.
+        for key in ["zoe\n10.0.0.1", "zoe\n10.0.0.2", "zoe2\n10.0.0.1", "zoe"] {
+            assert_eq!(gate(key, T0).await, SignInGate::Open { failures: 1 }, "[{b}] {key:?}");
+        }
+        s.clear_failed_sign_ins("zoe").await.unwrap();
+        assert_eq!(gate("zoe\n10.0.0.1", T0).await, SignInGate::Open { failures: 1 }, "[{b}] cleared");
+        assert_eq!(gate("zoe\n10.0.0.2", T0).await, SignInGate::Open { failures: 1 }, "[{b}] cleared");
+        assert_eq!(gate("zoe", T0).await, SignInGate::Open { failures: 1 }, "[{b}] cleared");
+        assert_eq!(gate("zoe2\n10.0.0.1", T0).await, SignInGate::Open { failures: 2 }, "[{b}] not another username");
+        s.clear_failed_sign_ins("zoe\n10.0.0.1").await.unwrap();
+        assert_eq!(gate("zoe\n10.0.0.1", T0).await, SignInGate::Open { failures: 1 }, "[{b}] one address");
+        assert_eq!(gate("zoe\n10.0.0.2", T0).await, SignInGate::Open { failures: 2 }, "[{b}] not the other");
+        // The upkeep pass forgets counts whose last failure is older than it is told.
+        let purged = s.purge_failed_sign_ins(T0 + 1).await.unwrap();
+        assert!(purged >= 4, "[{b}] the counts last failed at T0: {purged}");
+        assert_eq!(gate("zoe\n10.0.0.2", T0 + 2).await, SignInGate::Open { failures: 1 }, "[{b}] forgotten");
+        assert_eq!(s.purge_failed_sign_ins(T0).await.unwrap(), 0, "[{b}] nothing older is left");
         // A count whose last failure is older than the window starts again.
         assert_eq!(gate("bob", T0 + 5).await, SignInGate::Open { failures: 2 }, "[{b}]");
         assert_eq!(gate("bob", T0 + 6 + 10 * MINUTE).await, SignInGate::Open { failures: 1 }, "[{b}] a new window");
@@ -1005,5 +1056,39 @@ async fn sign_in_story_on_every_backend() {
         }
         open.sort();
         assert_eq!(open, [1, 2, 3], "[{b}] each attempt counted once, in turn");
+
+        sessions_end_when_told(s.as_ref(), b).await;
     }
+}
+
+/// Signed-in sessions: on from their start until they expire or are ended, one by one or all of a
+/// user's at once; the upkeep pass forgets the expired ones.
+async fn sessions_end_when_told(s: &dyn Database, b: &str) {
+    let hour = 60 * MINUTE;
+    s.start_session("s-amy-1", "amy", T0, T0 + hour).await.unwrap();
+    s.start_session("s-amy-2", "amy", T0, T0 + 2 * hour).await.unwrap();
+    s.start_session("s-bob-1", "bob", T0, T0 + hour).await.unwrap();
+    assert!(s.start_session("s-amy-1", "bob", T0, T0 + hour).await.is_err(), "[{b}] a session id is one session");
+    assert!(s.session_alive("s-amy-1", "amy", T0).await.unwrap(), "[{b}] on from its start");
+    assert!(s.session_alive("s-amy-1", "amy", T0 + hour - 1).await.unwrap(), "[{b}] until just before it expires");
+    assert!(!s.session_alive("s-amy-1", "amy", T0 + hour).await.unwrap(), "[{b}] not once it has expired");
+    assert!(!s.session_alive("s-amy-1", "bob", T0).await.unwrap(), "[{b}] only for its own user");
+    assert!(!s.session_alive("S-AMY-1", "amy", T0).await.unwrap(), "[{b}] ids are case-sensitive");
+    assert!(!s.session_alive("never", "amy", T0).await.unwrap(), "[{b}] an unknown session is off");
+
+    assert!(s.end_session("s-amy-1").await.unwrap(), "[{b}] signing out ends it");
+    assert!(!s.end_session("s-amy-1").await.unwrap(), "[{b}] once");
+    assert!(!s.session_alive("s-amy-1", "amy", T0 + 1).await.unwrap(), "[{b}] ended");
+    assert!(s.session_alive("s-amy-2", "amy", T0 + 1).await.unwrap(), "[{b}] the user's other session goes on");
+
+    s.start_session("s-amy-3", "amy", T0 + 1, T0 + hour).await.unwrap();
+    assert_eq!(s.end_sessions_of("amy").await.unwrap(), 2, "[{b}] a new password ends all of a user's sessions");
+    assert!(!s.session_alive("s-amy-2", "amy", T0 + 2).await.unwrap(), "[{b}]");
+    assert!(s.session_alive("s-bob-1", "bob", T0 + 2).await.unwrap(), "[{b}] and no one else's");
+
+    s.start_session("s-bob-2", "bob", T0, T0 + 3 * hour).await.unwrap();
+    assert_eq!(s.purge_sessions(T0 + hour - 1).await.unwrap(), 0, "[{b}] none has expired yet");
+    assert_eq!(s.purge_sessions(T0 + hour).await.unwrap(), 1, "[{b}] the upkeep forgets the expired one");
+    assert!(s.session_alive("s-bob-2", "bob", T0 + hour).await.unwrap(), "[{b}] and keeps the rest");
+    assert_eq!(s.end_sessions_of("bob").await.unwrap(), 1, "[{b}]");
 }

@@ -91,7 +91,12 @@ pub async fn form_page(State(state): State<Shared>, headers: HeaderMap, Query(q)
 
 /// `POST /signin`: checks the password; on success sets the session cookie and goes on. Like the
 /// API's sign-in it takes only requests from this site's own pages (no login CSRF).
-pub async fn submit(State(state): State<Shared>, headers: HeaderMap, Form(input): Form<SignIn>) -> Response {
+pub async fn submit(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    client: crate::client::ClientAddress,
+    Form(input): Form<SignIn>,
+) -> Response {
     let next = local_next(input.next.as_deref());
     if let Err(e) = crate::sessions::check_origin(&state, &headers, true) {
         let message = match &e {
@@ -107,7 +112,7 @@ pub async fn submit(State(state): State<Shared>, headers: HeaderMap, Form(input)
     if input.password.is_empty() {
         return form(StatusCode::BAD_REQUEST, &next, username, Some(("password", "Enter your password.")));
     }
-    match state.service.sign_in(username, &input.password).await {
+    match state.service.sign_in(username, &input.password, client.0).await {
         Ok((caller, token)) => signed_in(&state, &caller, &token, &next),
         Err(ServiceError::Refused(r)) => {
             form(crate::error::status_of(r.kind()), &next, username, Some(("form", &r.message)))
@@ -146,6 +151,10 @@ pub async fn sign_out(State(state): State<Shared>, headers: HeaderMap) -> Respon
             p { a href="/exports" { "Back to your exports" } }
         };
         return html_response(StatusCode::FORBIDDEN, page("Not signed out", None, Nav::None, &[], body));
+    }
+    if let Err(e) = crate::sessions::end_sessions(&state, &headers).await {
+        // The cookie is cleared all the same; the session ends when its token expires.
+        tracing::error!(error = %e, "ending a session failed on the server's side");
     }
     let mut response = Redirect::to("/signin").into_response();
     response.headers_mut().append(header::SET_COOKIE, crate::sessions::clear_session_cookie(&state));

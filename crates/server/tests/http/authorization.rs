@@ -26,6 +26,7 @@ fn callers(app: &TestApp) -> Vec<Caller> {
         iat,
         exp,
         provider: None,
+        sid: None,
     };
     let creator_token = app.tokens[CREATOR].clone();
     let foreign = aao_export_service::Tokens::new("another-secret".to_string().into(), 3600).sign(&claims(

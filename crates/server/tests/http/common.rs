@@ -123,7 +123,7 @@ pub async fn spawn_app_on(
     let jwt = Tokens::new(format!("jwt-{}", Uuid::new_v4()).into(), 3600)
         .with_aao_key_salt(Some(AAO_TEST_SALT.to_string().into()));
     for id in USERS {
-        let (key, record) = new_api_key(id);
+        let (key, record) = new_api_key(id, None, None);
         storage.put_api_key(&record).await.unwrap();
         keys.insert(id, key);
         // The disabled user's token was minted while they were enabled.
@@ -156,6 +156,9 @@ pub async fn spawn_app_on(
         settings.clone(),
     ))
     .with_public_url(&url)
+    // Every request comes from 127.0.0.1: as a trusted proxy's, its X-Forwarded-For says which
+    // client it is (tests of sign-ins per address send one; without it, 127.0.0.1 is the client).
+    .with_trusted_proxies(vec![std::net::Ipv4Addr::LOCALHOST.into()])
     .with_cors_origins(&[DASHBOARD_ORIGIN.to_string()])
     .unwrap();
     let max_body_bytes = state.max_body_bytes;

@@ -161,6 +161,7 @@ async fn signing_in_sets_a_session_cookie_the_api_accepts_like_a_token() {
             iat: now - 7200,
             exp: now - 3600,
             provider: None,
+            sid: None,
         });
         let refused = with_cookie(&app, "GET", "/exports", &expired, None, None).await;
         assert_error(&refused, 401, "SESSION_TOKEN_EXPIRED", b);
@@ -287,7 +288,12 @@ async fn a_legacy_md5_password_signs_in_and_is_stored_as_argon2_from_then_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_lock_the_username_for_a_while_even_with_the_right_password() {
     for db in aao_export_testkit::TestDatabase::ours().await {
-        let limits = SignInLimits { max_failures: 3, window: Duration::from_secs(60), lockout: Duration::from_secs(2) };
+        let limits = SignInLimits {
+            max_failures: 3,
+            window: Duration::from_secs(60),
+            lockout: Duration::from_secs(2),
+            ..SignInLimits::default()
+        };
         let app = spawn_app_with(db, |s| s.sign_in = limits).await;
         let b = app.backend;
         give_password(&app, CREATOR, "creator's passphrase").await;

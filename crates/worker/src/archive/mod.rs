@@ -14,6 +14,7 @@ use aao_export_archive::project::{Projected, ProjectedAd, Projector, StoredAd};
 use aao_export_archive::report::ReportContext;
 use aao_export_archive::writer::ArchiveWriter;
 use aao_export_core::api::ExportStatusObject;
+use aao_export_core::catalogue::{DEFAULT_MAX_IMAGE_BYTES, NOT_OWN_MEDIA};
 use aao_export_core::document::Curation;
 use aao_export_core::export::{ExportRecord, ExportStatus};
 use aao_export_core::fields::ExportableField;
@@ -59,6 +60,8 @@ pub struct ExportJob {
     /// How long after completion the service deletes the export (`EXPORT_EXPIRATION_DAYS`), for
     /// `expires_at`; `None` for an export made outside the service.
     pub expiration: Option<std::time::Duration>,
+    /// Images larger than this are left out, listed as missing.
+    pub max_image_bytes: u64,
 }
 
 /// Why an export's recorded parameters cannot be run (a retry would not help).
@@ -75,11 +78,16 @@ impl ExportJob {
     pub fn new(record: ExportRecord, catalogue: &[ExportableField]) -> Result<Self, JobError> {
         let query = Query::from_json(&record.parameters.query)?;
         let fields = resolve_fields(Some(&record.parameters.fields), catalogue)?;
-        Ok(ExportJob { record, query, fields, expiration: None })
+        Ok(ExportJob { record, query, fields, expiration: None, max_image_bytes: DEFAULT_MAX_IMAGE_BYTES })
     }
 
     pub fn include_images(&self) -> bool {
         self.record.parameters.include_images
+    }
+
+    /// Which images to fetch: none, or those up to this many bytes.
+    fn images(&self) -> Option<u64> {
+        self.include_images().then_some(self.max_image_bytes)
     }
 }
 
@@ -181,7 +189,7 @@ pub async fn build_export(
         .collect();
     let batch = if job.include_images() { BATCH_WITH_IMAGES } else { BATCH_WITHOUT_IMAGES };
     let images = tokio::spawn(
-        fetch_images(observations, job.include_images(), batch, projected_rxs, archived_tx).instrument(span.clone()),
+        fetch_images(observations, job.images(), batch, projected_rxs, archived_tx).instrument(span.clone()),
     );
     let writer_job = job.clone();
     let writer_progress = progress.clone();
@@ -311,9 +319,11 @@ fn project_rows(
     Ok(out)
 }
 
+/// Fetches the images of the projected ads (`images`: none, or those up to this many bytes) and
+/// hands the ads on in order.
 async fn fetch_images(
     observations: Arc<dyn ObjectStore>,
-    include_images: bool,
+    images: Option<u64>,
     batch_size: usize,
     mut projected: Vec<mpsc::Receiver<Vec<ProjectedAd>>>,
     tx: mpsc::Sender<Vec<ArchivedAd>>,
@@ -325,14 +335,19 @@ async fn fetch_images(
         let mut ads = page.into_iter().peekable();
         while ads.peek().is_some() {
             let batch: Vec<ProjectedAd> = ads.by_ref().take(batch_size).collect();
-            let archived: Vec<ArchivedAd> = if include_images {
+            let archived: Vec<ArchivedAd> = if let Some(max_image_bytes) = images {
                 futures::stream::iter(batch)
                     .map(|ad| {
                         let store = observations.clone();
                         async move {
                             let mut images = Vec::with_capacity(ad.media.len());
-                            for key in &ad.media {
-                                images.push((key.clone(), fetch_image(store.as_ref(), key).await));
+                            for media in &ad.media {
+                                let image = if media.own {
+                                    fetch_image(store.as_ref(), &media.key, max_image_bytes).await
+                                } else {
+                                    Err(NOT_OWN_MEDIA.to_string())
+                                };
+                                images.push((media.key.clone(), image));
                             }
                             ArchivedAd { ad, images }
                         }
@@ -351,16 +366,30 @@ async fn fetch_images(
     Ok(())
 }
 
-async fn fetch_image(store: &dyn ObjectStore, key: &str) -> Result<Bytes, String> {
-    let path = Path::parse(key).map_err(|e| format!("not a valid object key: {e}"))?;
-    let result = store.get(&path).await.map_err(describe_store_error)?;
-    result.bytes().await.map_err(describe_store_error)
+/// An image's bytes, or why it is missing in words for the export's users (`missing_images`):
+/// the store's own error goes to the log only. An object larger than `max_bytes` is left out
+/// before its body is read.
+async fn fetch_image(store: &dyn ObjectStore, key: &str, max_bytes: u64) -> Result<Bytes, String> {
+    let path = Path::parse(key).map_err(|_| "not a valid object key".to_string())?;
+    let result = store.get(&path).await.map_err(|e| missing(key, e))?;
+    if result.meta.size > max_bytes {
+        return Err(too_large(result.meta.size, max_bytes));
+    }
+    result.bytes().await.map_err(|e| missing(key, e))
 }
 
-fn describe_store_error(e: object_store::Error) -> String {
+/// Why an image over the size cap is missing.
+pub fn too_large(size: u64, max_bytes: u64) -> String {
+    format!("{size} bytes, more than the {max_bytes} an image may be, so it was left out")
+}
+
+fn missing(key: &str, e: object_store::Error) -> String {
     match e {
         object_store::Error::NotFound { .. } => "not found in the observations store".into(),
-        other => other.to_string(),
+        other => {
+            tracing::warn!(%key, error = %other, "reading an image failed");
+            "could not be read from the observations store".into()
+        }
     }
 }
 

@@ -589,3 +589,83 @@ async fn unreadable_rdos_are_reported_on_every_index_run() {
         "the second run reports the unreadable RDO again: {second:?}"
     );
 }
+
+/// An RDO is data a phone sent: its `media[]` may name anything. Only objects in the
+/// participant's own folder are fetched; another participant's screenshot or raw RDO is listed as
+/// missing with the reason, never read; an oversized object is left out before its body is read;
+/// an entry is named `.bin` unless its key is an image's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ad_gets_only_its_own_participants_images() {
+    let db = TestDatabase::sqlite().await;
+    let storage = db.storage.clone();
+    let obs_dir = tempfile::tempdir().unwrap();
+    let observations = open_store(obs_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
+    let put = async |key: &str, bytes: &[u8]| {
+        observations.put(&Path::parse(key).unwrap(), PutPayload::from(bytes.to_vec())).await.unwrap();
+    };
+    let (me, victim) = ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222");
+    put(&format!("{victim}/temp-v2/v/secret.jpg"), b"VICTIM'S SCREENSHOT").await;
+    put(&format!("{victim}/rdo/1.v/output.json"), b"{\"VICTIM'S\": \"RDO\"}").await;
+    put(&format!("{me}/temp-v2/a/480.jpg"), b"MY SCREENSHOT").await;
+    put(&format!("{me}/temp-v2/a/page.html"), b"<script>alert(1)</script>").await;
+    put(&format!("{me}/temp-v2/a/huge.png"), &vec![0u8; 2048]).await;
+    let mut rdo: Value = serde_json::from_slice(include_bytes!("../../../core/tests/sample-rdo.json")).unwrap();
+    rdo["observer"]["uuid"] = json!(me);
+    let media = [
+        format!("{victim}/temp-v2/v/secret.jpg"),
+        format!("{me}/temp-v2/a/480.jpg"),
+        format!("{victim}/rdo/1.v/output.json"),
+        format!("{me}/temp-v2/a/page.html"),
+        format!("{me}/../{victim}/temp-v2/v/secret.jpg"),
+        format!("{me}/temp-v2/a/huge.png"),
+    ];
+    rdo["media"] = json!(media);
+    put(&format!("{me}/rdo/1759583019000.a/output.json"), &serde_json::to_vec(&rdo).unwrap()).await;
+    index_observations(storage.clone(), observations.clone(), |_| {}).await.unwrap();
+
+    let mut job = job(storage.as_ref(), &json!({"method": "ALL"}), None, true).await;
+    job.max_image_bytes = 1024;
+    let exports_dir = tempfile::tempdir().unwrap();
+    let exports = open_store(exports_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
+    let (summary, _) = export(&storage, &observations, &exports, &job).await.unwrap();
+    let bytes = get_bytes(exports.as_ref(), key_for(&job).as_ref()).await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
+    let names: Vec<String> = archive.file_names().map(|n| n.unwrap().to_string()).collect();
+    let mut read = |name: &str| {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut archive.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    };
+    let details: Value = serde_json::from_slice(&read("export_details.json")).unwrap();
+    let folder = format!("ads/{}/", details["missing_images"][0]["observation_id"].as_str().unwrap());
+    assert_eq!(read(&format!("{folder}image_2.jpg")), b"MY SCREENSHOT", "the participant's own image");
+    assert_eq!(read(&format!("{folder}image_4.bin")), b"<script>alert(1)</script>", "no image: .bin");
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with(&folder) && n.contains("image_")).count(),
+        2,
+        "only those two: {names:?}"
+    );
+    let missing: Vec<(String, String)> = details["missing_images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["key"].as_str().unwrap().to_string(), m["error"].as_str().unwrap().to_string()))
+        .collect();
+    let not_own = aao_export_core::catalogue::NOT_OWN_MEDIA.to_string();
+    assert_eq!(
+        missing,
+        [
+            (media[0].clone(), not_own.clone()),
+            (media[2].clone(), not_own.clone()),
+            (media[4].clone(), not_own),
+            (media[5].clone(), "2048 bytes, more than the 1024 an image may be, so it was left out".to_string()),
+        ],
+        "each left out with its reason"
+    );
+    assert_eq!((summary.image_count, summary.missing_image_count), (2, 4));
+    for name in &names {
+        let content = read(name);
+        let text = String::from_utf8_lossy(&content);
+        assert!(!text.contains("VICTIM'S"), "{name} holds none of the other participant's objects");
+    }
+}

@@ -308,7 +308,15 @@ async fn a_store_that_keeps_failing_fails_the_export_after_max_retries() {
         assert_eq!(done.status, ExportStatus::Failed);
         assert_eq!(done.attempt, 3, "the first attempt and max_retries = 2 retries");
         let message = done.message.unwrap();
-        assert!(message.contains("failed after 3 attempts") && message.contains("injected failure"), "{message}");
+        let id = record.export_id;
+        assert_eq!(
+            message,
+            format!(
+                "the export failed after 3 attempts: saving the file to the exports store failed. Try again later; \
+                 if it fails again, tell the service's administrators this reference: export {id}, attempt 3"
+            ),
+            "what failed and a reference, never the store's own words"
+        );
         assert!(w.files().is_empty(), "no partial file: {:?}", w.files());
     })
     .await;
