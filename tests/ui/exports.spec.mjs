@@ -178,7 +178,10 @@ test.describe.serial("a researcher's exports", () => {
       await expect(page).toHaveURL(/\/exports$/);
       const card = page.getByRole("article").first();
       await expect(card).toContainText("failed", { timeout: 60_000 });
-      await expect(card).toContainText(/contact support/);
+      // What failed and a reference, never the store's own words (a server path).
+      await expect(card).toContainText(/saving the file to the exports store failed.*reference: export [0-9a-f-]+, attempt 1/);
+      await expect(card).not.toContainText(/Not a directory|outputs\//);
+      await expect(card).toContainText("You can try again with Retry.");
       failedId = await card.getAttribute("data-id");
       await shot(page, "exports-failed");
     } finally {

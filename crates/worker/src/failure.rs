@@ -51,8 +51,8 @@ pub(crate) fn retry_message(record: &ExportRecord, error: &RunError, delay: Dura
 pub(crate) fn failure_message(record: &ExportRecord, error: &RunError) -> String {
     let attempts = if record.attempt == 1 { "1 attempt".to_string() } else { format!("{} attempts", record.attempt) };
     format!(
-        "the export failed after {attempts}: {}. Try again later; if it fails again, tell the service's \
-         administrators this {}",
+        "the export failed after {attempts}: {}. If it fails again, tell the service's administrators \
+         this {}",
         error.for_users(),
         reference(record)
     )

@@ -74,8 +74,8 @@ pub fn progress_line(e: &ExportStatusObject, caller: &Caller) -> Markup {
         @if e.status == ExportStatus::Failed {
             p.error {
                 @if let Some(message) = &e.message { (message) ". " }
-                @if manages(caller, &e.creator_id) { "Try again with Retry; if it keeps failing, contact support with the export's id." }
-                @else { "Its creator can try again; if it keeps failing, contact support with the export's id." }
+                @if manages(caller, &e.creator_id) { "You can try again with Retry." }
+                @else { "Its creator can try again." }
             }
         }
     }

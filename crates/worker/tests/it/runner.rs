@@ -312,8 +312,8 @@ async fn a_store_that_keeps_failing_fails_the_export_after_max_retries() {
         assert_eq!(
             message,
             format!(
-                "the export failed after 3 attempts: saving the file to the exports store failed. Try again later; \
-                 if it fails again, tell the service's administrators this reference: export {id}, attempt 3"
+                "the export failed after 3 attempts: saving the file to the exports store failed. If it fails \
+                 again, tell the service's administrators this reference: export {id}, attempt 3"
             ),
             "what failed and a reference, never the store's own words"
         );
