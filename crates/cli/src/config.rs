@@ -52,6 +52,9 @@ pub struct Config {
     /// Failed sign-ins in a row that lock a username for `lockout_secs`.
     pub max_failed_sign_ins: u32,
     pub lockout_secs: u64,
+    /// Sign-in attempts one address may make per `address_limit_secs`.
+    pub address_limit: u32,
+    pub address_limit_secs: u64,
     pub aws_region: String,
     pub aws_endpoint_url: Option<String>,
     /// `smtp://`, `smtps://` or `smtp://…?tls=required`, with credentials in the URL; unset: no
@@ -96,6 +99,9 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("JWT", "EXPIRATION", "86400"),
     ("AUTH", "MAX_FAILED_SIGN_INS", "5"),
     ("AUTH", "LOCKOUT_SECONDS", "30"),
+    // Sign-in attempts one client address may make in each window, whatever the usernames.
+    ("AUTH", "ADDRESS_LIMIT", "100"),
+    ("AUTH", "ADDRESS_LIMIT_SECONDS", "600"),
     ("AWS", "REGION", "ap-southeast-2"),
     ("AWS", "ENDPOINT_URL", ""),
     ("EMAIL", "SMTP_URL", ""),
@@ -203,6 +209,8 @@ impl Layers {
             jwt_expiration_secs: self.whole("JWT", "EXPIRATION")?,
             max_failed_sign_ins: self.whole("AUTH", "MAX_FAILED_SIGN_INS")?,
             lockout_secs: self.whole("AUTH", "LOCKOUT_SECONDS")?,
+            address_limit: self.whole("AUTH", "ADDRESS_LIMIT")?,
+            address_limit_secs: self.whole("AUTH", "ADDRESS_LIMIT_SECONDS")?,
             aws_region: self.get("AWS", "REGION"),
             aws_endpoint_url: self.optional("AWS", "ENDPOINT_URL"),
             email_smtp_url: self.optional("EMAIL", "SMTP_URL").map(SecretString::from),
@@ -238,6 +246,9 @@ impl Config {
         }
         if self.max_failed_sign_ins == 0 {
             bail!("AUTH_MAX_FAILED_SIGN_INS must be at least 1");
+        }
+        if self.address_limit == 0 || self.address_limit_secs == 0 {
+            bail!("AUTH_ADDRESS_LIMIT and AUTH_ADDRESS_LIMIT_SECONDS must be at least 1");
         }
         Ok(())
     }
@@ -289,6 +300,7 @@ mod tests {
         assert_eq!(c.exports_location(), "file://data/exports");
         assert_eq!((c.max_retries, c.expiration_days, c.worker_concurrency), (3, 7, 2));
         assert_eq!((c.max_failed_sign_ins, c.lockout_secs), (5, 30));
+        assert_eq!((c.address_limit, c.address_limit_secs), (100, 600), "as SignInLimits::default");
         assert_eq!((c.preview_limit, c.preview_limit_secs), (30, 10));
     }
 
@@ -325,5 +337,19 @@ mod tests {
         std::fs::write(&file, "[EXPORT]\nMAX_RETRYS = 1\n").unwrap();
         let e = Config::load(Some(&file), &env(&[])).unwrap_err();
         assert!(e.to_string().contains("unknown key MAX_RETRYS in section [EXPORT]"), "{e}");
+        let e = Config::load(Some(&missing_file(&dir)), &env(&[("AUTH_ADDRESS_LIMIT", "0")])).unwrap_err();
+        assert!(e.to_string().contains("AUTH_ADDRESS_LIMIT and AUTH_ADDRESS_LIMIT_SECONDS must be at least 1"), "{e}");
+        let proxies = env(&[("SERVER_TRUSTED_PROXIES", "10.0.0.5, fd00::1 ,")]);
+        let c = Config::load(Some(&missing_file(&dir)), &proxies).unwrap();
+        assert_eq!(c.trusted_proxies, ["10.0.0.5".parse::<std::net::IpAddr>().unwrap(), "fd00::1".parse().unwrap()]);
+        let e = Config::load(Some(&missing_file(&dir)), &env(&[("SERVER_TRUSTED_PROXIES", "10.0.0.0/8")])).unwrap_err();
+        assert!(format!("{e:#}").contains("SERVER_TRUSTED_PROXIES: \"10.0.0.0/8\" is not an IP address"), "{e:#}");
+    }
+
+    /// An empty configuration file in `dir`.
+    fn missing_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
+        let path = dir.path().join("empty.ini");
+        std::fs::write(&path, "").unwrap();
+        path
     }
 }

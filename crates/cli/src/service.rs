@@ -189,6 +189,7 @@ fn sign_in_limits(config: &Config) -> SignInLimits {
     SignInLimits {
         max_failures: config.max_failed_sign_ins,
         lockout: Duration::from_secs(config.lockout_secs),
+        per_address: RateLimit { hits: config.address_limit, per: Duration::from_secs(config.address_limit_secs) },
         ..SignInLimits::default()
     }
 }
