@@ -288,8 +288,12 @@ pub async fn by_api_key(users: &dyn UsersDb, tokens: &Tokens, key: &str) -> Serv
             format!("the API key expired at {}; ask for a new one", aao_export_core::time::rfc3339(expired)),
         ));
     }
-    // Worth knowing (`aao-export users keys`), not worth refusing the request over.
-    if let Err(e) = users.touch_api_key(key_id, now, now - KEY_USE_RECORDED_EVERY_MS).await {
+    // Worth knowing (`aao-export users keys`), not worth refusing the request over. The row just
+    // read says whether a write is due: most requests write nothing.
+    let since = now - KEY_USE_RECORDED_EVERY_MS;
+    if stored.last_used_at.is_none_or(|at| at <= since)
+        && let Err(e) = users.touch_api_key(key_id, now, since).await
+    {
         tracing::warn!(error = %e, "recording an API key's use failed");
     }
     Caller::from_user(user)

@@ -147,6 +147,15 @@ async fn both_ways(app: &TestApp, token: &str) -> [(u16, String); 2] {
     [code(app.get("/auth/me", &Auth::Bearer(token.to_string())).await), code(cookie)]
 }
 
+/// `POST /auth/logout` with these headers: the status.
+async fn logout(app: &TestApp, headers: &[(&str, &str)]) -> u16 {
+    let mut request = app.http.post(format!("{}/auth/logout", app.url));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_or_a_new_password_ends_the_session_at_once() {
     let on = [(200, String::new()), (200, String::new())];
@@ -159,15 +168,9 @@ async fn signing_out_or_a_new_password_ends_the_session_at_once() {
         // Signing out through the API with the cookie ends the token as a bearer token too.
         let token = session_of(&app, CREATOR, "correct horse battery").await;
         assert_eq!(both_ways(&app, &token).await, on, "[{b}] signed in");
-        let response = app
-            .http
-            .post(format!("{}/auth/logout", app.url))
-            .header("Cookie", format!("aao_session={token}"))
-            .header("Origin", &app.url)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200, "[{b}]");
+        let cookie = format!("aao_session={token}");
+        let from_here = [("Cookie", cookie.as_str()), ("Origin", app.url.as_str())];
+        assert_eq!(logout(&app, &from_here).await, 200, "[{b}]");
         assert_eq!(both_ways(&app, &token).await, ended, "[{b}] signed out through /auth/logout");
         let verify = app.post("/auth/verify", &Auth::None, serde_json::json!({"token": token})).await;
         assert_error(&verify, 400, "VERIFY_FAILED", b);
@@ -182,14 +185,7 @@ async fn signing_out_or_a_new_password_ends_the_session_at_once() {
             session_of(&app, CREATOR, "correct horse battery").await,
             session_of(&app, CREATOR, "correct horse battery").await,
         );
-        let response = app
-            .http
-            .post(format!("{}/auth/logout", app.url))
-            .header("Authorization", format!("Bearer {laptop}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200, "[{b}]");
+        assert_eq!(logout(&app, &[("Authorization", &format!("Bearer {laptop}"))]).await, 200, "[{b}]");
         assert_eq!(both_ways(&app, &laptop).await, ended, "[{b}] the laptop signed out");
         assert_eq!(both_ways(&app, &phone).await, on, "[{b}] the phone still signed in");
 
