@@ -15,6 +15,45 @@ use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 /// The longest list of unreadable images `export_details.json` spells out; the count is always exact.
 const MAX_LISTED_MISSING: usize = 10_000;
 
+/// An image's bytes as the fetcher hands them over. Bodies are read from the store in chunks:
+/// a small one is kept in memory until its turn, a larger one streams into a spool file with its
+/// CRC computed on the way, so no large object is ever held whole in memory. Stored either way
+/// (images are compressed already).
+pub enum ImageBody {
+    Memory(bytes::Bytes),
+    Spooled {
+        /// Positioned at the start of the bytes.
+        file: std::fs::File,
+        len: u64,
+        crc32: u32,
+    },
+}
+
+impl ImageBody {
+    pub fn len(&self) -> u64 {
+        match self {
+            ImageBody::Memory(bytes) => bytes.len() as u64,
+            ImageBody::Spooled { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Vec<u8>> for ImageBody {
+    fn from(bytes: Vec<u8>) -> Self {
+        ImageBody::Memory(bytes.into())
+    }
+}
+
+impl From<bytes::Bytes> for ImageBody {
+    fn from(bytes: bytes::Bytes) -> Self {
+        ImageBody::Memory(bytes)
+    }
+}
+
 /// What a finished archive holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArchiveSummary {
@@ -66,7 +105,7 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Adds the next ad with its images (by media key: the bytes, or why they could not be read).
-    pub fn add_ad<B: AsRef<[u8]>>(
+    pub fn add_ad<B: Into<ImageBody>>(
         &mut self,
         ad: &ProjectedAd,
         images: impl IntoIterator<Item = (String, Result<B, String>)>,
@@ -76,12 +115,25 @@ impl<W: Write> ArchiveWriter<W> {
         let mut missing_here = 0;
         for (index, (key, bytes)) in images.into_iter().enumerate() {
             match bytes {
-                Ok(bytes) => {
+                Ok(body) => {
                     let entry = format!("{}{}", ad.folder, image_entry(index, &key));
-                    self.zip.add(&entry, bytes.as_ref(), Method::Stored)?;
+                    let body = body.into();
+                    self.image_bytes += body.len();
+                    match body {
+                        ImageBody::Memory(bytes) => self.zip.add(&entry, &bytes, Method::Stored)?,
+                        ImageBody::Spooled { file, len, crc32 } => self.zip.add_raw(
+                            &entry,
+                            RawEntry {
+                                method: Method::Stored,
+                                crc32,
+                                uncompressed_size: len,
+                                compressed_size: len,
+                                data: io::BufReader::with_capacity(256 * 1024, file),
+                            },
+                        )?,
+                    }
                     self.shown.push(entry);
                     self.image_count += 1;
-                    self.image_bytes += bytes.as_ref().len() as u64;
                 }
                 Err(error) => {
                     self.missing_count += 1;

@@ -2,9 +2,10 @@
 //! (`--config FILE`, or `./aao-export.ini` when present), then `SECTION_KEY` environment
 //! variables, which win. Secrets are `secrecy` types, so they never print.
 
+use crate::secrets::NamedSecret;
 use aao_export_aws::AwsSettings;
 use anyhow::{Context, bail};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -108,13 +109,22 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("EMAIL", "FROM", "Australian Ad Observatory exports <exports@localhost>"),
 ];
 
+/// The keys that hold secrets: each may instead name a Secrets Manager secret in the environment
+/// (`{SECTION}_{KEY}_SECRET_ID`, see `secrets`), read when the process starts.
+const SECRET_KEYS: &[(&str, &str)] =
+    &[("DATABASE", "URL"), ("JWT", "SECRET"), ("API", "KEY_SALT"), ("EMAIL", "SMTP_URL")];
+
 /// The AAO's own names, accepted as well: (alias, section, key).
 const ALIASES: &[(&str, &str, &str)] =
     &[("SQS_QUEUE_URL", "EXPORT", "SQS_QUEUE_URL"), ("EXPORTS_BUCKET_NAME", "EXPORT", "S3_BUCKET")];
 
 /// Every key's value after the layers: defaults, then the file, then the environment (the AAO's
-/// names, then ours).
-struct Layers(HashMap<(String, String), String>);
+/// names, then ours), then the secrets the environment names.
+struct Layers {
+    values: HashMap<(String, String), String>,
+    /// Secret keys whose value is to be read from Secrets Manager.
+    named: Vec<(&'static str, &'static str, NamedSecret)>,
+}
 
 impl Layers {
     fn read(file: Option<&Path>, env: &HashMap<String, String>) -> anyhow::Result<Layers> {
@@ -144,11 +154,28 @@ impl Layers {
                 values.insert((section.to_string(), key.to_string()), v.clone());
             }
         }
-        Ok(Layers(values))
+        let mut named = Vec::new();
+        for (section, key) in SECRET_KEYS {
+            if let Some(secret) = NamedSecret::from_env(&format!("{section}_{key}"), env)? {
+                named.push((*section, *key, secret));
+            }
+        }
+        Ok(Layers { values, named })
+    }
+
+    /// Fills the named secrets' keys from Secrets Manager (in the configured AWS region).
+    async fn read_named_secrets(&mut self) -> anyhow::Result<()> {
+        let named: Vec<NamedSecret> = self.named.iter().map(|(_, _, s)| s.clone()).collect();
+        let aws = AwsSettings { region: self.get("AWS", "REGION"), endpoint_url: self.optional("AWS", "ENDPOINT_URL") };
+        let values = crate::secrets::read(&named, &aws).await?;
+        for ((section, key, _), value) in self.named.iter().zip(values) {
+            self.values.insert((section.to_string(), key.to_string()), value.expose_secret().to_string());
+        }
+        Ok(())
     }
 
     fn get(&self, section: &str, key: &str) -> String {
-        self.0[&(section.to_string(), key.to_string())].trim().to_string()
+        self.values[&(section.to_string(), key.to_string())].trim().to_string()
     }
 
     fn optional(&self, section: &str, key: &str) -> Option<String> {
@@ -220,12 +247,14 @@ impl Layers {
 }
 
 impl Config {
-    /// Loads the layers; `file` is `--config`, else `./aao-export.ini` if it exists.
-    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> anyhow::Result<Config> {
+    /// Loads the layers; `file` is `--config`, else `./aao-export.ini` if it exists. Secrets named
+    /// by `{KEY}_SECRET_ID` are read from Secrets Manager here, once.
+    pub async fn load(file: Option<&Path>, env: &HashMap<String, String>) -> anyhow::Result<Config> {
         let default_file = Path::new("aao-export.ini");
         let file = file.or(default_file.exists().then_some(default_file));
-        let values = Layers::read(file, env)?;
-        let config = values.config()?;
+        let mut layers = Layers::read(file, env)?;
+        layers.read_named_secrets().await?;
+        let config = layers.config()?;
         config.check()?;
         Ok(config)
     }
@@ -289,13 +318,13 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
-    #[test]
-    fn defaults_live_under_data() {
+    #[tokio::test]
+    async fn defaults_live_under_data() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.ini");
         std::fs::write(&missing, "").unwrap();
-        let c = Config::load(Some(&missing), &env(&[])).unwrap();
-        assert_eq!(secrecy::ExposeSecret::expose_secret(&c.database_url), "sqlite://data/aao-export.db");
+        let c = Config::load(Some(&missing), &env(&[])).await.unwrap();
+        assert_eq!(c.database_url.expose_secret(), "sqlite://data/aao-export.db");
         assert_eq!(c.observations, "data/observations");
         assert_eq!(c.exports_location(), "file://data/exports");
         assert_eq!((c.max_retries, c.expiration_days, c.worker_concurrency), (3, 7, 2));
@@ -304,8 +333,8 @@ mod tests {
         assert_eq!((c.preview_limit, c.preview_limit_secs), (30, 10));
     }
 
-    #[test]
-    fn environment_wins_over_the_file_and_aliases_work() {
+    #[tokio::test]
+    async fn environment_wins_over_the_file_and_aliases_work() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.ini");
         std::fs::write(
@@ -313,13 +342,14 @@ mod tests {
             "[EXPORT]\nMAX_RETRIES = 5 ; retries\nS3_BUCKET = from-file\n[DATABASE]\nURL = postgres://u:hunter2@h/db\n",
         )
         .unwrap();
-        let c = Config::load(Some(&file), &env(&[("EXPORT_MAX_RETRIES", "9")])).unwrap();
+        let c = Config::load(Some(&file), &env(&[("EXPORT_MAX_RETRIES", "9")])).await.unwrap();
         assert_eq!(c.max_retries, 9);
         assert_eq!(c.exports_location(), "s3://from-file");
         let c = Config::load(
             Some(&file),
             &env(&[("EXPORTS_BUCKET_NAME", "aao-exports"), ("SQS_QUEUE_URL", "https://sqs.x/q")]),
         )
+        .await
         .unwrap();
         assert_eq!(c.export_s3_bucket.as_deref(), Some("aao-exports"));
         assert_eq!(c.sqs_queue_url.as_deref(), Some("https://sqs.x/q"));
@@ -327,22 +357,24 @@ mod tests {
         assert!(!printed.contains("hunter2"), "secrets never print: {printed}");
     }
 
-    #[test]
-    fn bad_values_are_named() {
+    #[tokio::test]
+    async fn bad_values_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.ini");
         std::fs::write(&file, "[EXPORT]\nMAX_RETRIES = lots\n").unwrap();
-        let e = Config::load(Some(&file), &env(&[])).unwrap_err();
+        let e = Config::load(Some(&file), &env(&[])).await.unwrap_err();
         assert!(format!("{e:#}").contains("EXPORT_MAX_RETRIES must be a whole number, found \"lots\""), "{e:#}");
         std::fs::write(&file, "[EXPORT]\nMAX_RETRYS = 1\n").unwrap();
-        let e = Config::load(Some(&file), &env(&[])).unwrap_err();
+        let e = Config::load(Some(&file), &env(&[])).await.unwrap_err();
         assert!(e.to_string().contains("unknown key MAX_RETRYS in section [EXPORT]"), "{e}");
-        let e = Config::load(Some(&missing_file(&dir)), &env(&[("AUTH_ADDRESS_LIMIT", "0")])).unwrap_err();
+        let e = Config::load(Some(&missing_file(&dir)), &env(&[("AUTH_ADDRESS_LIMIT", "0")])).await.unwrap_err();
         assert!(e.to_string().contains("AUTH_ADDRESS_LIMIT and AUTH_ADDRESS_LIMIT_SECONDS must be at least 1"), "{e}");
         let proxies = env(&[("SERVER_TRUSTED_PROXIES", "10.0.0.5, fd00::1 ,")]);
-        let c = Config::load(Some(&missing_file(&dir)), &proxies).unwrap();
+        let c = Config::load(Some(&missing_file(&dir)), &proxies).await.unwrap();
         assert_eq!(c.trusted_proxies, ["10.0.0.5".parse::<std::net::IpAddr>().unwrap(), "fd00::1".parse().unwrap()]);
-        let e = Config::load(Some(&missing_file(&dir)), &env(&[("SERVER_TRUSTED_PROXIES", "10.0.0.0/8")])).unwrap_err();
+        let e = Config::load(Some(&missing_file(&dir)), &env(&[("SERVER_TRUSTED_PROXIES", "10.0.0.0/8")]))
+            .await
+            .unwrap_err();
         assert!(format!("{e:#}").contains("SERVER_TRUSTED_PROXIES: \"10.0.0.0/8\" is not an IP address"), "{e:#}");
     }
 

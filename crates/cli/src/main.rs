@@ -4,6 +4,7 @@
 mod check;
 mod config;
 mod lambda;
+mod secrets;
 mod service;
 
 use aao_export_core::export::{ExportParameters, ExportRecord};
@@ -190,7 +191,7 @@ fn main() -> std::process::ExitCode {
 /// A command, or (no command) the Lambda role.
 async fn start(cli: Option<Cli>) -> anyhow::Result<()> {
     let env: std::collections::HashMap<String, String> = std::env::vars().collect();
-    let config = Config::load(cli.as_ref().and_then(|c| c.config.as_deref()), &env)?;
+    let config = Config::load(cli.as_ref().and_then(|c| c.config.as_deref()), &env).await?;
     tracing::debug!(?config, "configuration loaded");
     let storage = aao_export_db::connect_in(config.database_url.expose_secret(), &config.database_schema)
         .await

@@ -267,21 +267,72 @@ fn the_template_holds_what_matters() {
             assert!(allowed.contains(&a.as_str()), "{name} ({role}) may not {a}");
         }
     };
-    only("index", &["s3:GetObject", "s3:ListBucket"]);
-    only("upkeep", &["s3:DeleteObject", "sqs:SendMessage"]);
-    only("api", &["s3:GetObject", "s3:DeleteObject", "s3:ListBucket", "sqs:SendMessage"]);
+    only("index", &["s3:GetObject", "s3:ListBucket", "secretsmanager:GetSecretValue"]);
+    only("upkeep", &["s3:DeleteObject", "sqs:SendMessage", "secretsmanager:GetSecretValue"]);
+    only(
+        "api",
+        &["s3:GetObject", "s3:DeleteObject", "s3:ListBucket", "sqs:SendMessage", "secretsmanager:GetSecretValue"],
+    );
 
-    // Secrets: resolved from Secrets Manager at deploy time, never in an output.
+    // Secrets: never in the template or a function's configuration (no `{{resolve:…}}`): each
+    // function is told the ARNs of the secrets it uses, reads them at start, and its role may read
+    // exactly those.
+    let text = serde_json::to_string(&t).unwrap();
+    assert!(!text.contains("resolve:secretsmanager"), "a secret resolved into the configuration");
     let env = &globals["Environment"]["Variables"];
-    for var in ["DATABASE_URL", "JWT_SECRET"] {
-        let branches = env[var]["Fn::If"].as_array().unwrap_or_else(|| panic!("{var}: {}", env[var]));
-        for branch in &branches[1..] {
-            let text = branch["Fn::Sub"].as_str().unwrap_or_default();
-            assert!(text.starts_with("{{resolve:secretsmanager:"), "{var}: {branch}");
-        }
+    for var in ["DATABASE_URL", "JWT_SECRET", "EMAIL_SMTP_URL", "API_KEY_SALT"] {
+        assert!(env.get(var).is_none(), "no function is given {var} itself");
+    }
+    assert_eq!(
+        env["DATABASE_URL_SECRET_ID"],
+        json!({"Ref": "DatabaseUrlSecretArn"}),
+        "every function uses the database"
+    );
+    let secrets_of = |role: &str| -> (Vec<String>, Vec<Value>) {
+        let (_, f) = function(role);
+        let vars = f["Properties"]["Environment"]["Variables"].as_object().unwrap();
+        let mut named: Vec<String> = vars
+            .keys()
+            .filter(|k| k.ends_with("_SECRET_ID"))
+            .map(|k| k.trim_end_matches("_SECRET_ID").to_string())
+            .collect();
+        named.sort();
+        let readable = statements(f)
+            .into_iter()
+            .filter(|s| actions(s).contains(&"secretsmanager:GetSecretValue".to_string()))
+            .map(|s| s["Resource"].clone())
+            .collect();
+        (named, readable)
+    };
+    let refs = |names: &[&str]| -> Value { Value::Array(names.iter().map(|n| json!({"Ref": n})).collect()) };
+    let (named, readable) = secrets_of("api");
+    assert_eq!(named, ["API_KEY_SALT", "JWT_SECRET"], "the api's own secrets (and the database's, from Globals)");
+    assert_eq!(
+        readable,
+        [json!({"Fn::If": ["HasApiKeySalt",
+            refs(&["DatabaseUrlSecretArn", "JwtSecretArn", "ApiKeySaltSecretArn"]),
+            refs(&["DatabaseUrlSecretArn", "JwtSecretArn"])]})]
+    );
+    for role in ["worker", "upkeep"] {
+        let (named, readable) = secrets_of(role);
+        assert_eq!(named, ["EMAIL_SMTP_URL"], "{role}: e-mail only, never the JWT secret");
+        assert_eq!(
+            readable,
+            [
+                json!({"Fn::If": ["HasEmail", refs(&["DatabaseUrlSecretArn", "EmailSmtpUrlSecretArn"]), {"Ref": "DatabaseUrlSecretArn"}]})
+            ],
+            "{role}"
+        );
+    }
+    let (named, readable) = secrets_of("index");
+    assert!(named.is_empty(), "the indexer parses participants' data and holds no secret but the database's");
+    assert_eq!(readable, [json!({"Ref": "DatabaseUrlSecretArn"})]);
+    // One role per function (SAM makes one from each function's own policies), none shared.
+    for (name, f) in &functions {
+        assert!(f["Properties"].get("Role").is_none(), "{name} has its own role, not a shared one");
     }
     let outputs = serde_json::to_string(&t["Outputs"]).unwrap();
-    for secret in ["DatabaseUrlSecret", "JwtSecret", "EmailSmtpUrlSecret", "resolve:"] {
+    for secret in ["DatabaseUrlSecret", "JwtSecret", "EmailSmtpUrlSecret", "ApiKeySalt", "resolve:"] {
         assert!(!outputs.contains(secret), "an output names {secret}: {outputs}");
     }
     for required in ["ApiUrl", "ExportQueueUrl", "ExportsBucketName", "LongJobQueueUrl"] {

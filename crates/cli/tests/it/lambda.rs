@@ -65,6 +65,18 @@ impl Process {
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// How the process ended, if it ends within `limit`.
+    fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
 }
 
 impl Drop for Process {
@@ -151,7 +163,7 @@ impl Emulator {
     }
 }
 
-/// PostgreSQL, moto's buckets and queue, a seeded catalogue and a user with an API key.
+/// PostgreSQL, moto's buckets, queue and secrets, a seeded catalogue and a user with an API key.
 struct Stack {
     db: TestDatabase,
     endpoint: String,
@@ -160,6 +172,21 @@ struct Stack {
     queue_url: String,
     queue: SqsQueue,
     api_key: String,
+    /// Secrets Manager ARNs: the database URL (a JSON secret, as RDS keeps them) and the JWT secret.
+    database_secret: String,
+    jwt_secret: String,
+}
+
+const JWT_SECRET: &str = "lambda-test-secret-lambda-test-secret";
+
+/// A secret in the emulator's Secrets Manager; its ARN.
+async fn create_secret(endpoint: &str, purpose: &str, text: &str) -> String {
+    let aws = AwsSettings { region: s3_region(), endpoint_url: Some(endpoint.to_string()) };
+    let client = aws_sdk_secretsmanager::Client::new(&aao_export_aws::sdk_config(&aws).await);
+    let name = format!("aao-export/{purpose}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let created =
+        client.create_secret().name(&name).secret_string(text).send().await.expect("the emulator keeps the secret");
+    created.arn().expect("a secret's ARN").to_string()
 }
 
 impl Stack {
@@ -172,7 +199,20 @@ impl Stack {
         let queue_url: String = create_queue(&endpoint, &name).await;
         let aws = AwsSettings { region: s3_region(), endpoint_url: Some(endpoint.clone()) };
         let queue = SqsQueue::connect(&queue_url, &aws).await;
-        let mut stack = Stack { db, endpoint, observations, exports, queue_url, queue, api_key: String::new() };
+        let database_secret =
+            create_secret(&endpoint, "database", &json!({"url": db.url, "engine": "postgres"}).to_string()).await;
+        let jwt_secret = create_secret(&endpoint, "jwt", JWT_SECRET).await;
+        let mut stack = Stack {
+            db,
+            endpoint,
+            observations,
+            exports,
+            queue_url,
+            queue,
+            api_key: String::new(),
+            database_secret,
+            jwt_secret,
+        };
         stack.binary(&["demo-data", "--ads", "12", "--images-per-ad", "1"]);
         let added = stack.binary(&["users", "add", "alice", "--name", "Alice", "--role", "user"]);
         stack.api_key = added.lines().last().unwrap().trim().to_string();
@@ -188,7 +228,7 @@ impl Stack {
             ("EXPORT_RETRY_BACKOFF_SECONDS", "0".into()),
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_REGION", s3_region()),
-            ("JWT_SECRET", "lambda-test-secret-lambda-test-secret".into()),
+            ("JWT_SECRET", JWT_SECRET.into()),
             ("SERVER_PUBLIC_URL", "https://api.example.test".into()),
         ]
         .into_iter()
@@ -196,6 +236,19 @@ impl Stack {
         .collect();
         for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
             env.push((key.into(), std::env::var(key).unwrap_or_else(|_| "test".into())));
+        }
+        env
+    }
+
+    /// A function's configuration, as the template gives it: the secrets by ARN only, and only
+    /// the ones its role uses (the database's for all, the JWT secret for the api alone).
+    fn function_env(&self, role: &str) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> =
+            self.env().into_iter().filter(|(k, _)| k != "DATABASE_URL" && k != "JWT_SECRET").collect();
+        env.push(("DATABASE_URL_SECRET_ID".into(), self.database_secret.clone()));
+        env.push(("DATABASE_URL_SECRET_JSON_KEY".into(), "url".into()));
+        if role == "api" {
+            env.push(("JWT_SECRET_SECRET_ID".into(), self.jwt_secret.clone()));
         }
         env
     }
@@ -298,7 +351,7 @@ async fn every_role_runs_under_the_lambda_runtime() {
     let emulator = Emulator::start(&cargo_lambda);
 
     // --- api: POST /exports, then GET /exports/{id}, through API Gateway v2 events.
-    let api = emulator.function("api", &stack.env());
+    let api = emulator.function("api", &stack.function_env("api"));
     let create = json!({ "query": { "method": "ALL" }, "include_images": true });
     let (status, created) =
         http_answer(&emulator.invoke(&http_event("POST", "/exports", &stack.api_key, Some(&create))).await);
@@ -312,10 +365,28 @@ async fn every_role_runs_under_the_lambda_runtime() {
     assert_eq!(read["creator_id"], "alice");
     let (status, refused) = http_answer(&emulator.invoke(&http_event("GET", "/exports", "aao_wrong", None)).await);
     assert_eq!(status, 401, "a wrong key is refused as by the process: {refused}");
+    // The JWT secret it read from Secrets Manager is the one tokens are signed with.
+    let token = stack.binary(&["users", "token", "alice"]).trim().to_string();
+    let mut bearer = http_event("GET", &format!("/exports/{id}"), "", None);
+    bearer["headers"].as_object_mut().unwrap().remove("x-api-key");
+    bearer["headers"]["authorization"] = json!(format!("Bearer {token}"));
+    let (status, read) = http_answer(&emulator.invoke(&bearer).await);
+    assert_eq!((status, &read["creator_id"]), (200, &json!("alice")), "{read}\n{}", api.log());
+    assert!(!api.log().contains(JWT_SECRET) && !api.log().contains(&stack.db.url), "no secret in the log");
     drop(api);
 
+    // A function whose secret cannot be read stops at once, naming the variable and the secret.
+    let mut missing = stack.function_env("api");
+    let gone = format!("{}-gone", stack.jwt_secret);
+    missing.iter_mut().filter(|(k, _)| k == "JWT_SECRET_SECRET_ID").for_each(|(_, v)| *v = gone.clone());
+    let mut refused = emulator.function("api", &missing);
+    let status = refused.wait(Duration::from_secs(30)).expect("the function stops by itself");
+    assert!(!status.success());
+    let said = refused.log();
+    assert!(said.contains("JWT_SECRET_SECRET_ID: the secret") && said.contains(&gone), "{said}");
+
     // --- worker: the export's SQS message builds the ZIP into the exports bucket.
-    let worker = emulator.function("worker", &stack.env());
+    let worker = emulator.function("worker", &stack.function_env("worker"));
     let (event, job) = stack.next_message().await;
     assert_eq!(job["export_id"], json!(id.to_string()));
     let answer = emulator.invoke(&event).await;
@@ -336,7 +407,7 @@ async fn every_role_runs_under_the_lambda_runtime() {
     // --- a job whose exports store fails: retried as the process worker retries it.
     let second = create_export(&emulator, &stack).await;
     let broken: Vec<(String, String)> = stack
-        .env()
+        .function_env("worker")
         .into_iter()
         .map(|(k, v)| if k == "EXPORT_S3_BUCKET" { (k, "aao-no-such-bucket".into()) } else { (k, v) })
         .collect();
@@ -349,7 +420,7 @@ async fn every_role_runs_under_the_lambda_runtime() {
     assert_eq!((retried.status, retried.attempt), (ExportStatus::Pending, 2), "{retried:?}");
     assert!(retried.message.as_deref().unwrap_or("").contains("attempt 1 failed"), "{:?}", retried.message);
     drop(worker);
-    let worker = emulator.function("worker", &stack.env());
+    let worker = emulator.function("worker", &stack.function_env("worker"));
     let (event, job) = stack.next_message().await;
     assert_eq!((job["export_id"].as_str(), job["attempt"].as_u64()), (Some(second.to_string().as_str()), Some(2)));
     let answer = emulator.invoke(&event).await;
@@ -370,7 +441,7 @@ async fn every_role_runs_under_the_lambda_runtime() {
     drop(worker);
 
     // --- upkeep (a schedule's event): with a zero expiry, both exports expire, files deleted.
-    let mut expiring = stack.env();
+    let mut expiring = stack.function_env("upkeep");
     expiring.push(("EXPORT_EXPORT_EXPIRATION_DAYS".into(), "0".into()));
     let upkeep = emulator.function("upkeep", &expiring);
     let answer = emulator.invoke(&sample_event("example-eventbridge-schedule.json")).await;
@@ -382,7 +453,7 @@ async fn every_role_runs_under_the_lambda_runtime() {
     drop(upkeep);
 
     // --- index: an RDO lands (Object Created) → exportable; it goes (Object Deleted) → gone.
-    let index = emulator.function("index", &stack.env());
+    let index = emulator.function("index", &stack.function_env("index"));
     let before = stack.db.storage.catalogue_size().await.unwrap();
     let sample = stack
         .db

@@ -12,7 +12,7 @@
 
 use aao_export_archive::project::{Projected, ProjectedAd, Projector, StoredAd};
 use aao_export_archive::report::ReportContext;
-use aao_export_archive::writer::ArchiveWriter;
+use aao_export_archive::writer::{ArchiveWriter, ImageBody};
 use aao_export_core::api::ExportStatusObject;
 use aao_export_core::catalogue::{DEFAULT_MAX_IMAGE_BYTES, NOT_OWN_MEDIA};
 use aao_export_core::document::Curation;
@@ -48,6 +48,9 @@ const PART_SIZE: usize = 8 * 1024 * 1024;
 /// The ZIP's bytes travel from the writer to the upload in chunks this big; the upload gathers
 /// them into parts without copying. Small chunks keep the bytes waiting between the two stages few.
 const CHUNK_SIZE: usize = 1024 * 1024;
+/// Images up to this size wait for the archive in memory; larger ones in a spool file, so memory
+/// stays bounded (ads in flight × images × this) whatever `EXPORT_MAX_IMAGE_BYTES` allows.
+const IMAGE_IN_MEMORY_BYTES: u64 = 1024 * 1024;
 /// Chunks waiting between the writer and the upload.
 const CHUNKS_QUEUED: usize = 4;
 
@@ -134,7 +137,7 @@ pub enum ExportError {
 /// One ad ready for the archive.
 struct ArchivedAd {
     ad: ProjectedAd,
-    images: Vec<(String, Result<Bytes, String>)>,
+    images: Vec<(String, Result<ImageBody, String>)>,
 }
 
 /// Where the ZIP goes: a key in the exports store, with the upload's options (on S3 the
@@ -368,14 +371,69 @@ async fn fetch_images(
 
 /// An image's bytes, or why it is missing in words for the export's users (`missing_images`):
 /// the store's own error goes to the log only. An object larger than `max_bytes` is left out
-/// before its body is read.
-async fn fetch_image(store: &dyn ObjectStore, key: &str, max_bytes: u64) -> Result<Bytes, String> {
+/// before its body is read (and if it grows past that while streaming, then).
+async fn fetch_image(store: &dyn ObjectStore, key: &str, max_bytes: u64) -> Result<ImageBody, String> {
     let path = Path::parse(key).map_err(|_| "not a valid object key".to_string())?;
     let result = store.get(&path).await.map_err(|e| missing(key, e))?;
-    if result.meta.size > max_bytes {
-        return Err(too_large(result.meta.size, max_bytes));
+    let size = result.meta.size;
+    if size > max_bytes {
+        return Err(too_large(size, max_bytes));
     }
-    result.bytes().await.map_err(|e| missing(key, e))
+    let mut body = if size <= IMAGE_IN_MEMORY_BYTES {
+        ImageSpool::Memory(Vec::with_capacity(size as usize))
+    } else {
+        let file = tempfile::tempfile().map_err(|e| spool_failed(key, &e))?;
+        ImageSpool::File { file: tokio::fs::File::from_std(file), crc: crc32fast::Hasher::new(), len: 0 }
+    };
+    let mut chunks = result.into_stream();
+    let mut read = 0u64;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| missing(key, e))?;
+        read += chunk.len() as u64;
+        if read > max_bytes {
+            return Err(too_large(read, max_bytes));
+        }
+        body.append(&chunk).await.map_err(|e| spool_failed(key, &e))?;
+    }
+    body.finish().await.map_err(|e| spool_failed(key, &e))
+}
+
+/// An image's body as it streams in from the store.
+enum ImageSpool {
+    Memory(Vec<u8>),
+    File { file: tokio::fs::File, crc: crc32fast::Hasher, len: u64 },
+}
+
+impl ImageSpool {
+    async fn append(&mut self, chunk: &[u8]) -> io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        match self {
+            ImageSpool::Memory(bytes) => bytes.extend_from_slice(chunk),
+            ImageSpool::File { file, crc, len } => {
+                crc.update(chunk);
+                *len += chunk.len() as u64;
+                file.write_all(chunk).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(self) -> io::Result<ImageBody> {
+        use tokio::io::AsyncSeekExt;
+        Ok(match self {
+            ImageSpool::Memory(bytes) => ImageBody::Memory(bytes.into()),
+            ImageSpool::File { mut file, crc, len } => {
+                file.rewind().await?;
+                ImageBody::Spooled { file: file.into_std().await, len, crc32: crc.finalize() }
+            }
+        })
+    }
+}
+
+/// A spool file that could not be written: the worker's own trouble, logged; the image is missing.
+fn spool_failed(key: &str, e: &io::Error) -> String {
+    tracing::warn!(%key, error = %e, "spooling an image failed");
+    "could not be copied into the export".into()
 }
 
 /// Why an image over the size cap is missing.

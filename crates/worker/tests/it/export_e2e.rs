@@ -10,7 +10,7 @@ use aao_export_core::export::{ExportRecord, ExportRequest};
 use aao_export_db::Database;
 use aao_export_demo::{DemoConfig, SeedProgress, SeedReport, seed_demo_data};
 use aao_export_stores::{AwsSettings, open_store};
-use aao_export_testkit::TestDatabase;
+use aao_export_testkit::{TestDatabase, check_zip_externally};
 use aao_export_worker::archive::{ExportError, ExportJob, ExportSummary, Progress, UploadTarget, build_export};
 use aao_export_worker::index::{IndexReport, index_observations};
 use common::*;
@@ -668,4 +668,71 @@ async fn an_ad_gets_only_its_own_participants_images() {
         let text = String::from_utf8_lossy(&content);
         assert!(!text.contains("VICTIM'S"), "{name} holds none of the other participant's objects");
     }
+}
+
+/// Images larger than the worker keeps in memory stream through a spool file into the ZIP: the
+/// entry is the object byte for byte (stored, with the right CRC, which every external reader
+/// checks), beside a small one held in memory; the summary counts both.
+#[tokio::test]
+async fn a_large_image_streams_into_the_archive_byte_for_byte() {
+    let db = TestDatabase::sqlite().await;
+    let storage = db.storage.clone();
+    let obs_dir = tempfile::tempdir().unwrap();
+    let observations = open_store(obs_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
+    let me = "33333333-3333-4333-8333-333333333333";
+    // 5 MiB that do not repeat (a CRC or offset error cannot hide in a run of equal bytes).
+    let mut large = Vec::with_capacity(5 << 20);
+    let mut x: u32 = 0x9E37_79B9;
+    while large.len() < 5 << 20 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        large.extend_from_slice(&x.to_le_bytes());
+    }
+    let small = b"a small screenshot".to_vec();
+    let keys = [format!("{me}/temp-v2/a/large.png"), format!("{me}/temp-v2/a/small.jpg")];
+    for (key, bytes) in keys.iter().zip([&large, &small]) {
+        observations.put(&Path::parse(key).unwrap(), PutPayload::from(bytes.clone())).await.unwrap();
+    }
+    let mut rdo: Value = serde_json::from_slice(include_bytes!("../../../core/tests/sample-rdo.json")).unwrap();
+    rdo["observer"]["uuid"] = json!(me);
+    rdo["media"] = json!(keys);
+    let rdo_key = format!("{me}/rdo/1759583019000.a/output.json");
+    observations.put(&Path::parse(&rdo_key).unwrap(), serde_json::to_vec(&rdo).unwrap().into()).await.unwrap();
+    index_observations(storage.clone(), observations.clone(), |_| {}).await.unwrap();
+
+    let job = job(storage.as_ref(), &json!({"method": "ALL"}), None, true).await;
+    let exports_dir = tempfile::tempdir().unwrap();
+    let exports = open_store(exports_dir.path().to_str().unwrap(), &AwsSettings::default()).unwrap();
+    let (summary, _) = export(&storage, &observations, &exports, &job).await.unwrap();
+    assert_eq!((summary.image_count, summary.missing_image_count), (2, 0));
+    let bytes = get_bytes(exports.as_ref(), key_for(&job).as_ref()).await.unwrap();
+    check_zip_externally(&bytes, "an export with a spooled image");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
+    let name = |suffix: &str| {
+        archive
+            .file_names()
+            .map(|n| n.unwrap().to_string())
+            .find(|n| n.ends_with(suffix))
+            .unwrap_or_else(|| panic!("an entry {suffix}"))
+    };
+    let (large_name, small_name) = (name("image_1.png"), name("image_2.jpg"));
+    let mut read = |entry: &str| {
+        let mut file = archive.by_name(entry).unwrap();
+        assert_eq!(file.compression(), zip::CompressionMethod::Stored, "{entry}: images are stored");
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut out).unwrap();
+        out
+    };
+    assert!(read(&large_name) == large, "the large image, byte for byte");
+    assert_eq!(read(&small_name), small);
+    let details: Value = serde_json::from_slice(&read_entry(&bytes, "export_details.json")).unwrap();
+    assert_eq!(details["image_bytes"], json!(large.len() + small.len()), "{details}");
+}
+
+fn read_entry(zip: &[u8], name: &str) -> Vec<u8> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut archive.by_name(name).unwrap(), &mut out).unwrap();
+    out
 }
