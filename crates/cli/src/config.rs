@@ -50,6 +50,9 @@ pub struct Config {
     pub retry_backoff_secs: f64,
     pub jwt_secret: SecretString,
     pub jwt_expiration_secs: u64,
+    /// `iss` and `aud` of tokens, checked when set.
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
     /// Failed sign-ins in a row that lock a username for `lockout_secs`.
     pub max_failed_sign_ins: u32,
     pub lockout_secs: u64,
@@ -98,6 +101,10 @@ const KEYS: &[(&str, &str, &str)] = &[
     // The AAO's `API_KEY_SALT`: with it, the AAO's own API keys work here (attached to its database).
     ("API", "KEY_SALT", ""),
     ("JWT", "EXPIRATION", "86400"),
+    // When set, tokens this service mints carry these `iss` / `aud` claims and tokens without them
+    // are refused; unset (the default) accepts the AAO's tokens, which carry neither.
+    ("JWT", "ISSUER", ""),
+    ("JWT", "AUDIENCE", ""),
     ("AUTH", "MAX_FAILED_SIGN_INS", "5"),
     ("AUTH", "LOCKOUT_SECONDS", "30"),
     // Sign-in attempts one client address may make in each window, whatever the usernames.
@@ -234,6 +241,8 @@ impl Layers {
             },
             jwt_secret: self.get("JWT", "SECRET").into(),
             jwt_expiration_secs: self.whole("JWT", "EXPIRATION")?,
+            jwt_issuer: self.optional("JWT", "ISSUER"),
+            jwt_audience: self.optional("JWT", "AUDIENCE"),
             max_failed_sign_ins: self.whole("AUTH", "MAX_FAILED_SIGN_INS")?,
             lockout_secs: self.whole("AUTH", "LOCKOUT_SECONDS")?,
             address_limit: self.whole("AUTH", "ADDRESS_LIMIT")?,

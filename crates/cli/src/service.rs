@@ -272,7 +272,9 @@ pub async fn rescue(config: &Config, storage: Arc<dyn Database>) -> anyhow::Resu
 
 /// Signs bearer tokens with the configured (or generated) secret.
 pub fn tokens(config: &Config) -> anyhow::Result<Tokens> {
-    Ok(Tokens::new(jwt_secret(config)?, config.jwt_expiration_secs).with_aao_key_salt(config.api_key_salt.clone()))
+    Ok(Tokens::new(jwt_secret(config)?, config.jwt_expiration_secs)
+        .with_aao_key_salt(config.api_key_salt.clone())
+        .with_issuer_and_audience(config.jwt_issuer.clone(), config.jwt_audience.clone()))
 }
 
 /// Local download links under the API's public URL, keyed from the JWT secret (so every API

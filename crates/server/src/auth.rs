@@ -55,7 +55,7 @@ impl FromRequestParts<Shared> for AuthUser {
             };
             return Ok(AuthUser(by_token(users, &state.service.tokens, token).await?));
         }
-        if let Some(token) = session_token(&parts.headers) {
+        if let Some(token) = session_token(state, &parts.headers) {
             if changes_state(&parts.method) {
                 check_origin(state, &parts.headers, true)?;
             }

@@ -101,7 +101,7 @@ impl Modify for Conventions {
             "SessionCookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 "aao_session",
-                "The session cookie POST /auth/login sets: the same token as BearerAuth, HttpOnly and SameSite=Strict. A request signed in by it that changes something (any method but GET, HEAD and OPTIONS) must carry an Origin header naming the service's own origin (INVALID_ORIGIN otherwise).",
+                "The session cookie POST /auth/login sets (named __Host-aao_session when the service's public URL is https): the same token as BearerAuth, HttpOnly and SameSite=Strict. A request signed in by it that changes something (any method but GET, HEAD and OPTIONS) must carry an Origin header naming the service's own origin (INVALID_ORIGIN otherwise).",
             ))),
         );
         list_codes(components);

@@ -1,7 +1,8 @@
 //! `/auth/*`: signing in with a username and password for a session cookie, signing out, and who
 //! the session is. Handlers extract, call the service ([`Service::sign_in`]), and answer.
 //!
-//! The session is the cookie [`SESSION_COOKIE`]: the same HS256 token the API accepts as a
+//! The session is the cookie [`SESSION_COOKIE`] ([`SECURE_SESSION_COOKIE`] when the public URL
+//! is https): the same HS256 token the API accepts as a
 //! bearer token, `HttpOnly; SameSite=Strict; Path=/; Max-Age=` the token's lifetime, and `Secure`
 //! when the public URL is https. The API accepts it like a bearer token ([`crate::AuthUser`]);
 //! requests that change state with it must come from the public URL's origin ([`check_origin`]).
@@ -28,8 +29,21 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::routing::{get, post};
 
-/// The session cookie's name.
+/// The session cookie's name over plain http (a laptop, the tests).
 pub const SESSION_COOKIE: &str = "aao_session";
+/// Its name when the public URL is https. Browsers take a `__Host-` cookie only when it is
+/// Secure, for `Path=/` and without a Domain, so no other subdomain or plain-http page can set or
+/// shadow the session; the server then reads only this name.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-aao_session";
+
+/// The session cookie's name on this server.
+pub fn session_cookie_name(state: &AppState) -> &'static str {
+    if is_https(state) { SECURE_SESSION_COOKIE } else { SESSION_COOKIE }
+}
+
+fn is_https(state: &AppState) -> bool {
+    state.public_origin.as_ref().is_some_and(|o| o.https)
+}
 
 pub fn router() -> Router<Shared> {
     Router::new()
@@ -53,25 +67,29 @@ pub fn clear_session_cookie(state: &AppState) -> HeaderValue {
 }
 
 fn cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
-    let secure = state.public_origin.as_ref().is_some_and(|o| o.https);
-    let text = cookie_text(value, max_age, secure);
+    let text = cookie_text(value, max_age, is_https(state));
     HeaderValue::from_str(&text).expect("a token is base64url and dots, so the cookie is a valid header value")
 }
 
 fn cookie_text(value: &str, max_age: u64, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}")
+    let (name, secure) = if secure { (SECURE_SESSION_COOKIE, "; Secure") } else { (SESSION_COOKIE, "") };
+    format!("{name}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}")
 }
 
-/// The session token a request's `Cookie` headers carry, if any (an empty one counts as none).
-pub fn session_token(headers: &HeaderMap) -> Option<&str> {
+/// The session token a request's `Cookie` headers carry under this server's cookie name, if any
+/// (an empty one counts as none).
+pub fn session_token<'h>(state: &AppState, headers: &'h HeaderMap) -> Option<&'h str> {
+    cookie_value(headers, session_cookie_name(state))
+}
+
+fn cookie_value<'h>(headers: &'h HeaderMap, cookie: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(name, _)| *name == cookie)
         .map(|(_, value)| value.trim().trim_matches('"'))
         .filter(|value| !value.is_empty())
 }
@@ -80,7 +98,7 @@ pub fn session_token(headers: &HeaderMap) -> Option<&str> {
 /// valid, or for a user who is gone or disabled. For pages that show who is signed in; it does
 /// not check `Origin` (do that with [`check_origin`] before changing anything).
 pub async fn caller_from_cookie(state: &AppState, headers: &HeaderMap) -> Option<Caller> {
-    state.service.session_caller(session_token(headers)?).await.ok()
+    state.service.session_caller(session_token(state, headers)?).await.ok()
 }
 
 /// Methods that never change anything; every other one does.
@@ -188,7 +206,7 @@ pub(crate) async fn logout(State(state): State<Shared>, headers: HeaderMap) -> A
 /// Ends the sessions of the tokens a request carries (the cookie's, a bearer token's).
 pub async fn end_sessions(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     let bearer = crate::auth::bearer_token(headers);
-    for token in session_token(headers).into_iter().chain(bearer) {
+    for token in session_token(state, headers).into_iter().chain(bearer) {
         state.service.sign_out(token).await?;
     }
     Ok(())
@@ -231,20 +249,25 @@ mod tests {
             cookie_text("a.b.c", 3600, false),
             "aao_session=a.b.c; HttpOnly; SameSite=Strict; Path=/; Max-Age=3600"
         );
-        assert_eq!(cookie_text("", 0, true), "aao_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure");
+        assert_eq!(
+            cookie_text("", 0, true),
+            "__Host-aao_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure"
+        );
     }
 
     #[test]
     fn the_session_token_is_found_among_other_cookies() {
+        let token = |headers: &HeaderMap| cookie_value(headers, SESSION_COOKIE).map(str::to_string);
         let mut headers = HeaderMap::new();
-        assert_eq!(session_token(&headers), None);
+        assert_eq!(token(&headers), None);
         headers.append(header::COOKIE, HeaderValue::from_static("theme=dark; aao_session_old=x"));
-        assert_eq!(session_token(&headers), None, "only the exact name");
+        assert_eq!(token(&headers), None, "only the exact name");
         headers.append(header::COOKIE, HeaderValue::from_static("a=1;aao_session=t.o.k ; b=2"));
-        assert_eq!(session_token(&headers), Some("t.o.k"));
+        assert_eq!(token(&headers).as_deref(), Some("t.o.k"));
+        assert_eq!(cookie_value(&headers, SECURE_SESSION_COOKIE), None, "over https only the __Host- name");
         let mut empty = HeaderMap::new();
         empty.insert(header::COOKIE, HeaderValue::from_static("aao_session="));
-        assert_eq!(session_token(&empty), None, "a cleared cookie is no session");
+        assert_eq!(token(&empty), None, "a cleared cookie is no session");
         assert!(changes_state(&Method::POST) && changes_state(&Method::DELETE) && !changes_state(&Method::HEAD));
     }
 }

@@ -89,6 +89,12 @@ pub struct Claims {
     /// none, and are good until they expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Who issued the token and whom it is for, when `JWT_ISSUER` / `JWT_AUDIENCE` are set (the
+    /// AAO's tokens carry neither, so unset they are not asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
 }
 
 /// Signs and checks bearer tokens. The secret never prints.
@@ -99,6 +105,9 @@ pub struct Tokens {
     pub ttl_secs: u64,
     /// The AAO's `API_KEY_SALT`, to check the AAO's own API keys (attached to its database).
     aao_key_salt: Option<SecretString>,
+    /// `iss` and `aud` that minted tokens carry and checked ones must carry (unset: not asked).
+    issuer: Option<String>,
+    audience: Option<String>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -108,6 +117,8 @@ impl std::fmt::Debug for Tokens {
             .field("secret", &shown)
             .field("ttl_secs", &self.ttl_secs)
             .field("aao_key_salt", &self.aao_key_salt.as_ref().map(|_| "[redacted]"))
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
             .finish()
     }
 }
@@ -115,7 +126,15 @@ impl std::fmt::Debug for Tokens {
 impl Tokens {
     /// Tokens signed with `secret` (empty: every token is refused), valid for `ttl_secs`.
     pub fn new(secret: SecretString, ttl_secs: u64) -> Self {
-        Tokens { secret, ttl_secs, aao_key_salt: None }
+        Tokens { secret, ttl_secs, aao_key_salt: None, issuer: None, audience: None }
+    }
+
+    /// The same, minting tokens with this `iss` and `aud` and refusing tokens without them
+    /// (`None`: that claim is neither written nor checked, as the AAO's tokens have neither).
+    pub fn with_issuer_and_audience(mut self, issuer: Option<String>, audience: Option<String>) -> Self {
+        self.issuer = issuer.filter(|i| !i.is_empty());
+        self.audience = audience.filter(|a| !a.is_empty());
+        self
     }
 
     /// The same, also checking the AAO's API keys with the AAO's `API_KEY_SALT` (unset or empty:
@@ -146,6 +165,8 @@ impl Tokens {
             exp: now.saturating_add(self.ttl_secs),
             provider: None,
             sid,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
         }
     }
 
@@ -210,20 +231,39 @@ impl Tokens {
             } else if claims.sub.is_empty() {
                 Err(unauthorised())
             } else {
-                Ok(claims)
+                self.check_issuer_and_audience(claims)
             };
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
         validation.set_required_spec_claims(&["exp", "sub"]);
+        // Checked below, alike for both token formats.
+        validation.validate_aud = false;
         match jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation) {
-            Ok(data) => Ok(data.claims),
+            Ok(data) => self.check_issuer_and_audience(data.claims),
             Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(ServiceError::refuse(
                 Code::SessionTokenExpired,
                 "the bearer token has expired; sign in again for a new one",
             )),
             Err(_) => Err(unauthorised()),
         }
+    }
+}
+
+impl Tokens {
+    /// Refuses a token whose `iss` or `aud` is not the configured one (when one is configured).
+    fn check_issuer_and_audience(&self, claims: Claims) -> ServiceResult<Claims> {
+        for (claim, wanted, got) in [("iss", &self.issuer, &claims.iss), ("aud", &self.audience, &claims.aud)] {
+            if let Some(wanted) = wanted
+                && got.as_ref() != Some(wanted)
+            {
+                return Err(ServiceError::refuse(
+                    Code::Unauthorised,
+                    format!("the bearer token is not valid here: its {claim} claim is not {wanted:?}"),
+                ));
+            }
+        }
+        Ok(claims)
     }
 }
 
@@ -454,5 +494,45 @@ mod tests {
         )
         .unwrap();
         assert_eq!(tokens.verify(&hs256).unwrap().sub, "u1");
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_only_when_configured() {
+        let user =
+            User { id: "u1".into(), full_name: "U".into(), enabled: true, role: "user".into(), primary_email: None };
+        let open = Tokens::new("s3cret".to_string().into(), 60);
+        let scoped = Tokens::new("s3cret".to_string().into(), 60)
+            .with_issuer_and_audience(Some("https://aao.example/".into()), Some("aao-export".into()));
+        let plain = open.mint(&user);
+        let own = scoped.mint(&user);
+        let claims = scoped.verify(&own).unwrap();
+        assert_eq!((claims.iss.as_deref(), claims.aud.as_deref()), (Some("https://aao.example/"), Some("aao-export")));
+        assert!(open.verify(&own).is_ok(), "unset: not asked for (the AAO's tokens carry neither)");
+        assert_eq!(open.verify(&plain).unwrap().iss, None, "unset: not written");
+        let refused = |token: &str| match scoped.verify(token) {
+            Err(ServiceError::Refused(Refusal { code: Code::Unauthorised, message, .. })) => message,
+            other => panic!("refused, not {other:?}"),
+        };
+        assert!(refused(&plain).contains("its iss claim is not \"https://aao.example/\""));
+        let other_audience = Tokens::new("s3cret".to_string().into(), 60)
+            .with_issuer_and_audience(Some("https://aao.example/".into()), Some("another-service".into()))
+            .mint(&user);
+        assert!(refused(&other_audience).contains("its aud claim is not \"aao-export\""));
+        // The same rule for a standard HS256 token.
+        let hs256 = |aud: &str| {
+            let claims = Claims {
+                iss: Some("https://aao.example/".into()),
+                aud: Some(aud.into()),
+                ..scoped.verify(&own).unwrap()
+            };
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(Algorithm::HS256),
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(b"s3cret"),
+            )
+            .unwrap()
+        };
+        assert!(scoped.verify(&hs256("aao-export")).is_ok());
+        assert!(refused(&hs256("someone-else")).contains("aud"));
     }
 }

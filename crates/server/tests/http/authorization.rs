@@ -27,6 +27,8 @@ fn callers(app: &TestApp) -> Vec<Caller> {
         exp,
         provider: None,
         sid: None,
+        iss: None,
+        aud: None,
     };
     let creator_token = app.tokens[CREATOR].clone();
     let foreign = aao_export_service::Tokens::new("another-secret".to_string().into(), 3600).sign(&claims(

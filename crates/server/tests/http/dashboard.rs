@@ -48,6 +48,8 @@ async fn verify_answers_as_the_aaos_api_does() {
             exp: now - 3600,
             provider: None,
             sid: None,
+            iss: None,
+            aud: None,
         });
         let foreign = aao_export_service::Tokens::new("another-secret".to_string().into(), 60).mint(&user(CREATOR));
         let gone = app.jwt.mint(&user("nobody-here"));

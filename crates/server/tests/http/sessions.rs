@@ -50,7 +50,8 @@ async fn answer(response: reqwest::Response) -> Answer {
 
 /// The token in a `Set-Cookie: aao_session=TOKEN; …` header.
 fn token_of(cookie: &str) -> String {
-    cookie.strip_prefix("aao_session=").unwrap().split(';').next().unwrap().to_string()
+    let value = cookie.strip_prefix("__Host-").unwrap_or(cookie);
+    value.strip_prefix("aao_session=").unwrap().split(';').next().unwrap().to_string()
 }
 
 /// A request carrying the session cookie (and an Origin header, when given).
@@ -162,6 +163,8 @@ async fn signing_in_sets_a_session_cookie_the_api_accepts_like_a_token() {
             exp: now - 3600,
             provider: None,
             sid: None,
+            iss: None,
+            aud: None,
         });
         let refused = with_cookie(&app, "GET", "/exports", &expired, None, None).await;
         assert_error(&refused, 401, "SESSION_TOKEN_EXPIRED", b);
@@ -428,16 +431,40 @@ async fn the_cookie_is_secure_behind_an_https_public_url() {
     assert_eq!(signed_in.status, 200, "{}", signed_in.body);
     let cookie = signed_in.cookie.unwrap();
     let token = token_of(&cookie);
-    assert_eq!(cookie, format!("aao_session={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=600; Secure"));
-    let signed_out = answer(http.post(format!("{url}/auth/logout")).send().await.unwrap()).await;
+    assert_eq!(
+        cookie,
+        format!("__Host-aao_session={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=600; Secure"),
+        "over https the cookie has the __Host- prefix: only this host, only over https, never shadowed"
+    );
+    // Over https only that name is read: a plain `aao_session` (set by some http page) is no session.
+    let plain =
+        http.get(format!("{url}/auth/me")).header("Cookie", format!("aao_session={token}")).send().await.unwrap();
+    assert_eq!(plain.status().as_u16(), 401);
+    let hosted = http
+        .get(format!("{url}/auth/me"))
+        .header("Cookie", format!("__Host-aao_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hosted.status().as_u16(), 200);
+    let signed_out = answer(
+        http.post(format!("{url}/auth/logout"))
+            .header("Cookie", format!("__Host-aao_session={token}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(
         signed_out.cookie.as_deref(),
-        Some("aao_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure")
+        Some("__Host-aao_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure")
     );
+    let signed_in = answer(http.post(format!("{url}/auth/login")).json(&body).send().await.unwrap()).await;
+    let token = token_of(&signed_in.cookie.unwrap());
     for (origin, status) in [("https://aao.example.org", 201), (url.as_str(), 403), ("http://aao.example.org", 403)] {
         let response = http
             .post(format!("{url}/exports"))
-            .header("Cookie", format!("aao_session={token}"))
+            .header("Cookie", format!("__Host-aao_session={token}"))
             .header("Origin", origin)
             .json(&json!({"query": {"method": "ALL"}}))
             .send()
