@@ -280,10 +280,48 @@ test.describe("accessibility", () => {
     await expect(page.locator("#count")).toHaveText(/match|cannot/);
     await axe(page, "new export");
     await page.goto(base() + "/exports");
-    const link = await page.getByRole("article").first().getByRole("link").first().getAttribute("href");
+    // With each dialog open: what a screen reader meets there counts too.
+    const card = page.getByRole("article").first();
+    await card.getByRole("button", { name: /Manage access/ }).click();
+    await expect(page.getByRole("dialog", { name: "Manage access" })).toBeVisible();
+    await axe(page, "manage-access dialog");
+    await shot(page, "exports-access-dialog");
+    await page.getByRole("dialog", { name: "Manage access" }).getByRole("button", { name: "Done" }).click();
+    await card.getByRole("button", { name: "Delete" }).click();
+    const confirm = page.getByRole("dialog", { name: "Delete this export?" });
+    await expect(confirm).toBeVisible();
+    await axe(page, "delete dialog");
+    await shot(page, "exports-delete-dialog");
+    await confirm.getByRole("button", { name: "Cancel" }).click();
+    await expect(confirm).toBeHidden();
+    const link = await card.getByRole("link").first().getAttribute("href");
     await page.goto(base() + link);
     await axe(page, "export detail");
   });
+});
+
+test("signing out in one tab ends the session in another", async ({ browser }) => {
+  const context = await browser.newContext();
+  const first = await context.newPage();
+  await signIn(first, "carol", "carol-password-1");
+  const second = await context.newPage();
+  await second.goto(base() + "/exports");
+  await expect(second).toHaveURL(/\/exports$/);
+  // The session's token, as a script that copied it would hold it: it dies with the session.
+  const cookie = (await context.cookies()).find((c) => c.name.endsWith("aao_session"));
+  expect(cookie, "the session cookie").toBeTruthy();
+  await first.getByRole("button", { name: "Sign out" }).click();
+  await expect(first).toHaveURL(/\/signin/);
+  await second.reload();
+  await expect(second).toHaveURL(/\/signin/);
+  await shot(second, "signed-out-elsewhere");
+  const bearer = await second.evaluate(async (token) => {
+    const r = await fetch("/auth/me", { headers: { Authorization: "Bearer " + token, Accept: "application/json" } });
+    return { status: r.status, body: await r.json() };
+  }, cookie.value);
+  expect(bearer.status).toBe(401);
+  expect(bearer.body.comment).toBe("SESSION_ENDED");
+  await context.close();
 });
 
 test("past the preview limit the builder says it is waiting, then counts by itself", async ({ page }) => {

@@ -115,7 +115,10 @@ pub fn dialogs() -> Markup {
             form #access-form {
                 div.field {
                     label for="access-user" { "Add user" }
-                    input #access-user type="search" role="combobox" list="access-users" autocomplete="off"
+                    // A text input with a list is a combobox to assistive technology already; an
+                    // explicit role would need aria-expanded, which the browser's own list popup
+                    // never updates.
+                    input #access-user type="search" list="access-users" autocomplete="off"
                         aria-describedby="access-help access-error" placeholder="Start typing a name";
                     datalist #access-users {}
                     p.hint #access-help { "Pick a person by name, then Add." }
