@@ -149,6 +149,10 @@ enum UsersCommand {
     RevokeKey { key_id: String },
     /// Print a bearer token (JWT) for a user, alone.
     Token { id: String },
+    /// Let a disabled user (e.g. one who first signed in through an identity provider) in.
+    Enable { id: String },
+    /// Refuse a user from now on: its sessions end at once, its keys and tokens stop working.
+    Disable { id: String },
     /// Set a user's password for signing in, read as one line from standard input (not echoed
     /// on a terminal) unless --password is given.
     Passwd {
@@ -325,6 +329,14 @@ async fn users_command(
         UsersCommand::RevokeKey { key_id } => {
             users::revoke_api_key(storage, &key_id).await.map_err(service::refusal)?;
             println!("API key {key_id} is revoked");
+        }
+        UsersCommand::Enable { id } => {
+            users::set_enabled(storage, &id, true).await.map_err(service::refusal)?;
+            println!("user {id} is enabled");
+        }
+        UsersCommand::Disable { id } => {
+            users::set_enabled(storage, &id, false).await.map_err(service::refusal)?;
+            println!("user {id} is disabled: its sessions are ended and its API keys and tokens are refused");
         }
         UsersCommand::Token { id } => {
             let tokens = service::tokens(config)?;

@@ -319,6 +319,9 @@ pub trait UsersDb: Send + Sync + 'static {
     async fn end_session(&self, session_id: &str) -> Result<bool>;
     /// Ends every session of a user (a new password, the user disabled); how many ended.
     async fn end_sessions_of(&self, user_id: &str) -> Result<u64>;
+    /// Enables or disables a user (only `users.enabled` is written); disabling also ends all of the
+    /// user's sessions, in the same transaction. False for an unknown user.
+    async fn set_enabled(&self, user_id: &str, enabled: bool) -> Result<bool>;
     /// Forgets the sessions that expired by `now` (the upkeep pass); how many.
     async fn purge_sessions(&self, now: i64) -> Result<u64>;
 }

@@ -200,6 +200,8 @@ pub const SESSION_ALIVE: &str =
     "SELECT 1 FROM sign_in_sessions WHERE session_id = $1 AND user_id = $2 AND expires_at > $3";
 pub const END_SESSION: &str = "DELETE FROM sign_in_sessions WHERE session_id = $1";
 pub const END_SESSIONS_OF: &str = "DELETE FROM sign_in_sessions WHERE user_id = $1";
+/// Only `enabled`: attached to the AAO's database, enabling a user writes nothing else of theirs.
+pub const SET_USER_ENABLED: &str = "UPDATE users SET enabled = $2 WHERE id = $1";
 pub const PURGE_SESSIONS: &str = "DELETE FROM sign_in_sessions WHERE expires_at <= $1";
 
 // ---- rate limits

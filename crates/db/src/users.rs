@@ -201,6 +201,16 @@ impl UsersDb for Storage {
         Ok(query(sql::END_SESSIONS_OF).bind(user_id).execute(&self.pool).await?)
     }
 
+    async fn set_enabled(&self, user_id: &str, enabled: bool) -> Result<bool> {
+        let mut tx = self.pool.begin(true).await?;
+        let found = query(sql::SET_USER_ENABLED).bind(user_id).bind(enabled).execute(&mut tx).await? == 1;
+        if found && !enabled {
+            query(sql::END_SESSIONS_OF).bind(user_id).execute(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
     async fn purge_sessions(&self, now: i64) -> Result<u64> {
         Ok(query(sql::PURGE_SESSIONS).bind(now).execute(&self.pool).await?)
     }

@@ -76,6 +76,16 @@ pub async fn revoke_api_key(users: &dyn UsersDb, key_id: &str) -> ServiceResult<
     Ok(())
 }
 
+/// Enables or disables a user; disabling also ends its sessions at once, and every request with its
+/// keys or tokens is refused from then on. 404 for an unknown user.
+pub async fn set_enabled(users: &dyn UsersDb, id: &str, enabled: bool) -> ServiceResult<()> {
+    if !users.set_enabled(id, enabled).await? {
+        return Err(ServiceError::not_found(format!("no user {id:?}")));
+    }
+    tracing::info!(user_id = %id, enabled, "user enabled or disabled");
+    Ok(())
+}
+
 /// A bearer token for an existing, enabled user: 404 for an unknown one, 403 for a disabled one.
 pub async fn token(tokens: &Tokens, users: &dyn UsersDb, id: &str) -> ServiceResult<String> {
     let Some(user) = users.user(id).await? else {

@@ -339,3 +339,40 @@ async fn api_keys_are_listed_and_revoked() {
         work.fails(&["users", "add", "bob", "--name", "Bob", "--key-expires-in-days", "0"], "0");
     });
 }
+
+/// `users disable` refuses a user at once, whatever the credential (its API key, a token from
+/// `users token`); `users enable` lets it back in with the same key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_disabled_and_enabled() {
+    let work = Workdir::local().with("SERVER_BIND", "127.0.0.1:0");
+    let key = work.add_user("alice", "user");
+    let token = tokio::task::block_in_place(|| work.ok(&["users", "token", "alice"])).trim().to_string();
+    let server = work.spawn(&["api"]);
+    let api = Api::new(&server.url);
+    let bearer = |token: &str| {
+        let (url, token) = (format!("{}/exports", server.url), token.to_string());
+        async move {
+            let r = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    assert_eq!(api.call("GET", "/exports", &key, None).await.0, 200);
+    assert_eq!(bearer(&token).await.0, 200);
+
+    let out = tokio::task::block_in_place(|| work.ok(&["users", "disable", "alice"]));
+    assert!(out.contains("user alice is disabled"), "{out}");
+    let (code, refused) = api.call("GET", "/exports", &key, None).await;
+    assert_eq!((code, refused["comment"].as_str()), (403, Some("USER_DISABLED")), "the key, at once: {refused}");
+    let (code, refused) = bearer(&token).await;
+    assert_eq!((code, refused["comment"].as_str()), (403, Some("USER_DISABLED")), "the token too: {refused}");
+    tokio::task::block_in_place(|| work.fails(&["users", "token", "alice"], "disabled"));
+
+    let out = tokio::task::block_in_place(|| work.ok(&["users", "enable", "alice"]));
+    assert!(out.contains("user alice is enabled"), "{out}");
+    assert_eq!(api.call("GET", "/exports", &key, None).await.0, 200, "back in with the same key");
+    assert_eq!(bearer(&token).await.0, 200);
+    tokio::task::block_in_place(|| {
+        work.fails(&["users", "disable", "nobody"], "no user \"nobody\"");
+        work.fails(&["users", "enable", "nobody"], "no user \"nobody\"");
+    });
+}

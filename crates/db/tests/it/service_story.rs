@@ -1091,4 +1091,14 @@ async fn sessions_end_when_told(s: &dyn Database, b: &str) {
     assert_eq!(s.purge_sessions(T0 + hour).await.unwrap(), 1, "[{b}] the upkeep forgets the expired one");
     assert!(s.session_alive("s-bob-2", "bob", T0 + hour).await.unwrap(), "[{b}] and keeps the rest");
     assert_eq!(s.end_sessions_of("bob").await.unwrap(), 1, "[{b}]");
+
+    // Disabling a user ends its sessions; enabling writes only `enabled` back.
+    s.start_session("s-bob-3", "bob", T0, T0 + hour).await.unwrap();
+    let before = s.user("bob").await.unwrap().expect("bob is a user");
+    assert!(s.set_enabled("bob", false).await.unwrap(), "[{b}]");
+    assert!(!s.session_alive("s-bob-3", "bob", T0 + 1).await.unwrap(), "[{b}] disabling ends the user's sessions");
+    assert_eq!(s.user("bob").await.unwrap(), Some(User { enabled: false, ..before.clone() }), "[{b}] only enabled");
+    assert!(s.set_enabled("bob", true).await.unwrap(), "[{b}]");
+    assert_eq!(s.user("bob").await.unwrap(), Some(User { enabled: true, ..before }), "[{b}] enabled again");
+    assert!(!s.set_enabled("nobody", false).await.unwrap(), "[{b}] an unknown user is no user");
 }
