@@ -353,7 +353,7 @@ async fn users_are_disabled_and_enabled() {
         let (url, token) = (format!("{}/exports", server.url), token.to_string());
         async move {
             let r = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
-            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
     assert_eq!(api.call("GET", "/exports", &key, None).await.0, 200);
