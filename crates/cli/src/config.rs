@@ -137,6 +137,7 @@ impl Layers {
     fn read(file: Option<&Path>, env: &HashMap<String, String>) -> anyhow::Result<Layers> {
         let mut values: HashMap<(String, String), String> =
             KEYS.iter().map(|(s, k, d)| ((s.to_string(), k.to_string()), d.to_string())).collect();
+        let mut from_file = Vec::new();
         if let Some(file) = file {
             let ini = ini::Ini::load_from_file(file)
                 .with_context(|| format!("reading the configuration file {}", file.display()))?;
@@ -147,6 +148,7 @@ impl Layers {
                     if !values.contains_key(&id) {
                         bail!("{}: unknown key {} in section [{}]", file.display(), key, section);
                     }
+                    from_file.push(id.clone());
                     values.insert(id, strip_comment(value));
                 }
             }
@@ -164,6 +166,11 @@ impl Layers {
         let mut named = Vec::new();
         for (section, key) in SECRET_KEYS {
             if let Some(secret) = NamedSecret::from_env(&format!("{section}_{key}"), env)? {
+                if from_file.contains(&(section.to_string(), key.to_string())) {
+                    bail!(
+                        "{section}_{key}_SECRET_ID is set and the configuration file sets {key} in [{section}] too: give one of them"
+                    );
+                }
                 named.push((*section, *key, secret));
             }
         }
@@ -385,6 +392,20 @@ mod tests {
             .await
             .unwrap_err();
         assert!(format!("{e:#}").contains("SERVER_TRUSTED_PROXIES: \"10.0.0.0/8\" is not an IP address"), "{e:#}");
+    }
+
+    #[tokio::test]
+    async fn a_secret_is_given_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.ini");
+        std::fs::write(&file, "[JWT]\nSECRET = from-the-file\n").unwrap();
+        let e = Config::load(Some(&file), &env(&[("JWT_SECRET_SECRET_ID", "arn:x")])).await.unwrap_err();
+        assert!(e.to_string().contains("the configuration file sets SECRET in [JWT] too"), "{e}");
+        assert!(!e.to_string().contains("from-the-file"), "{e}");
+        let e = Config::load(Some(&missing_file(&dir)), &env(&[("JWT_SECRET", "a"), ("JWT_SECRET_SECRET_ID", "b")]))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not both"), "{e}");
     }
 
     /// An empty configuration file in `dir`.

@@ -40,7 +40,17 @@ impl NamedSecret {
 
     /// The value out of the secret's text.
     fn value_of(&self, text: &str) -> anyhow::Result<String> {
-        let Some(field) = &self.json_key else { return Ok(text.trim().to_string()) };
+        let Some(field) = &self.json_key else {
+            // An RDS-managed secret is JSON with the password in it: never taken (or shown) whole.
+            if text.trim_start().starts_with('{') {
+                bail!(
+                    "the secret {} is JSON: set {}_SECRET_JSON_KEY to the field that holds the value",
+                    self.id,
+                    self.key
+                );
+            }
+            return Ok(text.trim().to_string());
+        };
         let json: serde_json::Value =
             serde_json::from_str(text).ok().filter(serde_json::Value::is_object).with_context(|| {
                 format!("{}_SECRET_JSON_KEY is {field:?} but the secret {} is not a JSON object", self.key, self.id)
@@ -115,6 +125,8 @@ mod tests {
             json_key: json_key.map(str::to_string),
         };
         assert_eq!(named(None).value_of(" postgres://u:p@h/db\n").unwrap(), "postgres://u:p@h/db");
+        let whole = named(None).value_of(r#"{"password": "hunter2"}"#).unwrap_err().to_string();
+        assert!(whole.contains("set DATABASE_URL_SECRET_JSON_KEY") && !whole.contains("hunter2"), "{whole}");
         let text = r#"{"url": "postgres://u:p@h/db", "port": 5432, "username": "u"}"#;
         assert_eq!(named(Some("url")).value_of(text).unwrap(), "postgres://u:p@h/db");
         assert_eq!(named(Some("port")).value_of(text).unwrap(), "5432");

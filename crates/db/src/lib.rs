@@ -72,7 +72,8 @@ pub enum DbError {
     Folder(#[source] std::io::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported database URL {0:?}: use sqlite://path or postgres://user@host/db")]
+    /// Only the URL's scheme is kept: the rest may hold a password (or be a whole secret).
+    #[error("unsupported database URL starting {0:?}: use sqlite://path or postgres://user@host/db")]
     UnsupportedUrl(String),
     /// The database has an Alembic history (the AAO's) but not the tables, columns or types this
     /// service relies on, or the configured schema name is not usable.
@@ -445,8 +446,22 @@ pub async fn connect_in(url: &str, schema: &str) -> Result<Arc<dyn Database>> {
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Arc::new(Storage::postgres(url, schema).await?)
     } else {
-        return Err(DbError::UnsupportedUrl(url.to_string()));
+        let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+        let shown = if scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) { scheme } else { "" };
+        return Err(DbError::UnsupportedUrl(format!("{shown}://")));
     };
     storage.migrate().await?;
     Ok(storage)
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn an_unsupported_url_is_named_by_its_scheme_alone() {
+        for (url, shown) in [("mysql://u:hunter2@h/db", "mysql://"), (r#"{"password": "hunter2"}"#, "://")] {
+            let Err(e) = super::connect(url).await else { panic!("{url} is refused") };
+            let said = e.to_string();
+            assert!(said.contains(&format!("starting {shown:?}")) && !said.contains("hunter2"), "{said}");
+        }
+    }
 }

@@ -267,12 +267,21 @@ fn the_template_holds_what_matters() {
             assert!(allowed.contains(&a.as_str()), "{name} ({role}) may not {a}");
         }
     };
-    only("index", &["s3:GetObject", "s3:ListBucket", "secretsmanager:GetSecretValue"]);
-    only("upkeep", &["s3:DeleteObject", "sqs:SendMessage", "secretsmanager:GetSecretValue"]);
-    only(
-        "api",
-        &["s3:GetObject", "s3:DeleteObject", "s3:ListBucket", "sqs:SendMessage", "secretsmanager:GetSecretValue"],
-    );
+    // kms:Decrypt only with a customer-managed key for the secrets, and only through Secrets Manager.
+    let secrets = ["secretsmanager:GetSecretValue", "kms:Decrypt"];
+    only("index", &[&["s3:GetObject", "s3:ListBucket"][..], &secrets].concat());
+    only("upkeep", &[&["s3:DeleteObject", "sqs:SendMessage"][..], &secrets].concat());
+    only("api", &[&["s3:GetObject", "s3:DeleteObject", "s3:ListBucket", "sqs:SendMessage"][..], &secrets].concat());
+    for (name, f) in &functions {
+        for s in statements(f).iter().filter(|s| actions(s).contains(&"kms:Decrypt".to_string())) {
+            assert_eq!(s["Resource"], json!({"Ref": "SecretsKmsKeyArn"}), "{name}");
+            assert_eq!(
+                s["Condition"]["StringEquals"]["kms:ViaService"],
+                json!({"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}),
+                "{name}: only through Secrets Manager"
+            );
+        }
+    }
 
     // Secrets: never in the template or a function's configuration (no `{{resolve:…}}`): each
     // function is told the ARNs of the secrets it uses, reads them at start, and its role may read

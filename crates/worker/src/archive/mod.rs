@@ -419,10 +419,13 @@ impl ImageSpool {
     }
 
     async fn finish(self) -> io::Result<ImageBody> {
-        use tokio::io::AsyncSeekExt;
+        use tokio::io::{AsyncSeekExt, AsyncWriteExt};
         Ok(match self {
             ImageSpool::Memory(bytes) => ImageBody::Memory(bytes.into()),
             ImageSpool::File { mut file, crc, len } => {
+                // tokio's writes finish in the background: flush surfaces a failed last one (a
+                // full disk) here, as this image's trouble, not as a short entry later.
+                file.flush().await?;
                 file.rewind().await?;
                 ImageBody::Spooled { file: file.into_std().await, len, crc32: crc.finalize() }
             }
