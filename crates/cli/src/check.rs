@@ -162,6 +162,20 @@ pub async fn check(config: &Config, storage: Arc<dyn Database>) -> anyhow::Resul
         Err(e) => report.problem("email", format!("{e:#}")),
     }
 
+    if config.oidc.is_some() {
+        match crate::service::oidc(config, &config.public_url) {
+            Ok(Some(oidc)) => match within(async { Ok(oidc.check().await) }).await {
+                Ok(Ok(detail)) => report.ok("identity provider", detail),
+                Ok(Err(problem)) => report.problem("identity provider", problem),
+                Err(e) => report.problem("identity provider", format!("{e:#}")),
+            },
+            Ok(None) => {}
+            Err(e) => report.problem("identity provider", format!("{e:#}")),
+        }
+    } else {
+        report.info("identity provider", "OIDC_ISSUER_URL not set: password sign-in only");
+    }
+
     if config.jwt_secret.expose_secret().is_empty() {
         report.info(
             "JWT secret",

@@ -65,6 +65,19 @@ pub struct Config {
     /// email.
     pub email_smtp_url: Option<SecretString>,
     pub email_from: String,
+    /// The OpenID Connect provider to sign in through; `None`: none.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// The `OIDC_*` settings, when `OIDC_ISSUER_URL` is set.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    pub issuer_url: String,
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    pub provider: String,
+    pub display_name: String,
+    pub scopes: Vec<String>,
 }
 
 /// Every key, as (section, key, default).
@@ -114,12 +127,22 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("AWS", "ENDPOINT_URL", ""),
     ("EMAIL", "SMTP_URL", ""),
     ("EMAIL", "FROM", "Australian Ad Observatory exports <exports@localhost>"),
+    // Signing in through an OpenID Connect provider (CILogon, as the AAO's dashboard does); unset
+    // ISSUER_URL: no such sign-in. ISSUER_URL may also be the discovery document's URL (the
+    // AAO's metadata URL). The redirect URI to register is {SERVER_PUBLIC_URL}/auth/oidc/callback.
+    ("OIDC", "ISSUER_URL", ""),
+    ("OIDC", "CLIENT_ID", ""),
+    ("OIDC", "CLIENT_SECRET", ""),
+    // The `user_identities.provider` its identities are stored under, and what the pages call it.
+    ("OIDC", "PROVIDER", "cilogon"),
+    ("OIDC", "DISPLAY_NAME", "CILogon"),
+    ("OIDC", "SCOPES", "openid email profile org.cilogon.userinfo"),
 ];
 
 /// The keys that hold secrets: each may instead name a Secrets Manager secret in the environment
 /// (`{SECTION}_{KEY}_SECRET_ID`, see `secrets`), read when the process starts.
 const SECRET_KEYS: &[(&str, &str)] =
-    &[("DATABASE", "URL"), ("JWT", "SECRET"), ("API", "KEY_SALT"), ("EMAIL", "SMTP_URL")];
+    &[("DATABASE", "URL"), ("JWT", "SECRET"), ("API", "KEY_SALT"), ("EMAIL", "SMTP_URL"), ("OIDC", "CLIENT_SECRET")];
 
 /// The AAO's own names, accepted as well: (alias, section, key).
 const ALIASES: &[(&str, &str, &str)] =
@@ -258,7 +281,38 @@ impl Layers {
             aws_endpoint_url: self.optional("AWS", "ENDPOINT_URL"),
             email_smtp_url: self.optional("EMAIL", "SMTP_URL").map(SecretString::from),
             email_from: self.get("EMAIL", "FROM"),
+            oidc: self.oidc()?,
         })
+    }
+}
+
+impl Layers {
+    fn oidc(&self) -> anyhow::Result<Option<OidcConfig>> {
+        let Some(issuer_url) = self.optional("OIDC", "ISSUER_URL") else {
+            if self.optional("OIDC", "CLIENT_ID").is_some() {
+                bail!("OIDC_CLIENT_ID is set but OIDC_ISSUER_URL is not: set the provider's issuer URL too");
+            }
+            return Ok(None);
+        };
+        let Some(client_id) = self.optional("OIDC", "CLIENT_ID") else {
+            bail!("OIDC_ISSUER_URL is set but OIDC_CLIENT_ID is not: set the client id the provider registered");
+        };
+        let scopes: Vec<String> = self.get("OIDC", "SCOPES").split([',', ' ']).filter(|s| !s.is_empty()).map(str::to_string).collect();
+        if !scopes.iter().any(|s| s == "openid") {
+            bail!("OIDC_SCOPES must include openid (found {:?})", self.get("OIDC", "SCOPES"));
+        }
+        let provider = self.get("OIDC", "PROVIDER");
+        if provider.is_empty() || provider == "local" {
+            bail!("OIDC_PROVIDER must name the provider (e.g. cilogon), not {provider:?}");
+        }
+        Ok(Some(OidcConfig {
+            issuer_url,
+            client_id,
+            client_secret: self.optional("OIDC", "CLIENT_SECRET").map(SecretString::from),
+            provider,
+            display_name: self.optional("OIDC", "DISPLAY_NAME").unwrap_or_else(|| "CILogon".into()),
+            scopes,
+        }))
     }
 }
 

@@ -6,7 +6,6 @@ use crate::config::Config;
 use crate::service;
 use aao_export_db::Database;
 use aao_export_lambda::{IndexRole, Role, WorkerRole};
-use aao_export_server::AppState;
 use aao_export_stores::open_store;
 use anyhow::{Context, anyhow, bail};
 use std::sync::Arc;
@@ -32,11 +31,7 @@ pub async fn run(config: &Config, storage: Arc<dyn Database>) -> anyhow::Result<
                 bail!("SERVER_PUBLIC_URL must be set for the api role: the API Gateway URL its links point to");
             }
             let service = service::service(config, storage, observations, queue, exports, &config.public_url)?;
-            let state = AppState::new(service)
-                .with_public_url(&config.public_url)
-                .with_trusted_proxies(config.trusted_proxies.clone())
-                .with_cors_origins(&config.cors_origins)
-                .map_err(|e| anyhow::anyhow!("SERVER_CORS_ORIGINS: {e}"))?;
+            let state = service::app_state(config, service, &config.public_url)?;
             aao_export_lambda::serve_api(aao_export_server::app(state)).await
         }
         Role::Worker => {

@@ -5,6 +5,7 @@
 use crate::config::Config;
 use aao_export_db::Database;
 use aao_export_queue::Queue;
+use aao_export_server::oidc::{ClientSecret, Oidc, OidcSettings};
 use aao_export_server::{AppState, PublicOrigin};
 use aao_export_service::{RateLimit, Service, ServiceError, Settings, SignInLimits, Tokens};
 use aao_export_stores::{ExportsStore, LocalLinks, open_store};
@@ -94,11 +95,7 @@ pub async fn run(
         }
         let service =
             service(config, storage.clone(), observations.clone(), queue.clone(), exports.clone(), &public_url)?;
-        let state = AppState::new(service)
-            .with_public_url(&public_url)
-            .with_trusted_proxies(config.trusted_proxies.clone())
-            .with_cors_origins(&config.cors_origins)
-            .map_err(|e| anyhow::anyhow!("SERVER_CORS_ORIGINS: {e}"))?;
+        let state = app_state(config, service, &public_url)?;
         on_listening(&public_url);
         tracing::info!(%bound, %public_url, "API listening");
         let stop = shutdown.clone();
@@ -268,6 +265,38 @@ pub async fn rescue(config: &Config, storage: Arc<dyn Database>) -> anyhow::Resu
     let sent = rescue_once(storage.as_ref(), queue.as_ref(), pending_after(config)).await?;
     println!("rescue: {sent} exports got their message again");
     Ok(())
+}
+
+/// The API's state for a service answering at `public_url`: who may call it from where, and the
+/// identity provider to sign in through, if any.
+pub fn app_state(config: &Config, service: Service, public_url: &str) -> anyhow::Result<AppState> {
+    let state = AppState::new(service)
+        .with_public_url(public_url)
+        .with_trusted_proxies(config.trusted_proxies.clone())
+        .with_cors_origins(&config.cors_origins)
+        .map_err(|e| anyhow::anyhow!("SERVER_CORS_ORIGINS: {e}"))?;
+    Ok(match oidc(config, public_url)? {
+        Some(oidc) => state.with_oidc(oidc),
+        None => state,
+    })
+}
+
+/// The relying party for the configured OpenID Connect provider (nothing is fetched yet); its
+/// flow cookie is keyed from the JWT secret, so every API process signs alike.
+pub fn oidc(config: &Config, public_url: &str) -> anyhow::Result<Option<Oidc>> {
+    let Some(oidc) = &config.oidc else { return Ok(None) };
+    let secret = jwt_secret(config)?;
+    let settings = OidcSettings {
+        issuer_url: oidc.issuer_url.clone(),
+        client_id: oidc.client_id.clone(),
+        client_secret: oidc.client_secret.as_ref().map(|s| ClientSecret::new(s.expose_secret().to_string())),
+        provider: oidc.provider.clone(),
+        display_name: oidc.display_name.clone(),
+        scopes: oidc.scopes.clone(),
+        public_url: public_url.to_string(),
+        flow_key: Sha256::digest(format!("aao-export oidc flow\0{}", secret.expose_secret())).to_vec(),
+    };
+    Ok(Some(Oidc::new(settings).map_err(|e| anyhow::anyhow!(e))?))
 }
 
 /// Signs bearer tokens with the configured (or generated) secret.

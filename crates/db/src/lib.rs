@@ -31,7 +31,8 @@ mod users;
 
 pub use records::{
     ApiKey, Claim, CreateOutcome, DownloadRecord, DownloadVia, DueNotice, ExpiredFile, ExportRecord, Finish, Identity,
-    LockoutRule, NewDownload, NewExport, QueueRow, RetryExport, RetryOutcome, SignInGate,
+    LockoutRule, NewDownload, NewExport, ProviderSignIn, QueueRow, RetryExport, RetryOutcome, SignInGate,
+    UserOverview,
 };
 /// The driver's error, as the sources of [`DbError`] hold it.
 pub use sqlx::Error as SqlxError;
@@ -312,7 +313,8 @@ pub trait UsersDb: Send + Sync + 'static {
     /// no longer locks anything); how many.
     async fn purge_failed_sign_ins(&self, before: i64) -> Result<u64>;
 
-    /// Records a signed-in session (its token names `session_id`) from `now` until `expires_at`.
+    /// Records a signed-in session (its token names `session_id`) from `now` until `expires_at`,
+    /// and `now` as the user's last sign-in.
     async fn start_session(&self, session_id: &str, user_id: &str, now: i64, expires_at: i64) -> Result<()>;
     /// Whether the session is on at `now`: recorded for this user, not ended, not expired.
     async fn session_alive(&self, session_id: &str, user_id: &str, now: i64) -> Result<bool>;
@@ -325,6 +327,12 @@ pub trait UsersDb: Send + Sync + 'static {
     async fn set_enabled(&self, user_id: &str, enabled: bool) -> Result<bool>;
     /// Forgets the sessions that expired by `now` (the upkeep pass); how many.
     async fn purge_sessions(&self, now: i64) -> Result<u64>;
+    /// The user an identity provider's subject names, with their name and email refreshed from
+    /// what the provider says; or, for a subject not seen before, a new user who is not enabled
+    /// and its identity (the rows the AAO's API writes, nothing else). One transaction.
+    async fn sign_in_with_provider(&self, sign_in: &ProviderSignIn) -> Result<User>;
+    /// Every user with their identities and last sign-in, by id.
+    async fn users_overview(&self) -> Result<Vec<UserOverview>>;
 }
 
 /// Exports, their fields, shares and recorded downloads, and the worker's leases on them.

@@ -203,3 +203,28 @@ pub struct DownloadRecord {
     pub downloaded_at: i64,
     pub via: DownloadVia,
 }
+
+/// Someone the identity provider vouched for, signing in: its `sub` and what it says of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderSignIn {
+    /// `user_identities.provider` (the AAO's is `cilogon`).
+    pub provider: String,
+    /// The provider's subject (`sub`).
+    pub provider_user_id: String,
+    pub full_name: Option<String>,
+    pub email: Option<String>,
+    /// The id a new user gets, when the identity is new.
+    pub new_user_id: String,
+    /// Epoch seconds: a new identity's `created_at`.
+    pub now_secs: i64,
+}
+
+/// A user as the administrators' list shows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserOverview {
+    pub user: crate::User,
+    /// `(provider, provider_user_id)` of each sign-in identity, by provider.
+    pub identities: Vec<(String, String)>,
+    /// When they last signed in (epoch ms), if ever since this was recorded.
+    pub last_sign_in: Option<i64>,
+}

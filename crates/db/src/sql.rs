@@ -203,6 +203,30 @@ pub const END_SESSIONS_OF: &str = "DELETE FROM sign_in_sessions WHERE user_id = 
 /// Only `enabled`: attached to the AAO's database, enabling a user writes nothing else of theirs.
 pub const SET_USER_ENABLED: &str = "UPDATE users SET enabled = $2 WHERE id = $1";
 pub const PURGE_SESSIONS: &str = "DELETE FROM sign_in_sessions WHERE expires_at <= $1";
+pub const UPSERT_LAST_SIGN_IN: &str = "
+INSERT INTO last_sign_ins (user_id, signed_in_at) VALUES ($1, $2)
+ON CONFLICT (user_id) DO UPDATE SET signed_in_at = excluded.signed_in_at";
+
+// ---- identities of an identity provider (OpenID Connect), as the AAO's API writes them
+pub const SELECT_PROVIDER_IDENTITY: &str = "
+SELECT u.id, COALESCE(u.full_name, '') AS full_name, u.enabled, u.role, u.primary_email
+FROM user_identities i JOIN users u ON u.id = i.user_id
+WHERE i.provider = $1 AND i.provider_user_id = $2";
+/// $1 user, $2 name, $3 email: what the provider says now, each kept when it says nothing.
+pub const REFRESH_USER_PROFILE: &str = "
+UPDATE users SET full_name = COALESCE($2, full_name), primary_email = COALESCE($3, primary_email) WHERE id = $1";
+/// A new user waits for an administrator: not enabled, role `user` (as the AAO's API creates one).
+pub const INSERT_WAITING_USER: &str =
+    "INSERT INTO users (id, full_name, enabled, role, primary_email) VALUES ($1, $2, $3, 'user', $4)";
+/// $4 is epoch seconds, as the AAO's API writes `created_at`.
+pub const INSERT_PROVIDER_IDENTITY: &str = "
+INSERT INTO user_identities (user_id, provider, provider_user_id, password, created_at) VALUES ($1, $2, $3, NULL, $4)";
+
+// ---- the administrators' list of users
+pub const SELECT_USERS_WITH_LAST_SIGN_IN: &str = "
+SELECT u.id, COALESCE(u.full_name, '') AS full_name, u.enabled, u.role, u.primary_email, l.signed_in_at
+FROM users u LEFT JOIN last_sign_ins l ON l.user_id = u.id";
+pub const SELECT_ALL_IDENTITIES: &str = "SELECT user_id, provider, provider_user_id FROM user_identities";
 
 // ---- rate limits
 

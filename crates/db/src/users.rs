@@ -2,10 +2,11 @@
 //! sign-ins per username, and signed-in sessions.
 
 use crate::driver::{Row, query};
-use crate::records::{ApiKey, Identity, LockoutRule, SignInGate};
+use crate::records::{ApiKey, Identity, LockoutRule, ProviderSignIn, SignInGate, UserOverview};
 use crate::storage::{Flavour, Storage};
 use crate::{DbError, ListedUser, Result, User, UsersDb, sql};
 use async_trait::async_trait;
+use std::collections::HashMap;
 
 #[async_trait]
 impl UsersDb for Storage {
@@ -177,13 +178,10 @@ impl UsersDb for Storage {
     }
 
     async fn start_session(&self, session_id: &str, user_id: &str, now: i64, expires_at: i64) -> Result<()> {
-        query(sql::INSERT_SESSION)
-            .bind(session_id)
-            .bind(user_id)
-            .bind(now)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
+        let mut tx = self.pool.begin(true).await?;
+        query(sql::INSERT_SESSION).bind(session_id).bind(user_id).bind(now).bind(expires_at).execute(&mut tx).await?;
+        query(sql::UPSERT_LAST_SIGN_IN).bind(user_id).bind(now).execute(&mut tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -213,6 +211,74 @@ impl UsersDb for Storage {
 
     async fn purge_sessions(&self, now: i64) -> Result<u64> {
         Ok(query(sql::PURGE_SESSIONS).bind(now).execute(&self.pool).await?)
+    }
+
+    async fn sign_in_with_provider(&self, s: &ProviderSignIn) -> Result<User> {
+        let mut tx = self.pool.begin(true).await?;
+        let found = query(sql::SELECT_PROVIDER_IDENTITY)
+            .bind(&s.provider)
+            .bind(&s.provider_user_id)
+            .fetch_optional(&mut tx)
+            .await?;
+        let user = match found {
+            Some(row) => {
+                let user = user_from_row(&row)?;
+                query(sql::REFRESH_USER_PROFILE).bind(&user.id).bind(&s.full_name).bind(&s.email).execute(&mut tx).await?;
+                User {
+                    full_name: s.full_name.clone().unwrap_or(user.full_name),
+                    primary_email: s.email.clone().or(user.primary_email),
+                    ..user
+                }
+            }
+            None => {
+                query(sql::INSERT_WAITING_USER)
+                    .bind(&s.new_user_id)
+                    .bind(&s.full_name)
+                    .bind(false)
+                    .bind(&s.email)
+                    .execute(&mut tx)
+                    .await?;
+                query(sql::INSERT_PROVIDER_IDENTITY)
+                    .bind(&s.new_user_id)
+                    .bind(&s.provider)
+                    .bind(&s.provider_user_id)
+                    .bind(s.now_secs)
+                    .execute(&mut tx)
+                    .await?;
+                User {
+                    id: s.new_user_id.clone(),
+                    full_name: s.full_name.clone().unwrap_or_default(),
+                    enabled: false,
+                    role: "user".into(),
+                    primary_email: s.email.clone(),
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn users_overview(&self) -> Result<Vec<UserOverview>> {
+        let mut identities: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for row in query(sql::SELECT_ALL_IDENTITIES).fetch_all(&self.pool).await? {
+            identities
+                .entry(row.try_get("user_id")?)
+                .or_default()
+                .push((row.try_get("provider")?, row.try_get("provider_user_id")?));
+        }
+        let rows = query(sql::SELECT_USERS_WITH_LAST_SIGN_IN).fetch_all(&self.pool).await?;
+        let mut users = rows
+            .iter()
+            .map(|row| {
+                let user = user_from_row(row)?;
+                let mut identities = identities.remove(&user.id).unwrap_or_default();
+                identities.sort();
+                Ok(UserOverview { identities, last_sign_in: row.try_get("signed_in_at")?, user })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // By id byte for byte, whatever the database's collation.
+        users.sort_by(|a, b| a.user.id.cmp(&b.user.id));
+        Ok(users)
     }
 }
 

@@ -18,6 +18,7 @@ pub mod error;
 pub mod exports;
 pub mod extract;
 pub mod health;
+pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod sessions;

@@ -82,7 +82,7 @@ pub fn session_token<'h>(state: &AppState, headers: &'h HeaderMap) -> Option<&'h
     cookie_value(headers, session_cookie_name(state))
 }
 
-fn cookie_value<'h>(headers: &'h HeaderMap, cookie: &str) -> Option<&'h str> {
+pub(crate) fn cookie_value<'h>(headers: &'h HeaderMap, cookie: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -1,5 +1,6 @@
 //! What every handler shares: the service layer and the HTTP-only settings.
 
+use crate::oidc::Oidc;
 use aao_export_service::Service;
 use axum::http::Uri;
 use std::sync::Arc;
@@ -25,6 +26,9 @@ pub struct AppState {
     /// (`SERVER_TRUSTED_PROXIES`); from anyone else the header is ignored, so a client cannot
     /// choose the address its sign-ins are counted against.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Signing in through an OpenID Connect provider (CILogon), when configured: the sign-in
+    /// page shows its button and `/auth/oidc/*` answers. `None`: neither.
+    pub oidc: Option<Arc<Oidc>>,
 }
 
 impl AppState {
@@ -37,6 +41,7 @@ impl AppState {
             public_origin: None,
             cors_origins: Vec::new(),
             trusted_proxies: Vec::new(),
+            oidc: None,
         }
     }
 
@@ -44,6 +49,12 @@ impl AppState {
     /// URL that is not http(s) leaves the origin unset.
     pub fn with_public_url(mut self, public_url: &str) -> Self {
         self.public_origin = PublicOrigin::parse(public_url);
+        self
+    }
+
+    /// The same state, signing in through this OpenID Connect provider too.
+    pub fn with_oidc(mut self, oidc: Oidc) -> Self {
+        self.oidc = Some(Arc::new(oidc));
         self
     }
 

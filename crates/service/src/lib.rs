@@ -22,7 +22,9 @@ pub mod users;
 pub use auth::{Caller, Tokens};
 pub use error::{Code, Refusal, RefusalKind, ServiceError, ServiceResult};
 pub use limits::RateLimit;
-pub use sessions::SignInLimits;
+/// The users as the service hands them out (the database's records).
+pub use aao_export_db::{User, UserOverview};
+pub use sessions::{ProviderSignInOutcome, SignInLimits};
 
 use aao_export_db::{CatalogueDb, Database, ExportsDb, LimitsDb, UsersDb};
 use aao_export_queue::Queue;

@@ -26,7 +26,7 @@ use crate::auth::{Caller, by_token, random_hex};
 use crate::error::{Code, ServiceError, ServiceResult, conflict_or};
 use crate::limits::RateLimit;
 use aao_export_core::time::{now_ms, rfc3339};
-use aao_export_db::{DbError, LockoutRule, SignInGate, UsersDb};
+use aao_export_db::{DbError, LockoutRule, ProviderSignIn, SignInGate, User, UsersDb};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use md5::{Digest, Md5};
@@ -83,6 +83,15 @@ impl SignInLimits {
             lockout_ms: aao_export_core::time::millis(self.lockout),
         }
     }
+}
+
+/// How a sign-in through an identity provider ended.
+#[derive(Debug)]
+pub enum ProviderSignInOutcome {
+    /// Signed in: the caller and a session token, as for a password.
+    SignedIn(Caller, String),
+    /// Known now, but not enabled (new, or disabled): no session; an administrator enables them.
+    Waiting(User),
 }
 
 impl Service {
@@ -148,13 +157,52 @@ impl Service {
             }
         }
         self.users.clear_failed_sign_ins(&attempt).await?;
+        let token = self.start_session(&user).await?;
+        tracing::info!(user_id = %user.id, "signed in with a password");
+        Ok((Caller::from_user(user)?, token))
+    }
+
+    /// Signs in someone an identity provider vouched for (OpenID Connect: `subject` is the ID
+    /// token's `sub`), as the AAO's API does: an identity of `provider` already in
+    /// `user_identities` signs in as its user, with the name and email refreshed from what the
+    /// provider says; a new one becomes a user who is not enabled, and waits for an administrator.
+    /// A disabled user gets no session either way.
+    pub async fn sign_in_with_provider(
+        &self,
+        provider: &str,
+        subject: &str,
+        full_name: Option<&str>,
+        email: Option<&str>,
+    ) -> ServiceResult<ProviderSignInOutcome> {
+        if subject.trim().is_empty() {
+            return Err(ServiceError::invalid("the identity provider named no subject (`sub`)"));
+        }
+        let present = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        let sign_in = ProviderSignIn {
+            provider: provider.to_string(),
+            provider_user_id: subject.to_string(),
+            full_name: present(full_name),
+            email: present(email),
+            new_user_id: uuid::Uuid::new_v4().to_string(),
+            now_secs: now_ms() / 1000,
+        };
+        let user = self.users.sign_in_with_provider(&sign_in).await?;
+        if !user.enabled {
+            tracing::info!(user_id = %user.id, %provider, "signed in at the identity provider; waiting to be enabled");
+            return Ok(ProviderSignInOutcome::Waiting(user));
+        }
+        let token = self.start_session(&user).await?;
+        tracing::info!(user_id = %user.id, %provider, "signed in through the identity provider");
+        Ok(ProviderSignInOutcome::SignedIn(Caller::from_user(user)?, token))
+    }
+
+    /// Starts a session for a user who has just proved who they are; its token.
+    async fn start_session(&self, user: &User) -> ServiceResult<String> {
         let (session_id, now) = (random_hex(16), now_ms());
         let expires_at =
             now.saturating_add(i64::try_from(self.tokens.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX));
         self.users.start_session(&session_id, &user.id, now, expires_at).await?;
-        tracing::info!(user_id = %user.id, "signed in");
-        let token = self.tokens.mint_for_session(&user, &session_id);
-        Ok((Caller::from_user(user)?, token))
+        Ok(self.tokens.mint_for_session(user, &session_id))
     }
 
     /// Ends the session a token belongs to, so that neither the cookie nor the token as a bearer

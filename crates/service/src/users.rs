@@ -1,11 +1,13 @@
-//! Managing users from the command line: adding one with a new API key (and a password), listing
-//! and revoking API keys, and minting a bearer token for one. Passwords themselves are
-//! [`crate::sessions`]'.
+//! Managing users: from the command line, adding one with a new API key (and a password), listing
+//! and revoking API keys, and minting a bearer token for one; from the administrators' page, the
+//! list of users and enabling or disabling one. Passwords themselves are [`crate::sessions`]'.
 
 use crate::auth::{self, Tokens};
 use crate::error::{ServiceError, ServiceResult};
 use crate::sessions;
-use aao_export_db::{ApiKey, User, UsersDb};
+use crate::auth::Caller;
+use crate::error::Code;
+use aao_export_db::{ApiKey, User, UserOverview, UsersDb};
 
 /// The roles a user can have: `admin` manages every export; `guest` and `user` their own.
 pub const ROLES: [&str; 3] = ["admin", "user", "guest"];
@@ -94,7 +96,33 @@ pub async fn token(tokens: &Tokens, users: &dyn UsersDb, id: &str) -> ServiceRes
         )));
     };
     if !user.enabled {
-        return Err(ServiceError::refuse(crate::error::Code::UserDisabled, format!("user {id:?} is disabled")));
+        return Err(ServiceError::refuse(Code::UserDisabled, format!("user {id:?} is disabled")));
     }
     Ok(tokens.mint(&user))
+}
+
+/// Every user with their identities and last sign-in, for an administrator (403 for anyone else).
+pub async fn overview(users: &dyn UsersDb, caller: &Caller) -> ServiceResult<Vec<UserOverview>> {
+    require_admin(caller, "see the list of users")?;
+    Ok(users.users_overview().await?)
+}
+
+/// [`set_enabled`] by an administrator (403 for anyone else). An administrator cannot disable
+/// themselves (400): another one must, so that someone is always left to enable people.
+pub async fn set_enabled_by(users: &dyn UsersDb, caller: &Caller, id: &str, enabled: bool) -> ServiceResult<()> {
+    require_admin(caller, "enable or disable users")?;
+    if !enabled && id == caller.id {
+        return Err(ServiceError::invalid("you cannot disable yourself; another administrator can"));
+    }
+    set_enabled(users, id, enabled).await?;
+    tracing::info!(user_id = %id, enabled, by = %caller.id, "changed by an administrator");
+    Ok(())
+}
+
+fn require_admin(caller: &Caller, to: &str) -> ServiceResult<()> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(ServiceError::refuse(Code::Forbidden, format!("only administrators may {to}")))
+    }
 }

@@ -10,6 +10,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 pub enum Nav {
     Exports,
     New,
+    Users,
     None,
 }
 
@@ -34,6 +35,9 @@ pub fn page(title: &str, caller: Option<&Caller>, nav: Nav, scripts: &[&str], bo
                         @if let Some(caller) = caller {
                             a href="/exports" aria-current=[(nav == Nav::Exports).then_some("page")] { "Exports" }
                             a href="/exports/new" aria-current=[(nav == Nav::New).then_some("page")] { "New export" }
+                            @if caller.is_admin() {
+                                a href="/admin/users" aria-current=[(nav == Nav::Users).then_some("page")] { "Users" }
+                            }
                             span.who { "Signed in as " (caller.full_name) }
                             form method="post" action="/signout" { button type="submit" { "Sign out" } }
                         }

@@ -12,7 +12,9 @@ mod cards;
 mod exports;
 mod layout;
 mod new;
+mod oidc;
 mod signin;
+mod users;
 
 use crate::state::Shared;
 use aao_export_service::{Caller, RefusalKind, ServiceError};
@@ -39,6 +41,9 @@ pub fn router() -> Router<Shared> {
         .route("/ui/exports/{export_id}", get(exports::detail))
         .route("/signin", get(signin::form_page).post(signin::submit))
         .route("/signout", axum::routing::post(signin::sign_out))
+        .route("/auth/oidc/start", get(oidc::start))
+        .route("/auth/oidc/callback", get(oidc::callback))
+        .route("/admin/users", get(users::list).post(users::change))
         .route("/assets/{name}", get(assets::serve))
 }
 

@@ -31,7 +31,7 @@ pub struct SignIn {
 /// with an optional query, all printable ASCII, no backslash, whose path does not start with two
 /// slashes even once percent-decoded; anything else (a URL, `//host`, `/<TAB>/host` that a browser
 /// reads as `//host`, `/%2F%2Fhost`) goes to `/exports`.
-fn local_next(next: Option<&str>) -> String {
+pub(super) fn local_next(next: Option<&str>) -> String {
     match next {
         Some(n) if is_local_path(n) => n.to_string(),
         _ => "/exports".to_string(),
@@ -49,14 +49,21 @@ fn is_local_path(next: &str) -> bool {
         && !decoded.iter().any(|&b| b == b'\\' || !(b.is_ascii_graphic() || b >= 0x80))
 }
 
-/// The form, with an error next to the part it is about.
-fn form(status: StatusCode, next: &str, username: &str, error: Option<(&str, &str)>) -> Response {
+/// The form, with an error next to the part it is about; with the identity provider's button
+/// above it when one is configured.
+fn form(state: &Shared, status: StatusCode, next: &str, username: &str, error: Option<(&str, &str)>) -> Response {
     let (field, message) = error.unwrap_or(("", ""));
+    let provider = state.oidc.as_ref().map(|o| o.settings.display_name.as_str());
     let body = html! {
         div.signin {
             h1 { "Sign in" }
-            p { "Use your Ad Observatory username and password." }
             @if field == "form" { p.error-box #signin-error role="alert" { (message) } }
+            @if let Some(provider) = provider {
+                a.button.provider href={ "/auth/oidc/start?next=" (super::encode(next)) } { "Sign in with " (provider) }
+                p.or { span { "or with a username and password" } }
+            } @else {
+                p { "Use your Ad Observatory username and password." }
+            }
             form method="post" action="/signin" novalidate {
                 input type="hidden" name="next" value=(next);
                 div.field {
@@ -86,7 +93,7 @@ pub async fn form_page(State(state): State<Shared>, headers: HeaderMap, Query(q)
     if crate::sessions::caller_from_cookie(&state, &headers).await.is_some() {
         return Redirect::to(&next).into_response();
     }
-    form(StatusCode::OK, &next, "", None)
+    form(&state, StatusCode::OK, &next, "", None)
 }
 
 /// `POST /signin`: checks the password; on success sets the session cookie and goes on. Like the
@@ -103,23 +110,24 @@ pub async fn submit(
             crate::ApiError::Service(ServiceError::Refused(r)) => r.message.clone(),
             _ => "This sign-in did not come from this site's page.".to_string(),
         };
-        return form(StatusCode::FORBIDDEN, &next, "", Some(("form", &message)));
+        return form(&state, StatusCode::FORBIDDEN, &next, "", Some(("form", &message)));
     }
     let username = input.username.trim();
     if username.is_empty() {
-        return form(StatusCode::BAD_REQUEST, &next, "", Some(("username", "Enter your username.")));
+        return form(&state, StatusCode::BAD_REQUEST, &next, "", Some(("username", "Enter your username.")));
     }
     if input.password.is_empty() {
-        return form(StatusCode::BAD_REQUEST, &next, username, Some(("password", "Enter your password.")));
+        return form(&state, StatusCode::BAD_REQUEST, &next, username, Some(("password", "Enter your password.")));
     }
     match state.service.sign_in(username, &input.password, client.0).await {
         Ok((caller, token)) => signed_in(&state, &caller, &token, &next),
         Err(ServiceError::Refused(r)) => {
-            form(crate::error::status_of(r.kind()), &next, username, Some(("form", &r.message)))
+            form(&state, crate::error::status_of(r.kind()), &next, username, Some(("form", &r.message)))
         }
         Err(other) => {
             tracing::error!(error = %other, "signing in failed on the server's side");
             form(
+                &state,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &next,
                 username,
@@ -129,7 +137,7 @@ pub async fn submit(
     }
 }
 
-fn signed_in(state: &Shared, caller: &Caller, token: &str, next: &str) -> Response {
+pub(super) fn signed_in(state: &Shared, caller: &Caller, token: &str, next: &str) -> Response {
     tracing::info!(user = %caller.id, "signed in on the sign-in page");
     let mut response = Redirect::to(next).into_response();
     response.headers_mut().append(header::SET_COOKIE, crate::sessions::session_cookie(state, token));
