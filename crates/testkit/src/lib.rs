@@ -4,6 +4,7 @@
 
 mod database;
 mod emulator;
+pub mod oidc;
 
 pub use database::{AAO_SCHEMA, AAO_SEED, AaoDatabase, TestDatabase};
 pub use emulator::{create_bucket, create_queue, open_multipart_uploads, raw_http, s3_region};

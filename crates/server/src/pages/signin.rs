@@ -106,10 +106,7 @@ pub async fn submit(
 ) -> Response {
     let next = local_next(input.next.as_deref());
     if let Err(e) = crate::sessions::check_origin(&state, &headers, true) {
-        let message = match &e {
-            crate::ApiError::Service(ServiceError::Refused(r)) => r.message.clone(),
-            _ => "This sign-in did not come from this site's page.".to_string(),
-        };
+        let message = e.refusal_message().unwrap_or("This sign-in did not come from this site's page.").to_string();
         return form(&state, StatusCode::FORBIDDEN, &next, "", Some(("form", &message)));
     }
     let username = input.username.trim();

@@ -7,7 +7,7 @@ use super::layout::{Nav, maybe_time, page};
 use super::{error_page, html_response, signed_in};
 use crate::state::Shared;
 use aao_export_core::time::rfc3339;
-use aao_export_service::{Caller, ServiceError, UserOverview, users};
+use aao_export_service::{Caller, RefusalKind, ServiceError, UserOverview, users};
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -48,10 +48,7 @@ pub async fn change(State(state): State<Shared>, headers: HeaderMap, Form(change
         Err(redirect) => return redirect,
     };
     if let Err(e) = crate::sessions::check_origin(&state, &headers, true) {
-        let message = match &e {
-            crate::ApiError::Service(ServiceError::Refused(r)) => r.message.clone(),
-            _ => "This change did not come from this site's page.".to_string(),
-        };
+        let message = e.refusal_message().unwrap_or("This change did not come from this site's page.").to_string();
         return render(&state, &caller, StatusCode::FORBIDDEN, None, Some((&change.user_id, &message))).await;
     }
     let enabled = match change.action.as_str() {
@@ -64,6 +61,10 @@ pub async fn change(State(state): State<Shared>, headers: HeaderMap, Form(change
     };
     match users::set_enabled_by(state.service.users.as_ref(), &caller, &change.user_id, enabled).await {
         Ok(()) => Redirect::to(&format!("{PATH}?changed={}", super::encode(&change.user_id))).into_response(),
+        // Not an administrator: the list is not theirs to see either.
+        Err(ServiceError::Refused(r)) if r.kind() == RefusalKind::Forbidden => {
+            error_page(Some(&caller), &ServiceError::Refused(r))
+        }
         Err(ServiceError::Refused(r)) => {
             let status = crate::error::status_of(r.kind());
             render(&state, &caller, status, None, Some((&change.user_id, &r.message))).await

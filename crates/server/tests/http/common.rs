@@ -115,6 +115,28 @@ pub async fn spawn_app_on(
     other_queue: Option<Arc<dyn Queue>>,
     other_exports: Option<ExportsStore>,
 ) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn_app_full(db, adjust, other_queue, other_exports, listener, |state| state).await
+}
+
+/// The app on a listener bound already (its URL known before it starts, e.g. to register it at an
+/// identity provider), with more in its state.
+pub async fn spawn_app_listening(
+    db: TestDatabase,
+    listener: tokio::net::TcpListener,
+    extend: impl FnOnce(AppState) -> AppState,
+) -> TestApp {
+    spawn_app_full(db, |_| {}, None, None, listener, extend).await
+}
+
+async fn spawn_app_full(
+    db: TestDatabase,
+    adjust: impl FnOnce(&mut Settings),
+    other_queue: Option<Arc<dyn Queue>>,
+    other_exports: Option<ExportsStore>,
+    listener: tokio::net::TcpListener,
+    extend: impl FnOnce(AppState) -> AppState,
+) -> TestApp {
     let storage = db.storage.clone();
     storage.put_users(&USERS.map(user)).await.unwrap();
     let mut keys = HashMap::new();
@@ -136,7 +158,6 @@ pub async fn spawn_app_on(
         None => ExportsStore::open(exports_root.to_str().unwrap(), &Default::default()).unwrap(),
     };
     let queue = Arc::new(DbQueue::new(storage.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     // Tests preview as often as they like; the limit's own test sets one.
     let mut settings =
@@ -161,6 +182,7 @@ pub async fn spawn_app_on(
     .with_trusted_proxies(vec![std::net::Ipv4Addr::LOCALHOST.into()])
     .with_cors_origins(&[DASHBOARD_ORIGIN.to_string()])
     .unwrap();
+    let state = extend(state);
     let max_body_bytes = state.max_body_bytes;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(aao_export_server::serve(listener, state, async move {

@@ -12,6 +12,7 @@ mod dashboard;
 mod download_link;
 mod downloads;
 mod hardening;
+mod oidc;
 mod oversized;
 mod pages;
 mod preview;
