@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Test services for aao-export: tools, PostgreSQL and a moto (S3/SQS) server; the Python tools
-# venv of scripts/tools.sh (sam, cfn-lint, cargo-lambda, aiosmtpd) with its bin/ on PATH.
+# venv of scripts/tools.sh (sam, cfn-lint, cargo-lambda, aiosmtpd) with its bin/ on PATH; the npm
+# test packages (the tests start the oidc-provider OpenID Connect server from them).
 #
 # Used two ways:
 #   * scripts/test.sh sources this file and calls `aao_services_up`, with
@@ -288,10 +289,22 @@ aao_stop_moto() {
 
 # ------------------------------------------------------------------ together
 
+# The npm test packages (tests/ui: Playwright, axe, and oidc-provider, the OpenID Connect
+# provider the Rust tests sign in at too), installed from the lockfile when missing.
+aao_install_npm_packages() {
+    local ui
+    ui="$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/ui" && pwd)" || return 1
+    [ -d "$ui/node_modules/oidc-provider" ] && [ -d "$ui/node_modules/@playwright/test" ] && return 0
+    command -v npm >/dev/null 2>&1 || { _aao_err "npm is missing: install Node.js 20 or newer"; return 1; }
+    _aao_say "installing the npm test packages (npm ci in tests/ui)"
+    (cd "$ui" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || { _aao_err "npm ci failed"; return 1; }
+}
+
 aao_services_up() {
     aao_install_tools || return 1
     # sam, cfn-lint, cargo-lambda, aiosmtpd in their own venv (scripts/tools.sh).
     aao_tools_up || return 1
+    aao_install_npm_packages || return 1
     aao_start_postgres || return 1
     aao_start_moto || return 1
     export AAO_REQUIRE_EXTERNAL=1

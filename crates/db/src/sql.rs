@@ -215,9 +215,12 @@ WHERE i.provider = $1 AND i.provider_user_id = $2";
 /// $1 user, $2 name, $3 email: what the provider says now, each kept when it says nothing.
 pub const REFRESH_USER_PROFILE: &str = "
 UPDATE users SET full_name = COALESCE($2, full_name), primary_email = COALESCE($3, primary_email) WHERE id = $1";
-/// A new user waits for an administrator: not enabled, role `user` (as the AAO's API creates one).
+/// A new user waits for an administrator: not enabled, role `user` (as the AAO's API creates one,
+/// with no name when the provider gave none: NULL in its `users`, '' in ours).
 pub const INSERT_WAITING_USER: &str =
     "INSERT INTO users (id, full_name, enabled, role, primary_email) VALUES ($1, $2, $3, 'user', $4)";
+pub const INSERT_WAITING_USER_NAMED: &str =
+    "INSERT INTO users (id, full_name, enabled, role, primary_email) VALUES ($1, COALESCE($2, ''), $3, 'user', $4)";
 /// $4 is epoch seconds, as the AAO's API writes `created_at`.
 pub const INSERT_PROVIDER_IDENTITY: &str = "
 INSERT INTO user_identities (user_id, provider, provider_user_id, password, created_at) VALUES ($1, $2, $3, NULL, $4)";

@@ -231,7 +231,11 @@ impl UsersDb for Storage {
                 }
             }
             None => {
-                query(sql::INSERT_WAITING_USER)
+                let insert = match self.flavour {
+                    Flavour::Attached => sql::INSERT_WAITING_USER,
+                    _ => sql::INSERT_WAITING_USER_NAMED,
+                };
+                query(insert)
                     .bind(&s.new_user_id)
                     .bind(&s.full_name)
                     .bind(false)

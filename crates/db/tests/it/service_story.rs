@@ -1058,7 +1058,52 @@ async fn sign_in_story_on_every_backend() {
         assert_eq!(open, [1, 2, 3], "[{b}] each attempt counted once, in turn");
 
         sessions_end_when_told(s.as_ref(), b).await;
+        provider_identities(s.as_ref(), b).await;
     }
+}
+
+/// Identities of an OpenID Connect provider, as the AAO's API writes them: a new subject is a new
+/// user, not enabled, with its identity; the same subject again is that user, name and email
+/// refreshed (each kept when the provider says nothing); the list for administrators shows each
+/// user's identities and last sign-in (the start of their latest session).
+async fn provider_identities(s: &dyn Database, b: &str) {
+    use aao_export_db::ProviderSignIn;
+    let sign_in = |sub: &str, provider: &str, name: Option<&str>, email: Option<&str>, new_id: &str| ProviderSignIn {
+        provider: provider.into(),
+        provider_user_id: sub.into(),
+        full_name: name.map(str::to_string),
+        email: email.map(str::to_string),
+        new_user_id: new_id.into(),
+        now_secs: T0 / 1000,
+    };
+    let nina = s.sign_in_with_provider(&sign_in("sub-nina", "cilogon", Some("Nina N"), Some("n@uni.edu"), "u-nina")).await.unwrap();
+    let expected = User {
+        id: "u-nina".into(),
+        full_name: "Nina N".into(),
+        enabled: false,
+        role: "user".into(),
+        primary_email: Some("n@uni.edu".into()),
+    };
+    assert_eq!(nina, expected, "[{b}] a new subject: a user who is not enabled");
+    assert_eq!(s.user("u-nina").await.unwrap(), Some(expected.clone()), "[{b}] as stored");
+    let again = s.sign_in_with_provider(&sign_in("sub-nina", "cilogon", Some("Nina Newcomer"), None, "u-unused")).await.unwrap();
+    let refreshed = User { full_name: "Nina Newcomer".into(), ..expected };
+    assert_eq!(again, refreshed, "[{b}] the same subject is the same user, its name refreshed, its email kept");
+    assert_eq!(s.user("u-nina").await.unwrap(), Some(refreshed.clone()), "[{b}]");
+    assert_eq!(s.user("u-unused").await.unwrap(), None, "[{b}] no second user");
+    let elsewhere = s.sign_in_with_provider(&sign_in("sub-nina", "orcid", None, None, "u-orcid")).await.unwrap();
+    assert_eq!((elsewhere.id.as_str(), elsewhere.full_name.as_str()), ("u-orcid", ""), "[{b}] subjects are per provider");
+
+    s.start_session("s-nina-1", "u-nina", T0 + 5, T0 + 60 * MINUTE).await.unwrap();
+    s.start_session("s-nina-2", "u-nina", T0 + 9, T0 + 60 * MINUTE).await.unwrap();
+    let everyone = s.users_overview().await.unwrap();
+    let ids: Vec<&str> = everyone.iter().map(|u| u.user.id.as_str()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "[{b}] by id: {ids:?}");
+    let nina = everyone.iter().find(|u| u.user.id == "u-nina").expect("nina is listed");
+    assert_eq!((&nina.user, nina.last_sign_in), (&refreshed, Some(T0 + 9)), "[{b}] the latest session's start");
+    assert_eq!(nina.identities, [("cilogon".to_string(), "sub-nina".to_string())], "[{b}]");
+    let orcid = everyone.iter().find(|u| u.user.id == "u-orcid").expect("listed");
+    assert_eq!((orcid.last_sign_in, orcid.identities.len()), (None, 1), "[{b}] never signed in");
 }
 
 /// Signed-in sessions: on from their start until they expire or are ended, one by one or all of a

@@ -434,8 +434,7 @@ async fn attached_to_the_aaos_database_a_sign_in_writes_only_what_its_api_writes
     let before = aao_counts(&mut conn).await;
 
     // The existing identity signs in as its user, name and email refreshed.
-    let mut browser = Browser::new();
-    let (status, page, _) = browser.sign_in(&s.app, "ahmed").await;
+    let (status, page, _) = Browser::new().sign_in(&s.app, "ahmed").await;
     assert_eq!(status, 200, "{page}");
     let row = sqlx::query("SELECT full_name, primary_email, enabled FROM public.users WHERE id = 'aao-ahmed'")
         .fetch_one(&mut conn)
@@ -446,6 +445,8 @@ async fn attached_to_the_aaos_database_a_sign_in_writes_only_what_its_api_writes
     assert_eq!(aao_counts(&mut conn).await, before, "no row of the AAO's added or removed");
 
     // A first sign-in: exactly a disabled user and its cilogon identity.
+    // (Another person, so another browser: the provider would otherwise ask who is signing in.)
+    let mut browser = Browser::new();
     let (status, _, _) = browser.sign_in(&s.app, "nina").await;
     assert_eq!(status, 403);
     let after = aao_counts(&mut conn).await;
