@@ -289,7 +289,7 @@ fn the_template_holds_what_matters() {
     let text = serde_json::to_string(&t).unwrap();
     assert!(!text.contains("resolve:secretsmanager"), "a secret resolved into the configuration");
     let env = &globals["Environment"]["Variables"];
-    for var in ["DATABASE_URL", "JWT_SECRET", "EMAIL_SMTP_URL", "API_KEY_SALT"] {
+    for var in ["DATABASE_URL", "JWT_SECRET", "EMAIL_SMTP_URL", "API_KEY_SALT", "OIDC_CLIENT_SECRET"] {
         assert!(env.get(var).is_none(), "no function is given {var} itself");
     }
     assert_eq!(
@@ -315,12 +315,20 @@ fn the_template_holds_what_matters() {
     };
     let refs = |names: &[&str]| -> Value { Value::Array(names.iter().map(|n| json!({"Ref": n})).collect()) };
     let (named, readable) = secrets_of("api");
-    assert_eq!(named, ["API_KEY_SALT", "JWT_SECRET"], "the api's own secrets (and the database's, from Globals)");
+    assert_eq!(
+        named,
+        ["API_KEY_SALT", "JWT_SECRET", "OIDC_CLIENT_SECRET"],
+        "the api's own secrets (and the database's, from Globals)"
+    );
+    let optional = |condition: &str, arn: &str| json!({"Fn::If": [condition, {"Ref": arn}, {"Ref": "AWS::NoValue"}]});
     assert_eq!(
         readable,
-        [json!({"Fn::If": ["HasApiKeySalt",
-            refs(&["DatabaseUrlSecretArn", "JwtSecretArn", "ApiKeySaltSecretArn"]),
-            refs(&["DatabaseUrlSecretArn", "JwtSecretArn"])]})]
+        [json!([
+            {"Ref": "DatabaseUrlSecretArn"},
+            {"Ref": "JwtSecretArn"},
+            optional("HasApiKeySalt", "ApiKeySaltSecretArn"),
+            optional("HasOidcClientSecret", "OidcClientSecretArn")
+        ])]
     );
     for role in ["worker", "upkeep"] {
         let (named, readable) = secrets_of(role);
@@ -341,7 +349,7 @@ fn the_template_holds_what_matters() {
         assert!(f["Properties"].get("Role").is_none(), "{name} has its own role, not a shared one");
     }
     let outputs = serde_json::to_string(&t["Outputs"]).unwrap();
-    for secret in ["DatabaseUrlSecret", "JwtSecret", "EmailSmtpUrlSecret", "ApiKeySalt", "resolve:"] {
+    for secret in ["DatabaseUrlSecret", "JwtSecret", "EmailSmtpUrlSecret", "ApiKeySalt", "OidcClientSecret", "resolve:"] {
         assert!(!outputs.contains(secret), "an output names {secret}: {outputs}");
     }
     for required in ["ApiUrl", "ExportQueueUrl", "ExportsBucketName", "LongJobQueueUrl"] {

@@ -6,5 +6,6 @@ mod common;
 mod aws;
 mod cli;
 mod lambda;
+mod oidc;
 mod service;
 mod source_limits;
