@@ -1,10 +1,11 @@
 // Starts aao-export for the browser tests: demo data, three users with passwords, and `serve` on
-// 127.0.0.1 with a port of its own choosing. Exports AAO_URL (and the folders) to the tests.
+// 127.0.0.1 with a port of its own choosing, signing in through an OpenID Connect provider too. Exports AAO_URL (and the folders) to the tests.
 import { execFileSync, spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { startOidcProvider } from "./oidc-provider.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
 export const BIN = process.env.AAO_BIN || join(root, "target/release/aao-export");
@@ -48,8 +49,15 @@ export default async function globalSetup() {
     });
     return { child, address };
   };
-  const { child: server, address } = start(["serve"], "serving on");
+  // The researchers' identity provider (CILogon's protocol), a real one on loopback: it learns the
+  // service's callback once the service has chosen its port.
+  const provider = await startOidcProvider();
+  globalThis.__aaoProvider = provider;
+  process.env.AAO_OIDC_URL = provider.url;
+  const { child: server, address } = start(["serve"], "serving on", {
+    OIDC_ISSUER_URL: provider.issuer, OIDC_CLIENT_ID: "aao-export", OIDC_CLIENT_SECRET: "aao-export-test-secret" });
   const url = await address;
+  provider.setRedirectUris([url + "/auth/oidc/callback"]);
   server.stdout.resume();
   // A second API on the same database whose previews have no time to count, so that the builder's
   // estimated state can be seen (exports.spec.mjs).

@@ -9,5 +9,6 @@ export default async function globalTeardown() {
     }
   }
   if (globalThis.__aaoDashboard) globalThis.__aaoDashboard.close();
+  if (globalThis.__aaoProvider) await globalThis.__aaoProvider.close();
   if (process.env.AAO_WORK) rmSync(process.env.AAO_WORK, { recursive: true, force: true });
 }

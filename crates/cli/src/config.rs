@@ -297,7 +297,8 @@ impl Layers {
         let Some(client_id) = self.optional("OIDC", "CLIENT_ID") else {
             bail!("OIDC_ISSUER_URL is set but OIDC_CLIENT_ID is not: set the client id the provider registered");
         };
-        let scopes: Vec<String> = self.get("OIDC", "SCOPES").split([',', ' ']).filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let scopes: Vec<String> =
+            self.get("OIDC", "SCOPES").split([',', ' ']).filter(|s| !s.is_empty()).map(str::to_string).collect();
         if !scopes.iter().any(|s| s == "openid") {
             bail!("OIDC_SCOPES must include openid (found {:?})", self.get("OIDC", "SCOPES"));
         }

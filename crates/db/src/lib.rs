@@ -31,8 +31,7 @@ mod users;
 
 pub use records::{
     ApiKey, Claim, CreateOutcome, DownloadRecord, DownloadVia, DueNotice, ExpiredFile, ExportRecord, Finish, Identity,
-    LockoutRule, NewDownload, NewExport, ProviderSignIn, QueueRow, RetryExport, RetryOutcome, SignInGate,
-    UserOverview,
+    LockoutRule, NewDownload, NewExport, ProviderSignIn, QueueRow, RetryExport, RetryOutcome, SignInGate, UserOverview,
 };
 /// The driver's error, as the sources of [`DbError`] hold it.
 pub use sqlx::Error as SqlxError;

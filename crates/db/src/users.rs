@@ -223,7 +223,12 @@ impl UsersDb for Storage {
         let user = match found {
             Some(row) => {
                 let user = user_from_row(&row)?;
-                query(sql::REFRESH_USER_PROFILE).bind(&user.id).bind(&s.full_name).bind(&s.email).execute(&mut tx).await?;
+                query(sql::REFRESH_USER_PROFILE)
+                    .bind(&user.id)
+                    .bind(&s.full_name)
+                    .bind(&s.email)
+                    .execute(&mut tx)
+                    .await?;
                 User {
                     full_name: s.full_name.clone().unwrap_or(user.full_name),
                     primary_email: s.email.clone().or(user.primary_email),

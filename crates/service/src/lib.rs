@@ -19,11 +19,11 @@ pub mod preview;
 pub mod sessions;
 pub mod users;
 
+/// The users as the service hands them out (the database's records).
+pub use aao_export_db::{User, UserOverview};
 pub use auth::{Caller, Tokens};
 pub use error::{Code, Refusal, RefusalKind, ServiceError, ServiceResult};
 pub use limits::RateLimit;
-/// The users as the service hands them out (the database's records).
-pub use aao_export_db::{User, UserOverview};
 pub use sessions::{ProviderSignInOutcome, SignInLimits};
 
 use aao_export_db::{CatalogueDb, Database, ExportsDb, LimitsDb, UsersDb};

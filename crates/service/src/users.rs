@@ -2,11 +2,11 @@
 //! and revoking API keys, and minting a bearer token for one; from the administrators' page, the
 //! list of users and enabling or disabling one. Passwords themselves are [`crate::sessions`]'.
 
+use crate::auth::Caller;
 use crate::auth::{self, Tokens};
+use crate::error::Code;
 use crate::error::{ServiceError, ServiceResult};
 use crate::sessions;
-use crate::auth::Caller;
-use crate::error::Code;
 use aao_export_db::{ApiKey, User, UserOverview, UsersDb};
 
 /// The roles a user can have: `admin` manages every export; `guest` and `user` their own.

@@ -349,7 +349,8 @@ fn the_template_holds_what_matters() {
         assert!(f["Properties"].get("Role").is_none(), "{name} has its own role, not a shared one");
     }
     let outputs = serde_json::to_string(&t["Outputs"]).unwrap();
-    for secret in ["DatabaseUrlSecret", "JwtSecret", "EmailSmtpUrlSecret", "ApiKeySalt", "OidcClientSecret", "resolve:"] {
+    for secret in ["DatabaseUrlSecret", "JwtSecret", "EmailSmtpUrlSecret", "ApiKeySalt", "OidcClientSecret", "resolve:"]
+    {
         assert!(!outputs.contains(secret), "an output names {secret}: {outputs}");
     }
     for required in ["ApiUrl", "ExportQueueUrl", "ExportsBucketName", "LongJobQueueUrl"] {

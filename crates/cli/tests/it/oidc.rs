@@ -31,8 +31,14 @@ fn check_reports_the_provider_discovered_and_the_client_accepted() {
         .with("OIDC_CLIENT_SECRET", "not-the-secret");
     let (ok, stdout, stderr) = lines(&wrong.run(&["check"]));
     assert!(!ok && stderr.contains("1 problem found"), "{stdout}\n{stderr}");
-    assert!(stdout.contains(&format!("PROBLEM  identity provider: {} refused client \"aao-export\"", provider.issuer)), "{stdout}");
-    assert!(stdout.contains("check OIDC_CLIENT_ID and OIDC_CLIENT_SECRET") && !stdout.contains("not-the-secret"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("PROBLEM  identity provider: {} refused client \"aao-export\"", provider.issuer)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("check OIDC_CLIENT_ID and OIDC_CLIENT_SECRET") && !stdout.contains("not-the-secret"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -44,7 +50,9 @@ fn check_reports_a_provider_that_does_not_answer() {
     let (ok, stdout, _) = lines(&work.run(&["check"]));
     assert!(!ok);
     assert!(
-        stdout.contains("PROBLEM  identity provider: CILogon did not answer as expected (its discovery document could not be read"),
+        stdout.contains(
+            "PROBLEM  identity provider: CILogon did not answer as expected (its discovery document could not be read"
+        ),
         "{stdout}"
     );
     let plain = Workdir::local().ok(&["check"]);
@@ -70,7 +78,8 @@ fn oidc_settings_that_cannot_work_are_refused() {
             work = work.with(key, value);
         }
         work.fails(&["check"], message);
-    }    let work = Workdir::local().with("OIDC_ISSUER_URL", "not a url").with("OIDC_CLIENT_ID", "x");
+    }
+    let work = Workdir::local().with("OIDC_ISSUER_URL", "not a url").with("OIDC_CLIENT_ID", "x");
     let (ok, stdout, _) = lines(&work.run(&["check"]));
     assert!(!ok && stdout.contains("PROBLEM  identity provider: OIDC_ISSUER_URL: "), "{stdout}");
 }

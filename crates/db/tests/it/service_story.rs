@@ -1076,7 +1076,10 @@ async fn provider_identities(s: &dyn Database, b: &str) {
         new_user_id: new_id.into(),
         now_secs: T0 / 1000,
     };
-    let nina = s.sign_in_with_provider(&sign_in("sub-nina", "cilogon", Some("Nina N"), Some("n@uni.edu"), "u-nina")).await.unwrap();
+    let nina = s
+        .sign_in_with_provider(&sign_in("sub-nina", "cilogon", Some("Nina N"), Some("n@uni.edu"), "u-nina"))
+        .await
+        .unwrap();
     let expected = User {
         id: "u-nina".into(),
         full_name: "Nina N".into(),
@@ -1086,13 +1089,20 @@ async fn provider_identities(s: &dyn Database, b: &str) {
     };
     assert_eq!(nina, expected, "[{b}] a new subject: a user who is not enabled");
     assert_eq!(s.user("u-nina").await.unwrap(), Some(expected.clone()), "[{b}] as stored");
-    let again = s.sign_in_with_provider(&sign_in("sub-nina", "cilogon", Some("Nina Newcomer"), None, "u-unused")).await.unwrap();
+    let again = s
+        .sign_in_with_provider(&sign_in("sub-nina", "cilogon", Some("Nina Newcomer"), None, "u-unused"))
+        .await
+        .unwrap();
     let refreshed = User { full_name: "Nina Newcomer".into(), ..expected };
     assert_eq!(again, refreshed, "[{b}] the same subject is the same user, its name refreshed, its email kept");
     assert_eq!(s.user("u-nina").await.unwrap(), Some(refreshed.clone()), "[{b}]");
     assert_eq!(s.user("u-unused").await.unwrap(), None, "[{b}] no second user");
     let elsewhere = s.sign_in_with_provider(&sign_in("sub-nina", "orcid", None, None, "u-orcid")).await.unwrap();
-    assert_eq!((elsewhere.id.as_str(), elsewhere.full_name.as_str()), ("u-orcid", ""), "[{b}] subjects are per provider");
+    assert_eq!(
+        (elsewhere.id.as_str(), elsewhere.full_name.as_str()),
+        ("u-orcid", ""),
+        "[{b}] subjects are per provider"
+    );
 
     s.start_session("s-nina-1", "u-nina", T0 + 5, T0 + 60 * MINUTE).await.unwrap();
     s.start_session("s-nina-2", "u-nina", T0 + 9, T0 + 60 * MINUTE).await.unwrap();

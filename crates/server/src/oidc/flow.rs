@@ -68,13 +68,7 @@ mod tests {
     use super::*;
 
     fn flow(expires_at: i64) -> Flow {
-        Flow {
-            state: "s".into(),
-            nonce: "n".into(),
-            pkce_verifier: "v".into(),
-            next: "/exports".into(),
-            expires_at,
-        }
+        Flow { state: "s".into(), nonce: "n".into(), pkce_verifier: "v".into(), next: "/exports".into(), expires_at }
     }
 
     #[test]

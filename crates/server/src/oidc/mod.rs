@@ -74,15 +74,21 @@ impl std::fmt::Debug for OidcSettings {
 /// its HTTP status (4xx, or 502 when the provider does not answer as it should).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OidcError {
-    #[error("This sign-in was started in another browser or more than 10 minutes ago, so it cannot be finished. Start again.")]
+    #[error(
+        "This sign-in was started in another browser or more than 10 minutes ago, so it cannot be finished. Start again."
+    )]
     FlowLost,
-    #[error("The answer from {0} does not belong to the sign-in this browser started (state mismatch), so it was not used. Start again.")]
+    #[error(
+        "The answer from {0} does not belong to the sign-in this browser started (state mismatch), so it was not used. Start again."
+    )]
     StateMismatch(String),
     #[error("{provider} did not sign you in: {reason}")]
     Refused { provider: String, reason: String },
     #[error("{0} no longer accepts this sign-in: it was already used or has expired. Start again.")]
     CodeRefused(String),
-    #[error("The answer from {provider} could not be trusted ({why}), so you were not signed in. If this keeps happening, tell the service's administrators.")]
+    #[error(
+        "The answer from {provider} could not be trusted ({why}), so you were not signed in. If this keeps happening, tell the service's administrators."
+    )]
     Untrusted { provider: String, why: String },
     #[error("{provider} did not answer as expected ({why}). Try again in a few minutes.")]
     Unreachable { provider: String, why: String },
@@ -250,8 +256,11 @@ impl Oidc {
         let full_name = info
             .as_ref()
             .and_then(|i| name_of(localized(i.name()), localized(i.given_name()), localized(i.family_name())))
-            .or_else(|| name_of(localized(claims.name()), localized(claims.given_name()), localized(claims.family_name())));
-        let email = info.as_ref().and_then(|i| i.email().map(|e| e.to_string())).or(claims.email().map(|e| e.to_string()));
+            .or_else(|| {
+                name_of(localized(claims.name()), localized(claims.given_name()), localized(claims.family_name()))
+            });
+        let email =
+            info.as_ref().and_then(|i| i.email().map(|e| e.to_string())).or(claims.email().map(|e| e.to_string()));
         Ok(Vouched { subject, full_name, email, next: flow.next })
     }
 
@@ -331,12 +340,14 @@ impl Oidc {
             .map_err(|_| "its discovery document names no token endpoint".to_string())?
             .set_pkce_verifier(PkceCodeChallenge::new_random_sha256().1);
         match request.request_async(&self.http).await {
-            Err(RequestTokenError::ServerResponse(answer)) if answer.error().as_ref() == "invalid_grant" => Ok(format!(
-                "{} at {issuer}: discovered, and its token endpoint accepts client {:?}; redirect URI {}",
-                self.settings.display_name,
-                self.settings.client_id,
-                self.redirect_url()
-            )),
+            Err(RequestTokenError::ServerResponse(answer)) if answer.error().as_ref() == "invalid_grant" => {
+                Ok(format!(
+                    "{} at {issuer}: discovered, and its token endpoint accepts client {:?}; redirect URI {}",
+                    self.settings.display_name,
+                    self.settings.client_id,
+                    self.redirect_url()
+                ))
+            }
             Err(RequestTokenError::ServerResponse(answer)) => Err(format!(
                 "{issuer} refused client {:?}: {answer} (check OIDC_CLIENT_ID and OIDC_CLIENT_SECRET)",
                 self.settings.client_id

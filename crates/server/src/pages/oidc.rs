@@ -134,7 +134,7 @@ fn problem(oidc: &Oidc, e: &OidcError, next: &str) -> Response {
             h1 { "Not signed in" }
             p.error-box #oidc-error role="alert" { (e.to_string()) }
             p { a href=(retry) { "Back to sign-in" } }
-            p.hint { "If " (oidc.settings.display_name) " keeps failing and you have an Ad Observatory username and password, you can sign in with those there." }
+            p.hint { "If " (oidc.settings.display_name) " keeps failing and you have an Ad Observatory username and password, you can sign in with those on the sign-in page." }
         }
     };
     html_response(e.status(), page("Not signed in", None, Nav::None, &[], body))

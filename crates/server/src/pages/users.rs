@@ -138,14 +138,14 @@ fn row(u: &UserOverview, caller: &Caller, problem: Option<&str>) -> Markup {
                 span.name { (display_name(u)) }
                 @if let Some(email) = &user.primary_email { br; span.email { (email) } }
             }
-            td {
-                @if u.identities.is_empty() { "API key only" }
+            td data-label="Signs in with" {
+                @if u.identities.is_empty() { span.identity { "API key only" } }
                 @for (provider, id) in &u.identities { span.identity { (provider) ": " (id) } " " }
             }
-            td { (user.role) }
-            td { @if user.enabled { span.state-on { "Enabled" } } @else { span.state-off { "Not enabled" } } }
-            td { (maybe_time(u.last_sign_in.map(rfc3339).as_deref())) }
-            td {
+            td data-label="Role" { (user.role) }
+            td data-label="State" { @if user.enabled { span.state-on { "Enabled" } } @else { span.state-off { "Not enabled" } } }
+            td data-label="Last sign-in" { (maybe_time(u.last_sign_in.map(rfc3339).as_deref())) }
+            td.action {
                 @if user.id == caller.id {
                     span.hint { "(you)" }
                 } @else {

@@ -262,7 +262,8 @@ async fn every_wrong_answer_is_refused_with_a_page_and_no_session() {
     refused(&mut replay, &s, &callback, 400, "already used or has expired").await;
 
     // None of these made a user: only nina's first sign-in did.
-    let made: Vec<_> = s.app.storage.users_overview().await.unwrap().into_iter().filter(|u| !u.identities.is_empty()).collect();
+    let made: Vec<_> =
+        s.app.storage.users_overview().await.unwrap().into_iter().filter(|u| !u.identities.is_empty()).collect();
     assert_eq!(made.len(), 1, "{made:?}");
     assert!(made[0].identities.contains(&("cilogon".into(), "nina".into())));
 }
@@ -339,7 +340,10 @@ async fn administrators_enable_and_disable_people_on_the_users_page() {
     let app = sqlite_app().await;
     let cookie = |who: &str| format!("aao_session={}", app.tokens[who]);
     let page = |who: &str| {
-        app.no_redirect.get(format!("{}/admin/users", app.url)).header("accept", "text/html").header("cookie", cookie(who))
+        app.no_redirect
+            .get(format!("{}/admin/users", app.url))
+            .header("accept", "text/html")
+            .header("cookie", cookie(who))
     };
     let answer = page(ADMIN).send().await.unwrap();
     assert_eq!(answer.status(), 200);
@@ -347,13 +351,17 @@ async fn administrators_enable_and_disable_people_on_the_users_page() {
     assert!(html.contains(r#"<a href="/admin/users" aria-current="page">Users</a>"#), "{html}");
     assert!(html.contains("5 users, 1 of them not enabled"), "{html}");
     let first_row = html.split("<tbody>").nth(1).unwrap().split("</tr>").next().unwrap();
-    assert!(first_row.contains("data-user=\"disabled\"") && first_row.contains("Not enabled"), "waiting first: {first_row}");
+    assert!(
+        first_row.contains("data-user=\"disabled\"") && first_row.contains("Not enabled"),
+        "waiting first: {first_row}"
+    );
     assert!(first_row.contains(r#"value="enable""#), "{first_row}");
 
     let answer = page(CREATOR).send().await.unwrap();
     assert_eq!(answer.status(), 403);
     assert!(answer.text().await.unwrap().contains("only administrators may see the list of users"));
-    let html = app.http.get(format!("{}/exports", app.url)).header("accept", "text/html").header("cookie", cookie(CREATOR));
+    let html =
+        app.http.get(format!("{}/exports", app.url)).header("accept", "text/html").header("cookie", cookie(CREATOR));
     assert!(!html.send().await.unwrap().text().await.unwrap().contains("/admin/users"), "no Users link for others");
     let anonymous = app.no_redirect.get(format!("{}/admin/users", app.url)).header("accept", "text/html");
     assert_eq!(location(&anonymous.send().await.unwrap()), "/signin?next=/admin/users");
@@ -411,7 +419,10 @@ async fn aao_counts(aao: &mut PgConnection) -> Vec<(String, i64)> {
     .unwrap();
     let mut counts = Vec::new();
     for table in tables {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM public.\"{table}\""))).fetch_one(&mut *aao).await.unwrap();
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM public.\"{table}\"")))
+            .fetch_one(&mut *aao)
+            .await
+            .unwrap();
         counts.push((table, n));
     }
     counts
@@ -450,7 +461,8 @@ async fn attached_to_the_aaos_database_a_sign_in_writes_only_what_its_api_writes
     let (status, _, _) = browser.sign_in(&s.app, "nina").await;
     assert_eq!(status, 403);
     let after = aao_counts(&mut conn).await;
-    let grew: Vec<_> = before.iter().zip(&after).filter(|(b, a)| b != a).map(|(b, a)| (b.0.as_str(), a.1 - b.1)).collect();
+    let grew: Vec<_> =
+        before.iter().zip(&after).filter(|(b, a)| b != a).map(|(b, a)| (b.0.as_str(), a.1 - b.1)).collect();
     assert_eq!(grew, [("user_identities", 1), ("users", 1)]);
     let row = sqlx::query(
         "SELECT u.id, u.full_name, u.enabled, u.role, u.primary_email, i.password, i.created_at \
@@ -464,7 +476,8 @@ async fn attached_to_the_aaos_database_a_sign_in_writes_only_what_its_api_writes
     assert_eq!(row.get::<String, _>("full_name"), "Nina Newcomer");
     assert_eq!((row.get::<bool, _>("enabled"), row.get::<String, _>("role")), (false, "user".to_string()));
     assert_eq!(row.get::<Option<String>, _>("password"), None);
-    let created_at: i64 = row.try_get::<i64, _>("created_at").unwrap_or_else(|_| row.get::<i32, _>("created_at").into());
+    let created_at: i64 =
+        row.try_get::<i64, _>("created_at").unwrap_or_else(|_| row.get::<i32, _>("created_at").into());
     let now = chrono::Utc::now().timestamp();
     assert!((now - 120..=now + 5).contains(&created_at), "epoch seconds, as the AAO's API writes: {created_at}");
 
