@@ -19,11 +19,10 @@ pub struct Start {
     next: Option<String>,
 }
 
-fn configured(state: &Shared) -> Result<&Oidc, Response> {
-    state.oidc.as_deref().ok_or_else(|| {
-        crate::ApiError::not_found("no endpoint here: signing in through an identity provider is not configured")
-            .into_response()
-    })
+/// What an unconfigured server answers, as for any unknown path.
+fn not_configured() -> Response {
+    crate::ApiError::not_found("no endpoint here: signing in through an identity provider is not configured")
+        .into_response()
 }
 
 fn secure(state: &Shared) -> bool {
@@ -37,10 +36,7 @@ fn flow_cookie(state: &Shared, value: &str, max_age: i64) -> HeaderValue {
 
 /// `GET /auth/oidc/start?next=PATH`: to the provider, with this flow's cookie.
 pub async fn start(State(state): State<Shared>, Query(q): Query<Start>) -> Response {
-    let oidc = match configured(&state) {
-        Ok(oidc) => oidc,
-        Err(not_found) => return not_found,
-    };
+    let Some(oidc) = state.oidc.as_deref() else { return not_configured() };
     let next = local_next(q.next.as_deref());
     match oidc.begin(&next).await {
         Ok((authorize_url, cookie)) => {
@@ -54,10 +50,7 @@ pub async fn start(State(state): State<Shared>, Query(q): Query<Start>) -> Respo
 
 /// `GET /auth/oidc/callback?code=…&state=…` (or `?error=…`): the provider's answer.
 pub async fn callback(State(state): State<Shared>, headers: HeaderMap, Query(answer): Query<Callback>) -> Response {
-    let oidc = match configured(&state) {
-        Ok(oidc) => oidc,
-        Err(not_found) => return not_found,
-    };
+    let Some(oidc) = state.oidc.as_deref() else { return not_configured() };
     let cookie = crate::sessions::cookie_value(&headers, flow::cookie_name(secure(&state)));
     let vouched = match oidc.finish(cookie, answer).await {
         Ok(vouched) => vouched,

@@ -94,7 +94,7 @@ impl Browser {
 
     /// From the sign-in button's link, through the provider (signing in as `account`), up to the
     /// provider's redirect back to the service: that callback URL, not yet visited.
-    async fn to_callback(&mut self, app: &TestApp, account: &str) -> String {
+    async fn through_provider(&mut self, app: &TestApp, account: &str) -> String {
         let start = self.get(&format!("{}/auth/oidc/start?next={NEXT}", app.url)).await;
         assert_eq!(start.status(), 303, "the start goes to the provider");
         let mut url = format!("{}&login_hint={account}", location(&start));
@@ -111,7 +111,7 @@ impl Browser {
 
     /// A whole sign-in as `account`: the callback's answer.
     async fn sign_in(&mut self, app: &TestApp, account: &str) -> (u16, String, reqwest::header::HeaderMap) {
-        let callback = self.to_callback(app, account).await;
+        let callback = self.through_provider(app, account).await;
         let answer = self.get(&callback).await;
         let (status, headers) = (answer.status().as_u16(), answer.headers().clone());
         (status, answer.text().await.unwrap(), headers)
@@ -217,7 +217,7 @@ async fn every_wrong_answer_is_refused_with_a_page_and_no_session() {
     let Some(s) = signing_app(TestDatabase::sqlite().await).await else { return };
     let mut browser = Browser::new();
     // State mismatch: the answer to another sign-in.
-    let callback = browser.to_callback(&s.app, "nina").await;
+    let callback = browser.through_provider(&s.app, "nina").await;
     let mut other = Url::parse(&callback).unwrap();
     let pairs: Vec<(String, String)> = other
         .query_pairs()
@@ -227,34 +227,34 @@ async fn every_wrong_answer_is_refused_with_a_page_and_no_session() {
     refused(&mut browser, &s, other.as_str(), 400, "does not belong to the sign-in this browser started").await;
 
     // No flow cookie (another browser, or after 10 minutes).
-    let callback = browser.to_callback(&s.app, "nina").await;
+    let callback = browser.through_provider(&s.app, "nina").await;
     refused(&mut Browser::new(), &s, &callback, 400, "started in another browser or more than 10 minutes ago").await;
 
     // The provider says no.
     let mut fresh = Browser::new();
-    let callback = fresh.to_callback(&s.app, "refuse").await;
+    let callback = fresh.through_provider(&s.app, "refuse").await;
     assert!(callback.contains("error=access_denied"), "{callback}");
     refused(&mut fresh, &s, &callback, 403, "CILogon did not sign you in: The user cancelled the sign-in.").await;
 
     // A tampered ID token (its payload changed, its signature not).
     s.proxy.spoil(Spoil::TamperIdToken);
-    let callback = browser.to_callback(&s.app, "nina").await;
+    let callback = browser.through_provider(&s.app, "nina").await;
     refused(&mut browser, &s, &callback, 400, "signature is not valid").await;
 
     // A genuine ID token, issued to another client.
     let theirs = other_clients_id_token(&s).await;
     s.proxy.spoil(Spoil::SwapIdToken(theirs));
-    let callback = browser.to_callback(&s.app, "nina").await;
+    let callback = browser.through_provider(&s.app, "nina").await;
     refused(&mut browser, &s, &callback, 400, "issued to another service (audience)").await;
 
     // The token endpoint down.
     s.proxy.spoil(Spoil::TokenEndpointDown);
-    let callback = browser.to_callback(&s.app, "nina").await;
+    let callback = browser.through_provider(&s.app, "nina").await;
     refused(&mut browser, &s, &callback, 502, "CILogon did not answer as expected").await;
     s.proxy.spoil(Spoil::Nothing);
 
     // A code used twice: the second time (the flow cookie replayed with it) is refused.
-    let callback = browser.to_callback(&s.app, "nina").await;
+    let callback = browser.through_provider(&s.app, "nina").await;
     let flow = browser.cookie(&s.app.url, "aao_oidc_flow").unwrap();
     assert_eq!(browser.get(&callback).await.status(), 403, "nina is waiting");
     let mut replay = Browser::new();
