@@ -14,7 +14,7 @@ if [ ! -x /usr/bin/chromium ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium >/dev/null \
         || { $SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium >/dev/null; }
 fi
-if [ ! -d tests/ui/node_modules/@playwright/test ]; then
+if [ ! -d tests/ui/node_modules/@playwright/test ] || [ ! -d tests/ui/node_modules/oidc-provider ]; then
     say "installing the npm test packages (npm ci)"
     (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

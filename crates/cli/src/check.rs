@@ -163,7 +163,8 @@ pub async fn check(config: &Config, storage: Arc<dyn Database>) -> anyhow::Resul
     }
 
     if config.oidc.is_some() {
-        match crate::service::oidc(config, &config.public_url) {
+        // No flow is started here: any key will do (the JWT secret is not needed, nor made).
+        match crate::service::oidc(config, &config.public_url, uuid::Uuid::new_v4().as_bytes().to_vec()) {
             Ok(Some(oidc)) => match within(async { Ok(oidc.check().await) }).await {
                 Ok(Ok(detail)) => report.ok("identity provider", detail),
                 Ok(Err(problem)) => report.problem("identity provider", problem),

@@ -4,6 +4,7 @@
 
 use crate::secrets::NamedSecret;
 use aao_export_aws::AwsSettings;
+use aao_export_server::oidc;
 use anyhow::{Context, bail};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
@@ -134,9 +135,9 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("OIDC", "CLIENT_ID", ""),
     ("OIDC", "CLIENT_SECRET", ""),
     // The `user_identities.provider` its identities are stored under, and what the pages call it.
-    ("OIDC", "PROVIDER", "cilogon"),
-    ("OIDC", "DISPLAY_NAME", "CILogon"),
-    ("OIDC", "SCOPES", "openid email profile org.cilogon.userinfo"),
+    ("OIDC", "PROVIDER", oidc::DEFAULT_PROVIDER),
+    ("OIDC", "DISPLAY_NAME", oidc::DEFAULT_DISPLAY_NAME),
+    ("OIDC", "SCOPES", oidc::DEFAULT_SCOPES),
 ];
 
 /// The keys that hold secrets: each may instead name a Secrets Manager secret in the environment
@@ -311,7 +312,7 @@ impl Layers {
             client_id,
             client_secret: self.optional("OIDC", "CLIENT_SECRET").map(SecretString::from),
             provider,
-            display_name: self.optional("OIDC", "DISPLAY_NAME").unwrap_or_else(|| "CILogon".into()),
+            display_name: self.optional("OIDC", "DISPLAY_NAME").unwrap_or_else(|| oidc::DEFAULT_DISPLAY_NAME.into()),
             scopes,
         }))
     }

@@ -275,17 +275,21 @@ pub fn app_state(config: &Config, service: Service, public_url: &str) -> anyhow:
         .with_trusted_proxies(config.trusted_proxies.clone())
         .with_cors_origins(&config.cors_origins)
         .map_err(|e| anyhow::anyhow!("SERVER_CORS_ORIGINS: {e}"))?;
-    Ok(match oidc(config, public_url)? {
+    if config.oidc.is_none() {
+        return Ok(state);
+    }
+    // Keyed from the JWT secret, so every API process signs the flow cookie alike.
+    let flow_key = Sha256::digest(format!("aao-export oidc flow\0{}", jwt_secret(config)?.expose_secret())).to_vec();
+    Ok(match oidc(config, public_url, flow_key)? {
         Some(oidc) => state.with_oidc(oidc),
         None => state,
     })
 }
 
-/// The relying party for the configured OpenID Connect provider (nothing is fetched yet); its
-/// flow cookie is keyed from the JWT secret, so every API process signs alike.
-pub fn oidc(config: &Config, public_url: &str) -> anyhow::Result<Option<Oidc>> {
+/// The relying party for the configured OpenID Connect provider (nothing is fetched yet), its
+/// flow cookie signed with `flow_key`.
+pub fn oidc(config: &Config, public_url: &str, flow_key: Vec<u8>) -> anyhow::Result<Option<Oidc>> {
     let Some(oidc) = &config.oidc else { return Ok(None) };
-    let secret = jwt_secret(config)?;
     let settings = OidcSettings {
         issuer_url: oidc.issuer_url.clone(),
         client_id: oidc.client_id.clone(),
@@ -294,7 +298,7 @@ pub fn oidc(config: &Config, public_url: &str) -> anyhow::Result<Option<Oidc>> {
         display_name: oidc.display_name.clone(),
         scopes: oidc.scopes.clone(),
         public_url: public_url.to_string(),
-        flow_key: Sha256::digest(format!("aao-export oidc flow\0{}", secret.expose_secret())).to_vec(),
+        flow_key,
     };
     Ok(Some(Oidc::new(settings).map_err(|e| anyhow::anyhow!(e))?))
 }

@@ -211,10 +211,16 @@ ON CONFLICT (user_id) DO UPDATE SET signed_in_at = excluded.signed_in_at";
 pub const SELECT_PROVIDER_IDENTITY: &str = "
 SELECT u.id, COALESCE(u.full_name, '') AS full_name, u.enabled, u.role, u.primary_email
 FROM user_identities i JOIN users u ON u.id = i.user_id
-WHERE i.provider = $1 AND i.provider_user_id = $2";
+WHERE i.provider = $1 AND i.provider_user_id = $2
+ORDER BY i.created_at, u.id LIMIT 1";
+/// PostgreSQL: first sign-ins of one subject, one at a time (the AAO's `user_identities` has no
+/// unique key on it to stop a second user being made), until the transaction ends.
+pub const LOCK_PROVIDER_SUBJECT: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(10) || $2, 0))";
 /// $1 user, $2 name, $3 email: what the provider says now, each kept when it says nothing.
 pub const REFRESH_USER_PROFILE: &str = "
-UPDATE users SET full_name = COALESCE($2, full_name), primary_email = COALESCE($3, primary_email) WHERE id = $1";
+UPDATE users SET full_name = COALESCE($2, full_name), primary_email = COALESCE($3, primary_email)
+WHERE id = $1 AND (full_name IS DISTINCT FROM COALESCE($2, full_name)
+    OR primary_email IS DISTINCT FROM COALESCE($3, primary_email))";
 /// A new user waits for an administrator: not enabled, role `user` (as the AAO's API creates one,
 /// with no name when the provider gave none: NULL in its `users`, '' in ours).
 pub const INSERT_WAITING_USER: &str =

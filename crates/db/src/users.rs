@@ -214,7 +214,11 @@ impl UsersDb for Storage {
     }
 
     async fn sign_in_with_provider(&self, s: &ProviderSignIn) -> Result<User> {
+        // SQLite's write transaction already runs one at a time.
         let mut tx = self.pool.begin(true).await?;
+        if self.flavour != Flavour::Sqlite {
+            query(sql::LOCK_PROVIDER_SUBJECT).bind(&s.provider).bind(&s.provider_user_id).execute(&mut tx).await?;
+        }
         let found = query(sql::SELECT_PROVIDER_IDENTITY)
             .bind(&s.provider)
             .bind(&s.provider_user_id)

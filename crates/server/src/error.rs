@@ -132,16 +132,6 @@ impl ApiError {
     }
 
     /// The `comment` code.
-    /// The sentence a person can act on, for a refusal (a page shows it next to what it is about);
-    /// `None` for a failure of ours.
-    pub fn refusal_message(&self) -> Option<&str> {
-        match self {
-            ApiError::Service(ServiceError::Refused(r)) => Some(&r.message),
-            ApiError::Http { message, .. } => Some(message),
-            _ => None,
-        }
-    }
-
     pub fn comment(&self) -> &'static str {
         match self {
             ApiError::Service(ServiceError::Refused(r)) => r.code.as_str(),

@@ -41,7 +41,7 @@ pub fn session_cookie_name(state: &AppState) -> &'static str {
     if is_https(state) { SECURE_SESSION_COOKIE } else { SESSION_COOKIE }
 }
 
-fn is_https(state: &AppState) -> bool {
+pub(crate) fn is_https(state: &AppState) -> bool {
     state.public_origin.as_ref().is_some_and(|o| o.https)
 }
 

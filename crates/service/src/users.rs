@@ -114,9 +114,8 @@ pub async fn set_enabled_by(users: &dyn UsersDb, caller: &Caller, id: &str, enab
     if !enabled && id == caller.id {
         return Err(ServiceError::invalid("you cannot disable yourself; another administrator can"));
     }
-    set_enabled(users, id, enabled).await?;
-    tracing::info!(user_id = %id, enabled, by = %caller.id, "changed by an administrator");
-    Ok(())
+    tracing::info!(user_id = %id, enabled, by = %caller.id, "an administrator enables or disables a user");
+    set_enabled(users, id, enabled).await
 }
 
 fn require_admin(caller: &Caller, to: &str) -> ServiceResult<()> {

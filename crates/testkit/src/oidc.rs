@@ -103,6 +103,8 @@ pub enum Spoil {
     Nothing,
     /// The ID token's payload changed (another `sub`), its signature left as it was.
     TamperIdToken,
+    /// The ID token's `sub` taken out (its signature left as it was).
+    DropSubject,
     /// The ID token replaced by this one (e.g. a genuine one issued to another client).
     SwapIdToken(String),
     /// The token endpoint down: 503 and no tokens.
@@ -113,6 +115,7 @@ pub enum Spoil {
 pub struct ProviderProxy {
     pub url: String,
     spoil: Arc<Mutex<Spoil>>,
+    hits: Arc<Mutex<std::collections::HashMap<String, usize>>>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -120,6 +123,7 @@ pub struct ProviderProxy {
 struct Upstream {
     target: Arc<Mutex<String>>,
     spoil: Arc<Mutex<Spoil>>,
+    hits: Arc<Mutex<std::collections::HashMap<String, usize>>>,
     public_host: String,
     http: reqwest::Client,
 }
@@ -131,9 +135,11 @@ impl ProviderProxy {
         let address = listener.local_addr().expect("a bound listener");
         let target = Arc::new(Mutex::new(String::new()));
         let spoil = Arc::new(Mutex::new(Spoil::Nothing));
+        let hits = Arc::new(Mutex::new(std::collections::HashMap::new()));
         let upstream = Upstream {
             target: target.clone(),
             spoil: spoil.clone(),
+            hits: hits.clone(),
             public_host: address.to_string(),
             http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client"),
         };
@@ -147,7 +153,12 @@ impl ProviderProxy {
                 .await;
         });
         let set_target = move |url: &str| *target.lock().expect("not poisoned") = url.to_string();
-        (ProviderProxy { url: format!("http://{address}"), spoil, _stop: stop }, set_target)
+        (ProviderProxy { url: format!("http://{address}"), spoil, hits, _stop: stop }, set_target)
+    }
+
+    /// How many requests for this path passed through.
+    pub fn hits(&self, path: &str) -> usize {
+        self.hits.lock().expect("not poisoned").get(path).copied().unwrap_or(0)
     }
 
     /// Spoils the token endpoint's answers from now on (or stops, with [`Spoil::Nothing`]).
@@ -161,6 +172,7 @@ async fn forward(State(up): State<Upstream>, request: Request) -> Response {
     let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
     let spoil = up.spoil.lock().expect("not poisoned").clone();
+    *up.hits.lock().expect("not poisoned").entry(parts.uri.path().to_string()).or_default() += 1;
     let is_token = parts.method == axum::http::Method::POST && parts.uri.path().ends_with("/token");
     if is_token && spoil == Spoil::TokenEndpointDown {
         return Response::builder().status(503).body(Body::from("down for maintenance")).expect("a response");
@@ -196,13 +208,17 @@ fn spoiled(answer: &[u8], spoil: &Spoil) -> Vec<u8> {
     let Some(id_token) = tokens["id_token"].as_str().map(str::to_string) else { return answer.to_vec() };
     let replaced = match spoil {
         Spoil::SwapIdToken(other) => other.clone(),
-        Spoil::TamperIdToken => {
+        Spoil::TamperIdToken | Spoil::DropSubject => {
             use base64::Engine;
             use base64::engine::general_purpose::URL_SAFE_NO_PAD;
             let parts: Vec<&str> = id_token.split('.').collect();
             let mut claims: serde_json::Value =
                 serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("base64url")).expect("JSON claims");
-            claims["sub"] = "ahmed".into();
+            if *spoil == Spoil::DropSubject {
+                claims.as_object_mut().expect("claims").remove("sub");
+            } else {
+                claims["sub"] = "ahmed".into();
+            }
             let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("JSON"));
             format!("{}.{payload}.{}", parts[0], parts[2])
         }

@@ -15,6 +15,7 @@ use crate::common;
 use aao_export_core::export::ExportStatus;
 use aao_export_queue::{Queue, SqsQueue};
 use aao_export_stores::AwsSettings;
+use aao_export_testkit::oidc::{CLIENT_ID, CLIENT_SECRET, OidcProvider};
 use aao_export_testkit::{TestDatabase, create_bucket, create_queue, external, s3_region, tool};
 use common::BIN;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -374,6 +375,35 @@ async fn every_role_runs_under_the_lambda_runtime() {
     assert_eq!((status, &read["creator_id"]), (200, &json!("alice")), "{read}\n{}", api.log());
     assert!(!api.log().contains(JWT_SECRET) && !api.log().contains(&stack.db.url), "no secret in the log");
     drop(api);
+
+    // Signing in with CILogon is an ordinary route of the same router; the client's secret comes
+    // from Secrets Manager like the others.
+    if let Some(provider) = OidcProvider::start("https://api.example.test/auth/oidc/callback", None) {
+        let client_secret = create_secret(&stack.endpoint, "oidc", CLIENT_SECRET).await;
+        let mut env = stack.function_env("api");
+        env.push(("OIDC_ISSUER_URL".into(), provider.issuer.clone()));
+        env.push(("OIDC_CLIENT_ID".into(), CLIENT_ID.into()));
+        env.push(("OIDC_CLIENT_SECRET_SECRET_ID".into(), client_secret));
+        let api = emulator.function("api", &env);
+        let mut start = http_event("GET", "/auth/oidc/start", "", None);
+        start["headers"].as_object_mut().unwrap().remove("x-api-key");
+        start["rawQueryString"] = json!("next=/exports/new");
+        start["queryStringParameters"] = json!({"next": "/exports/new"});
+        let answer = emulator.invoke(&start).await;
+        assert_eq!(answer["statusCode"], json!(303), "{answer}\n{}", api.log());
+        let to = answer["headers"]["location"].as_str().unwrap_or_default();
+        assert!(to.starts_with(&format!("{}/auth?", provider.issuer)), "to the provider: {to}");
+        for part in [
+            "client_id=aao-export",
+            "code_challenge_method=S256",
+            "redirect_uri=https%3A%2F%2Fapi.example.test%2Fauth%2Foidc%2Fcallback",
+        ] {
+            assert!(to.contains(part), "{part} in {to}");
+        }
+        let cookies = answer["cookies"].to_string();
+        assert!(cookies.contains("__Host-aao_oidc_flow=") && cookies.contains("SameSite=Lax"), "{answer}");
+        assert!(!api.log().contains(CLIENT_SECRET), "no secret in the log");
+    }
 
     // A function whose secret cannot be read stops at once, naming the variable and the secret.
     let mut missing = stack.function_env("api");

@@ -22,16 +22,17 @@ use openidconnect::core::{
 use openidconnect::{
     AccessToken, AsyncHttpClient, AuthorizationCode, ClaimsVerificationError, ClientId, CsrfToken,
     EmptyAdditionalClaims, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKeySet, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    SignatureVerificationError, TokenResponse, UserInfoClaims,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
+    UserInfoClaims,
 };
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::sync::RwLock;
 
-/// The `user_identities.provider` of the AAO's CILogon identities.
+/// The `user_identities.provider` of the AAO's CILogon identities, and what the pages call it.
 pub const DEFAULT_PROVIDER: &str = "cilogon";
+pub const DEFAULT_DISPLAY_NAME: &str = "CILogon";
 /// CILogon's scopes, as the AAO's API asks for them.
 pub const DEFAULT_SCOPES: &str = "openid email profile org.cilogon.userinfo";
 /// Where the provider sends the browser back, under the public URL.
@@ -215,13 +216,15 @@ impl Oidc {
         Ok((url.to_string(), flow::seal(&self.settings.flow_key, &flow)))
     }
 
-    /// Finishes a sign-in at the callback: checks the answer against the flow cookie, exchanges
-    /// the code, checks the ID token and reads userinfo.
-    pub async fn finish(&self, cookie: Option<&str>, answer: Callback) -> Result<Vouched, OidcError> {
+    /// The flow this browser started, from its cookie: signed here and not expired.
+    pub fn open_flow(&self, cookie: Option<&str>) -> Result<flow::Flow, OidcError> {
+        cookie.and_then(|value| flow::open(&self.settings.flow_key, value, now_ms() / 1000)).ok_or(OidcError::FlowLost)
+    }
+
+    /// Finishes a sign-in at the callback: checks the answer against the flow, exchanges the code,
+    /// checks the ID token and reads userinfo.
+    pub async fn finish(&self, flow: flow::Flow, answer: Callback) -> Result<Vouched, OidcError> {
         let provider = self.settings.display_name.clone();
-        let flow = cookie
-            .and_then(|value| flow::open(&self.settings.flow_key, value, now_ms() / 1000))
-            .ok_or(OidcError::FlowLost)?;
         if answer.state.as_deref() != Some(flow.state.as_str()) {
             return Err(OidcError::StateMismatch(provider));
         }
@@ -234,8 +237,11 @@ impl Oidc {
         let tokens = self.exchange(metadata.clone(), code, flow.pkce_verifier).await?;
         let id_token = tokens.id_token().ok_or_else(|| self.untrusted("it sent no ID token"))?;
         let nonce = Nonce::new(flow.nonce);
+        // A signature that does not check out against the keys we hold may be by a key the
+        // provider has rotated in (a new kid, or new key material under an old one): its keys are
+        // read again once, and the token checked against them.
         let claims = match self.verify(metadata.clone(), id_token, &nonce) {
-            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
+            Err(ClaimsVerificationError::SignatureVerification(_)) => {
                 let refreshed = self.refresh_keys(metadata).await?;
                 self.verify(refreshed, id_token, &nonce)
             }
@@ -248,7 +254,7 @@ impl Oidc {
         }
         let info = self.userinfo(tokens.access_token().clone(), &claims).await?;
         let name_of = |name: Option<String>, given: Option<String>, family: Option<String>| {
-            name.or_else(|| {
+            name.filter(|n| !n.trim().is_empty()).or_else(|| {
                 let joined = format!("{} {}", given.unwrap_or_default(), family.unwrap_or_default());
                 Some(joined.trim().to_string()).filter(|j| !j.is_empty())
             })
@@ -279,9 +285,22 @@ impl Oidc {
             RequestTokenError::ServerResponse(answer) if answer.error().as_ref() == "invalid_grant" => {
                 OidcError::CodeRefused(self.settings.display_name.clone())
             }
+            // Our configuration, not the researcher's doing.
+            RequestTokenError::ServerResponse(answer)
+                if matches!(answer.error().as_ref(), "invalid_client" | "unauthorized_client") =>
+            {
+                tracing::error!(error = %answer, "the identity provider refused this client: check OIDC_CLIENT_ID and OIDC_CLIENT_SECRET");
+                self.unreachable("it does not accept this service's client")
+            }
             RequestTokenError::ServerResponse(answer) => {
                 tracing::warn!(error = %answer, "the identity provider refused the code");
                 self.untrusted(format!("it refused the sign-in code: {}", answer.error().as_ref()))
+            }
+            // Tokens it sent that cannot be read (an ID token without `sub`, or not a JWT): an
+            // answer of JSON with an ID token in it, that the library could not take.
+            RequestTokenError::Parse(e, body) if has_id_token(&body) => {
+                tracing::warn!(error = %e, "the identity provider's ID token could not be read");
+                self.untrusted(format!("its ID token could not be read: {}", e.inner()))
             }
             other => {
                 tracing::warn!(error = %error_chain(&other), "exchanging the code failed");
@@ -324,6 +343,9 @@ impl Oidc {
             Err(openidconnect::UserInfoError::ClaimsVerification(e)) => {
                 Err(self.untrusted(format!("its userinfo is for someone else: {e}")))
             }
+            Err(openidconnect::UserInfoError::Parse(e)) => {
+                Err(self.untrusted(format!("its userinfo could not be read: {}", e.inner())))
+            }
             Err(e) => Err(self.unreachable(format!("its userinfo endpoint: {}", error_chain(&e)))),
         }
     }
@@ -356,6 +378,11 @@ impl Oidc {
             Ok(_) => Err(format!("{issuer}'s token endpoint redeemed a code it never issued")),
         }
     }
+}
+
+/// Whether a token endpoint's answer is a JSON object with an `id_token`.
+fn has_id_token(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|answer| answer.get("id_token").is_some())
 }
 
 /// A claim's text in the default language, if it has one.

@@ -6,9 +6,10 @@
 use super::html_response;
 use super::layout::{Nav, page};
 use super::signin::local_next;
-use crate::oidc::{Callback, Oidc, OidcError, flow};
+use crate::oidc::{Callback, Oidc, OidcError, Vouched, flow};
 use crate::state::Shared;
 use aao_export_service::{ProviderSignInOutcome, ServiceError, User};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -26,7 +27,7 @@ fn not_configured() -> Response {
 }
 
 fn secure(state: &Shared) -> bool {
-    state.public_origin.as_ref().is_some_and(|o| o.https)
+    crate::sessions::is_https(state)
 }
 
 fn flow_cookie(state: &Shared, value: &str, max_age: i64) -> HeaderValue {
@@ -34,10 +35,11 @@ fn flow_cookie(state: &Shared, value: &str, max_age: i64) -> HeaderValue {
         .expect("the flow cookie is base64url and a dot")
 }
 
-/// `GET /auth/oidc/start?next=PATH`: to the provider, with this flow's cookie.
-pub async fn start(State(state): State<Shared>, Query(q): Query<Start>) -> Response {
+/// `GET /auth/oidc/start?next=PATH`: to the provider, with this flow's cookie. A query that
+/// cannot be read (e.g. `next` twice) goes on to the exports list afterwards.
+pub async fn start(State(state): State<Shared>, query: Result<Query<Start>, QueryRejection>) -> Response {
     let Some(oidc) = state.oidc.as_deref() else { return not_configured() };
-    let next = local_next(q.next.as_deref());
+    let next = local_next(query.ok().and_then(|Query(q)| q.next).as_deref());
     match oidc.begin(&next).await {
         Ok((authorize_url, cookie)) => {
             let mut response = Redirect::to(&authorize_url).into_response();
@@ -48,17 +50,44 @@ pub async fn start(State(state): State<Shared>, Query(q): Query<Start>) -> Respo
     }
 }
 
-/// `GET /auth/oidc/callback?code=…&state=…` (or `?error=…`): the provider's answer.
-pub async fn callback(State(state): State<Shared>, headers: HeaderMap, Query(answer): Query<Callback>) -> Response {
+/// `GET /auth/oidc/callback?code=…&state=…` (or `?error=…`): the provider's answer. Whatever
+/// happens once this browser's flow is opened, the flow is over and its cookie goes; but an
+/// answer that is not for it (state mismatch: perhaps forged by another site) leaves it, so a
+/// sign-in in progress can still finish.
+pub async fn callback(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    answer: Result<Query<Callback>, QueryRejection>,
+) -> Response {
     let Some(oidc) = state.oidc.as_deref() else { return not_configured() };
     let cookie = crate::sessions::cookie_value(&headers, flow::cookie_name(secure(&state)));
-    let vouched = match oidc.finish(cookie, answer).await {
-        Ok(vouched) => vouched,
-        Err(e) => {
-            tracing::info!(problem = %e, "a sign-in through the identity provider was refused");
-            return problem(oidc, &e, "/exports");
+    let flow = match oidc.open_flow(cookie) {
+        Ok(flow) => flow,
+        Err(e) => return refused(oidc, &e, "/exports"),
+    };
+    let next = flow.next.clone();
+    let mut response = match answer {
+        Ok(Query(answer)) => match oidc.finish(flow, answer).await {
+            Ok(vouched) => signed_in(&state, oidc, vouched).await,
+            Err(e @ OidcError::StateMismatch(_)) => return refused(oidc, &e, &next),
+            Err(e) => refused(oidc, &e, &next),
+        },
+        Err(rejection) => {
+            let why = format!("its answer could not be read: {}", rejection.body_text());
+            refused(oidc, &OidcError::Untrusted { provider: oidc.settings.display_name.clone(), why }, &next)
         }
     };
+    response.headers_mut().append(header::SET_COOKIE, flow_cookie(&state, "", 0));
+    response
+}
+
+fn refused(oidc: &Oidc, e: &OidcError, next: &str) -> Response {
+    tracing::info!(problem = %e, "a sign-in through the identity provider was refused");
+    problem(oidc, e, next)
+}
+
+/// Who the provider vouched for, signed in (or waiting to be enabled).
+async fn signed_in(state: &Shared, oidc: &Oidc, vouched: Vouched) -> Response {
     let outcome = state
         .service
         .sign_in_with_provider(
@@ -68,22 +97,19 @@ pub async fn callback(State(state): State<Shared>, headers: HeaderMap, Query(ans
             vouched.email.as_deref(),
         )
         .await;
-    let mut response = match outcome {
+    match outcome {
         Ok(ProviderSignInOutcome::SignedIn(caller, token)) => {
             let mut response = continue_to(&vouched.next, &caller.full_name);
-            response.headers_mut().append(header::SET_COOKIE, crate::sessions::session_cookie(&state, &token));
+            response.headers_mut().append(header::SET_COOKIE, crate::sessions::session_cookie(state, &token));
             response
         }
         Ok(ProviderSignInOutcome::Waiting(user)) => waiting(oidc, &user),
         Err(ServiceError::Refused(r)) => {
             let e = OidcError::Untrusted { provider: oidc.settings.display_name.clone(), why: r.message };
-            problem(oidc, &e, "/exports")
+            refused(oidc, &e, &vouched.next)
         }
         Err(other) => super::error_page(None, &other),
-    };
-    // The flow is over either way: its cookie goes.
-    response.headers_mut().append(header::SET_COOKIE, flow_cookie(&state, "", 0));
-    response
+    }
 }
 
 /// Signed in: a page that goes on to `next` at once. A redirect would carry on the provider's
@@ -95,8 +121,10 @@ fn continue_to(next: &str, name: &str) -> Response {
         p { "Welcome, " (name) ". " a #continue href=(next) { "Continue" } }
     };
     let mut response = html_response(StatusCode::OK, page("Signed in", None, Nav::None, &[], body));
-    let refresh = HeaderValue::from_str(&format!("0; url={next}")).expect("a local path is a header value");
-    response.headers_mut().insert(header::REFRESH, refresh);
+    // `next` is a local path of printable ASCII (the sign-in page's rule), so this always holds.
+    if let Ok(refresh) = HeaderValue::from_str(&format!("0; url={next}")) {
+        response.headers_mut().insert(header::REFRESH, refresh);
+    }
     response
 }
 

@@ -27,6 +27,9 @@ pub struct SignIn {
     next: Option<String>,
 }
 
+/// The longest `next` followed.
+const MAX_NEXT_BYTES: usize = 1024;
+
 /// Where to go after signing in: a path on this site by construction. Only a plain absolute path
 /// with an optional query, all printable ASCII, no backslash, whose path does not start with two
 /// slashes even once percent-decoded; anything else (a URL, `//host`, `/<TAB>/host` that a browser
@@ -39,7 +42,8 @@ pub(super) fn local_next(next: Option<&str>) -> String {
 }
 
 fn is_local_path(next: &str) -> bool {
-    if !next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'#') {
+    // Longer would not fit in the identity provider's flow cookie, and no page's path is so long.
+    if next.len() > MAX_NEXT_BYTES || !next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'#') {
         return false;
     }
     let path = next.split_once('?').map_or(next, |(path, _)| path);
@@ -106,7 +110,8 @@ pub async fn submit(
 ) -> Response {
     let next = local_next(input.next.as_deref());
     if let Err(e) = crate::sessions::check_origin(&state, &headers, true) {
-        let message = e.refusal_message().unwrap_or("This sign-in did not come from this site's page.").to_string();
+        tracing::warn!(refusal = %e, "a sign-in from another site was refused");
+        let message = "This sign-in did not come from this site's page.".to_string();
         return form(&state, StatusCode::FORBIDDEN, &next, "", Some(("form", &message)));
     }
     let username = input.username.trim();
@@ -198,6 +203,7 @@ mod tests {
             Some("exports"),
             Some("javascript:alert(1)"),
             Some("/\u{e9}"),
+            Some(&format!("/exports?q={}", "a".repeat(1100))),
         ] {
             assert_eq!(local_next(bad), "/exports", "{bad:?}");
         }

@@ -9,6 +9,7 @@ use crate::state::Shared;
 use aao_export_core::time::rfc3339;
 use aao_export_service::{Caller, RefusalKind, ServiceError, UserOverview, users};
 use axum::Form;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -32,12 +33,17 @@ pub struct Change {
 }
 
 /// `GET /admin/users`.
-pub async fn list(State(state): State<Shared>, headers: HeaderMap, Query(shown): Query<Shown>) -> Response {
+pub async fn list(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    shown: Result<Query<Shown>, QueryRejection>,
+) -> Response {
     let caller = match signed_in(&state, &headers, PATH).await {
         Ok(caller) => caller,
         Err(redirect) => return redirect,
     };
-    render(&state, &caller, StatusCode::OK, shown.changed.as_deref(), None).await
+    let changed = shown.ok().and_then(|Query(shown)| shown.changed);
+    render(&state, &caller, StatusCode::OK, changed.as_deref(), None).await
 }
 
 /// `POST /admin/users` (`user_id`, `action`): enables or disables one user, then shows the list
@@ -48,7 +54,8 @@ pub async fn change(State(state): State<Shared>, headers: HeaderMap, Form(change
         Err(redirect) => return redirect,
     };
     if let Err(e) = crate::sessions::check_origin(&state, &headers, true) {
-        let message = e.refusal_message().unwrap_or("This change did not come from this site's page.").to_string();
+        tracing::warn!(refusal = %e, "a change to a user from another site was refused");
+        let message = "This change did not come from this site's own page, so nothing was changed.".to_string();
         return render(&state, &caller, StatusCode::FORBIDDEN, None, Some((&change.user_id, &message))).await;
     }
     let enabled = match change.action.as_str() {

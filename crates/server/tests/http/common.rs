@@ -357,3 +357,10 @@ pub fn assert_error(got: &(u16, Value), status: u16, comment: &str, context: &st
     assert!(message.len() > 10 && message.contains(' '), "{context}: a human message: {body}");
     assert_eq!(body.as_object().unwrap().len(), 3, "{context}: exactly success, comment, message: {body}");
 }
+
+/// A form body (`application/x-www-form-urlencoded`), as a browser encodes it.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    let encode =
+        |text: &str| percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string();
+    pairs.iter().map(|(name, value)| format!("{}={}", encode(name), encode(value))).collect::<Vec<_>>().join("&")
+}

@@ -64,13 +64,6 @@ async fn next_leads_only_to_a_path_on_this_site() {
     }
 }
 
-/// A form body, as a browser encodes it.
-fn form(pairs: &[(&str, &str)]) -> String {
-    let encode =
-        |text: &str| percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string();
-    pairs.iter().map(|(name, value)| format!("{}={}", encode(name), encode(value))).collect::<Vec<_>>().join("&")
-}
-
 /// `POST /signout` with the session cookie and the given Origin: status, the cookie it sets (if
 /// any) and the page.
 async fn sign_out(app: &TestApp, token: &str, origin: Option<&str>) -> (u16, Option<String>, String) {

@@ -4,7 +4,7 @@
 //! wrote signs in as its user, and every way the answer can be wrong is refused with a page that
 //! says so and no session.
 
-use crate::common::{ADMIN, Auth, Body, CREATOR, TestApp, spawn_app_listening, sqlite_app};
+use crate::common::{ADMIN, Auth, Body, CREATOR, TestApp, form, spawn_app_listening, sqlite_app};
 use aao_export_db::Database;
 use aao_export_server::oidc::{ClientSecret, DEFAULT_SCOPES, Oidc, OidcSettings};
 use aao_export_testkit::oidc::{
@@ -95,7 +95,12 @@ impl Browser {
     /// From the sign-in button's link, through the provider (signing in as `account`), up to the
     /// provider's redirect back to the service: that callback URL, not yet visited.
     async fn through_provider(&mut self, app: &TestApp, account: &str) -> String {
-        let start = self.get(&format!("{}/auth/oidc/start?next={NEXT}", app.url)).await;
+        self.through_provider_to(app, account, NEXT).await
+    }
+
+    /// [`Browser::through_provider`], asking to go on to `next` (as the link carries it).
+    async fn through_provider_to(&mut self, app: &TestApp, account: &str, next: &str) -> String {
+        let start = self.get(&format!("{}/auth/oidc/start?next={next}", app.url)).await;
         assert_eq!(start.status(), 303, "the start goes to the provider");
         let mut url = format!("{}&login_hint={account}", location(&start));
         for _ in 0..10 {
@@ -118,13 +123,6 @@ impl Browser {
     }
 }
 
-/// An `application/x-www-form-urlencoded` body.
-fn form(pairs: &[(&str, &str)]) -> String {
-    let mut url = Url::parse("http://form.invalid/").unwrap();
-    url.query_pairs_mut().extend_pairs(pairs);
-    url.query().unwrap_or_default().to_string()
-}
-
 fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_string()
 }
@@ -139,10 +137,11 @@ async fn user_of(storage: &Arc<dyn Database>, subject: &str) -> Option<aao_expor
 /// no session came of it.
 async fn refused(browser: &mut Browser, s: &Signing, callback: &str, status: u16, words: &str) {
     let answer = browser.get(callback).await;
-    assert_eq!(answer.status(), status, "{callback}");
+    let got = answer.status();
     let set_cookies: Vec<String> =
         answer.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
     let page = answer.text().await.unwrap();
+    assert_eq!(got, status, "{callback}: {page}");
     assert!(page.contains(words), "the page should say {words:?}:\n{page}");
     assert!(page.contains("Back to sign-in"), "{page}");
     assert!(!set_cookies.iter().any(|c| c.starts_with("aao_session=") && !c.contains("Max-Age=0")), "{set_cookies:?}");
@@ -207,9 +206,43 @@ async fn the_signing_keys_rotate_and_the_next_sign_in_reads_them_again() {
     assert_eq!(browser.sign_in(&s.app, "nina").await.0, 403);
     let nina = user_of(&s.app.storage, "nina").await.unwrap();
     s.app.storage.set_enabled(&nina.user.id, true).await.unwrap();
+    assert_eq!(Browser::new().sign_in(&s.app, "nina").await.0, 200);
+    let (discovered, keys) = (s.proxy.hits("/.well-known/openid-configuration"), s.proxy.hits("/jwks"));
+    assert_eq!((discovered, keys), (1, 1), "discovered once, keys read with it, for two sign-ins");
     s.provider.rotate_keys().await;
     let (status, page, _) = Browser::new().sign_in(&s.app, "nina").await;
     assert_eq!(status, 200, "an ID token signed with the new key is accepted: {page}");
+    assert_eq!(s.proxy.hits("/jwks"), 2, "the keys were read again once");
+    assert_eq!(Browser::new().sign_in(&s.app, "nina").await.0, 200);
+    assert_eq!((s.proxy.hits("/.well-known/openid-configuration"), s.proxy.hits("/jwks")), (1, 2), "and kept");
+}
+
+#[tokio::test]
+async fn after_signing_in_only_a_path_on_this_site_is_followed() {
+    let Some(s) = signing_app(TestDatabase::sqlite().await).await else { return };
+    assert_eq!(Browser::new().sign_in(&s.app, "nina").await.0, 403);
+    let nina = user_of(&s.app.storage, "nina").await.unwrap();
+    s.app.storage.set_enabled(&nina.user.id, true).await.unwrap();
+    for (next, lands) in [
+        ("/exports/new%3Fx%3D1", "/exports/new?x=1"),
+        ("//evil.example", "/exports"),
+        ("https://evil.example/", "/exports"),
+        ("/%2F%2Fevil.example", "/exports"),
+        ("/%09/evil.example", "/exports"),
+    ] {
+        let mut browser = Browser::new();
+        let callback = browser.through_provider_to(&s.app, "nina", next).await;
+        let answer = browser.get(&callback).await;
+        assert_eq!(answer.status(), 200, "{next}");
+        assert_eq!(answer.headers()["refresh"], format!("0; url={lands}").as_str(), "{next}");
+    }
+    // A query that cannot be read (a parameter twice) is refused with a page, not a bare 400.
+    let mut browser = Browser::new();
+    let callback = browser.through_provider(&s.app, "nina").await;
+    let answer = browser.get(&format!("{callback}&state=again")).await;
+    assert_eq!(answer.status(), 400);
+    let page = answer.text().await.unwrap();
+    assert!(page.contains("its answer could not be read") && page.contains("Back to sign-in"), "{page}");
 }
 
 #[tokio::test]
@@ -241,11 +274,28 @@ async fn every_wrong_answer_is_refused_with_a_page_and_no_session() {
     let callback = browser.through_provider(&s.app, "nina").await;
     refused(&mut browser, &s, &callback, 400, "signature is not valid").await;
 
-    // A genuine ID token, issued to another client.
-    let theirs = other_clients_id_token(&s).await;
+    // An ID token without a subject.
+    s.proxy.spoil(Spoil::DropSubject);
+    let callback = browser.through_provider(&s.app, "nina").await;
+    refused(&mut browser, &s, &callback, 400, "its ID token could not be read").await;
+
+    // Genuine ID tokens: issued to another client; for another sign-in (nonce); by another issuer.
+    s.proxy.spoil(Spoil::Nothing);
+    let redirect = format!("{}/auth/oidc/callback", s.app.url);
+    let theirs = genuine_id_token(&s.proxy.url, &redirect, (OTHER_CLIENT_ID, OTHER_CLIENT_SECRET), "n").await;
     s.proxy.spoil(Spoil::SwapIdToken(theirs));
     let callback = browser.through_provider(&s.app, "nina").await;
     refused(&mut browser, &s, &callback, 400, "issued to another service (audience)").await;
+    s.proxy.spoil(Spoil::Nothing);
+    let earlier = genuine_id_token(&s.proxy.url, &redirect, (CLIENT_ID, CLIENT_SECRET), "another-sign-in").await;
+    s.proxy.spoil(Spoil::SwapIdToken(earlier));
+    let callback = browser.through_provider(&s.app, "nina").await;
+    refused(&mut browser, &s, &callback, 400, "is for another sign-in (nonce)").await;
+    let elsewhere = OidcProvider::start(&redirect, None).unwrap();
+    let foreign = genuine_id_token(&elsewhere.url, &redirect, (CLIENT_ID, CLIENT_SECRET), "n").await;
+    s.proxy.spoil(Spoil::SwapIdToken(foreign));
+    let callback = browser.through_provider(&s.app, "nina").await;
+    refused(&mut browser, &s, &callback, 400, "comes from another issuer").await;
 
     // The token endpoint down.
     s.proxy.spoil(Spoil::TokenEndpointDown);
@@ -268,38 +318,49 @@ async fn every_wrong_answer_is_refused_with_a_page_and_no_session() {
     assert!(made[0].identities.contains(&("cilogon".into(), "nina".into())));
 }
 
-/// A genuine ID token for nina, issued to the provider's other client.
-async fn other_clients_id_token(s: &Signing) -> String {
+/// A genuine ID token for nina from the provider at `base`, issued to `client` with `nonce`.
+async fn genuine_id_token(base: &str, redirect: &str, client: (&str, &str), nonce: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
     let mut browser = Browser::new();
-    let redirect = format!("{}/auth/oidc/callback", s.app.url);
-    let mut url = Url::parse(&format!("{}/auth", s.proxy.url)).unwrap();
+    let verifier = "a-verifier-long-enough-for-pkce-0123456789-abcdefghij";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let mut url = Url::parse(&format!("{base}/auth")).unwrap();
     url.query_pairs_mut().extend_pairs([
-        ("client_id", OTHER_CLIENT_ID),
+        ("client_id", client.0),
         ("response_type", "code"),
         ("scope", "openid"),
-        ("redirect_uri", redirect.as_str()),
+        ("redirect_uri", redirect),
         ("state", "theirs"),
-        ("nonce", "theirs"),
+        ("nonce", nonce),
         ("login_hint", "nina"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
     ]);
     let mut url = url.to_string();
-    while !url.starts_with(&redirect) {
+    while !url.starts_with(redirect) {
         let answer = browser.get(&url).await;
+        assert!(answer.status().is_redirection(), "{url}: {}", answer.status());
         url = Url::parse(&url).unwrap().join(&location(&answer)).unwrap().to_string();
     }
     let code = Url::parse(&url).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.to_string();
     let tokens: Value = reqwest::Client::new()
-        .post(format!("{}/token", s.proxy.url))
-        .basic_auth(OTHER_CLIENT_ID, Some(OTHER_CLIENT_SECRET))
+        .post(format!("{base}/token"))
+        .basic_auth(client.0, Some(client.1))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &redirect)]))
+        .body(form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ]))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    tokens["id_token"].as_str().expect("an ID token for the other client").to_string()
+    tokens["id_token"].as_str().unwrap_or_else(|| panic!("an ID token: {tokens}")).to_string()
 }
 
 #[tokio::test]
@@ -383,8 +444,8 @@ async fn administrators_enable_and_disable_people_on_the_users_page() {
     // Refused, each next to its user or at the top, and nothing changes.
     let origin = Some(app.url.as_str());
     for (who, origin, user, action, status, words) in [
-        (ADMIN, None, "disabled", "enable", 403, "must carry an Origin header"),
-        (ADMIN, Some("http://evil.example"), "disabled", "enable", 403, "not from this service's own pages"),
+        (ADMIN, None, "disabled", "enable", 403, "did not come from this site's own page, so nothing was changed"),
+        (ADMIN, Some("http://evil.example"), "disabled", "enable", 403, "so nothing was changed"),
         (CREATOR, origin, "disabled", "enable", 403, "only administrators may enable or disable users"),
         (ADMIN, origin, "disabled", "promote", 400, "is not something a user can be changed by"),
         (ADMIN, origin, ADMIN, "disable", 400, "you cannot disable yourself"),
@@ -402,9 +463,19 @@ async fn administrators_enable_and_disable_people_on_the_users_page() {
     let html = app.http.get(format!("{}/admin/users?changed=disabled", app.url)).header("accept", "text/html");
     let html = html.header("cookie", cookie(ADMIN)).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("Disabled is enabled and can sign in."), "{html}");
+    let creator = app.storage.user(CREATOR).await.unwrap().unwrap();
+    app.storage.start_session("creator-session", CREATOR, 0, i64::MAX).await.unwrap();
+    let session = app.jwt.mint_for_session(&creator, "creator-session");
+    let (status, _) = app.get("/auth/me", &Auth::Bearer(session.clone())).await;
+    assert_eq!(status, 200);
     let answer = post(ADMIN, origin, CREATOR, "disable").await.unwrap();
     assert_eq!(answer.status(), 303);
     assert!(!enabled(CREATOR).await);
+    assert!(!app.storage.session_alive("creator-session", CREATOR, 1).await.unwrap(), "disabling ends the sessions");
+    post(ADMIN, origin, CREATOR, "enable").await.unwrap();
+    let (status, body) = app.get("/auth/me", &Auth::Bearer(session)).await;
+    assert_eq!((status, &body["comment"]), (401, &Value::from("SESSION_ENDED")), "and they stay ended: {body}");
+    post(ADMIN, origin, CREATOR, "disable").await.unwrap();
     let (status, _) = app.get("/auth/me", &Auth::Bearer(app.tokens[CREATOR].clone())).await;
     assert_eq!(status, 403, "a disabled user's token is refused");
 }
