@@ -162,20 +162,7 @@ pub async fn check(config: &Config, storage: Arc<dyn Database>) -> anyhow::Resul
         Err(e) => report.problem("email", format!("{e:#}")),
     }
 
-    if config.oidc.is_some() {
-        // No flow is started here: any key will do (the JWT secret is not needed, nor made).
-        match crate::service::oidc(config, &config.public_url, uuid::Uuid::new_v4().as_bytes().to_vec()) {
-            Ok(Some(oidc)) => match within(async { Ok(oidc.check().await) }).await {
-                Ok(Ok(detail)) => report.ok("identity provider", detail),
-                Ok(Err(problem)) => report.problem("identity provider", problem),
-                Err(e) => report.problem("identity provider", format!("{e:#}")),
-            },
-            Ok(None) => {}
-            Err(e) => report.problem("identity provider", format!("{e:#}")),
-        }
-    } else {
-        report.info("identity provider", "OIDC_ISSUER_URL not set: password sign-in only");
-    }
+    check_identity_provider(&mut report, config).await;
 
     if config.jwt_secret.expose_secret().is_empty() {
         report.info(
@@ -191,6 +178,24 @@ pub async fn check(config: &Config, storage: Arc<dyn Database>) -> anyhow::Resul
     }
     println!("everything configured answers and is set up");
     Ok(())
+}
+
+/// The OpenID Connect provider, when one is configured: discovered, and accepting the client.
+async fn check_identity_provider(report: &mut Report, config: &Config) {
+    if config.oidc.is_some() {
+        // No flow is started here: any key will do (the JWT secret is not needed, nor made).
+        match crate::service::oidc(config, &config.public_url, uuid::Uuid::new_v4().as_bytes().to_vec()) {
+            Ok(Some(oidc)) => match within(async { Ok(oidc.check().await) }).await {
+                Ok(Ok(detail)) => report.ok("identity provider", detail),
+                Ok(Err(problem)) => report.problem("identity provider", problem),
+                Err(e) => report.problem("identity provider", format!("{e:#}")),
+            },
+            Ok(None) => {}
+            Err(e) => report.problem("identity provider", format!("{e:#}")),
+        }
+    } else {
+        report.info("identity provider", "OIDC_ISSUER_URL not set: password sign-in only");
+    }
 }
 
 /// The queue's attributes: `Ok(Ok(detail))` when it answers and has a dead-letter queue,
